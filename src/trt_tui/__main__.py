@@ -1,0 +1,3 @@
+from trt_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""`trt-tui`: the headless front door over the same core the TUI uses.
+
+`trt-tui [MODEL] [--preset FILE]` opens the app; `trt-tui COMMAND ...` runs a command headless (for CI).
+Each command lives in its own module under `trt_tui.commands` and registers itself with `register()`.
+Bad input is one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from trt_tui import __version__
+from trt_tui.core.errors import UserError
+
+# Module names under trt_tui.commands; each defines register(subparsers) -> None and sets `func` defaults.
+COMMAND_MODULES = ["inspect", "demo"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trt-tui",
+        description="Explore TensorRT engine builds: pin layers to FP32, compose presets, build, and compare "
+        "layer-wise drift. Run without a command to open the terminal UI.",
+    )
+    parser.add_argument("--version", action="version", version=f"trt-tui {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"trt_tui.commands.{name}").register(sub)
+    return parser
+
+
+def _app_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trt-tui", description="Open the trt_tui terminal UI.")
+    parser.add_argument("model", nargs="?", help="ONNX model to open")
+    parser.add_argument("--preset", help="preset TOML file to open")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser()
+        known = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()  # noqa: SLF001
+        if argv and (argv[0] in known or argv[0] in ("-h", "--help", "--version")):
+            args = parser.parse_args(argv)
+            return int(args.func(args) or 0)
+        args = _app_parser().parse_args(argv)
+        from trt_tui.ui.launch import run_app  # the UI is imported only when the UI is wanted
+
+        return run_app(model=args.model, preset=args.preset)
+    except UserError as exc:
+        print(f"trt-tui: error: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("trt-tui: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `trt-tui inspect ... | head`
+        return 0
