@@ -13,6 +13,7 @@ import functools
 import os
 import re
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,12 +71,17 @@ class NodeInfo:
     domain: str
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
-    attributes: str
     topo_index: int  # for nodes inside subgraphs: the index of the top-level parent node
     scope: str
     parent: str | None = None  # the If/Loop/Scan node whose body holds this node
     name_was_empty: bool = False
     flags: tuple[str, ...] = ()
+    proto: onnx.NodeProto | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def attributes(self) -> str:
+        """A short `name=value, ...` summary (computed on demand: most nodes are never looked at)."""
+        return _attribute_summary(self.proto) if self.proto is not None else ""
 
     @property
     def in_subgraph(self) -> bool:
@@ -107,7 +113,7 @@ class GraphIndex:
     nodes: list[NodeInfo]  # top-level nodes in topological order, subgraph nodes right after their parent
     inputs: list[TensorInfo]
     outputs: list[TensorInfo]
-    tensors: dict[str, TensorInfo]
+    tensors: TensorTable
     initializers: frozenset[str]
     warnings: list[str] = field(default_factory=list)
     shape_inference_ok: bool = True
@@ -259,30 +265,70 @@ def _shape_of(type_proto: onnx.TypeProto) -> tuple[str | None, Shape | None]:
     return dtype, tuple(dims)
 
 
-def _collect_tensors(graph: onnx.GraphProto, into: dict[str, TensorInfo]) -> None:
-    for vi in (*graph.input, *graph.output, *graph.value_info):
-        if vi.name and vi.name not in into:
-            dtype, shape = _shape_of(vi.type)
-            into[vi.name] = TensorInfo(vi.name, dtype, shape)
-        elif vi.name:
-            # prefer the richer record (inference fills value_info; IO may be declared untyped)
-            old = into[vi.name]
-            dtype, shape = _shape_of(vi.type)
-            into[vi.name] = TensorInfo(vi.name, old.dtype or dtype, old.shape if old.shape is not None else shape)
+class TensorTable(Mapping[str, TensorInfo]):
+    """name -> TensorInfo, decoded from the protobuf records on first access.
+
+    Decoding every value_info of a 10,000-node model up front costs more than the rest of indexing;
+    most views only need the tensors of the rows on screen.
+    """
+
+    def __init__(self) -> None:
+        self._raw: dict[str, object] = {}
+        self._decoded: dict[str, TensorInfo] = {}
+
+    def add_raw(self, name: str, record: object, *, prefer: bool = False) -> None:
+        if prefer or name not in self._raw:
+            self._raw[name] = record
+
+    def __getitem__(self, name: str) -> TensorInfo:
+        info = self._decoded.get(name)
+        if info is None:
+            info = _decode_tensor(name, self._raw[name])  # KeyError for unknown names, as a dict would
+            self._decoded[name] = info
+        return info
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._raw
+
+    def __iter__(self):
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
+def _decode_tensor(name: str, record: object) -> TensorInfo:
+    if isinstance(record, onnx.ValueInfoProto):
+        dtype, shape = _shape_of(record.type)
+        return TensorInfo(name, dtype, shape)
+    assert isinstance(record, TensorProto)
+    return TensorInfo(name, dtype_name(record.data_type), tuple(int(d) for d in record.dims))
+
+
+def _collect_tensors(graph: onnx.GraphProto, into: TensorTable) -> None:
+    # graph IO first: the model's own declarations win over inferred value_info for the same name
+    for vi in graph.input:
+        into.add_raw(vi.name, vi)
+    for vi in graph.output:
+        if vi.type.tensor_type.elem_type:
+            into.add_raw(vi.name, vi)
+    for vi in graph.value_info:
+        into.add_raw(vi.name, vi)
+    for vi in graph.output:  # untyped outputs only when nothing better is known
+        into.add_raw(vi.name, vi)
     for init in graph.initializer:
-        if init.name not in into:
-            into[init.name] = TensorInfo(init.name, dtype_name(init.data_type), tuple(int(d) for d in init.dims))
+        into.add_raw(init.name, init)
     for node in graph.node:
+        if not node.attribute:
+            continue
         if node.op_type == "Constant":
             for attr in node.attribute:
-                if attr.name == "value" and attr.type == AttributeProto.TENSOR and node.output[0] not in into:
-                    t = attr.t
-                    into[node.output[0]] = TensorInfo(node.output[0], dtype_name(t.data_type), tuple(t.dims))
-        if node.attribute:
-            for attr in node.attribute:
-                if attr.type == AttributeProto.GRAPH or attr.type == AttributeProto.GRAPHS:
-                    for sub in _subgraphs(attr):
-                        _collect_tensors(sub, into)
+                if attr.name == "value" and attr.type == AttributeProto.TENSOR:
+                    into.add_raw(node.output[0], attr.t)
+        for attr in node.attribute:
+            if attr.type == AttributeProto.GRAPH or attr.type == AttributeProto.GRAPHS:
+                for sub in _subgraphs(attr):
+                    _collect_tensors(sub, into)
 
 
 def _attribute_summary(node: onnx.NodeProto, limit: int = 120) -> str:
@@ -336,32 +382,36 @@ def _scope_from_name(name: str) -> str:
     return head.strip("/") if "//" not in head else "/".join(p for p in head.split("/") if p)
 
 
-def _topological_order(nodes: list[onnx.NodeProto], graph_inputs: set[str]) -> list[int]:
-    """Indices of `nodes` in a topological order, keeping the file's order where it already is one."""
+def _topological_order(
+    ins: list[tuple[str, ...]], outs: list[tuple[str, ...]], graph_inputs: set[str]
+) -> list[int]:
+    """Indices of the nodes (given by their input/output names) in a topological order, keeping the
+    file's order where it already is one."""
     produced_by: dict[str, int] = {}
-    for i, n in enumerate(nodes):
-        for o in n.output:
-            if o:
-                produced_by[o] = i
+    for i, names in enumerate(outs):
+        for o in names:
+            produced_by[o] = i
+    produced_by.pop("", None)
     available = set(graph_inputs)
     in_order = True
-    for n in nodes:
-        for t in n.input:
-            if t and t not in available and t in produced_by:
+    for i, names in enumerate(ins):
+        for t in names:
+            if t not in available and t in produced_by:
                 in_order = False
                 break
         if not in_order:
             break
-        available.update(o for o in n.output if o)
+        available.update(outs[i])
     if in_order:
-        return list(range(len(nodes)))
+        return list(range(len(ins)))
     # Kahn's algorithm, smallest original index first (stable), for files that are not sorted.
     import heapq
 
+    nodes = ins
     deps: list[set[int]] = [set() for _ in nodes]
     users: dict[int, list[int]] = defaultdict(list)
-    for i, n in enumerate(nodes):
-        for t in n.input:
+    for i, names in enumerate(ins):
+        for t in names:
             j = produced_by.get(t) if t else None
             if j is not None and j != i and j not in deps[i]:
                 deps[i].add(j)
@@ -385,7 +435,7 @@ def _topological_order(nodes: list[onnx.NodeProto], graph_inputs: set[str]) -> l
 
 def _build_index(path: Path, model: onnx.ModelProto, inferred: onnx.GraphProto, warnings: list[str]) -> GraphIndex:
     graph = model.graph
-    tensors: dict[str, TensorInfo] = {}
+    tensors = TensorTable()
     # the inferred graph is a full copy of the model plus value_info, so one pass over it is enough
     _collect_tensors(inferred if len(inferred.node) == len(graph.node) else graph, tensors)
 
@@ -394,10 +444,11 @@ def _build_index(path: Path, model: onnx.ModelProto, inferred: onnx.GraphProto, 
     nodes: list[NodeInfo] = []
     name_counts: Counter[str] = Counter()
 
-    def add(node: onnx.NodeProto, topo: int, parent: str | None) -> NodeInfo:
+    def add(node: onnx.NodeProto, topo: int, parent: str | None, io=None) -> NodeInfo:
+        inputs, outputs = io if io is not None else (tuple(node.input), tuple(node.output))
         name = node.name
         if not name:
-            name = "node_of_" + next((o for o in node.output if o), "")
+            name = "node_of_" + next((o for o in outputs if o), "")
         scope = _scope_from_metadata(node) if node.metadata_props else None
         if scope is None:
             scope = _scope_from_name(node.name)
@@ -405,13 +456,13 @@ def _build_index(path: Path, model: onnx.ModelProto, inferred: onnx.GraphProto, 
             name=name,
             op_type=node.op_type,
             domain=node.domain or "ai.onnx",
-            inputs=tuple(node.input),
-            outputs=tuple(node.output),
-            attributes=_attribute_summary(node),
+            inputs=inputs,
+            outputs=outputs,
             topo_index=topo,
             scope=scope,
             parent=parent,
             name_was_empty=not node.name,
+            proto=node,
         )
         nodes.append(info)
         name_counts[name] += 1
@@ -424,8 +475,10 @@ def _build_index(path: Path, model: onnx.ModelProto, inferred: onnx.GraphProto, 
         return info
 
     top = list(graph.node)
-    for topo, i in enumerate(_topological_order(top, set(graph_inputs) | initializers)):
-        add(top[i], topo, None)
+    ins = [tuple(n.input) for n in top]
+    outs = [tuple(n.output) for n in top]
+    for topo, i in enumerate(_topological_order(ins, outs, set(graph_inputs) | initializers)):
+        add(top[i], topo, None, (ins[i], outs[i]))
 
     by_name: dict[str, NodeInfo] = {}
     producer: dict[str, str] = {}
