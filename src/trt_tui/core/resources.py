@@ -12,3 +12,8 @@ def data_path(name: str) -> Path:
 
 def demo_model_path() -> Path:
     return data_path("demo_streaming_encoder.onnx")
+
+
+def demo_preset_path() -> Path:
+    """The demo's FP16 "good build" preset; its model path resolves to the packaged demo model."""
+    return data_path("demo_fp16.toml")

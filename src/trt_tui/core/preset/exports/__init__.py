@@ -1,0 +1,36 @@
+"""Exports of a resolved preset: trtexec (10.x / 11.x), a bash build script, polygraphy, AutoCast, JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from trt_tui.core.errors import UserError
+from trt_tui.core.preset.exports.autocast import export_autocast
+from trt_tui.core.preset.exports.common import Paths
+from trt_tui.core.preset.exports.polygraphy import export_polygraphy
+from trt_tui.core.preset.exports.script import export_script
+from trt_tui.core.preset.exports.trtexec import export_trtexec, trtexec_args
+from trt_tui.core.preset.resolved import ResolvedPreset
+
+FORMATS = ("trtexec", "script", "polygraphy", "autocast", "json")
+
+
+def export(resolved: ResolvedPreset, fmt: str, *, base_dir: str | Path | None = None) -> str:
+    """The preset as `fmt` text. Paths are absolute, or relative to `base_dir` when given (for `script`: the
+    directory the script will live in; it changes into it before running anything)."""
+    paths = Paths(Path(base_dir) if base_dir is not None else None)
+    if fmt == "trtexec":
+        return export_trtexec(resolved, paths)
+    if fmt == "script":
+        return export_script(resolved, paths)
+    if fmt == "polygraphy":
+        return export_polygraphy(resolved, paths)
+    if fmt == "autocast":
+        return export_autocast(resolved, paths)
+    if fmt == "json":
+        return json.dumps(resolved.to_json(), indent=2) + "\n"
+    raise UserError(f"unknown export format {fmt!r} (one of {', '.join(FORMATS)})")
+
+
+__all__ = ["FORMATS", "export", "trtexec_args"]

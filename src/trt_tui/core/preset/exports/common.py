@@ -1,0 +1,69 @@
+"""Helpers shared by the exports: path rendering and shell formatting (always through shlex.quote)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+from trt_tui.core.preset.resolved import ResolvedPreset
+
+
+class Paths:
+    """Renders paths absolute, or relative to `base_dir` (where the command or script is meant to run)."""
+
+    def __init__(self, base_dir: Path | None) -> None:
+        self.base_dir = base_dir
+
+    def __call__(self, path: Path) -> str:
+        if self.base_dir is None:
+            return str(Path(path).absolute())
+        rel = os.path.relpath(Path(path).absolute(), Path(self.base_dir).absolute())
+        return Path(rel).as_posix()
+
+
+def shape_text(shape: tuple[int, ...], sep: str = "x") -> str:
+    return sep.join(str(d) for d in shape)
+
+
+def command(args: list[str], *, head: int = 1, multiline: bool = True) -> str:
+    """A shell command line, every argument through shlex.quote. Long commands put each option with its
+    values on its own line (backslash continuations, as the seeds write them); the first `head` words stay
+    together. Line breaks are cosmetic: the words are the same either way."""
+    quoted = [shlex.quote(a) for a in args]
+    if not multiline:
+        return " ".join(quoted)
+    lines = [quoted[:head]]
+    for raw, word in zip(args[head:], quoted[head:]):
+        if raw.startswith("-") or len(lines) == 1:
+            lines.append([word])
+        else:
+            lines[-1].append(word)
+    if len(lines) <= 3:
+        return " ".join(quoted)
+    return " \\\n  ".join(" ".join(line) for line in lines)
+
+
+def convert_args(r: ResolvedPreset, paths: Paths, tool: str = "trt-tui") -> list[str]:
+    """`trt-tui convert`: the TensorRT 11 step that writes the pins into a mixed-precision ONNX."""
+    assert r.converted_model_path is not None
+    args = [tool, "convert", paths(r.model_path)]
+    rules = r.pin_rules
+    if r.source_path is not None:
+        args += ["--preset", paths(r.source_path)]
+    else:
+        args += ["--precision", r.precision]
+        if rules.exclude:  # exclusions have no flag: name every resolved node instead
+            for name in r.pinned_nodes:
+                args += ["--pin", name]
+        else:
+            for op in rules.op_types:
+                args += ["--pin-op", op]
+            for pattern in rules.patterns:
+                args += ["--pin-match", pattern]
+            for name in rules.names:
+                args += ["--pin", name]
+    args += ["-o", paths(r.converted_model_path)]
+    if r.keep_io_types:
+        args.append("--keep-io-types")
+    return args

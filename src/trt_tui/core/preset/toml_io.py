@@ -1,0 +1,352 @@
+"""Reading and writing preset TOML files.
+
+Reading is strict about types (a wrong type is a one-line UserError naming the file and key) and lenient
+about unknown keys (kept in `Preset.unknown_keys`; validation warns, since they are usually typos).
+Value checks that need the model or cross-field knowledge live in `validate.py`, so that all of a file's
+problems are reported together. Writing is atomic and never replaces an existing file unless asked.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from trt_tui.core.errors import UserError
+from trt_tui.core.fileio import atomic_write
+from trt_tui.core.parity.metrics import Tolerance
+from trt_tui.core.pins import PinRules
+from trt_tui.core.preset.model import (
+    SCHEMA_VERSION,
+    BuilderSettings,
+    ComparisonDefaults,
+    IOSettings,
+    OutputTolerance,
+    PrecisionSettings,
+    Preset,
+    Profile,
+)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+
+
+class _Reader:
+    """Typed access to one TOML table; records the keys it read so the rest can be reported as unknown."""
+
+    def __init__(self, table: dict, key: str, source: Path, unknown: list[str]) -> None:
+        self.table, self.key, self.source, self.unknown = table, key, source, unknown
+        self.seen: set[str] = set()
+
+    def _path(self, name: str) -> str:
+        return f"{self.key}.{name}" if self.key else name
+
+    def fail(self, name: str, expected: str, value: Any) -> UserError:
+        return UserError(f"{self._path(name)}: expected {expected}, got {value!r}", self.source)
+
+    def get(self, name: str, kind: type | tuple[type, ...], expected: str, default: Any = None) -> Any:
+        self.seen.add(name)
+        if name not in self.table:
+            return default
+        value = self.table[name]
+        # bool is an int subclass in Python; a TOML `true` is never a number here
+        if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+            raise self.fail(name, expected, value)
+        if not isinstance(value, kind):
+            raise self.fail(name, expected, value)
+        return value
+
+    def str(self, name: str, default: str | None = None) -> str | None:
+        return self.get(name, str, "a string", default)
+
+    def int(self, name: str, default: int | None = None) -> int | None:
+        return self.get(name, int, "an integer", default)
+
+    def bool(self, name: str, default: bool | None = None) -> bool | None:
+        return self.get(name, bool, "true or false", default)
+
+    def float(self, name: str, default: float | None = None) -> float | None:
+        value = self.get(name, (int, float), "a number", default)
+        return None if value is None else float(value)
+
+    def strs(self, name: str) -> list[str]:
+        value = self.get(name, list, "a list of strings", [])
+        if not all(isinstance(v, str) for v in value):
+            raise self.fail(name, "a list of strings", value)
+        return list(value)
+
+    def sub(self, name: str) -> _Reader:
+        value = self.get(name, dict, "a table", {})
+        return _Reader(value, self._path(name), self.source, self.unknown)
+
+    def subs(self, name: str) -> list[_Reader]:
+        value = self.get(name, list, "an array of tables ([[...]])", [])
+        if not all(isinstance(v, dict) for v in value):
+            raise self.fail(name, "an array of tables ([[...]])", value)
+        return [_Reader(v, f"{self._path(name)}[{i}]", self.source, self.unknown) for i, v in enumerate(value)]
+
+    def done(self) -> None:
+        self.unknown.extend(self._path(k) for k in self.table if k not in self.seen)
+
+
+def _int_list(reader: _Reader, name: str, value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise reader.fail(name, "a list of integers (a shape)", value)
+    return tuple(value)
+
+
+def _dim_range(reader: _Reader, name: str, value: Any) -> tuple[int, int, int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, value, value)
+    if isinstance(value, list) and len(value) == 3:
+        return _int_list(reader, name, value)  # type: ignore[return-value]
+    raise reader.fail(name, "an integer or [min, opt, max]", value)
+
+
+def _tolerance(r: _Reader, base: Tolerance) -> Tolerance:
+    atol = r.float("atol", base.atol)
+    rtol = r.float("rtol", base.rtol)
+    stat = r.str("stat", base.stat)
+    quantile = r.float("quantile", base.quantile)
+    try:
+        return Tolerance(atol=atol, rtol=rtol, stat=stat, quantile=quantile)
+    except ValueError as exc:
+        raise UserError(f"{r.key}: {exc}", r.source) from None
+
+
+def _profile(r: _Reader, index: int) -> Profile:
+    prof = Profile(name=r.str("name", f"profile{index}"), batch=r.int("batch", 1), batch_dim=r.str("batch_dim"))
+    dims = r.sub("dims")
+    for dim, value in dims.table.items():
+        dims.seen.add(dim)
+        prof.dims[dim] = _dim_range(dims, dim, value)
+    shapes = r.sub("shapes")
+    for tensor, value in shapes.table.items():
+        shapes.seen.add(tensor)
+        if not isinstance(value, dict):
+            raise shapes.fail(tensor, "a table with min, opt and max shapes", value)
+        tr = _Reader(value, shapes._path(tensor), r.source, r.unknown)
+        entry = {}
+        for which in ("min", "opt", "max"):
+            tr.seen.add(which)
+            if which not in value:
+                raise UserError(f"{tr.key}: needs min, opt and max (missing {which})", r.source)
+            entry[which] = _int_list(tr, which, value[which])
+        tr.done()
+        prof.shapes[tensor] = entry
+    dims.done()
+    shapes.done()
+    r.done()
+    return prof
+
+
+def preset_from_dict(data: dict, source: Path) -> Preset:
+    unknown: list[str] = []
+    top = _Reader(data, "", source, unknown)
+    schema = top.int("schema", SCHEMA_VERSION)
+    if schema != SCHEMA_VERSION:
+        raise UserError(f"schema {schema} is not supported (this trt-tui reads schema {SCHEMA_VERSION})", source)
+    model = top.str("model")
+    if not model:
+        raise UserError("model: missing; set model = \"path/to/model.onnx\" (relative to this file)", source)
+    preset = Preset(model=model, name=top.str("name", ""), description=top.str("description", ""), trt=top.int("trt", 10))
+
+    p = top.sub("precision")
+    preset.precision = PrecisionSettings(
+        mode=p.str("mode", "fp16"),
+        tf32=p.bool("tf32", True),
+        strongly_typed=p.bool("strongly_typed"),
+        constraints=p.str("constraints"),
+        force_low_precision=p.bool("force_low_precision"),
+        pin_output_types=p.bool("pin_output_types"),
+        keep_io_types=p.bool("keep_io_types", True),
+    )
+    p.done()
+
+    pins = top.sub("pins")
+    preset.pins = PinRules(
+        op_types=tuple(pins.strs("op_types")),
+        patterns=tuple(pins.strs("match")),
+        names=tuple(pins.strs("names")),
+        exclude=tuple(pins.strs("exclude")),
+    )
+    pins.done()
+
+    io = top.sub("io")
+    ins, outs = io.sub("inputs"), io.sub("outputs")
+    preset.io = IOSettings(formats=io.str("formats", "auto"))
+    for reader, into in ((ins, preset.io.inputs), (outs, preset.io.outputs)):
+        for tensor in list(reader.table):
+            into[tensor] = reader.str(tensor)
+        reader.done()
+    io.done()
+
+    preset.profiles = [_profile(r, i) for i, r in enumerate(top.subs("profiles"))]
+
+    b = top.sub("builder")
+    pools = b.sub("memory_pools")
+    builder = BuilderSettings(
+        optimization_level=b.int("optimization_level"),
+        timing_cache=b.str("timing_cache"),
+        profiling_verbosity=b.str("profiling_verbosity"),
+        engine=b.str("engine"),
+        converted_model=b.str("converted_model"),
+        extra_args=b.strs("extra_args"),
+    )
+    for pool in list(pools.table):
+        builder.memory_pools[pool] = pools.int(pool)
+    pools.done()
+    b.done()
+    preset.builder = builder
+
+    c = top.sub("comparison")
+    d = c.sub("default")
+    default = _tolerance(d, Tolerance())
+    d.done()
+    comparison = ComparisonDefaults(default=default, input_data=c.str("input_data", "random"), seed=c.int("seed"))
+    for r in c.subs("outputs"):
+        pattern = r.str("pattern")
+        if not pattern:
+            raise UserError(f"{r.key}.pattern: missing (a regex searched in output names)", source)
+        comparison.outputs.append(OutputTolerance(pattern, _tolerance(r, default)))
+        r.done()
+    c.done()
+    preset.comparison = comparison
+
+    top.done()
+    preset.unknown_keys = unknown
+    preset.path = source
+    return preset
+
+
+def load_preset(path: str | os.PathLike[str]) -> Preset:
+    source = Path(path)
+    if not source.exists():
+        raise UserError("no such preset file", source)
+    if source.is_dir():
+        raise UserError("is a directory, not a preset file", source)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read preset: {exc}", source) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        at = _AT.search(message)
+        if at:  # file:line:col, as compilers print it
+            raise UserError(f"invalid TOML: {message[: at.start()]}", f"{source}:{at[1]}:{at[2]}") from None
+        raise UserError(f"invalid TOML: {message}", source) from None
+    return preset_from_dict(data, source.absolute())
+
+
+# ---- writing ---------------------------------------------------------------------------------------------
+def _tolerance_dict(tol: Tolerance, base: Tolerance | None = None) -> dict:
+    out = {}
+    for key in ("atol", "rtol", "stat", "quantile"):
+        value = getattr(tol, key)
+        if base is None or value != getattr(base, key):
+            out[key] = value
+    if tol.stat != "quantile" and base is None:
+        out.pop("quantile", None)
+    return out
+
+
+def _drop_none(d: dict) -> dict:
+    return {k: v for k, v in d.items() if v is not None and v != {} and v != []}
+
+
+def preset_to_dict(preset: Preset) -> dict:
+    """The TOML document of a preset; keys left unset (None) are not written, so the file stays minimal."""
+    pr = preset.precision
+    doc: dict[str, Any] = {"schema": SCHEMA_VERSION}
+    doc.update(_drop_none({"name": preset.name or None, "description": preset.description or None}))
+    doc["model"] = preset.model
+    doc["trt"] = preset.trt
+    doc["precision"] = _drop_none(
+        {
+            "mode": pr.mode,
+            "tf32": pr.tf32,
+            "strongly_typed": pr.strongly_typed,
+            "constraints": pr.constraints,
+            "force_low_precision": pr.force_low_precision,
+            "pin_output_types": pr.pin_output_types,
+            "keep_io_types": pr.keep_io_types,
+        }
+    )
+    pins = _drop_none(
+        {
+            "op_types": list(preset.pins.op_types),
+            "match": list(preset.pins.patterns),
+            "names": list(preset.pins.names),
+            "exclude": list(preset.pins.exclude),
+        }
+    )
+    if pins:
+        doc["pins"] = pins
+    doc["io"] = _drop_none({"formats": preset.io.formats, "inputs": dict(preset.io.inputs), "outputs": dict(preset.io.outputs)})
+    profiles = []
+    for prof in preset.profiles:
+        entry: dict[str, Any] = _drop_none({"name": prof.name, "batch": prof.batch, "batch_dim": prof.batch_dim})
+        if prof.dims:
+            entry["dims"] = {k: (v[0] if v[0] == v[1] == v[2] else list(v)) for k, v in prof.dims.items()}
+        if prof.shapes:
+            entry["shapes"] = {t: {w: list(s) for w, s in v.items()} for t, v in prof.shapes.items()}
+        profiles.append(entry)
+    if profiles:
+        doc["profiles"] = profiles
+    b = preset.builder
+    builder = _drop_none(
+        {
+            "optimization_level": b.optimization_level,
+            "memory_pools": dict(b.memory_pools),
+            "timing_cache": b.timing_cache,
+            "profiling_verbosity": b.profiling_verbosity,
+            "engine": b.engine,
+            "converted_model": b.converted_model,
+            "extra_args": list(b.extra_args),
+        }
+    )
+    if builder:
+        doc["builder"] = builder
+    c = preset.comparison
+    comparison: dict[str, Any] = _drop_none({"input_data": c.input_data, "seed": c.seed})
+    comparison["default"] = _tolerance_dict(c.default)
+    if c.outputs:
+        comparison["outputs"] = [{"pattern": o.pattern, **_tolerance_dict(o.tolerance, c.default)} for o in c.outputs]
+    doc["comparison"] = comparison
+    return doc
+
+
+def _rebase(value: str | None, old_base: Path, new_base: Path) -> str | None:
+    """Keep a relative path pointing at the same file when the preset is saved into another directory."""
+    if value is None or Path(value).expanduser().is_absolute() or old_base.resolve() == new_base.resolve():
+        return value
+    return Path(os.path.relpath((old_base / value).resolve(), new_base.resolve())).as_posix()
+
+
+def save_preset(preset: Preset, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """Write `preset` to `path` atomically (refusing to replace a file unless `overwrite`); returns the path.
+
+    Relative paths in the preset are rewritten against the new file's directory, and `preset.path` is
+    updated, so that the saved file and the object keep pointing at the same model and artefacts.
+    """
+    target = Path(path).absolute()
+    old, new = preset.base_dir, target.parent
+    preset.model = _rebase(preset.model, old, new)
+    b = preset.builder
+    b.engine, b.timing_cache, b.converted_model = (_rebase(v, old, new) for v in (b.engine, b.timing_cache, b.converted_model))
+    if preset.comparison.input_data != "random":
+        preset.comparison.input_data = _rebase(preset.comparison.input_data, old, new)
+    text = tomli_w.dumps(preset_to_dict(preset))
+    atomic_write(target, text, overwrite=overwrite)
+    preset.path = target
+    return target
