@@ -1,0 +1,27 @@
+"""Precision rewriting: strongly-typed mixed-precision ONNX (the TensorRT 11 route) and CPU drift emulation.
+
+- `to_mixed_precision(model, "fp16"|"bf16", pins, keep_io_types=True, init_max=65504.0)`: real FP16/BF16
+  graph, pinned nodes FP32, Casts at the boundaries (mixed.py).
+- `emulate(model, low, pins, fuse_bias=True)`: FP32 graph that rounds every low-precision tensor through
+  fp16/bf16 under its original name, for drift previews on ONNX Runtime CPU (emulate.py).
+- `emulation_session(model)`: the ORT session to run it with (session.py).
+Both rewrites accept a path (external data loaded) or a ModelProto and refuse If/Loop/Scan models.
+"""
+
+from trt_tui.core.precision.emulate import EmulationResult, emulate
+from trt_tui.core.precision.mixed import CastInserted, MixedPrecisionResult, to_mixed_precision
+from trt_tui.core.precision.plan import AutoFp32, OverflowInitializer
+from trt_tui.core.precision.session import count_cast_pairs, emulation_session, save_model
+
+__all__ = [
+    "AutoFp32",
+    "CastInserted",
+    "EmulationResult",
+    "MixedPrecisionResult",
+    "OverflowInitializer",
+    "count_cast_pairs",
+    "emulate",
+    "emulation_session",
+    "save_model",
+    "to_mixed_precision",
+]

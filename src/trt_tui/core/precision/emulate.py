@@ -1,0 +1,239 @@
+"""`emulate`: an FP32 graph that reproduces FP16/BF16 storage rounding on ONNX Runtime CPU.
+
+Why not run the real mixed-precision graph on ORT CPU? Measured: fp16 gets silent FP32 islands (errors 2-5x
+too small) and bf16 mostly fails to run (shared/research/precision-emulation.md). Instead every output `Y`
+of a non-pinned float node is rounded through the low precision by a Cast pair: the node writes
+`Y__acc`, `Cast(to=low)` and `Cast(to=FLOAT)` write the rounded value back under the ORIGINAL name `Y`,
+so every original tensor stays addressable for layer-wise comparisons. Constants read by low-precision
+nodes are pre-rounded; data-movement ops pass precision through; a MatMul whose only consumer is a
+constant-bias Add is treated as fused (rounded once, after the Add), like a GEMM epilogue.
+
+The precision plan is the one `to_mixed_precision` uses, so auto-FP32 ops and init_max consumers stay FP32
+here too. Kernels are assumed to accumulate in FP32; only storage rounding is modelled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+import onnx
+from onnx import helper
+
+from trt_tui.core.precision.common import SHORT, Names, round_through, set_metadata, skeleton, tensor_from
+from trt_tui.core.precision.opsupport import PASS_THROUGH_OPS
+from trt_tui.core.precision.plan import FLOAT, AutoFp32, ModelLike, OverflowInitializer, Plan, make_plan
+
+METADATA_KEY = "trt_tui.emulation"
+
+
+@dataclass
+class EmulationResult:
+    model: onnx.ModelProto
+    low: str
+    pinned: list[str]
+    rounded_tensors: list[str] = field(default_factory=list)  # original names now holding rounded values
+    cast_pairs: list[tuple[str, str]] = field(default_factory=list)  # (Cast to low, Cast back to FLOAT) nodes
+    rounded_inputs: list[str] = field(default_factory=list)  # FP32 tensors rounded where a low node reads them
+    pre_rounded_constants: list[str] = field(default_factory=list)
+    fused_matmuls: list[str] = field(default_factory=list)
+    auto_fp32: list[AutoFp32] = field(default_factory=list)
+    overflow_initializers: list[OverflowInitializer] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {
+            "low": self.low,
+            "pinned": list(self.pinned),
+            "rounded_tensors": len(self.rounded_tensors),
+            "cast_pairs": len(self.cast_pairs),
+            "rounded_inputs": list(self.rounded_inputs),
+            "pre_rounded_constants": len(self.pre_rounded_constants),
+            "fused_matmuls": list(self.fused_matmuls),
+            "auto_fp32": [a.to_json() for a in self.auto_fp32],
+            "overflow_initializers": [o.to_json() for o in self.overflow_initializers],
+        }
+
+
+def emulate(
+    model: ModelLike,
+    low: str,
+    pins,
+    *,
+    fuse_bias: bool = True,
+    keep_io_types: bool = True,
+    init_max: float = 65504.0,
+    base_dir: str | os.PathLike | None = None,
+) -> EmulationResult:
+    """The storage-rounding emulation of `to_mixed_precision(model, low, pins, ...)` as an FP32 model.
+
+    `keep_io_types=False` also rounds float graph inputs (for every reader) and graph outputs, as an
+    engine with fp16/bf16 IO would. If/Loop/Scan models are refused with a UserError.
+    """
+    plan = make_plan(model, low, pins, init_max=init_max, base_dir=base_dir)
+    return _Emulator(plan, fuse_bias, keep_io_types).run()
+
+
+class _Emulator:
+    def __init__(self, plan: Plan, fuse_bias: bool, keep_io: bool) -> None:
+        self.plan = plan
+        self.low = plan.low_type
+        self.tag = SHORT[self.low]
+        self.keep_io = keep_io
+        self.fuse_bias = fuse_bias
+        self.src = plan.model
+        self.nodes = list(self.src.graph.node)
+        self.names = Names(self.src)
+        self.out = skeleton(self.src)
+        self.exact: set[str] = set()  # tensors whose value under their name is already low-representable
+        self.alias: dict[str, str] = {}  # tensor -> name of its rounded copy
+        self.at_source: set[str] = set()  # graph inputs rounded before any reader (keep_io_types=False)
+        self.fp32_alias: dict[str, str] = {}  # graph outputs rounded for IO: FP32 readers use the raw value
+        self.res = EmulationResult(self.out, plan.low, list(plan.pinned), auto_fp32=plan.auto_fp32, overflow_initializers=plan.overflow)
+
+    def run(self) -> EmulationResult:
+        g = self.out.graph
+        self.graph_outputs = {vi.name for vi in g.output}
+        low_readers = self._const_low_readers()
+        for init in self.src.graph.initializer:
+            readers = low_readers.get(init.name)
+            if init.name in self.plan.consts and readers:
+                self._pre_round_initializer(init, readers)
+            else:
+                g.initializer.append(init)
+        if not self.keep_io:  # an engine with low-precision IO rounds its inputs before anything reads them
+            for vi in self.src.graph.input:
+                if self.plan.dtypes.get(vi.name) == FLOAT and vi.name not in self.plan.consts:
+                    self._rounded_alias(vi.name)
+                    self.at_source.add(vi.name)
+        self.fused = self._fusable_matmuls() if self.fuse_bias else set()
+        for i in self.plan.order:
+            self._emit(i, low_readers)
+        set_metadata(self.out, METADATA_KEY, json.dumps({"low": self.plan.low, "cast_pairs": len(self.res.cast_pairs)}))
+        return self.res
+
+    # ---- constants ---------------------------------------------------------------------------------------
+    def _const_low_readers(self) -> dict[str, tuple[int, int]]:
+        """const -> (readers in low precision, all readers) for the constants low nodes read."""
+        counts: dict[str, list[int]] = {}
+        for i, node in enumerate(self.nodes):
+            np_ = self.plan.nodes[i]
+            for k, t in enumerate(node.input):
+                if t in self.plan.consts:
+                    c = counts.setdefault(t, [0, 0])
+                    c[1] += 1
+                    c[0] += int(np_.mode == "low" and k in np_.low_in)
+        return {t: (lo, total) for t, (lo, total) in counts.items() if lo}
+
+    def _pre_round_initializer(self, init: onnx.TensorProto, readers: tuple[int, int]) -> None:
+        g = self.out.graph
+        rounded = round_through(self.plan.const_array(init.name), self.low)
+        self.res.pre_rounded_constants.append(init.name)
+        if readers[0] == readers[1] and init.name not in self.graph_outputs:
+            g.initializer.append(tensor_from(rounded, init.name))  # every reader is low: round in place
+            self.exact.add(init.name)
+            return
+        g.initializer.append(init)
+        copy = self.names.fresh(f"{init.name}__{self.tag}r")
+        g.initializer.append(tensor_from(rounded, copy))
+        self.alias[init.name] = copy
+
+    def _rounded_alias(self, tensor: str) -> str:
+        """A rounded copy of an FP32-valued tensor, made once and shared by every low reader."""
+        if tensor in self.alias:
+            return self.alias[tensor]
+        out = self.names.fresh(f"{tensor}__{self.tag}r")
+        self._cast_pair(tensor, out, f"{tensor}__round_input")
+        self.alias[tensor] = out
+        self.res.rounded_inputs.append(tensor)
+        return out
+
+    def _cast_pair(self, source: str, target: str, base: str) -> None:
+        mid = self.names.fresh(f"{target}__{self.tag}")
+        first, second = self.names.fresh(f"{base}/to_{self.tag}"), self.names.fresh(f"{base}/to_fp32")
+        self.out.graph.node.extend(
+            [
+                helper.make_node("Cast", [source], [mid], name=first, to=self.low),
+                helper.make_node("Cast", [mid], [target], name=second, to=FLOAT),
+            ]
+        )
+        self.res.cast_pairs.append((first, second))
+
+    def _fusable_matmuls(self) -> set[str]:
+        """MatMul outputs read only by one Add of a constant bias: rounded once, after the Add."""
+        fused = set()
+        for i, node in enumerate(self.nodes):
+            if node.op_type != "MatMul" or self.plan.nodes[i].mode != "low":
+                continue
+            y = node.output[0]
+            users = self.plan.consumers.get(y, [])
+            if len(users) != 1 or y in self.graph_outputs:
+                continue
+            add = self.nodes[users[0]]
+            if add.op_type == "Add" and self.plan.nodes[users[0]].mode == "low" and len(add.input) == 2:
+                other = add.input[1] if add.input[0] == y else add.input[0]
+                if other in self.plan.consts and other != y:
+                    fused.add(y)
+                    self.res.fused_matmuls.append(self.plan.names[i])
+        return fused
+
+    # ---- nodes -------------------------------------------------------------------------------------------
+    def _emit(self, i: int, low_readers) -> None:
+        src_node, np_ = self.nodes[i], self.plan.nodes[i]
+        g = self.out.graph
+        if np_.mode == "const":
+            self._emit_constant(src_node, low_readers.get(src_node.output[0]))
+            return
+        node = onnx.NodeProto()
+        node.CopyFrom(src_node)
+        low = np_.mode == "low"
+        for k, t in enumerate(src_node.input):
+            if not t:
+                continue
+            if low and k in np_.low_in:
+                if t not in self.exact and t not in self.fused:
+                    node.input[k] = self._rounded_alias(t) if t not in self.alias else self.alias[t]
+            elif t in self.fp32_alias:
+                node.input[k] = self.fp32_alias[t]
+            elif t in self.at_source:
+                node.input[k] = self.alias[t]  # a graph input rounded at the source: every reader sees it
+        pairs = []
+        for k, t in enumerate(src_node.output):
+            if not t:
+                continue
+            if low and k in np_.low_out:
+                if src_node.op_type in PASS_THROUGH_OPS:
+                    self.exact.add(t)
+                    continue
+                if t in self.fused:
+                    continue
+                pairs.append((k, t))
+            elif not self.keep_io and t in self.graph_outputs and self.plan.dtypes.get(t) == FLOAT:
+                pairs.append((k, t))  # FP32 node writing a low-precision graph output
+        for k, t in pairs:
+            acc = self.names.fresh(f"{t}__acc")
+            node.output[k] = acc
+            if not low:
+                self.fp32_alias[t] = acc
+            self.exact.add(t)
+            self.res.rounded_tensors.append(t)
+        g.node.append(node)
+        for k, t in pairs:
+            self._cast_pair(node.output[k], t, f"{node.name or t}__round_{k}")
+
+    def _emit_constant(self, node: onnx.NodeProto, readers: tuple[int, int] | None) -> None:
+        out_name = node.output[0]
+        g = self.out.graph
+        if not readers:
+            g.node.append(node)
+            return
+        rounded = tensor_from(round_through(self.plan.const_array(out_name), self.low), "")
+        self.res.pre_rounded_constants.append(out_name)
+        if readers[0] == readers[1] and out_name not in self.graph_outputs:
+            g.node.append(helper.make_node("Constant", [], [out_name], name=node.name, value=rounded))
+            self.exact.add(out_name)
+            return
+        g.node.append(node)
+        copy = self.names.fresh(f"{out_name}__{self.tag}r")
+        g.node.append(helper.make_node("Constant", [], [copy], name=self.names.fresh(f"{node.name or out_name}__{self.tag}r"), value=rounded))
+        self.alias[out_name] = copy

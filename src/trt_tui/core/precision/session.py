@@ -1,0 +1,100 @@
+"""ONNX Runtime sessions for emulated models, and saving rewritten models.
+
+`emulation_session` disables every graph optimisation and then checks, in the model ORT actually runs,
+that the rounding Cast pairs are all still there: today's ORT keeps them at every level (measured), but a
+future one folding `Cast(Cast(x))` would silently turn the emulation into plain FP32.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import onnx
+from onnx import TensorProto
+
+from trt_tui.core.errors import UserError
+from trt_tui.core.fileio import atomic_write
+
+LOW = (TensorProto.FLOAT16, TensorProto.BFLOAT16)
+PROTO_LIMIT = 2_000_000_000  # protobuf cannot serialise a message above 2 GiB; leave a margin
+
+
+def _cast_to(node: onnx.NodeProto) -> int | None:
+    return next((a.i for a in node.attribute if a.name == "to"), None) if node.op_type == "Cast" else None
+
+
+def count_cast_pairs(model: onnx.ModelProto) -> int:
+    """Cast(to=fp16/bf16) nodes whose output feeds a Cast(to=FLOAT): the emulation's rounding pairs."""
+    low_out = Counter(n.output[0] for n in model.graph.node if _cast_to(n) in LOW)
+    return sum(1 for n in model.graph.node if _cast_to(n) == TensorProto.FLOAT and low_out.get(n.input[0]))
+
+
+def emulation_session(model, providers=("CPUExecutionProvider",)):
+    """An `onnxruntime.InferenceSession` for an emulated model (ModelProto or path), ORT_DISABLE_ALL.
+
+    Raises UserError when ORT rejects the model or when fewer rounding Cast pairs survive in the model
+    ORT runs than the emulated model holds.
+    """
+    import onnxruntime as ort  # imported here: only the drift preview needs it
+
+    if isinstance(model, onnx.ModelProto):
+        proto, source = model, None
+    else:
+        source = os.fspath(model)
+        try:
+            proto = onnx.load_model(source, load_external_data=False)
+        except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
+            raise UserError(f"cannot read ONNX model: {exc}", source) from None
+    expected = count_cast_pairs(proto)
+    with tempfile.TemporaryDirectory(prefix="trt_tui_emu_") as tmp:
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        opts.optimized_model_filepath = str(Path(tmp) / "as_run.onnx")
+        # weights go to a side file so the check works beyond protobuf's 2 GiB and stays cheap to read back
+        opts.add_session_config_entry("session.optimized_model_external_initializers_file_name", "as_run.bin")
+        opts.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
+        payload = source if source is not None else _serialise_for_ort(proto, tmp)
+        try:
+            session = ort.InferenceSession(payload, sess_options=opts, providers=list(providers))
+        except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
+            raise UserError(f"ONNX Runtime cannot load the emulated model: {str(exc).splitlines()[0]}", source) from None
+        as_run = onnx.load_model(opts.optimized_model_filepath, load_external_data=False)
+    survived = count_cast_pairs(as_run)
+    if survived < expected:
+        raise UserError(
+            f"ONNX Runtime removed {expected - survived} of {expected} rounding Cast pairs even with "
+            "ORT_DISABLE_ALL; the drift preview would be wrong, so it is refused (check the onnxruntime version)",
+            source,
+        )
+    return session
+
+
+def _serialise_for_ort(proto: onnx.ModelProto, tmp: str) -> bytes | str:
+    if proto.ByteSize() < PROTO_LIMIT:
+        return proto.SerializeToString()
+    path = Path(tmp) / "emulated.onnx"
+    onnx.save_model(proto, str(path), save_as_external_data=True, location="emulated.bin")
+    return str(path)
+
+
+def save_model(model: onnx.ModelProto, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write a model atomically; above 2 GiB its weights go to `<name>.data` next to it (also atomic)."""
+    target = Path(path)
+    if model.ByteSize() < PROTO_LIMIT:
+        return atomic_write(target, model.SerializeToString(), overwrite=overwrite)
+    data_name = target.name + ".data"
+    if not overwrite:
+        for p in (target, target.with_name(data_name)):
+            if p.exists():
+                raise UserError("already exists; choose another name or allow overwriting", p)
+    with tempfile.TemporaryDirectory(prefix=".trt_tui_save_", dir=target.parent) as tmp:
+        staged = Path(tmp) / target.name
+        copy = onnx.ModelProto()
+        copy.CopyFrom(model)
+        onnx.save_model(copy, str(staged), save_as_external_data=True, all_tensors_to_one_file=True, location=data_name)
+        os.replace(Path(tmp) / data_name, target.with_name(data_name))
+        os.replace(staged, target)
+    return target
