@@ -214,7 +214,7 @@ def make_plan(
             + "); precision rewriting needs every tensor typed"
         )
 
-    plan = Plan(proto, low, low_type, _topological_order(nodes, graph_inputs | {i.name for i in graph.initializer}), names, [], dtypes, consts, consumers)
+    plan = Plan(proto, low, low_type, _topological_order([tuple(n.input) for n in nodes], [tuple(n.output) for n in nodes], graph_inputs | {i.name for i in graph.initializer}), names, [], dtypes, consts, consumers)
     low_str = LOW_TYPE_STR[low_type]
     for i, n in enumerate(nodes):
         plan.nodes.append(_classify(proto, n, names[i], names[i] in pin_set, low_str, dtypes, plan))
