@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -81,6 +81,8 @@ class LayerDrift:
     node: str | None = None
     op_type: str | None = None
     topo_index: int | None = None
+    iterations: int = 1  # how many iterations this row summarises (see merge_iterations)
+    worst_iteration: int = 0  # the iteration whose metrics the row shows
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -137,12 +139,8 @@ def tensor_drift(
     mean_abs = float(np.mean(absdiff, dtype=np.float64))
     qs = tuple(sorted(set(quantiles) | {0.5, 0.99}))
     qvals = _quantiles(flat, qs, any_bad)
-    both = finite_r & finite_c
-    rf = np.where(both, r, 0).astype(np.float64, copy=False)
-    cf = np.where(both, c, 0).astype(np.float64, copy=False)
-    ref_norm = math.sqrt(float(np.dot(rf.reshape(-1), rf.reshape(-1))))
-    cand_norm = math.sqrt(float(np.dot(cf.reshape(-1), cf.reshape(-1))))
-    diff_norm = math.sqrt(float(np.sum((cf - rf) ** 2)))
+    ref_sq, cand_sq, diff_sq, dot = _sums(r.reshape(-1), c.reshape(-1))
+    ref_norm, cand_norm, diff_norm = math.sqrt(ref_sq), math.sqrt(cand_sq), math.sqrt(diff_sq)
     if ref_norm > 0:
         rel_rms = diff_norm / ref_norm
     else:
@@ -150,10 +148,10 @@ def tensor_drift(
     if any_bad:
         rel_rms = float("inf") if not np.isnan(max_abs) else float("nan")
     if ref_norm > 0 and cand_norm > 0:
-        cosine = float(np.dot(rf.reshape(-1), cf.reshape(-1)) / (ref_norm * cand_norm))
+        cosine = dot / (ref_norm * cand_norm)
     else:
         cosine = 1.0 if ref_norm == cand_norm else 0.0
-    max_ref = float(np.max(np.abs(np.where(finite_r, r, 0)))) if n else 0.0
+    max_ref = float(np.max(np.abs(r))) if nonfinite_ref == 0 else float(np.max(np.abs(r[finite_r]), initial=0.0))
 
     passed, req_abs, req_rel = _check(r, absdiff, tolerance, qvals)
     worst_idx = [int(i) for i in np.unravel_index(worst, ref.shape)] if ref.shape else []
@@ -179,6 +177,47 @@ def tensor_drift(
         required_atol=req_abs,
         required_rtol=req_rel,
     )
+
+
+_CHUNK = 1 << 20  # elements per float64 chunk: exact-enough sums without a float64 copy of a whole tensor
+
+
+def _sums(r: np.ndarray, c: np.ndarray) -> tuple[float, float, float, float]:
+    """sum r^2, sum c^2, sum (c-r)^2, sum r*c over elements finite on both sides, accumulated in float64."""
+    ref_sq = cand_sq = diff_sq = dot = 0.0
+    for start in range(0, r.size, _CHUNK):
+        rc = r[start : start + _CHUNK].astype(np.float64)
+        cc = c[start : start + _CHUNK].astype(np.float64)
+        both = np.isfinite(rc) & np.isfinite(cc)
+        if not both.all():
+            rc, cc = rc[both], cc[both]
+        ref_sq += float(np.dot(rc, rc))
+        cand_sq += float(np.dot(cc, cc))
+        dot += float(np.dot(rc, cc))
+        cc -= rc
+        diff_sq += float(np.dot(cc, cc))
+    return ref_sq, cand_sq, diff_sq, dot
+
+
+def merge_iterations(drifts: list[LayerDrift]) -> LayerDrift:
+    """One row for a tensor compared over several iterations: the worst iteration's metrics (failing first,
+    then largest rel_rms; NaN counts as worst), non-finite counts summed, passed only if every iteration passed."""
+    if len(drifts) == 1:
+        return drifts[0]
+
+    def badness(item: tuple[int, LayerDrift]) -> tuple[bool, float]:
+        d = item[1]
+        return (not d.passed, math.inf if math.isnan(d.rel_rms) else d.rel_rms)
+
+    worst_i, worst = max(enumerate(drifts), key=badness)
+    merged = replace(worst)
+    merged.nonfinite_ref = sum(d.nonfinite_ref for d in drifts)
+    merged.nonfinite_cand = sum(d.nonfinite_cand for d in drifts)
+    merged.passed = all(d.passed for d in drifts)
+    merged.headroom = max(d.headroom for d in drifts)
+    merged.iterations = sum(d.iterations for d in drifts)
+    merged.worst_iteration = worst_i
+    return merged
 
 
 def _as_float(a: np.ndarray) -> np.ndarray:

@@ -1,0 +1,290 @@
+"""The layer-wise comparison engine: exact-name pairing, batches under a memory budget, streamed results.
+
+    comparison = prepare_comparison("model.onnx", "emulate", precision="fp16", pins=[...])
+    for update in comparison.run(cancel=event):      # one BatchUpdate per batch, topological order
+        table.add_rows(update.drifts)                 # LayerDrift rows, ready to show
+    result = comparison.result()                      # CompareResult: verdict, first divergence, JSON/CSV
+
+or `compare(...)` to do all of it with an optional `on_batch` callback.
+
+Tensors are paired by exact name only (Polygraphy's default pairing falls back to position with only a
+warning). Each batch holds the reference's and the candidate's tensors for at most about `max_memory`
+bytes, and every tensor is reduced to its statistics as soon as both sides have it, then dropped.
+Cancellation is checked between batches, so the rows already streamed stay valid.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+
+from trt_tui.core.errors import UserError
+from trt_tui.core.graph import GraphIndex, load_graph
+from trt_tui.core.parity.inputs import InputSpec, load_feeds, load_saved_outputs, random_feeds
+from trt_tui.core.parity.metrics import BF16_MAX, FP16_MAX, LayerDrift, TolerancePolicy, merge_iterations, tensor_drift
+from trt_tui.core.parity.results import CompareResult
+from trt_tui.core.parity.runners import (
+    CandidateSpec,
+    candidate_model,
+    default_providers,
+    load_model,
+    parse_candidate,
+    parse_reference,
+    trt_engine_runner,
+)
+from trt_tui.core.parity.sides import OnnxSide, RunnerSide, SavedSide
+
+# Tensor data held at once (both sides of one batch). Segmented execution makes small batches nearly free
+# (one inference per side whatever the batch count), so the default stays well below typical RAM.
+DEFAULT_MAX_MEMORY = 128 << 20
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
+          "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}  # fmt: skip
+
+
+def parse_size(text: str) -> int:
+    """'512M', '2G', '1.5GiB', '1048576' -> bytes."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", text)
+    if not m or m.group(2).lower() not in _UNITS:
+        raise UserError(f"bad size {text!r}: expected e.g. 512M or 2G")
+    size = int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    if size <= 0:
+        raise UserError(f"bad size {text!r}: must be positive")
+    return size
+
+
+@dataclass
+class CompareOptions:
+    tolerances: TolerancePolicy = field(default_factory=TolerancePolicy)
+    max_memory: int = DEFAULT_MAX_MEMORY
+    quantiles: tuple[float, ...] = (0.99,)
+    match: str | None = None  # regex (searched) on tensor names: compare only these
+    providers: Sequence[str] | None = None
+
+
+@dataclass
+class BatchUpdate:
+    """One batch's rows, streamed as soon as they are computed."""
+
+    batch: int  # 0-based
+    batches: int
+    drifts: list[LayerDrift]  # topological order, merged over iterations
+    done: int  # tensors compared so far
+    total: int  # tensors to compare in all
+    elapsed_s: float
+    errors: list[str] = field(default_factory=list)
+
+
+def _tensor_order(index: GraphIndex) -> dict[str, tuple[int, int, str, str]]:
+    """Float tensors produced by top-level nodes -> (topo_index, output slot, node, op_type)."""
+    order = {}
+    for node in index.top_level_nodes:
+        for slot, t in enumerate(node.outputs):
+            info = index.tensor(t) if t else None
+            if t and t not in index.initializers and (info is None or info.dtype in (None, "undefined") or info.is_float):
+                order[t] = (node.topo_index, slot, node.name, node.op_type)
+    return order
+
+
+def estimate_sizes(model: onnx.ModelProto, feeds: dict[str, np.ndarray], names: Sequence[str]) -> dict[str, int]:
+    """Bytes of each tensor as float32, from shape inference with the concrete input shapes.
+
+    Unknown shapes fall back to the largest known size (or the largest input), erring on the side of more batches.
+    """
+    graph = onnx.GraphProto()
+    graph.node.extend(model.graph.node)  # no initializers: shape inference needs only their dims ...
+    for t in model.graph.initializer:  # ... which a value_info gives without copying the weights
+        graph.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+    for i in model.graph.input:
+        if i.name in feeds:
+            arr = feeds[i.name]
+            graph.input.append(onnx.helper.make_tensor_value_info(i.name, i.type.tensor_type.elem_type, list(arr.shape)))
+    probe = onnx.helper.make_model(graph, opset_imports=model.opset_import, ir_version=model.ir_version)
+    probe.functions.extend(model.functions)
+    shapes: dict[str, int] = {}
+    try:
+        inferred = onnx.shape_inference.infer_shapes(probe, data_prop=True)
+        for vi in (*inferred.graph.value_info, *inferred.graph.output):
+            dims = vi.type.tensor_type.shape.dim
+            if vi.type.tensor_type.HasField("shape") and all(d.HasField("dim_value") for d in dims):
+                shapes[vi.name] = int(np.prod([d.dim_value for d in dims], dtype=np.int64)) * 4
+    except Exception:  # shape inference is a best effort here; the fallback below still bounds batches
+        pass
+    fallback = max([*shapes.values(), *(a.size * 4 for a in feeds.values()), 4])
+    return {t: shapes.get(t, fallback) for t in names}
+
+
+def make_batches(names: Sequence[str], sizes: dict[str, int], max_memory: int) -> list[list[str]]:
+    """Consecutive (topological) groups whose two-sided size stays within max_memory; a huge tensor goes alone."""
+    batches: list[list[str]] = []
+    current: list[str] = []
+    held = 0
+    for t in names:
+        cost = 2 * sizes[t]
+        if current and held + cost > max_memory:
+            batches.append(current)
+            current, held = [], 0
+        current.append(t)
+        held += cost
+    if current:
+        batches.append(current)
+    return batches
+
+
+class Comparison:
+    """A prepared comparison (sides built, tensors paired, batches planned). Run it once with `run()`."""
+
+    def __init__(self, index: GraphIndex, reference, candidate, feeds: list[dict[str, np.ndarray]],
+                 options: CompareOptions, *, precision: str | None = None, warnings: list[str] | None = None):  # fmt: skip
+        self.index = index
+        self.reference = reference
+        self.candidate = candidate
+        self.feeds = feeds
+        self.options = options
+        self.precision = precision
+        self.low_max = BF16_MAX if precision == "bf16" else FP16_MAX
+        self.warnings = list(warnings or [])
+        self.errors: list[str] = []
+        self.rows: list[LayerDrift] = []
+        self.cancelled = False
+        self._started = time.perf_counter()
+        self._elapsed = 0.0
+
+        order = _tensor_order(index)
+        ref_names, cand_names = reference.names(), candidate.names()
+        pattern = re.compile(options.match) if options.match else None
+        wanted = [t for t in order if pattern is None or pattern.search(t)]
+        self.names = [t for t in wanted if t in ref_names and t in cand_names]
+        self.meta = order
+        # A rewritten ONNX candidate has private tensors (e.g. pre-rounding values): not worth listing.
+        foreign = (lambda t: t in order) if isinstance(candidate, OnnxSide) else (lambda t: True)
+        self.unpaired = {
+            "reference_only": [t for t in wanted if t in ref_names and t not in cand_names],
+            "candidate_only": sorted(t for t in cand_names - ref_names if foreign(t)),
+        }
+        if not self.names:
+            raise UserError(f"{reference.label} and {candidate.label} expose no float tensor under the same name", index.path)
+        sizes = estimate_sizes(index.model, feeds[0], self.names)  # the reference graph, without its weights
+        self.batches = make_batches(self.names, sizes, options.max_memory)
+        reference.prepare(self.batches, feeds)
+        candidate.prepare(self.batches, feeds)
+
+    def run(self, cancel: threading.Event | None = None) -> Iterator[BatchUpdate]:
+        """Compare batch after batch, yielding each batch's rows; stops early (cancelled) when `cancel` is set."""
+        done = 0
+        policy = self.options.tolerances
+        for k, batch in enumerate(self.batches):
+            if cancel is not None and cancel.is_set():
+                self.cancelled = True
+                break
+            per_tensor: dict[str, list[LayerDrift]] = {t: [] for t in batch}
+            errors: list[str] = []
+            with self.reference.open(k) as ref, self.candidate.open(k) as cand:
+                for i in range(len(self.feeds)):
+                    r_out, c_out = ref.run(i), cand.run(i)
+                    for t in batch:
+                        r, c = r_out.pop(t), c_out.pop(t)
+                        if not (_floatish(r) or _floatish(c)):
+                            continue  # a tensor typed only at run time turned out not to be float
+                        if r.shape != c.shape:
+                            errors.append(f"{t}: shape mismatch, reference {r.shape} vs candidate {c.shape}")
+                            per_tensor.pop(t, None)
+                            continue
+                        if t in per_tensor:
+                            d = tensor_drift(t, r, c, policy.for_tensor(t), quantiles=self.options.quantiles, low_max=self.low_max)
+                            per_tensor[t].append(d)
+                        del r, c
+            drifts = []
+            for t, ds in per_tensor.items():
+                if not ds:
+                    continue
+                d = merge_iterations(ds)
+                d.topo_index, _, d.node, d.op_type = self.meta[t]
+                drifts.append(d)
+            done += len(batch)
+            self.rows.extend(drifts)
+            self.errors.extend(dict.fromkeys(errors))
+            self._elapsed = time.perf_counter() - self._started
+            yield BatchUpdate(k, len(self.batches), drifts, done, len(self.names), self._elapsed, errors)
+        for side in (self.reference, self.candidate):
+            if hasattr(side, "close"):
+                side.close()
+
+    def result(self) -> CompareResult:
+        rows = sorted(self.rows, key=lambda d: (d.topo_index, self.meta[d.name][1]))
+        return CompareResult(
+            model=str(self.index.path), reference=self.reference.label, candidate=self.candidate.label, tensors=rows,
+            precision=self.precision, iterations=len(self.feeds), unpaired=self.unpaired, errors=self.errors,
+            warnings=self.warnings, batches=len(self.batches), max_memory=self.options.max_memory,
+            cancelled=self.cancelled, elapsed_s=self._elapsed,
+        )  # fmt: skip
+
+
+def _floatish(a: np.ndarray) -> bool:
+    return a.dtype.kind == "f" or a.dtype.name == "bfloat16"  # ml_dtypes' bfloat16 has kind "V"
+
+
+def prepare_comparison(
+    model: str | os.PathLike[str],
+    candidate: CandidateSpec | str = "emulate",
+    *,
+    reference: str = "onnxruntime",
+    precision: str = "fp16",
+    pins: Sequence[str] = (),
+    inputs: InputSpec | str | os.PathLike[str] | list[dict[str, np.ndarray]] | None = None,
+    options: CompareOptions | None = None,
+) -> Comparison:
+    """Build both sides, the feeds, the pairing and the batch plan. Bad input raises UserError."""
+    options = options or CompareOptions()
+    index = load_graph(model)
+    spec = parse_candidate(candidate, precision=precision, pins=pins) if isinstance(candidate, str) else candidate
+    ref_kind, ref_path = parse_reference(reference)
+    providers = list(options.providers or default_providers())
+    warnings: list[str] = []
+    needs_model = ref_kind == "onnxruntime" or spec.kind in ("emulate", "mixed")
+    full = load_model(model) if needs_model else None
+
+    ref_side = OnnxSide(full, "onnxruntime fp32", providers) if ref_kind == "onnxruntime" else SavedSide(load_saved_outputs(ref_path))
+    if spec.kind == "outputs":
+        cand_side = SavedSide(load_saved_outputs(spec.path))
+    elif spec.kind == "engine":
+        cand_side = RunnerSide(trt_engine_runner(spec.path, name="candidate"), spec.label)
+    else:
+        cand_side = OnnxSide(candidate_model(full, spec), spec.label, providers)
+
+    if isinstance(inputs, list):
+        feeds = inputs
+    elif isinstance(inputs, (str, os.PathLike)):
+        feeds = load_feeds(inputs, index)
+    else:
+        feeds = None
+        for side in (ref_side, cand_side):  # saved outputs must be compared on the inputs that produced them
+            if isinstance(side, SavedSide) and inputs is None:
+                raise UserError(f"{side.label}: give the inputs that produced these outputs (--inputs FILE)")
+        feeds = random_feeds(index, inputs or InputSpec(), warnings)
+    if not feeds:
+        raise UserError("no input data: zero iterations")
+    kind_precision = spec.precision if spec.kind in ("emulate", "mixed") else None
+    return Comparison(index, ref_side, cand_side, feeds, options, precision=kind_precision or precision, warnings=warnings)
+
+
+def compare(
+    model: str | os.PathLike[str],
+    candidate: CandidateSpec | str = "emulate",
+    *,
+    on_batch: Callable[[BatchUpdate], None] | None = None,
+    cancel: threading.Event | None = None,
+    **kwargs,
+) -> CompareResult:
+    """`prepare_comparison(model, candidate, **kwargs)`, run to the end (or `cancel`), calling `on_batch` per batch."""
+    comparison = prepare_comparison(model, candidate, **kwargs)
+    for update in comparison.run(cancel=cancel):
+        if on_batch is not None:
+            on_batch(update)
+    return comparison.result()

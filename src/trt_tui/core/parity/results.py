@@ -1,0 +1,126 @@
+"""The result of a layer-wise comparison: verdict, first divergence, ranked table, versioned JSON and CSV.
+
+Schema `trt_tui.compare/1` (bump the number on any incompatible change; readers check it):
+{"schema", "model", "reference", "candidate", "precision", "passed", "iterations", "first_divergence",
+ "first_nonfinite", "tensors": [{"name", "node", "op_type", "topo_index", "shape", "max_abs", "mean_abs",
+ "median_abs", "p99_abs", "rel_rms", "cosine", "nonfinite_ref", "nonfinite_cand", "headroom", "worst_index",
+ "worst_ref", "worst_cand", "passed", "tolerance", ...}], "unpaired", "errors", "warnings", "batches",
+ "max_memory", "cancelled", "elapsed_s"}. Non-finite floats are written as the strings "inf"/"nan".
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from dataclasses import dataclass, field
+
+from trt_tui.core.fileio import atomic_write
+from trt_tui.core.parity.metrics import LayerDrift, _json_float
+
+SCHEMA = "trt_tui.compare/1"
+CSV_COLUMNS = [
+    "topo_index", "name", "node", "op_type", "shape", "passed", "max_abs", "mean_abs", "median_abs", "p99_abs",
+    "rel_rms", "cosine", "nonfinite_ref", "nonfinite_cand", "headroom", "worst_index", "worst_ref", "worst_cand",
+    "required_atol", "required_rtol",
+]  # fmt: skip
+RANK_KEYS = ("rel_rms", "max_abs", "p99_abs", "mean_abs", "cosine", "topo_index")
+
+
+def _marker(d: LayerDrift | None) -> dict | None:
+    if d is None:
+        return None
+    return {"name": d.name, "node": d.node, "op_type": d.op_type, "topo_index": d.topo_index,
+            "rel_rms": _json_float(d.rel_rms), "max_abs": _json_float(d.max_abs),
+            "nonfinite_ref": d.nonfinite_ref, "nonfinite_cand": d.nonfinite_cand}  # fmt: skip
+
+
+@dataclass
+class CompareResult:
+    model: str
+    reference: str
+    candidate: str
+    tensors: list[LayerDrift]  # topological order
+    precision: str | None = None
+    iterations: int = 1
+    unpaired: dict[str, list[str]] = field(default_factory=dict)  # "reference_only"/"candidate_only" -> names
+    errors: list[str] = field(default_factory=list)  # tensors that could not be compared (shape mismatch ...)
+    warnings: list[str] = field(default_factory=list)
+    batches: int = 0
+    max_memory: int = 0
+    cancelled: bool = False
+    elapsed_s: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        """Everything compared is within tolerance, nothing failed to compare, and the run was not cut short."""
+        return bool(self.tensors) and not self.errors and not self.cancelled and all(d.passed for d in self.tensors)
+
+    @property
+    def failed(self) -> list[LayerDrift]:
+        return [d for d in self.tensors if not d.passed]
+
+    @property
+    def first_divergence(self) -> LayerDrift | None:
+        """The topologically first tensor outside its tolerance."""
+        return next((d for d in self.tensors if not d.passed), None)
+
+    @property
+    def first_nonfinite(self) -> LayerDrift | None:
+        """The topologically first tensor where the candidate has inf/NaN that the reference does not."""
+        return next((d for d in self.tensors if d.nonfinite_cand > d.nonfinite_ref), None)
+
+    def ranked(self, key: str = "rel_rms", top: int | None = None) -> list[LayerDrift]:
+        """Worst first (cosine: lowest first; topo_index: graph order). NaN ranks as the worst."""
+        if key not in RANK_KEYS:
+            raise ValueError(f"rank key must be one of {', '.join(RANK_KEYS)}")
+        if key == "topo_index":
+            rows = list(self.tensors)
+        else:
+            sign = 1.0 if key == "cosine" else -1.0
+
+            def score(d: LayerDrift) -> tuple[bool, float]:
+                v = getattr(d, key)
+                return (d.passed, -math.inf if math.isnan(v) else sign * v)
+
+            rows = sorted(self.tensors, key=score)
+        return rows if top is None else rows[:top]
+
+    def to_json(self) -> dict:
+        return {
+            "schema": SCHEMA,
+            "model": self.model,
+            "reference": self.reference,
+            "candidate": self.candidate,
+            "precision": self.precision,
+            "passed": self.passed,
+            "iterations": self.iterations,
+            "first_divergence": _marker(self.first_divergence),
+            "first_nonfinite": _marker(self.first_nonfinite),
+            "tensors": [d.to_json() for d in self.tensors],
+            "counts": {"compared": len(self.tensors), "failed": len(self.failed), "errors": len(self.errors)},
+            "unpaired": self.unpaired,
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "batches": self.batches,
+            "max_memory": self.max_memory,
+            "cancelled": self.cancelled,
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
+
+    def write_json(self, path: str | os.PathLike[str], *, overwrite: bool = True) -> None:
+        atomic_write(path, json.dumps(self.to_json(), indent=1) + "\n", overwrite=overwrite)
+
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(CSV_COLUMNS)
+        for d in self.tensors:
+            row = d.to_json()
+            writer.writerow(["x".join(map(str, v)) if isinstance(v := row[c], list) else v for c in CSV_COLUMNS])
+        return buf.getvalue()
+
+    def write_csv(self, path: str | os.PathLike[str], *, overwrite: bool = True) -> None:
+        atomic_write(path, self.to_csv(), overwrite=overwrite)

@@ -1,0 +1,202 @@
+"""THE runner abstraction: what runs on each side of a comparison, built from one spec string.
+
+A reference is ONNX Runtime FP32 on the model, or outputs saved by an earlier run. A candidate is a runner
+over some ONNX model (the CPU emulation of fp16/bf16 + pins, the mixed-precision rewrite, any ONNX file), a
+TensorRT engine through Polygraphy's TrtRunner, or saved outputs. Everything runs through Polygraphy runners,
+so other features (streaming contracts) reuse `make_runners` and call `runner.infer(feed_dict)`.
+
+TensorRT is imported only when an engine is asked for; without it a `MissingBackendError` says so in one line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from trt_tui.core.errors import MissingBackendError, UserError
+from trt_tui.core.parity.segments import ort_runner
+
+PRECISIONS = ("fp16", "bf16")
+CANDIDATE_KINDS = ("emulate", "mixed", "onnx", "engine", "outputs")
+
+
+@dataclass(frozen=True)
+class CandidateSpec:
+    """What to compare against the reference. `pins` are exact node names kept in FP32."""
+
+    kind: str = "emulate"
+    path: str | None = None  # onnx:/engine:/outputs: sources
+    precision: str = "fp16"
+    pins: tuple[str, ...] = ()
+    fuse_bias: bool = True  # emulation: treat MatMul + constant-bias Add as one fused GEMM, as TensorRT does
+
+    def __post_init__(self) -> None:
+        if self.kind not in CANDIDATE_KINDS:
+            raise UserError(f"unknown candidate {self.kind!r}; choose emulate, mixed, onnx:PATH, engine:PATH or outputs:PATH")
+        if self.precision not in PRECISIONS:
+            raise UserError(f"unknown precision {self.precision!r}; choose fp16 or bf16")
+        if self.kind in ("onnx", "engine", "outputs") and not self.path:
+            raise UserError(f"candidate {self.kind}: needs a path, e.g. {self.kind}:FILE")
+
+    @property
+    def label(self) -> str:
+        if self.kind in ("emulate", "mixed"):
+            pins = f" +{len(self.pins)} pinned" if self.pins else ""
+            return f"{self.kind} {self.precision}{pins}"
+        return f"{self.kind}:{self.path}"
+
+
+def parse_candidate(text: str, *, precision: str = "fp16", pins: Sequence[str] = (), fuse_bias: bool = True) -> CandidateSpec:
+    """'emulate' | 'mixed' | 'onnx:PATH' | 'engine:PATH' | 'outputs:PATH[#runner]'."""
+    kind, sep, path = text.partition(":")
+    return CandidateSpec(kind=kind, path=path if sep else None, precision=precision, pins=tuple(pins), fuse_bias=fuse_bias)
+
+
+def parse_reference(text: str) -> tuple[str, str | None]:
+    """'onnxruntime' | 'outputs:PATH[#runner]' -> (kind, path)."""
+    kind, sep, path = text.partition(":")
+    if kind == "onnxruntime" and not sep:
+        return kind, None
+    if kind == "outputs" and path:
+        return kind, path
+    raise UserError(f"unknown reference {text!r}; choose onnxruntime or outputs:PATH")
+
+
+def default_providers() -> list[str]:
+    """CUDA when onnxruntime-gpu can use it, else CPU."""
+    import onnxruntime as ort
+
+    return ["cuda", "cpu"] if "CUDAExecutionProvider" in ort.get_available_providers() else ["cpu"]
+
+
+def load_model(path: str | os.PathLike[str]) -> onnx.ModelProto:
+    """The model with its weights (external data included); bad files are a UserError naming the file."""
+    p = Path(path)
+    if not p.exists():
+        raise UserError("no such file", p)
+    try:
+        return onnx.load(str(p))
+    except Exception as exc:  # protobuf DecodeError, missing external data (FileNotFoundError / OSError), ...
+        raise UserError(f"cannot load the ONNX model ({type(exc).__name__}: {exc})", p) from None
+
+
+def candidate_model(model: onnx.ModelProto, spec: CandidateSpec) -> onnx.ModelProto:
+    """The ONNX model a candidate runs (kinds emulate, mixed and onnx). Tensor names stay the original ones."""
+    if spec.kind == "onnx":
+        return load_model(spec.path)
+    try:
+        from trt_tui.core import precision
+    except ImportError:  # the precision rewrite lands separately; say what is missing rather than crash
+        raise UserError(f"candidate {spec.kind!r} needs trt_tui.core.precision, which this build lacks") from None
+    low = spec.precision
+    if spec.kind == "emulate":
+        return precision.emulate(model, low, list(spec.pins), fuse_bias=spec.fuse_bias).model
+    if spec.kind == "mixed":
+        return precision.to_mixed_precision(model, low, list(spec.pins), keep_io_types=True).model
+    raise UserError(f"candidate {spec.kind!r} is not an ONNX model")
+
+
+def trt_engine_runner(path: str | os.PathLike[str], name: str = "tensorrt"):
+    """Polygraphy's TrtRunner over a serialized engine (not activated). Needs TensorRT."""
+    p = Path(path)
+    if not p.exists():
+        raise UserError("no such file", p)
+    require_tensorrt(f"comparing engine {p.name}")
+    from polygraphy.backend.common import BytesFromPath
+    from polygraphy.backend.trt import EngineFromBytes, TrtRunner
+
+    return TrtRunner(EngineFromBytes(BytesFromPath(str(p))), name=name)
+
+
+def require_tensorrt(what: str) -> None:
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        raise MissingBackendError(f"TensorRT is not installed on this machine ({what} needs it; pip install tensorrt)") from None
+
+
+def onnx_runner(model: onnx.ModelProto, outputs: Sequence[str] | None = None, *, providers: Sequence[str] | None = None, name: str = "onnxrt"):
+    """A Polygraphy ONNX Runtime runner (not activated) over `model`, with `outputs` marked (None: the model's own).
+
+    Graph optimisations stay off: the emulation's Cast pairs must survive, and both sides of a comparison
+    should run the same per-op kernels so that only precision differs.
+    """
+    if outputs is not None:
+        model = mark_outputs(model, outputs)
+    return ort_runner(model.SerializeToString(), providers or default_providers(), name=name)
+
+
+def mark_outputs(model: onnx.ModelProto, outputs: Sequence[str]) -> onnx.ModelProto:
+    """A copy of `model` whose graph outputs are exactly `outputs` (exact names; unknown names are an error)."""
+    produced = {t for n in model.graph.node for t in n.output if t} | {i.name for i in model.graph.input}
+    missing = [t for t in outputs if t not in produced]
+    if missing:
+        raise UserError(f"no tensor named {', '.join(map(repr, missing[:5]))} in the model")
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    types = {vi.name: vi for vi in (*model.graph.value_info, *model.graph.output, *model.graph.input)}
+    del out.graph.output[:]
+    for t in outputs:
+        vi = types.get(t)
+        out.graph.output.append(vi if vi is not None else onnx.helper.make_tensor_value_info(t, 0, None))
+    return out
+
+
+@dataclass
+class RunnerPair:
+    """An activated reference runner and candidate runner: `with make_runners(...) as pair: pair.reference.infer(feed)`."""
+
+    reference: object
+    candidate: object
+
+    def __enter__(self) -> RunnerPair:
+        self.reference.activate()
+        try:
+            self.candidate.activate()
+        except BaseException:
+            self.reference.deactivate()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for runner in (self.candidate, self.reference):
+            if runner.is_active:
+                runner.deactivate()
+
+    def infer(self, feed: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Both runners on the same feed: (reference outputs, candidate outputs), by name."""
+        return dict(self.reference.infer(feed)), dict(self.candidate.infer(feed))
+
+
+def make_runners(
+    model: str | os.PathLike[str] | onnx.ModelProto,
+    candidate: CandidateSpec | str = "emulate",
+    *,
+    precision: str = "fp16",
+    pins: Sequence[str] = (),
+    outputs: Sequence[str] | None = None,
+    providers: Sequence[str] | None = None,
+) -> RunnerPair:
+    """The reference (ONNX Runtime FP32) and candidate Polygraphy runners for a model, not yet activated.
+
+    `candidate` is a `CandidateSpec` or a spec string ('emulate', 'mixed', 'onnx:PATH', 'engine:PATH'; then
+    `precision`/`pins` apply). `outputs` marks tensors by exact name on both sides (None: the model outputs).
+    Use as a context manager to activate both; an engine candidate keeps the outputs it was built with.
+    """
+    ref_model = load_model(model) if not isinstance(model, onnx.ModelProto) else model
+    spec = parse_candidate(candidate, precision=precision, pins=pins) if isinstance(candidate, str) else candidate
+    if spec.kind == "outputs":
+        raise UserError("saved outputs are not a runner; compare them with trt_tui.core.parity.engine instead")
+    providers = list(providers or default_providers())
+    reference = onnx_runner(ref_model, outputs, providers=providers, name="reference")
+    if spec.kind == "engine":
+        cand = trt_engine_runner(spec.path, name="candidate")
+    else:
+        cand = onnx_runner(candidate_model(ref_model, spec), outputs, providers=providers, name="candidate")
+    return RunnerPair(reference, cand)
+

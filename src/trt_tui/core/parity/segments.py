@@ -1,0 +1,220 @@
+"""Run an ONNX model in topological segments, so a layer-wise comparison holds one batch of tensors at a time.
+
+Marking every tensor as an output (Polygraphy's MARK_ALL) keeps every intermediate of a run alive at once,
+which is what runs big models out of memory. Here the comparison asks for its tensors in batches, in
+topological order; for each batch a `SegmentPlan` runs only the nodes not run yet that the batch needs, as a
+sub-model whose inputs are the graph inputs plus the tensors earlier segments left alive, and keeps alive only
+what later segments still consume (for a transformer: the residual stream). Every node runs once per
+iteration, so a comparison in N batches costs one inference per side, not N.
+
+Sub-models run through Polygraphy's ONNX Runtime runner with graph optimisations off: fusions would differ
+between segment cuts and a full session, and the emulation's Cast pairs must survive (precision-emulation.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from trt_tui.core.errors import UserError
+
+
+@dataclass
+class Segment:
+    nodes: list[int]  # indices into the plan's node list, in topological order
+    inputs: list[str]  # graph inputs or tensors produced by earlier segments
+    targets: list[str]  # the tensors the caller asked for
+    outputs: list[str]  # the targets it produces + tensors later segments consume
+    live_out: list[str]  # produced here, read by a later segment
+    drop_after: list[str] = field(default_factory=list)  # live tensors no later segment needs
+
+
+def _subgraph_refs(node: onnx.NodeProto) -> set[str]:
+    """Names a node's subgraphs (If/Loop/Scan bodies) read from the enclosing scope."""
+    refs: set[str] = set()
+    for attr in node.attribute:
+        graphs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
+        for g in graphs:
+            local = {i.name for i in g.input} | {t.name for t in g.initializer}
+            for n in g.node:
+                local.update(n.output)
+            for n in g.node:
+                refs.update(t for t in n.input if t and t not in local)
+                refs.update(_subgraph_refs(n) - local)
+    return refs
+
+
+def topological_nodes(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
+    """The graph's nodes in a valid order (ONNX requires one; rewritten graphs do not always keep it)."""
+    nodes = list(graph.node)
+    producer = {t: i for i, n in enumerate(nodes) for t in n.output if t}
+    deps = [{producer[t] for t in (*n.input, *_subgraph_refs(n)) if t in producer} for n in nodes]
+    if all(d < i for i, ds in enumerate(deps) for d in ds):
+        return nodes
+    order: list[int] = []
+    state = [0] * len(nodes)  # 0 new, 1 visiting, 2 done
+    for start in range(len(nodes)):
+        stack = [(start, iter(sorted(deps[start])))]
+        if state[start]:
+            continue
+        state[start] = 1
+        while stack:
+            i, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                stack.pop()
+                state[i] = 2
+                order.append(i)
+            elif state[nxt] == 0:
+                state[nxt] = 1
+                stack.append((nxt, iter(sorted(deps[nxt]))))
+            elif state[nxt] == 1:
+                raise UserError(f"the graph has a cycle through node {nodes[nxt].name!r}")
+    return [nodes[i] for i in order]
+
+
+class SegmentPlan:
+    """Which nodes run for each batch of requested tensors, and which tensors stay alive between batches."""
+
+    def __init__(self, model: onnx.ModelProto, batches: Sequence[Sequence[str]]):
+        self.model = model
+        graph = model.graph
+        self.nodes = topological_nodes(graph)
+        self.initializers = {t.name: t for t in graph.initializer}
+        self.graph_inputs = [i.name for i in graph.input if i.name not in self.initializers]
+        self.value_types: dict[str, int] = {}
+        for vi in (*graph.input, *graph.value_info, *graph.output):
+            if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type:
+                self.value_types[vi.name] = vi.type.tensor_type.elem_type
+        producer = {t: i for i, n in enumerate(self.nodes) for t in n.output if t}
+        node_inputs = [[t for t in (*n.input, *sorted(_subgraph_refs(n))) if t] for n in self.nodes]
+        available = set(self.graph_inputs) | set(self.initializers)
+        segment_of: dict[int, int] = {}
+        node_sets: list[list[int]] = []
+        for k, batch in enumerate(batches):
+            chosen: set[int] = set()
+            stack = list(batch)
+            while stack:
+                t = stack.pop()
+                if t in available:
+                    continue
+                p = producer.get(t)
+                if p is None:
+                    raise KeyError(t)
+                if p in segment_of or p in chosen:
+                    continue
+                chosen.add(p)
+                stack.extend(node_inputs[p])
+            for p in chosen:
+                segment_of[p] = k
+            node_sets.append(sorted(chosen))
+        # last segment reading each tensor (as a node input, or as a target whose producer ran earlier, which
+        # happens with multi-output nodes), to know what to keep alive and when to drop it
+        last_use: dict[str, int] = {}
+        for i, ins in enumerate(node_inputs):
+            if i in segment_of:
+                for t in ins:
+                    last_use[t] = max(last_use.get(t, -1), segment_of[i])
+        for k, batch in enumerate(batches):
+            for t in batch:
+                if t in producer and segment_of.get(producer[t], k) < k:
+                    last_use[t] = max(last_use.get(t, -1), k)
+        self.segments: list[Segment] = []
+        for k, (batch, idx) in enumerate(zip(batches, node_sets)):
+            produced = {t for i in idx for t in self.nodes[i].output if t}
+            inputs = sorted({t for i in idx for t in node_inputs[i] if t not in produced and t not in self.initializers})
+            live_out = sorted(t for t in produced if last_use.get(t, -1) > k)
+            outputs = list(dict.fromkeys([*(t for t in batch if t in produced), *live_out]))
+            held = {t for t in (*inputs, *batch) if t not in produced}
+            drop = sorted(t for t in held if last_use.get(t, -1) <= k and t not in self.graph_inputs)
+            self.segments.append(Segment(idx, inputs, list(batch), outputs, live_out, drop))
+
+    def submodel(self, k: int, input_dtypes: dict[str, np.dtype]) -> onnx.ModelProto:
+        """Segment k as a standalone model (copies the initializers it reads)."""
+        seg = self.segments[k]
+        nodes = [self.nodes[i] for i in seg.nodes]
+        used = {t for n in nodes for t in (*n.input, *_subgraph_refs(n)) if t in self.initializers}
+        inputs = [
+            helper.make_tensor_value_info(t, helper.np_dtype_to_tensor_dtype(np.dtype(input_dtypes[t])), None)
+            for t in seg.inputs
+        ]
+        # Output types only when known: ONNX Runtime infers them, and a wrong guess would be an error.
+        outputs = [helper.make_tensor_value_info(t, self.value_types[t], None) if t in self.value_types else onnx.ValueInfoProto(name=t) for t in seg.outputs]
+        graph = helper.make_graph(nodes, f"segment_{k}", inputs, outputs, [self.initializers[t] for t in sorted(used)])
+        sub = helper.make_model(graph, opset_imports=self.model.opset_import, ir_version=self.model.ir_version)
+        sub.functions.extend(self.model.functions)
+        return sub
+
+
+def quiet_polygraphy() -> None:
+    """Polygraphy logs every session it creates at INFO on stdout, which would bury the CLI's table and break
+    `--json -`; keep its warnings and errors only, unless someone already chose a level."""
+    from polygraphy.logger import G_LOGGER
+
+    if G_LOGGER.module_severity.get() == G_LOGGER.INFO:
+        G_LOGGER.module_severity = G_LOGGER.ERROR
+
+
+def ort_runner(model_bytes: bytes, providers: Iterable[str] = ("cpu",), *, optimize: bool = False, name: str = "onnxrt"):
+    """A Polygraphy ONNX Runtime runner (not activated) over serialized model bytes."""
+    import onnxruntime as ort
+    from polygraphy.backend.onnxrt import OnnxrtRunner, SessionFromOnnx
+
+    quiet_polygraphy()
+    level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize else ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return OnnxrtRunner(SessionFromOnnx(model_bytes, providers=list(providers), graph_optimization_level=level), name=name)
+
+
+class SegmentedExecutor:
+    """Runs a `SegmentPlan` segment by segment over several iterations of feeds, one live state per iteration."""
+
+    def __init__(self, plan: SegmentPlan, feeds: Sequence[dict[str, np.ndarray]], providers: Sequence[str] = ("cpu",)):
+        self.plan = plan
+        self.providers = tuple(providers)
+        missing = [n for n in plan.graph_inputs if n not in feeds[0]] if feeds else []
+        if missing:
+            raise UserError(f"no input data for model input(s) {', '.join(missing)}")
+        self.live = [{n: f[n] for n in plan.graph_inputs} for f in feeds]
+
+    def open(self, k: int) -> SegmentRun:
+        return SegmentRun(self, k)
+
+
+class SegmentRun:
+    """One activated segment: `run(i)` computes its targets for iteration i and updates that live state."""
+
+    def __init__(self, executor: SegmentedExecutor, k: int):
+        self.executor = executor
+        self.k = k
+        self.segment = executor.plan.segments[k]
+        self.runner = None
+
+    def __enter__(self) -> SegmentRun:
+        seg = self.segment
+        if seg.nodes:
+            dtypes = {t: self.executor.live[0][t].dtype for t in seg.inputs}
+            sub = self.executor.plan.submodel(self.k, dtypes)
+            self.runner = ort_runner(sub.SerializeToString(), self.executor.providers, name=f"segment_{self.k}")
+            self.runner.activate()
+        return self
+
+    def run(self, i: int) -> dict[str, np.ndarray]:
+        seg = self.segment
+        live = self.executor.live[i]
+        out = self.runner.infer({t: live[t] for t in seg.inputs}, check_inputs=False) if self.runner else {}
+        result = {t: out[t] if t in out else live[t] for t in seg.targets}
+        for t in seg.live_out:
+            live[t] = out[t]
+        for t in seg.drop_after:
+            live.pop(t, None)
+        return result
+
+    def __exit__(self, *exc) -> None:
+        if self.runner is not None:
+            self.runner.deactivate()
+            self.runner = None
+

@@ -1,0 +1,112 @@
+"""The two sides of a layer-wise comparison, behind one small interface the engine drives batch by batch.
+
+- `OnnxSide`: an ONNX model run in topological segments (segments.py): bounded memory, one inference.
+- `SavedSide`: outputs saved by an earlier run (Polygraphy RunResults JSON or `.npz`), read by exact name.
+- `RunnerSide`: any other Polygraphy runner (a TensorRT engine): it exposes only the outputs it was built
+  with, and is run once per iteration; those outputs are held until compared.
+
+`names()` is what the side can expose; `prepare(batches, feeds)` plans; `open(k)` is a context manager
+whose `run(i)` returns batch k's tensors for iteration i.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import contextmanager
+
+import numpy as np
+import onnx
+
+from trt_tui.core.errors import UserError
+from trt_tui.core.parity.inputs import SavedOutputs
+from trt_tui.core.parity.segments import SegmentedExecutor, SegmentPlan
+
+
+class OnnxSide:
+    def __init__(self, model: onnx.ModelProto, label: str, providers: Sequence[str] = ("cpu",)):
+        self.model = model
+        self.label = label
+        self.providers = tuple(providers)
+        self.executor: SegmentedExecutor | None = None
+
+    def names(self) -> set[str]:
+        return {t for n in self.model.graph.node for t in n.output if t}
+
+    def prepare(self, batches: Sequence[Sequence[str]], feeds: Sequence[dict[str, np.ndarray]]) -> None:
+        self.executor = SegmentedExecutor(SegmentPlan(self.model, batches), feeds, self.providers)
+
+    def open(self, k: int):
+        return self.executor.open(k)
+
+
+class SavedSide:
+    def __init__(self, saved: SavedOutputs):
+        self.saved = saved
+        self.label = saved.label
+        self.batches: list[list[str]] = []
+
+    def names(self) -> set[str]:
+        return set(self.saved.names)
+
+    def prepare(self, batches: Sequence[Sequence[str]], feeds: Sequence[dict[str, np.ndarray]]) -> None:
+        if len(self.saved.iterations) < len(feeds):
+            raise UserError(f"{self.label} holds {len(self.saved.iterations)} iteration(s) but {len(feeds)} were asked for")
+        self.batches = [list(b) for b in batches]
+
+    @contextmanager
+    def open(self, k: int):
+        batch = self.batches[k]
+        yield _Reader(lambda i: {t: np.asarray(self.saved.iterations[i][t]) for t in batch})
+
+
+class RunnerSide:
+    def __init__(self, runner, label: str):
+        self.runner = runner
+        self.label = label
+        self.feeds: Sequence[dict[str, np.ndarray]] = ()
+        self.batches: list[list[str]] = []
+        self.cache: dict[int, dict[str, np.ndarray]] = {}
+        self._names: set[str] | None = None
+
+    def names(self) -> set[str]:
+        if self._names is None:
+            if not self.runner.is_active:
+                self.runner.activate()
+            self._names = set(self.runner.get_output_metadata())
+        return self._names
+
+    def prepare(self, batches: Sequence[Sequence[str]], feeds: Sequence[dict[str, np.ndarray]]) -> None:
+        self.names()
+        self.batches = [list(b) for b in batches]
+        self.feeds = feeds
+        wanted = {t for b in batches for t in b}
+        self._wanted = wanted
+
+    def _outputs(self, i: int) -> dict[str, np.ndarray]:
+        if i not in self.cache:
+            out = self.runner.infer(self.feeds[i])
+            self.cache[i] = {t: np.array(v) for t, v in out.items() if t in self._wanted}  # copy: runners reuse buffers
+        return self.cache[i]
+
+    @contextmanager
+    def open(self, k: int):
+        batch = self.batches[k]
+
+        def run(i: int) -> dict[str, np.ndarray]:
+            out = self._outputs(i)
+            return {t: out.pop(t) for t in batch}  # compared once: drop it as soon as it is handed out
+
+        try:
+            yield _Reader(run)
+        finally:
+            if k == len(self.batches) - 1 and self.runner.is_active:
+                self.runner.deactivate()
+
+    def close(self) -> None:
+        if self.runner.is_active:
+            self.runner.deactivate()
+
+
+class _Reader:
+    def __init__(self, fn):
+        self.run = fn
