@@ -270,8 +270,8 @@ def prepare_comparison(
         feeds = random_feeds(index, inputs or InputSpec(), warnings)
     if not feeds:
         raise UserError("no input data: zero iterations")
-    kind_precision = spec.precision if spec.kind in ("emulate", "mixed") else None
-    return Comparison(index, ref_side, cand_side, feeds, options, precision=kind_precision or precision, warnings=warnings)
+    low = spec.precision if spec.kind in ("emulate", "mixed") else None  # other candidates carry their own types
+    return Comparison(index, ref_side, cand_side, feeds, options, precision=low, warnings=warnings)
 
 
 def compare(

@@ -1,0 +1,186 @@
+"""`trt-tui compare MODEL`: layer-wise drift of a candidate (fp16/bf16 emulation, an engine, ...) vs a reference.
+
+Prints the worst tensors, the first divergence and a verdict. Exit 0: everything within tolerance;
+1: something is not; 2: bad input or a missing backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+from rich.markup import escape
+from rich.table import Table
+
+from trt_tui.commands.output import console, err_console
+from trt_tui.core.errors import UserError
+from trt_tui.core.parity.engine import DEFAULT_MAX_MEMORY, CompareOptions, parse_size, prepare_comparison
+from trt_tui.core.parity.inputs import DEFAULT_SEED, InputSpec, parse_shape
+from trt_tui.core.parity.metrics import ERROR_STATS, Tolerance, TolerancePolicy
+from trt_tui.core.parity.results import RANK_KEYS, CompareResult
+from trt_tui.core.parity.runners import parse_candidate
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="layer-wise drift of a candidate against an FP32 reference",
+        description="Compare every float tensor two runs expose under the same name (never by position), in "
+        "batches under a memory budget, and report the worst tensors, the first divergence and a verdict. "
+        "Exit 0: all within tolerance; 1: not; 2: bad input or missing backend.",
+    )
+    p.add_argument("model", help="ONNX model (FP32)")
+    p.add_argument("--candidate", default="emulate", metavar="SPEC",
+                   help="emulate (CPU emulation of --precision, default), mixed (ONNX Runtime on the mixed-precision "
+                   "rewrite), onnx:PATH, engine:PATH (TensorRT) or outputs:PATH[#runner] (.npz or Polygraphy JSON)")
+    p.add_argument("--reference", default="onnxruntime", metavar="SPEC",
+                   help="onnxruntime (FP32, default) or outputs:PATH[#runner] (e.g. saved from PyTorch)")
+    p.add_argument("--precision", choices=("fp16", "bf16"), default="fp16", help="low precision of emulate/mixed")
+    p.add_argument("--pin", action="append", default=[], metavar="NODE", help="keep this node in FP32 (exact name)")
+    p.add_argument("--pin-op", action="append", default=[], metavar="OP", help="keep every node of this op type in FP32")
+    p.add_argument("--pin-match", action="append", default=[], metavar="REGEX", help="keep nodes whose name matches in FP32")
+    p.add_argument("--no-fuse-bias", action="store_true", help="emulation: round MatMul outputs before a bias Add too")
+    p.add_argument("--inputs", metavar="FILE", help="input data: .npz or Polygraphy JSON (--save-inputs)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random input seed (default {DEFAULT_SEED}, as Polygraphy)")
+    p.add_argument("--iterations", type=int, default=1, help="random input iterations (default 1)")
+    p.add_argument("--shape", action="append", default=[], metavar="INPUT:SHAPE", help="input shape, e.g. x:1x64x256")
+    p.add_argument("--dim", action="append", default=[], metavar="NAME=N", help="value of a symbolic dim, e.g. T=64")
+    p.add_argument("--range", action="append", default=[], metavar="[INPUT:]LO,HI", help="random value range (default 0,1)")
+    p.add_argument("--max-memory", default=None, metavar="SIZE",
+                   help=f"tensor data held at once, both sides (default {DEFAULT_MAX_MEMORY >> 20}M)")
+    p.add_argument("--atol", type=float, default=None, help="absolute tolerance (default 1e-5, as Polygraphy)")
+    p.add_argument("--rtol", type=float, default=None, help="relative tolerance (default 1e-5)")
+    p.add_argument("--check-error-stat", choices=ERROR_STATS, default=None, help="statistic checked (default elemwise)")
+    p.add_argument("--error-quantile", type=float, default=None, help="quantile for --check-error-stat quantile")
+    p.add_argument("--quantile", action="append", type=float, default=[], metavar="Q", help="extra |diff| quantile to report")
+    p.add_argument("--match", metavar="REGEX", help="compare only tensors whose name matches")
+    p.add_argument("--json", metavar="OUT", help="write the full result as JSON ('-' for stdout)")
+    p.add_argument("--csv", metavar="OUT", help="write the per-tensor table as CSV")
+    p.add_argument("--top", type=int, default=20, help="rows in the printed table (default 20)")
+    p.add_argument("--sort", choices=RANK_KEYS, default="rel_rms", help="ranking of the printed table")
+    p.set_defaults(func=run)
+
+
+def _input_spec(args: argparse.Namespace) -> InputSpec:
+    shapes = {}
+    for item in args.shape:
+        name, sep, shape = item.rpartition(":")
+        if not sep or not name:
+            raise UserError(f"--shape {item!r}: expected INPUT:SHAPE, e.g. x:1x64x256")
+        shapes[name] = parse_shape(shape)
+    dims = {}
+    for item in args.dim:
+        name, sep, value = item.partition("=")
+        if not sep or not value.strip().isdigit():
+            raise UserError(f"--dim {item!r}: expected NAME=N, e.g. T=64")
+        dims[name] = int(value)
+    ranges = {}
+    for item in args.range:
+        name, _, bounds = item.rpartition(":")
+        try:
+            lo, hi = (float(v) for v in bounds.split(","))
+        except ValueError:
+            raise UserError(f"--range {item!r}: expected [INPUT:]LO,HI, e.g. x:-1,1") from None
+        ranges[name] = (lo, hi)
+    if args.iterations < 1:
+        raise UserError("--iterations must be at least 1")
+    return InputSpec(seed=args.seed, iterations=args.iterations, shapes=shapes, dims=dims, ranges=ranges)
+
+
+def _policy(args: argparse.Namespace) -> TolerancePolicy:
+    base = Tolerance()
+    try:
+        tol = Tolerance(
+            atol=base.atol if args.atol is None else args.atol,
+            rtol=base.rtol if args.rtol is None else args.rtol,
+            stat=args.check_error_stat or base.stat,
+            quantile=base.quantile if args.error_quantile is None else args.error_quantile,
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    return TolerancePolicy(default=tol)
+
+
+def _pins(args: argparse.Namespace) -> list[str]:
+    if not (args.pin or args.pin_op or args.pin_match):
+        return []
+    from trt_tui.core.graph import load_graph
+    from trt_tui.core.pins import PinRules, resolve_pins
+
+    index = load_graph(args.model)
+    resolution = resolve_pins(index, PinRules(op_types=tuple(args.pin_op), patterns=tuple(args.pin_match), names=tuple(args.pin)))
+    resolution.raise_for_unknown(args.model)
+    return resolution.nodes
+
+
+def run(args: argparse.Namespace) -> int:
+    spec = parse_candidate(args.candidate, precision=args.precision, pins=_pins(args), fuse_bias=not args.no_fuse_bias)
+    options = CompareOptions(
+        tolerances=_policy(args),
+        max_memory=parse_size(args.max_memory) if args.max_memory else DEFAULT_MAX_MEMORY,
+        quantiles=tuple(sorted({0.99, *args.quantile})),
+        match=args.match,
+    )
+    if any(not 0 <= q <= 1 for q in options.quantiles):
+        raise UserError("--quantile must be in [0, 1]")
+    comparison = prepare_comparison(
+        args.model, spec, reference=args.reference, precision=args.precision,
+        inputs=args.inputs if args.inputs else _input_spec(args), options=options,
+    )  # fmt: skip
+    progress = err_console() if sys.stderr.isatty() else None
+    for update in comparison.run():
+        if progress is not None:
+            progress.print(f"batch {update.batch + 1}/{update.batches}: {update.done}/{update.total} tensors", end="\r")
+    result = comparison.result()
+    if args.json:
+        if args.json == "-":
+            import json
+
+            sys.stdout.write(json.dumps(result.to_json()) + "\n")
+        else:
+            result.write_json(args.json)
+    if args.csv:
+        result.write_csv(args.csv)
+    if args.json != "-":
+        _print(result, args.top, args.sort)
+    return 0 if result.passed else 1
+
+
+def _fmt(v: float) -> str:
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return f"{v:.3g}"
+
+
+def _print(result: CompareResult, top: int, sort: str) -> None:
+    out = console()
+    t = Table(title=f"{result.candidate} vs {result.reference}: worst {min(top, len(result.tensors))} of "
+              f"{len(result.tensors)} tensors by {sort}", title_justify="left")  # fmt: skip
+    for col in ("#", "tensor", "op", "max|d|", "p99|d|", "rel_rms", "cosine", "inf/nan r/c", "headroom", ""):
+        if col == "tensor":
+            t.add_column(col, overflow="fold", ratio=1)
+        else:  # numbers never wrap: a folded 0.00081 reads as two numbers
+            t.add_column(col, no_wrap=True, justify="left" if col in ("op", "") else "right")
+    for d in result.ranked(sort, top):
+        nonfinite = f"{d.nonfinite_ref}/{d.nonfinite_cand}"
+        t.add_row(str(d.topo_index), escape(d.name), escape(d.op_type or "?"), _fmt(d.max_abs), _fmt(d.p99_abs), _fmt(d.rel_rms),
+                  _fmt(d.cosine), nonfinite, _fmt(d.headroom), "ok" if d.passed else "[red]FAIL[/]")  # fmt: skip
+    out.print(t)
+    for w in result.warnings:
+        out.print(f"[yellow]warning:[/] {escape(w)}")
+    for e in result.errors:
+        out.print(f"[red]error:[/] {escape(e)}")
+    for key, label in (("reference_only", "only the reference has"), ("candidate_only", "only the candidate has")):
+        names = result.unpaired.get(key, [])
+        if names:
+            out.print(f"{label} {len(names)} tensor(s) (not compared): {escape(', '.join(names[:5]))}{' ...' if len(names) > 5 else ''}")
+    out.print(f"compared {len(result.tensors)} tensors in {result.batches} batch(es), {result.iterations} iteration(s), "
+              f"{result.elapsed_s:.2f} s: {len(result.failed)} outside tolerance")  # fmt: skip
+    for label, d in (("first divergence", result.first_divergence), ("first non-finite", result.first_nonfinite)):
+        if d is None:
+            out.print(f"{label}: none")
+        else:
+            out.print(f"{label}: #{d.topo_index} {escape(d.name)} ({d.op_type} node {escape(str(d.node))}) rel_rms={_fmt(d.rel_rms)} "
+                      f"max|d|={_fmt(d.max_abs)} inf/nan cand={d.nonfinite_cand}")  # fmt: skip
+    out.print("verdict: [green]PASS[/]" if result.passed else "verdict: [red]FAIL[/]")
