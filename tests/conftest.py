@@ -2,7 +2,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import onnx
 import pytest
+from onnx import numpy_helper
+
+from trt_tui.core.modelgen.synth import transformer_encoder
 
 from tests.fixtures.make_fixtures import write_all
 
@@ -16,3 +21,25 @@ def models(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def demo_model(models) -> Path:
     return models["demo"]
+
+
+def rounded_weights(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A candidate that differs from the FP32 model the way fp16 weights would (names unchanged)."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    for init in out.graph.initializer:
+        a = numpy_helper.to_array(init)
+        if a.dtype == np.float32 and a.size > 1:
+            init.CopyFrom(numpy_helper.from_array(a.astype(np.float16).astype(np.float32), init.name))
+    return out
+
+
+@pytest.fixture(scope="session")
+def pair(tmp_path_factory) -> tuple[Path, Path]:
+    """(FP32 1-layer encoder with static shapes, the same with fp16-rounded weights)."""
+    d = tmp_path_factory.mktemp("pair")
+    model = transformer_encoder(layers=1, d=32, ffn=64, seq=8, batch=2)
+    ref, cand = d / "ref.onnx", d / "cand.onnx"
+    onnx.save(model, ref)
+    onnx.save(rounded_weights(model), cand)
+    return ref, cand

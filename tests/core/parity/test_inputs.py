@@ -1,0 +1,45 @@
+import numpy as np
+import pytest
+from polygraphy.json import save_json
+
+from trt_tui.core.errors import UserError
+from trt_tui.core.graph import load_graph
+from trt_tui.core.parity.inputs import InputSpec, load_feeds, parse_shape, random_feeds
+
+
+def test_random_feeds_seeded_ranges_and_int_inputs(models):
+    index = load_graph(models["int64_input"])
+    warnings = []
+    spec = InputSpec(seed=7, iterations=2, dims={"seq": 5}, ranges={"token_ids": (0, 99)})
+    feeds = random_feeds(index, spec, warnings)
+    assert len(feeds) == 2 and feeds[0]["token_ids"].shape == (1, 5)
+    assert feeds[0]["token_ids"].dtype == np.int64 and 0 <= feeds[0]["token_ids"].min() and feeds[0]["token_ids"].max() <= 99
+    assert not np.array_equal(feeds[0]["token_ids"], feeds[1]["token_ids"])
+    assert any("batch" in w for w in warnings)  # the unnamed dynamic dim defaulted to 1, and it says so
+    again = random_feeds(index, spec)
+    np.testing.assert_array_equal(again[1]["token_ids"], feeds[1]["token_ids"])
+
+
+def test_shapes_and_bad_names(models):
+    index = load_graph(models["transformer"])
+    feeds = random_feeds(index, InputSpec(shapes={"x": (2, 3, 64)}, ranges={"": (-1, 1)}))
+    assert feeds[0]["x"].shape == (2, 3, 64) and feeds[0]["x"].min() < 0
+    with pytest.raises(UserError, match="no model input named 'y'"):
+        random_feeds(index, InputSpec(shapes={"y": (1,)}))
+    with pytest.raises(UserError, match="does not fit"):
+        random_feeds(index, InputSpec(shapes={"x": (2, 3, 65)}))
+    assert parse_shape("1x64x256") == (1, 64, 256)
+    with pytest.raises(UserError):
+        parse_shape("1xbig")
+
+
+def test_load_feeds_npz_and_polygraphy_json(models, tmp_path):
+    index = load_graph(models["transformer"])
+    x = np.ones((1, 4, 64), np.float32)
+    np.savez(tmp_path / "in.npz", x=x)
+    save_json([{"x": x}, {"x": x * 2}], str(tmp_path / "in.json"))
+    assert load_feeds(tmp_path / "in.npz", index)[0]["x"].shape == (1, 4, 64)
+    assert [f["x"][0, 0, 0] for f in load_feeds(tmp_path / "in.json", index)] == [1, 2]
+    np.savez(tmp_path / "wrong.npz", X=x)
+    with pytest.raises(UserError, match="exact name"):
+        load_feeds(tmp_path / "wrong.npz", index)
