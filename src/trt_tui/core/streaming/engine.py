@@ -1,0 +1,326 @@
+"""The streaming parity loop: run a reference and a candidate chunk after chunk, feeding the state back.
+
+- functional mode feeds the REFERENCE's state outputs to both sides: each chunk measures one step of error;
+- closed-loop mode lets each side feed back its own state: error that the state carries accumulates, as
+  it does in deployment.
+
+Per chunk and per output: the parity engine's drift metrics (`tensor_drift`), masked to the valid region,
+the contract's invariants on both sides, pass/fail. Results are streamed: `iter_stream(...)` yields a
+`ChunkResult` per chunk and `run_stream(..., on_chunk=callback)` calls `callback(result)` after each chunk,
+then returns the `StreamReport` (pass rate, first failing chunk, error trend per output, invariant
+failures, verdict). `cancel` (a `threading.Event` or any callable returning True) is checked between chunks;
+a cancelled run returns the report of the chunks that ran, with `cancelled=True`.
+
+Runners are anything with `infer(feed_dict) -> {name: ndarray}`: Polygraphy runners (as built by
+`trt_tui.core.parity.runners.make_runners`), already activated.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from trt_tui.core.errors import UserError
+from trt_tui.core.parity.metrics import LayerDrift, tensor_drift
+from trt_tui.core.streaming.contract import MODES, Contract
+from trt_tui.core.streaming.feeds import StreamInputs, initial_state
+from trt_tui.core.streaming.invariants import InvariantChecker, InvariantResult
+from trt_tui.core.streaming.masks import apply_mask
+from trt_tui.core.streaming.schedule import plan_chunks
+from trt_tui.core.streaming.trend import TrendFit, fit_trend
+
+QUANTILES = (0.5, 0.95, 0.99)
+
+
+class Runner(Protocol):
+    def infer(self, feed_dict: dict[str, np.ndarray]) -> Mapping[str, np.ndarray]: ...
+
+
+Cancel = Callable[[], bool] | object  # a callable, or anything with is_set() (threading.Event)
+
+
+@dataclass
+class ChunkResult:
+    """One chunk: what the TUI plots live and the JSON report lists."""
+
+    index: int
+    frames: int | None
+    drifts: dict[str, LayerDrift]  # per output, on the valid region when the output has a mask
+    invariants: list[InvariantResult]  # every check on both sides
+    errors: dict[str, float]  # the trend metric per float output
+    passed: bool
+    failed_outputs: list[str]
+    valid_entries: dict[str, int] = field(default_factory=dict)  # masked outputs: entries compared
+    ref_seconds: float = 0.0
+    cand_seconds: float = 0.0
+
+    @property
+    def invariant_failures(self) -> list[InvariantResult]:
+        return [r for r in self.invariants if not r.passed]
+
+    def to_json(self) -> dict:
+        return {
+            "chunk": self.index,
+            "frames": self.frames,
+            "passed": self.passed,
+            "failed_outputs": self.failed_outputs,
+            "errors": {k: _jf(v) for k, v in self.errors.items()},
+            "outputs": {k: _drift_json(d) for k, d in self.drifts.items()},
+            "valid_entries": self.valid_entries,
+            "invariant_failures": [r.to_json() for r in self.invariant_failures],
+            "ref_seconds": round(self.ref_seconds, 6),
+            "cand_seconds": round(self.cand_seconds, 6),
+        }
+
+
+@dataclass
+class OutputSummary:
+    name: str
+    chunks: int = 0
+    failed: int = 0
+    first_failure: int | None = None
+    worst_max_abs: float = 0.0
+    errors: list[float] = field(default_factory=list)  # the trend metric, chunk by chunk
+
+    def to_json(self, metric: str) -> dict:
+        finite = [e for e in self.errors if math.isfinite(e)]
+        return {
+            "chunks": self.chunks,
+            "failed": self.failed,
+            "first_failure": self.first_failure,
+            "worst_max_abs": _jf(self.worst_max_abs),
+            f"{metric}_mean": _jf(float(np.mean(finite))) if finite else None,
+            f"{metric}_p95": _jf(float(np.quantile(finite, 0.95))) if finite else None,
+            f"{metric}_max": _jf(max(self.errors)) if self.errors else None,
+        }
+
+
+@dataclass
+class StreamReport:
+    mode: str
+    chunks_requested: int
+    metric: str
+    results: list[ChunkResult] = field(default_factory=list)
+    outputs: dict[str, OutputSummary] = field(default_factory=dict)
+    trends: dict[str, TrendFit] = field(default_factory=dict)
+    trend_outputs: tuple[str, ...] = ()
+    cancelled: bool = False
+    min_pass_rate: float = 1.0
+    fail_on_growth: bool = True
+    seconds: float = 0.0
+
+    @property
+    def chunks_run(self) -> int:
+        return len(self.results)
+
+    @property
+    def pass_rate(self) -> float:
+        return sum(r.passed for r in self.results) / len(self.results) if self.results else 0.0
+
+    @property
+    def first_failure(self) -> int | None:
+        return next((r.index for r in self.results if not r.passed), None)
+
+    @property
+    def invariant_failures(self) -> list[tuple[int, InvariantResult]]:
+        return [(r.index, f) for r in self.results for f in r.invariant_failures]
+
+    @property
+    def growing(self) -> list[str]:
+        return [n for n in self.trend_outputs if n in self.trends and self.trends[n].growing]
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why the run fails (empty when it passes)."""
+        out = []
+        if not self.results:
+            out.append("no chunk ran")
+        if self.results and self.pass_rate < self.min_pass_rate:
+            out.append(f"pass rate {self.pass_rate:.1%} is below {self.min_pass_rate:.1%} (first failing chunk {self.first_failure})")
+        inv = self.invariant_failures
+        if inv:
+            i, f = inv[0]
+            out.append(f"{len(inv)} invariant violation(s), first at chunk {i}: {f.side} {f.check}: {f.detail}")
+        if self.fail_on_growth and self.growing:
+            out.append(f"error grows chunk after chunk: {', '.join(self.growing)}")
+        return out
+
+    @property
+    def passed(self) -> bool:
+        return not self.reasons
+
+    def add(self, result: ChunkResult) -> None:
+        self.results.append(result)
+        for name, d in result.drifts.items():
+            s = self.outputs.setdefault(name, OutputSummary(name))
+            s.chunks += 1
+            if not d.passed:
+                s.failed += 1
+                if s.first_failure is None:
+                    s.first_failure = result.index
+            if not math.isnan(s.worst_max_abs) and (math.isnan(d.max_abs) or d.max_abs > s.worst_max_abs):
+                s.worst_max_abs = d.max_abs  # NaN, once seen, stays the worst
+            if name in result.errors:
+                s.errors.append(result.errors[name])
+
+    def fit_trends(self, alpha: float, min_growth: float) -> None:
+        self.trends = {n: fit_trend(s.errors, alpha, min_growth) for n, s in self.outputs.items() if s.errors}
+
+    def series(self, output: str) -> list[float]:
+        return list(self.outputs[output].errors) if output in self.outputs else []
+
+    def to_json(self, *, chunks: bool = True) -> dict:
+        data = {
+            "mode": self.mode,
+            "passed": self.passed,
+            "reasons": self.reasons,
+            "cancelled": self.cancelled,
+            "chunks_requested": self.chunks_requested,
+            "chunks_run": self.chunks_run,
+            "pass_rate": self.pass_rate,
+            "min_pass_rate": self.min_pass_rate,
+            "first_failure": self.first_failure,
+            "trend_metric": self.metric,
+            "trend_outputs": list(self.trend_outputs),
+            "trends": {n: t.to_json() for n, t in self.trends.items()},
+            "outputs": {n: s.to_json(self.metric) for n, s in self.outputs.items()},
+            "series": {n: [_jf(e) for e in s.errors] for n, s in self.outputs.items()},
+            "invariant_failures": [{"chunk": i, **f.to_json()} for i, f in self.invariant_failures],
+            "seconds": round(self.seconds, 4),
+        }
+        if chunks:
+            data["chunks"] = [r.to_json() for r in self.results]
+        return data
+
+
+class StreamError(UserError):
+    """A side failed to run a chunk (bad shapes for the model, a missing output...)."""
+
+
+def iter_stream(
+    contract: Contract,
+    reference: Runner,
+    candidate: Runner,
+    *,
+    mode: str = "closed-loop",
+    chunks: int | None = None,
+    inputs: StreamInputs | None = None,
+    cancel: Cancel | None = None,
+) -> Iterator[ChunkResult]:
+    """Run the chunks and yield each one's result as soon as it is known."""
+    if mode not in MODES:
+        raise UserError(f"unknown mode {mode!r}; choose {' or '.join(MODES)}")
+    inputs = inputs or StreamInputs(contract)
+    n = contract.schedule.chunks if chunks is None else chunks
+    if inputs.available_chunks is not None and n > inputs.available_chunks:
+        raise UserError(f"holds {inputs.available_chunks} chunks but {n} were asked for (use --chunks)", inputs.file)
+    state_ref = initial_state(contract)
+    state_cand = {k: v.copy() for k, v in state_ref.items()}
+    checker = InvariantChecker(contract.invariants)
+    metric = contract.trend.metric
+    float_outputs = {n for n, s in contract.outputs.items() if s.dtype.startswith(("float", "bfloat"))}
+
+    for plan in plan_chunks(contract.schedule, n):
+        if _cancelled(cancel):
+            return
+        feeds = inputs.feeds(plan)
+        t0 = time.perf_counter()
+        ref_out = _infer(reference, {**feeds, **state_ref}, "reference", plan.index, contract)
+        t1 = time.perf_counter()
+        cand_state = state_ref if mode == "functional" else state_cand
+        cand_out = _infer(candidate, {**feeds, **cand_state}, "candidate", plan.index, contract)
+        t2 = time.perf_counter()
+
+        drifts: dict[str, LayerDrift] = {}
+        valid: dict[str, int] = {}
+        errors: dict[str, float] = {}
+        for name in contract.outputs:
+            ref, cand = ref_out[name], cand_out[name]
+            mask = contract.masks.get(name)
+            if mask is not None:
+                ref, cand = apply_mask(mask, ref, cand, ref_out)
+                valid[name] = int(ref.size)
+            try:
+                d = tensor_drift(name, ref, cand, contract.tolerance_for(name), quantiles=QUANTILES)
+            except ValueError as exc:  # shape mismatch between the sides
+                raise StreamError(f"chunk {plan.index}: {exc}", contract.path) from None
+            drifts[name] = d
+            if name in float_outputs:
+                errors[name] = float(getattr(d, metric))
+        invariants = checker.check("reference", ref_out) + checker.check("candidate", cand_out)
+        failed = [name for name, d in drifts.items() if not d.passed]
+        passed = not failed and all(r.passed for r in invariants)
+
+        # Copies: some runners (TensorRT through Polygraphy) reuse their output buffers on the next call.
+        state_ref = {p.input: np.array(ref_out[p.output], copy=True) for p in contract.state}
+        state_cand = {p.input: np.array(cand_out[p.output], copy=True) for p in contract.state}
+        yield ChunkResult(plan.index, plan.frames, drifts, invariants, errors, passed, failed, valid, t1 - t0, t2 - t1)
+
+
+def run_stream(
+    contract: Contract,
+    reference: Runner,
+    candidate: Runner,
+    *,
+    mode: str = "closed-loop",
+    chunks: int | None = None,
+    inputs: StreamInputs | None = None,
+    on_chunk: Callable[[ChunkResult], None] | None = None,
+    cancel: Cancel | None = None,
+) -> StreamReport:
+    """Run the whole stream; `on_chunk(result)` is called after every chunk (e.g. to plot it live)."""
+    n = contract.schedule.chunks if chunks is None else chunks
+    report = StreamReport(
+        mode=mode, chunks_requested=n, metric=contract.trend.metric, trend_outputs=contract.trend_outputs(),
+        min_pass_rate=contract.min_pass_rate, fail_on_growth=contract.trend.fail_on_growth,
+    )  # fmt: skip
+    t0 = time.perf_counter()
+    for result in iter_stream(contract, reference, candidate, mode=mode, chunks=n, inputs=inputs, cancel=cancel):
+        report.add(result)
+        if on_chunk is not None:
+            on_chunk(result)
+    report.cancelled = report.chunks_run < n
+    report.fit_trends(contract.trend.alpha, contract.trend.min_growth)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _cancelled(cancel) -> bool:
+    if cancel is None:
+        return False
+    is_set = getattr(cancel, "is_set", None)
+    return bool(is_set() if is_set is not None else cancel())
+
+
+def _infer(runner: Runner, feeds: dict, side: str, index: int, contract: Contract) -> dict[str, np.ndarray]:
+    try:
+        out = runner.infer(feeds)
+    except UserError:
+        raise
+    except Exception as exc:  # ORT/TensorRT errors: name the chunk and the side, keep it on one line
+        msg = " ".join(str(exc).split())
+        raise StreamError(f"chunk {index}: the {side} failed: {msg[:300]}", contract.path) from exc
+    missing = [n for n in contract.outputs if n not in out]
+    missing += [p.output for p in contract.state if p.output not in out and p.output not in missing]
+    if missing:
+        raise StreamError(f"chunk {index}: the {side} returned no {', '.join(missing)}", contract.path)
+    return dict(out)
+
+
+def _jf(v):
+    if v is None:
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else str(v)
+
+
+def _drift_json(d: LayerDrift) -> dict:
+    keep = ("max_abs", "mean_abs", "p99_abs", "rel_rms", "cosine", "nonfinite_ref", "nonfinite_cand", "passed",
+            "required_atol", "quantiles")  # fmt: skip
+    full = d.to_json()
+    return {k: full[k] for k in keep}
