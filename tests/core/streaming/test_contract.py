@@ -1,0 +1,178 @@
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from trt_tui.core.errors import UserError
+from trt_tui.core.graph import load_graph
+from trt_tui.core.streaming.contract import ContractError, load_contract, parse_contract
+from trt_tui.core.streaming.contract_model import check_against_model, contract_from_model, input_candidates
+
+from .conftest import DEMO_CONTRACT
+
+
+def test_shipped_demo_contract_is_valid_for_the_demo_model(demo_model):
+    c = load_contract(DEMO_CONTRACT)
+    assert c.warnings == ()
+    assert {p.input: p.output for p in c.state} == {
+        "cache_last_channel": "cache_last_channel_next",
+        "cache_last_time": "cache_last_time_next",
+        "cache_last_channel_len": "cache_last_channel_len_next",
+    }
+    assert c.masks["cache_last_channel_next"].keep == "last"
+    assert c.tolerance_for("log_probs").stat == "quantile" and c.tolerance_for("log_probs").quantile == 0.95
+    assert c.tolerance_for("cache_last_time_next") == c.default_tolerance
+    assert [i.describe() for i in c.invariants] == [
+        "encoded_lengths == 8",
+        "cache_last_channel_len_next non-decreasing",
+        "cache_last_channel_len_next in [0, 16]",
+    ]
+    assert check_against_model(c, load_graph(demo_model)) == ([], [])
+
+
+def test_every_problem_is_collected_with_its_key_path(demo_contract_doc):
+    doc = copy.deepcopy(demo_contract_doc)
+    doc["state"][0]["input"] = "cache_last_chanel"  # typo
+    doc["state"][1]["output"] = "log_probs"  # shape differs from cache_last_time
+    doc["tolerances"]["outputs"]["logprobs"] = {"atol": 1}
+    doc["tolerances"]["default"]["stat"] = "p200"
+    doc["invariants"].append({"output": "encoded_lengths", "check": "increasing"})
+    doc["invariants"].append({"output": "encoded_lengths", "check": "range", "min": 3, "max": 1})
+    doc["masks"]["cache_last_time_next"] = {"axis": 4, "length": {"output": "log_probs"}}
+    doc["schedule"]["frames"] = [8, 9]
+    doc["unexpected"] = 1
+    with pytest.raises(ContractError) as err:
+        parse_contract(doc)
+    problems = err.value.problems
+    expected = [
+        "state[0].input: 'cache_last_chanel' is not an input",
+        "state[1]: shape differs: output log_probs",
+        "tolerances.outputs.logprobs: is not an output",
+        "tolerances.default.stat: must be one of",
+        "invariants[3].check: must be one of equals, monotonic, range, not 'increasing'",
+        "invariants[4]: min (3) is above max (1)",
+        "masks.cache_last_time_next.axis: axis 4 is out of range",
+        "masks.cache_last_time_next.length.output: log_probs is float32; a length must be an integer output",
+        "schedule.time_axes.audio_signal: axis 2 of audio_signal is fixed at 8 frames but the schedule asks for [8, 9]",
+        "schedule.frames[1]: 9 frames fit no profile for audio_signal axis 2 (streaming 8..8)",
+        "unexpected: unknown key",
+    ]
+    for e in expected:
+        assert any(p.startswith(e) for p in problems), (e, problems)
+    assert len(problems) == len(expected), problems
+    assert "\n" not in err.value.one_line()
+
+
+def test_schedule_must_fit_a_profile():
+    doc = {
+        "format": "trt-tui-contract", "version": 1, "dims": {"B": 1},
+        "inputs": {"audio_signal": {"dtype": "float32", "shape": ["B", 128, "T"], "feed": {"kind": "normal"}}},
+        "outputs": {"y": {"dtype": "float32", "shape": ["B", 2]}},
+        "profiles": [{"name": "unified", "shapes": {"audio_signal": {"min": [1, 128, 584], "opt": [1, 128, 592], "max": [1, 128, 592]}}}],
+        "schedule": {"frames": [592, 584], "time_axes": {"audio_signal": 2}},
+    }  # fmt: skip
+    c = parse_contract(doc)
+    assert c.schedule.frames == (592, 584)
+    doc["schedule"]["frames"] = [600, 584]
+    with pytest.raises(ContractError, match=r"schedule.frames\[0\]: 600 frames fit no profile for audio_signal axis 2 \(unified 584..592\)"):
+        parse_contract(doc)
+    del doc["schedule"]
+    with pytest.raises(ContractError, match=r"inputs.audio_signal.shape\[2\]: dim 'T' has no value"):
+        parse_contract(doc)
+
+
+def test_malformed_json_is_one_line_with_line_and_column(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{\n  "format": "trt-tui-contract",\n  "version": 1,,\n}\n')
+    with pytest.raises(UserError) as err:
+        load_contract(bad)
+    assert err.value.one_line().startswith(f"{bad}:3:16: invalid JSON")
+
+
+def test_wrong_format_and_version(tmp_path):
+    with pytest.raises(ContractError) as err:
+        parse_contract({"format": "polygraphy", "version": 2, "inputs": {}, "outputs": {}})
+    text = " | ".join(err.value.problems)
+    assert "format: must be 'trt-tui-contract'" in text and "version: unsupported version 2" in text
+    with pytest.raises(ContractError, match="must be an object, not a list"):
+        parse_contract([])
+
+
+def test_init_file_and_missing_file(tmp_path, demo_contract_doc):
+    doc = copy.deepcopy(demo_contract_doc)
+    doc["state"][0]["init"] = {"kind": "file", "path": "missing.npy"}
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps(doc))
+    with pytest.raises(ContractError, match=r"state\[0\].init.path: no such file: .*missing.npy"):
+        load_contract(p)
+
+
+def test_input_candidates():
+    assert input_candidates("cache_next")[0] == "cache"
+    assert "h" in input_candidates("next_h")
+    assert "state_in" in input_candidates("state_out")
+    assert "past_key_values.0.key" in input_candidates("present.0.key")
+    assert input_candidates("log_probs") == []
+
+
+@pytest.mark.parametrize(
+    ("fixture", "pairs"),
+    [
+        ("demo", {"cache_last_channel_next": "cache_last_channel", "cache_last_time_next": "cache_last_time",
+                  "cache_last_channel_len_next": "cache_last_channel_len"}),
+        ("conv_cache", {"conv_cache_next": "conv_cache"}),
+        ("running_norm", {"running_sum_next": "running_sum", "frame_count_next": "frame_count"}),
+    ],
+)  # fmt: skip
+def test_contract_from_model_guesses_pairs_and_validates(models, fixture, pairs):
+    index = load_graph(models[fixture])
+    doc = contract_from_model(index)
+    assert {s["output"]: s["input"] for s in doc["state"]} == pairs
+    assert all(s["guessed"].startswith("name:") for s in doc["state"])
+    c = parse_contract(json.loads(json.dumps(doc)))
+    assert any("guessed" in w for w in c.warnings)
+    assert check_against_model(c, index) == ([], [])
+
+
+def test_shape_only_guess_is_marked(models, tmp_path):
+    from onnx import TensorProto
+
+    from trt_tui.core.modelgen.builder import GraphBuilder
+
+    g = GraphBuilder("h_model")
+    x = g.input("x", TensorProto.FLOAT, [1, 4])
+    h = g.input("hidden", TensorProto.FLOAT, [1, 2, 8])
+    y = g.op("Add", [h, g.const(1.0)])
+    g.output(g.op("ReduceSum", [x], keepdims=0), "y", TensorProto.FLOAT, [])
+    g.output(y, "h_t", TensorProto.FLOAT, [1, 2, 8])
+    p = tmp_path / "h.onnx"
+    import onnx
+
+    onnx.save(g.build(), p)
+    doc = contract_from_model(load_graph(p))
+    assert [(s["output"], s["input"]) for s in doc["state"]] == [("h_t", "hidden")]
+    assert doc["state"][0]["guessed"].startswith("shape only")
+
+
+def test_check_against_model_reports_mismatches(demo_model, demo_contract_doc):
+    doc = copy.deepcopy(demo_contract_doc)
+    del doc["inputs"]["length"]
+    doc["outputs"]["log_probs"]["dtype"] = "float16"
+    doc["outputs"]["log_probs"]["shape"] = ["B", 8, 31]
+    doc["outputs"]["extra"] = {"dtype": "float32", "shape": [1]}
+    del doc["outputs"]["encoded_lengths"]
+    doc["invariants"] = doc["invariants"][1:]
+    del doc["tolerances"]["outputs"]["encoded_lengths"]
+    del doc["profiles"][0]["shapes"]["length"]
+    c = parse_contract(doc)
+    problems, warnings = check_against_model(c, load_graph(demo_model))
+    assert problems == [
+        "inputs: the model input 'length' is missing (every input must be fed)",
+        "outputs.log_probs.dtype: the model says float32, the contract float16",
+        "outputs.log_probs.shape[2]: the model fixes 32, the contract says 31",
+        "outputs.extra: the model has no output named 'extra' (log_probs, encoded_lengths, cache_last_channel_next, "
+        "cache_last_time_next, cache_last_channel_len_next)",
+    ]
+    assert warnings == ["outputs: the model output 'encoded_lengths' is not in the contract and will not be compared"]
