@@ -111,11 +111,21 @@ def test_save_round_trips_and_never_clobbers(tmp_path):
     # the relative model path was rebased onto the new directory: it still names the demo model
     assert again.model_path.resolve() == demo_model_path().resolve()
     assert preset_to_dict(again) == preset_to_dict(original)
+    text = target.read_text()
+    assert "[[profiles]]" in text and 'op_types = ["LayerNormalization", "Softmax", "LogSoftmax"]' in text
     with pytest.raises(UserError, match="already exists"):
         save_preset(again, target)
     again.description = "changed"
     save_preset(again, target, overwrite=True)
     assert load_preset(target).description == "changed"
+
+
+def test_written_toml_round_trips_odd_keys(tmp_path):
+    p = Preset(model="m.onnx", profiles=[Profile("x", 2, "B", {"B": (1, 2, 3), "my dim": (4, 4, 4)}, {"a b": {"min": (1,), "opt": (2,), "max": (3,)}})])
+    p.builder.memory_pools = {"workspace": 1024}
+    again = load_preset(save_preset(p, tmp_path / "p.toml"))
+    assert again.profiles == p.profiles and again.builder.memory_pools == {"workspace": 1024}
+    assert 'dims = { B = [1, 2, 3], "my dim" = 4 }' in (tmp_path / "p.toml").read_text()
 
 
 def test_unset_ten_only_options_are_not_written(tmp_path):

@@ -326,6 +326,59 @@ def preset_to_dict(preset: Preset) -> dict:
     return doc
 
 
+class _Inline(dict):
+    """A table written inline (`dims = { T = [1, 2, 3] }`): short, and read as one value."""
+
+
+def _key(name: str) -> str:
+    """A TOML key, quoted when it needs to be (tomli_w knows the rules)."""
+    return tomli_w.dumps({name: 0}).rsplit(" = ", 1)[0]
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, _Inline):
+        return "{ " + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    return tomli_w.dumps({"x": value}).split(" = ", 1)[1].strip()
+
+
+def _is_table(value: Any) -> bool:
+    return isinstance(value, dict) and not isinstance(value, _Inline)
+
+
+def _is_aot(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(_is_table(v) for v in value)
+
+
+def _emit(table: dict, path: list[str], out: list[str], aot: bool = False) -> None:
+    """TOML as a person writes it: `[section]` and `[[profiles]]` blocks, short one-line arrays.
+    (tomli_w inlines short arrays of tables and breaks every array over lines.)"""
+    header = ".".join(_key(p) for p in path)
+    scalars = [(k, v) for k, v in table.items() if not _is_table(v) and not _is_aot(v)]
+    if path and (scalars or aot or not any(_is_table(v) for v in table.values())):
+        out.append(f"\n[[{header}]]" if aot else f"\n[{header}]")
+    out.extend(f"{_key(k)} = {_value(v)}" for k, v in scalars)
+    for k, v in table.items():
+        if _is_table(v):
+            _emit(v, [*path, k], out)
+        elif _is_aot(v):
+            for item in v:
+                _emit(item, [*path, k], out, aot=True)
+
+
+def preset_to_toml(preset: Preset) -> str:
+    doc = preset_to_dict(preset)
+    for prof in doc.get("profiles", []):
+        if "dims" in prof:
+            prof["dims"] = _Inline(prof["dims"])
+    if "memory_pools" in doc.get("builder", {}):
+        doc["builder"]["memory_pools"] = _Inline(doc["builder"]["memory_pools"])
+    out: list[str] = []
+    _emit(doc, [], out)
+    return "\n".join(out).lstrip("\n") + "\n"
+
+
 def _rebase(value: str | None, old_base: Path, new_base: Path) -> str | None:
     """Keep a relative path pointing at the same file when the preset is saved into another directory."""
     if value is None or Path(value).expanduser().is_absolute() or old_base.resolve() == new_base.resolve():
@@ -346,7 +399,7 @@ def save_preset(preset: Preset, path: str | os.PathLike[str], *, overwrite: bool
     b.engine, b.timing_cache, b.converted_model = (_rebase(v, old, new) for v in (b.engine, b.timing_cache, b.converted_model))
     if preset.comparison.input_data != "random":
         preset.comparison.input_data = _rebase(preset.comparison.input_data, old, new)
-    text = tomli_w.dumps(preset_to_dict(preset))
+    text = preset_to_toml(preset)
     atomic_write(target, text, overwrite=overwrite)
     preset.path = target
     return target

@@ -1,0 +1,248 @@
+"""`trt-tui preset new|validate|show|diff|export`: create, check, inspect, compare and export presets.
+
+Bad input (a missing or malformed file) is a one-line error with exit code 2. Validation findings are not
+bad input: `validate` lists them all and exits 1 when any is an error; `diff` exits 1 when presets differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from trt_tui.commands.output import print_json
+from trt_tui.core.errors import UserError
+from trt_tui.core.fileio import atomic_write
+from trt_tui.core.graph import load_graph
+from trt_tui.core.pins import PinRules
+from trt_tui.core.preset import (
+    FORMATS,
+    PrecisionSettings,
+    Preset,
+    Problem,
+    Profile,
+    export,
+    load_preset,
+    preset_to_dict,
+    resolve_preset,
+    save_preset,
+    validate_preset,
+)
+from trt_tui.core.preset.analyse import analyse, raise_for_errors
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "preset",
+        help="create, validate, show, compare and export build presets (TOML)",
+        description="Presets hold a whole build: precision, FP32 pins, IO formats, profiles, builder settings "
+        "and comparison tolerances. Export them as trtexec (TensorRT 10 or 11), a build script, polygraphy, "
+        "AutoCast or JSON.",
+    )
+    p.set_defaults(func=lambda _args: p.print_help() or 2)
+    ps = p.add_subparsers(dest="preset_command", metavar="SUBCOMMAND")
+
+    new = ps.add_parser("new", help="write a new preset for a model", description="Write a new preset for MODEL.")
+    new.add_argument("model", help="ONNX model")
+    new.add_argument("-o", "--output", required=True, metavar="FILE", help="preset file to write (never overwritten without --force)")
+    new.add_argument("--precision", choices=["fp16", "bf16", "fp32"], default="fp16")
+    new.add_argument("--pin-op", action="append", default=[], metavar="TYPE", help="pin every node of this op type to FP32")
+    new.add_argument("--pin-match", action="append", default=[], metavar="REGEX", help="pin nodes whose name matches (searched)")
+    new.add_argument("--pin", action="append", default=[], metavar="NODE", help="pin this exact node name")
+    new.add_argument("--trt", type=int, choices=[10, 11], default=10, help="target TensorRT major version")
+    new.add_argument("--batch", type=int, default=1, metavar="N", help="OPT/MAX batch of the derived profile (MIN is 1)")
+    new.add_argument("--force-low-precision", action="store_true", help="TensorRT 10: force every other layer to the low precision (*:fp16)")
+    new.add_argument("--name", help="preset name (default: the file name)")
+    new.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    new.set_defaults(func=run_new)
+
+    val = ps.add_parser("validate", help="check a preset against its model", description="List every problem of a preset.")
+    val.add_argument("preset", help="preset TOML file")
+    val.add_argument("--for", dest="for_export", choices=FORMATS, help="also check what this export format needs")
+    val.add_argument("--json", action="store_true", help="print one JSON object")
+    val.set_defaults(func=run_validate)
+
+    show = ps.add_parser("show", help="show a preset resolved against its model", description="Show the resolved preset.")
+    show.add_argument("preset", help="preset TOML file")
+    show.add_argument("--json", action="store_true", help="print the resolved preset as JSON")
+    show.set_defaults(func=run_show)
+
+    diff = ps.add_parser("diff", help="compare two presets", description="Compare two presets setting by setting, and their pinned nodes.")
+    diff.add_argument("a", help="first preset")
+    diff.add_argument("b", help="second preset")
+    diff.add_argument("--json", action="store_true", help="print one JSON object")
+    diff.set_defaults(func=run_diff)
+
+    exp = ps.add_parser("export", help="export a preset as a command line or script", description="Export a preset.")
+    exp.add_argument("preset", help="preset TOML file")
+    exp.add_argument("--format", "-f", required=True, choices=FORMATS)
+    exp.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout (a script's paths are then relative to it)")
+    exp.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    exp.set_defaults(func=run_export)
+
+
+def _warn(problems: list[Problem], source: str) -> None:
+    for p in problems:
+        print(f"trt-tui: {source}: {p.one_line()}", file=sys.stderr)
+
+
+# ---- new ----------------------------------------------------------------------------------------------------
+def run_new(args: argparse.Namespace) -> int:
+    model = Path(args.model).absolute()
+    target = Path(args.output).absolute()
+    if target.exists() and not args.force:
+        raise UserError("already exists; choose another name or pass --force", target)
+    index = load_graph(model)
+    low = args.precision != "fp32"
+    ten = args.trt == 10
+    precision = PrecisionSettings(mode=args.precision)
+    if ten:  # written out so the file shows the TensorRT 10 knobs; TensorRT 11 rejects them
+        precision.strongly_typed = False
+        if low:
+            precision.constraints = "obey"
+            precision.force_low_precision = args.force_low_precision
+            precision.pin_output_types = True
+    elif args.force_low_precision:
+        raise UserError("--force-low-precision is a TensorRT 10 option (TensorRT 11 is strongly typed)")
+    # relative to the preset file when both live under one top-level directory, so the pair can move together
+    shared = os.path.commonpath([model, target.parent])
+    model_text = model.as_posix() if Path(shared) == Path(shared).parent else Path(os.path.relpath(model, target.parent)).as_posix()
+    preset = Preset(
+        model=model_text,
+        name=args.name or target.stem,
+        trt=args.trt,
+        precision=precision,
+        pins=PinRules(op_types=tuple(args.pin_op), patterns=tuple(args.pin_match), names=tuple(args.pin)),
+        profiles=[Profile(name="default", batch=args.batch)] if any(t.dynamic_axes for t in index.inputs) else [],
+        path=target,
+    )
+    problems = validate_preset(preset, index)
+    # pins come straight from this command line: refuse to write a preset with typos in them
+    raise_for_errors(preset, [p for p in problems if p.key_path.startswith("pins") or p.key_path == "model"])
+    save_preset(preset, target, overwrite=args.force)
+    print(f"wrote {target}")
+    if problems:
+        _warn(problems, str(target))
+        if any(p.is_error for p in problems):
+            print(f"trt-tui: edit {target} and run `trt-tui preset validate {args.output}`", file=sys.stderr)
+            return 1
+    return 0
+
+
+# ---- validate -------------------------------------------------------------------------------------------------
+def run_validate(args: argparse.Namespace) -> int:
+    preset = load_preset(args.preset)
+    problems = validate_preset(preset, for_export=args.for_export)
+    n_err = sum(p.is_error for p in problems)
+    if args.json:
+        print_json({"preset": str(preset.path), "ok": n_err == 0, "problems": [p.to_json() for p in problems]})
+        return 1 if n_err else 0
+    for p in problems:
+        print(f"{args.preset}: {p.one_line()}")
+    n_warn = len(problems) - n_err
+    print(f"{args.preset}: {'ok' if not n_err else 'invalid'} ({n_err} error(s), {n_warn} warning(s))")
+    return 1 if n_err else 0
+
+
+# ---- show -------------------------------------------------------------------------------------------------------
+def run_show(args: argparse.Namespace) -> int:
+    preset = load_preset(args.preset)
+    r = resolve_preset(preset)
+    if args.json:
+        print_json(r.to_json())
+        return 0
+    print(r.name + (f": {preset.description}" if preset.description else ""))
+    rows = [
+        ("model", str(r.model_path)),
+        ("TensorRT", f"{r.trt_major}.x"),
+        ("precision", r.precision + ("" if r.tf32 else ", no TF32") + (", strongly typed" if r.strongly_typed and r.trt_major < 11 else "")),
+    ]
+    if r.trt_major < 11 and r.low_precision:
+        rows.append(("constraints", f"{r.precision_constraints or 'none'}; other layers {'forced to ' + r.precision if r.force_low_precision else 'free'}; output types {'pinned' if r.pin_output_types else 'free'}"))
+    if r.uses_conversion:
+        rows.append(("converted model", str(r.converted_model_path)))
+    rows.append(("pinned to FP32", f"{len(r.pinned_nodes)} node(s)"))
+    rows.append(("inputs", ", ".join(f.trtexec_text() for f in r.input_formats) or "TensorRT's choice"))
+    rows.append(("outputs", ", ".join(f.trtexec_text() for f in r.output_formats) or "TensorRT's choice"))
+    for name, prof in zip(r.profile_names, r.profiles):
+        shapes = "; ".join(f"{t} {'x'.join(map(str, s[0]))} / {'x'.join(map(str, s[1]))} / {'x'.join(map(str, s[2]))}" for t, s in prof.items())
+        rows.append((f"profile {name}", shapes))
+    rows.append(("optimization level", "default" if r.optimization_level is None else str(r.optimization_level)))
+    rows.append(("engine", str(r.engine_path)))
+    d = r.tolerances.default
+    rows.append(("tolerance", f"atol {d.atol:g}, rtol {d.rtol:g}, {d.stat}" + "".join(f"; /{p}/: atol {t.atol:g}, rtol {t.rtol:g}, {t.stat}" for p, t in r.tolerances.rules)))
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"  {key:<{width}}  {value}")
+    for name in r.pinned_nodes:
+        print(f"    {name}")
+    _warn(r.warnings, args.preset)
+    return 0
+
+
+# ---- diff --------------------------------------------------------------------------------------------------------
+def _flatten(value, prefix: str = "") -> dict[str, object]:
+    if isinstance(value, dict):
+        out: dict[str, object] = {}
+        for k, v in value.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else k))
+        return out
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        out = {}
+        for i, v in enumerate(value):
+            out.update(_flatten(v, f"{prefix}[{i}]"))
+        return out
+    return {prefix: value}
+
+
+def run_diff(args: argparse.Namespace) -> int:
+    a, b = load_preset(args.a), load_preset(args.b)
+    fa, fb = _flatten(preset_to_dict(a)), _flatten(preset_to_dict(b))
+    # the same model written relative to two directories is the same model
+    fa["model"], fb["model"] = str(a.model_path.resolve()), str(b.model_path.resolve())
+    changes = [
+        {"key": k, "a": fa.get(k), "b": fb.get(k)}
+        for k in list(dict.fromkeys([*fa, *fb]))
+        if fa.get(k) != fb.get(k)
+    ]
+    pins: dict[str, list[str]] = {}
+    ra, pa = analyse(a)
+    rb, pb = analyse(b)
+    if ra and rb:
+        sa, sb = set(ra.pinned_nodes), set(rb.pinned_nodes)
+        pins = {"only_a": [n for n in ra.pinned_nodes if n not in sb], "only_b": [n for n in rb.pinned_nodes if n not in sa]}
+    different = bool(changes or pins.get("only_a") or pins.get("only_b"))
+    if args.json:
+        print_json({"a": str(a.path), "b": str(b.path), "same": not different, "changes": changes, "pinned_nodes": pins or None})
+        return 1 if different else 0
+    for c in changes:
+        print(f"{c['key']}: {c['a']!r} -> {c['b']!r}" if c["a"] is not None and c["b"] is not None else
+              (f"{c['key']}: only in {args.b}: {c['b']!r}" if c["a"] is None else f"{c['key']}: only in {args.a}: {c['a']!r}"))
+    if pins:
+        for n in pins["only_a"]:
+            print(f"- pinned only in {args.a}: {n}")
+        for n in pins["only_b"]:
+            print(f"+ pinned only in {args.b}: {n}")
+    else:
+        print("(pinned nodes not compared: a preset does not resolve; run `trt-tui preset validate`)")
+    if not different:
+        print("presets are the same")
+    return 1 if different else 0
+
+
+# ---- export ------------------------------------------------------------------------------------------------------
+def run_export(args: argparse.Namespace) -> int:
+    preset = load_preset(args.preset)
+    resolved = resolve_preset(preset, for_export=args.format)
+    _warn(resolved.warnings, args.preset)
+    if args.output is None:
+        sys.stdout.write(export(resolved, args.format, base_dir=Path.cwd()))
+        return 0
+    target = Path(args.output).absolute()
+    base = target.parent if args.format == "script" else Path.cwd()
+    atomic_write(target, export(resolved, args.format, base_dir=base), overwrite=args.force)
+    if args.format == "script":
+        target.chmod(target.stat().st_mode | 0o111)
+    print(f"wrote {target}", file=sys.stderr)
+    return 0
