@@ -110,3 +110,12 @@ def test_unknown_format():
     with pytest.raises(UserError, match="unknown export format"):
         export(r, "onnx")
     assert set(FORMATS) == {"trtexec", "script", "polygraphy", "autocast", "json"}
+
+
+def test_trtexec_argv_for_subprocess():
+    from trt_tui.core.preset.exports import trtexec_args
+
+    r = resolve_preset(load_preset(PRESETS / "demo_fp16.toml"))
+    argv = trtexec_args(r)
+    assert argv[0] == "trtexec" and argv[1] == f"--onnx={r.model_path.absolute()}"
+    assert "--layerPrecisions=*:fp16," + ",".join(f"{n}:fp32" for n in r.pinned_nodes) in argv

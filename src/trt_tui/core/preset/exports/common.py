@@ -44,8 +44,10 @@ def command(args: list[str], *, head: int = 1, multiline: bool = True) -> str:
     return " \\\n  ".join(" ".join(line) for line in lines)
 
 
-def convert_args(r: ResolvedPreset, paths: Paths, tool: str = "trt-tui") -> list[str]:
-    """`trt-tui convert`: the TensorRT 11 step that writes the pins into a mixed-precision ONNX."""
+def convert_args(r: ResolvedPreset, paths: Paths, tool: str = "trt-tui", *, force: bool = False) -> list[str]:
+    """`trt-tui convert`: the TensorRT 11 step that writes the pins into a mixed-precision ONNX.
+
+    `force` lets a build script be re-run (convert never replaces its output otherwise)."""
     assert r.converted_model_path is not None
     args = [tool, "convert", paths(r.model_path)]
     rules = r.pin_rules
@@ -66,4 +68,6 @@ def convert_args(r: ResolvedPreset, paths: Paths, tool: str = "trt-tui") -> list
     args += ["-o", paths(r.converted_model_path)]
     if r.keep_io_types:
         args.append("--keep-io-types")
+    if force:
+        args.append("--force")
     return args

@@ -40,7 +40,7 @@ def export_script(r: ResolvedPreset, paths: Paths) -> str:
         lines.append("mkdir -p " + " ".join(shlex.quote(d) for d in dirs))
     if r.uses_conversion:
         lines.append("# 1. mixed-precision ONNX: the pinned nodes stay FP32 between Cast nodes (TensorRT 11 is strongly typed)")
-        lines.append(_tool_var(convert_args(r, paths), "TRT_TUI", head=3))
+        lines.append(_tool_var(convert_args(r, paths, force=True), "TRT_TUI", head=3))
         lines.append("# 2. the engine, built from the converted model")
     lines.append(_tool_var(trtexec_args(r, paths), "TRTEXEC"))
     return "\n".join(lines) + "\n"

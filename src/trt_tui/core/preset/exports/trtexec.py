@@ -18,7 +18,9 @@ def _shapes(profile: dict) -> list[str]:
     return [",".join(f"{name}:{shape_text(triple[i])}" for name, triple in profile.items()) for i in range(3)]
 
 
-def trtexec_args(r: ResolvedPreset, paths: Paths, tool: str = "trtexec") -> list[str]:
+def trtexec_args(r: ResolvedPreset, paths: Paths | None = None, tool: str = "trtexec") -> list[str]:
+    """The trtexec argv (unquoted; for subprocess). Paths absolute unless `paths` renders them otherwise."""
+    paths = paths or Paths(None)
     ten = r.trt_major < 11
     if ten and r.low_precision:
         unsafe = [n for n in r.pinned_nodes if TRTEXEC_UNSAFE.search(n)]
