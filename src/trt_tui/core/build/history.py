@@ -1,0 +1,158 @@
+"""Build history in SQLite (stdlib, WAL): survives restarts, shared safely by the TUI and the CLI.
+
+Each row records who owns the build (the trt_tui process running the manager) and the build's child
+process, both with their start times, so that at the next start `recover()` can tell a build whose owner
+crashed (mark it `interrupted`, kill its orphaned process group) from one another live trt_tui is running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from trt_tui.core.build.procinfo import is_same_process
+from trt_tui.core.build.types import BuildJob, BuildRequest, BuildResult, JobState
+from trt_tui.core.errors import UserError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS builds (
+    id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    state TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    preset_path TEXT NOT NULL,
+    model_path TEXT NOT NULL,
+    label TEXT NOT NULL DEFAULT '',
+    build_dir TEXT NOT NULL,
+    owner_pid INTEGER,
+    owner_start TEXT,
+    child_pid INTEGER,
+    child_start TEXT,
+    message TEXT NOT NULL DEFAULT '',
+    request_json TEXT NOT NULL,
+    result_json TEXT
+);
+CREATE INDEX IF NOT EXISTS builds_created ON builds (created_at);
+"""
+
+
+class BuildHistory:
+    def __init__(self, db_path: str | os.PathLike[str]) -> None:
+        self.path = Path(db_path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()  # one connection shared by the manager's threads
+        try:
+            self._db = sqlite3.connect(self.path, timeout=10, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise UserError(f"cannot open the build history: {exc}", self.path) from None
+        self._db.row_factory = sqlite3.Row
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # ---- writes ----
+
+    def add(self, job: BuildJob, owner_pid: int, owner_start: str) -> None:
+        r = job.request
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO builds (id, created_at, state, backend, preset_path, model_path, label, build_dir,"
+                " owner_pid, owner_start, request_json) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (job.id, job.created_at, job.state.value, r.backend, r.preset_path, r.model_path, r.label,
+                 job.build_dir, owner_pid, owner_start, json.dumps(r.to_json())),
+            )
+
+    def mark_running(self, job_id: str, started_at: float, child_pid: int, child_start: str) -> None:
+        self._update(job_id, state=JobState.RUNNING.value, started_at=started_at, child_pid=child_pid,
+                     child_start=child_start)
+
+    def finish(self, job_id: str, result: BuildResult, finished_at: float) -> None:
+        self._update(job_id, state=result.state.value, finished_at=finished_at, message=result.message,
+                     result_json=json.dumps(result.to_json(), default=str))
+
+    def _update(self, job_id: str, **cols: Any) -> None:
+        sets = ", ".join(f"{k} = ?" for k in cols)
+        with self._lock:
+            self._db.execute(f"UPDATE builds SET {sets} WHERE id = ?", (*cols.values(), job_id))
+
+    # ---- reads ----
+
+    def get(self, job_id: str) -> BuildJob | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM builds WHERE id = ?", (job_id,)).fetchone()
+            if row is None:  # accept a unique prefix, as git does for commits
+                rows = self._db.execute(
+                    "SELECT * FROM builds WHERE id LIKE ? ESCAPE '\\' LIMIT 2", (_like_prefix(job_id),)
+                ).fetchall()
+                row = rows[0] if len(rows) == 1 else None
+        return None if row is None else _job(row)
+
+    def list(self, limit: int = 50) -> list[BuildJob]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM builds ORDER BY created_at DESC, id DESC LIMIT ?", (limit,)).fetchall()
+        return [_job(r) for r in rows]
+
+    def row(self, job_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM builds WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else dict(row)
+
+    # ---- crash recovery ----
+
+    def recover(self) -> list[str]:
+        """Mark builds whose owning trt_tui process is gone as interrupted; kill their leftover processes.
+
+        Returns the ids marked. Builds owned by another live trt_tui process are left alone.
+        """
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, owner_pid, owner_start, child_pid, child_start FROM builds WHERE state IN (?, ?)",
+                (JobState.QUEUED.value, JobState.RUNNING.value),
+            ).fetchall()
+        marked = []
+        for row in rows:
+            if is_same_process(row["owner_pid"], row["owner_start"]):
+                continue
+            # Its child ran in its own session and outlives the crashed owner: end that group too.
+            if is_same_process(row["child_pid"], row["child_start"]):
+                try:
+                    os.killpg(row["child_pid"], signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            message = "interrupted: the trt_tui process running this build exited before it finished"
+            with self._lock:
+                self._db.execute(
+                    "UPDATE builds SET state = ?, finished_at = ?, message = ? WHERE id = ? AND state IN (?, ?)",
+                    (JobState.INTERRUPTED.value, time.time(), message, row["id"], JobState.QUEUED.value,
+                     JobState.RUNNING.value),
+                )
+            marked.append(row["id"])
+        return marked
+
+
+def _like_prefix(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _job(row: sqlite3.Row) -> BuildJob:
+    request = BuildRequest.from_json(json.loads(row["request_json"]))
+    result = BuildResult.from_json(json.loads(row["result_json"])) if row["result_json"] else None
+    state = JobState(row["state"])
+    if result is None and state.terminal:
+        result = BuildResult(state=state, backend=row["backend"], message=row["message"])
+    return BuildJob(
+        id=row["id"], request=request, state=state, build_dir=row["build_dir"], created_at=row["created_at"],
+        started_at=row["started_at"], finished_at=row["finished_at"], result=result,
+    )
