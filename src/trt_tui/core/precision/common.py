@@ -7,7 +7,7 @@ import warnings
 import ml_dtypes
 import numpy as np
 import onnx
-from onnx import TensorProto, numpy_helper
+from onnx import AttributeProto, TensorProto, numpy_helper
 
 NUMPY_LOW = {TensorProto.FLOAT16: np.float16, TensorProto.BFLOAT16: ml_dtypes.bfloat16}
 SHORT = {TensorProto.FLOAT: "fp32", TensorProto.FLOAT16: "fp16", TensorProto.BFLOAT16: "bf16"}
@@ -77,3 +77,16 @@ def set_metadata(model: onnx.ModelProto, key: str, value: str) -> None:
             prop.value = value
             return
     model.metadata_props.add(key=key, value=value)
+
+
+def add_cast(graph: onnx.GraphProto, name: str, source: str, target: str, to: int) -> None:
+    """Append a Cast node (built in place: onnx.helper.make_node is ~4x slower, which shows at 10k nodes)."""
+    node = graph.node.add()
+    node.op_type = "Cast"
+    node.name = name
+    node.input.append(source)
+    node.output.append(target)
+    attr = node.attribute.add()
+    attr.name = "to"
+    attr.type = AttributeProto.INT
+    attr.i = to

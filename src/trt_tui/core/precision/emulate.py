@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import onnx
 from onnx import helper
 
-from trt_tui.core.precision.common import SHORT, Names, round_through, set_metadata, skeleton, tensor_from
+from trt_tui.core.precision.common import SHORT, Names, add_cast, round_through, set_metadata, skeleton, tensor_from
 from trt_tui.core.precision.opsupport import PASS_THROUGH_OPS
 from trt_tui.core.precision.plan import FLOAT, AutoFp32, ModelLike, OverflowInitializer, Plan, make_plan
 
@@ -151,12 +151,8 @@ class _Emulator:
     def _cast_pair(self, source: str, target: str, base: str) -> None:
         mid = self.names.fresh(f"{target}__{self.tag}")
         first, second = self.names.fresh(f"{base}/to_{self.tag}"), self.names.fresh(f"{base}/to_fp32")
-        self.out.graph.node.extend(
-            [
-                helper.make_node("Cast", [source], [mid], name=first, to=self.low),
-                helper.make_node("Cast", [mid], [target], name=second, to=FLOAT),
-            ]
-        )
+        add_cast(self.out.graph, first, source, mid, self.low)
+        add_cast(self.out.graph, second, mid, target, FLOAT)
         self.res.cast_pairs.append((first, second))
 
     def _fusable_matmuls(self) -> set[str]:
@@ -184,19 +180,22 @@ class _Emulator:
         if np_.mode == "const":
             self._emit_constant(src_node, low_readers.get(src_node.output[0]))
             return
-        node = onnx.NodeProto()
-        node.CopyFrom(src_node)
         low = np_.mode == "low"
+        renamed: dict[int, str] = {}  # worked out before the node is added: rounding Casts go first
         for k, t in enumerate(src_node.input):
             if not t:
                 continue
             if low and k in np_.low_in:
                 if t not in self.exact and t not in self.fused:
-                    node.input[k] = self._rounded_alias(t) if t not in self.alias else self.alias[t]
+                    renamed[k] = self._rounded_alias(t) if t not in self.alias else self.alias[t]
             elif t in self.fp32_alias:
-                node.input[k] = self.fp32_alias[t]
+                renamed[k] = self.fp32_alias[t]
             elif t in self.at_source:
-                node.input[k] = self.alias[t]  # a graph input rounded at the source: every reader sees it
+                renamed[k] = self.alias[t]  # a graph input rounded at the source: every reader sees it
+        node = g.node.add()
+        node.CopyFrom(src_node)
+        for k, name in renamed.items():
+            node.input[k] = name
         pairs = []
         for k, t in enumerate(src_node.output):
             if not t:
@@ -217,7 +216,6 @@ class _Emulator:
                 self.fp32_alias[t] = acc
             self.exact.add(t)
             self.res.rounded_tensors.append(t)
-        g.node.append(node)
         for k, t in pairs:
             self._cast_pair(node.output[k], t, f"{node.name or t}__round_{k}")
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import onnx
 from onnx import helper
 
-from trt_tui.core.precision.common import SHORT, Names, set_metadata, skeleton, tensor_from, to_low
+from trt_tui.core.precision.common import SHORT, Names, add_cast, set_metadata, skeleton, tensor_from, to_low
 from trt_tui.core.precision.opsupport import DTYPE_ATTRIBUTE, FLEXIBLE_INPUT_OPS
 from trt_tui.core.precision.plan import FLOAT, AutoFp32, ModelLike, OverflowInitializer, Plan, make_plan
 
@@ -171,7 +171,7 @@ class _Rewriter:
         source = forms.get(FLOAT) or next(iter(forms.values()))
         out = self.names.fresh(f"{tensor}__{SHORT.get(want, 'cast')}")
         name = self.names.fresh(f"{tensor}__cast_to_{SHORT.get(want, want)}")
-        self.out.graph.node.append(helper.make_node("Cast", [source], [out], name=name, to=want))
+        add_cast(self.out.graph, name, source, out, want)
         self.result.casts_inserted.append(CastInserted(name, tensor, out, SHORT.get(want, str(want))))
         forms[want] = out
         return out
@@ -182,10 +182,12 @@ class _Rewriter:
         if np_.mode == "const":
             self._emit_constant(src_node, needs.get(src_node.output[0], set()))
             return
-        node = onnx.NodeProto()
+        inputs = [self._get(t, self.required(i, k)) if t else t for k, t in enumerate(src_node.input)]
+        node = g.node.add()  # after _get: the Casts it inserts must precede the node
         node.CopyFrom(src_node)
-        for k, t in enumerate(src_node.input):
-            node.input[k] = self._get(t, self.required(i, k)) if t else t
+        for k, t in enumerate(inputs):
+            if t != src_node.input[k]:
+                node.input[k] = t
         if np_.mode == "low":
             self._retype_attributes(node)
         casts_after = []
@@ -199,12 +201,12 @@ class _Rewriter:
                 node.output[k] = internal
                 self.forms[t] = {stored: internal, want: t}
                 cast = self.names.fresh(f"{t}__cast_to_{SHORT[want]}")
-                casts_after.append(helper.make_node("Cast", [internal], [t], name=cast, to=want))
+                casts_after.append((cast, internal, t, want))
                 self.result.casts_inserted.append(CastInserted(cast, t, t, SHORT[want]))
             else:
                 self.forms[t] = {stored: t}
-        g.node.append(node)
-        g.node.extend(casts_after)
+        for cast in casts_after:
+            add_cast(g, *cast)
 
     def _retype_attributes(self, node: onnx.NodeProto) -> None:
         attr_name = DTYPE_ATTRIBUTE.get(node.op_type)

@@ -74,13 +74,6 @@ class OpTyping:
         return self.outputs[-1] if self.variadic_output and self.outputs else None
 
 
-def opset_of(model: onnx.ModelProto, domain: str) -> int | None:
-    for imp in model.opset_import:
-        if (imp.domain or "ai.onnx") == (domain or "ai.onnx"):
-            return imp.version
-    return None
-
-
 @functools.lru_cache(maxsize=1024)
 def op_typing(op_type: str, opset: int, domain: str = "") -> OpTyping | None:
     """The typing rules of an op at an opset, or None when onnx has no schema for it (custom domains)."""

@@ -8,6 +8,7 @@ user), `auto` (the ONNX spec gives the op no low-precision type: kept FP32 and r
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,6 @@ from trt_tui.core.precision.opsupport import (
     LOW_TYPE_STR,
     LOW_TYPES,
     op_typing,
-    opset_of,
 )
 
 FLOAT = TensorProto.FLOAT
@@ -214,54 +214,68 @@ def make_plan(
             + "); precision rewriting needs every tensor typed"
         )
 
-    plan = Plan(proto, low, low_type, _topological_order([tuple(n.input) for n in nodes], [tuple(n.output) for n in nodes], graph_inputs | {i.name for i in graph.initializer}), names, [], dtypes, consts, consumers)
+    ins = [tuple(n.input) for n in nodes]
+    outs = [tuple(n.output) for n in nodes]
+    order = _topological_order(ins, outs, graph_inputs | {i.name for i in graph.initializer})
+    plan = Plan(proto, low, low_type, order, names, [], dtypes, consts, consumers)
     low_str = LOW_TYPE_STR[low_type]
+    opsets = {imp.domain or "": imp.version for imp in proto.opset_import}
+    opsets.setdefault("ai.onnx", opsets.get("", 0))
+    get = dtypes.get
     for i, n in enumerate(nodes):
-        plan.nodes.append(_classify(proto, n, names[i], names[i] in pin_set, low_str, dtypes, plan))
+        domain = n.domain or ""
+        if domain == "ai.onnx":
+            domain = ""
+        sig = (n.op_type, domain, opsets.get(domain), tuple(get(t, 0) if t else -1 for t in ins[i]), tuple(get(t, 0) if t else -1 for t in outs[i]))
+        float_touch, mode, low_in, low_out, reason = _classify(*sig, low_str)
+        if names[i] in pin_set and float_touch and mode != "const":
+            plan.pinned.append(names[i])
+            plan.nodes.append(NodePlan("fp32"))
+            continue
+        if mode == "auto":
+            plan.auto_fp32.append(AutoFp32(names[i], n.op_type, reason))
+        plan.nodes.append(NodePlan(mode, low_in, low_out))
 
     _apply_init_max(plan, nodes, init_max)
     return plan
 
 
-def _classify(model, node, name, pinned, low_str, dtypes, plan: Plan) -> NodePlan:
-    domain = node.domain or ""
-    if node.op_type == "Constant" and domain == "":
-        return NodePlan("const" if dtypes.get(node.output[0]) == FLOAT else "keep")
-    float_touch = any(dtypes.get(t) == FLOAT for t in (*node.input, *node.output) if t)
-    if not float_touch:
-        return NodePlan("keep")
-    opset = opset_of(model, domain)
-    typing = op_typing(node.op_type, opset, domain) if opset is not None else None
-    if pinned:
-        plan.pinned.append(name)
-        return NodePlan("fp32")
+@functools.lru_cache(maxsize=4096)
+def _classify(op_type: str, domain: str, opset: int | None, in_types: tuple[int, ...], out_types: tuple[int, ...], low_str: str):
+    """(touches float, mode, low input positions, low output positions, auto-FP32 reason) for a node
+    signature: nodes of the same op and dtypes classify alike, so 10k-node graphs cost a few hundred calls.
+    Dtype -1 marks an omitted optional input/output, 0 an unknown dtype."""
+    if op_type == "Constant" and domain == "":
+        return False, ("const" if out_types and out_types[0] == FLOAT else "keep"), frozenset(), frozenset(), ""
+    if FLOAT not in in_types and FLOAT not in out_types:
+        return False, "keep", frozenset(), frozenset(), ""
+    typing = op_typing(op_type, opset, domain) if opset is not None else None
     if typing is None:
-        plan.auto_fp32.append(AutoFp32(name, node.op_type, f"no ONNX schema for {domain or 'ai.onnx'}::{node.op_type}"))
-        return NodePlan("auto")
+        return True, "auto", frozenset(), frozenset(), f"no ONNX schema for {domain or 'ai.onnx'}::{op_type}"
 
+    flexible = op_type in FLEXIBLE_INPUT_OPS
     # which type parameters carry float32 here, and at which positions
     bound: dict[str, tuple[list[int], list[int]]] = {}
-    for pos, t in enumerate(node.input):
+    for pos, t in enumerate(in_types):
         slot = typing.input_slot(pos)
-        if t and slot and not slot.fixed and not (node.op_type in FLEXIBLE_INPUT_OPS):
+        if t != -1 and slot and not slot.fixed and not flexible:
             bound.setdefault(slot.param, ([], []))[0].append(pos)
-    for pos, t in enumerate(node.output):
+    for pos, t in enumerate(out_types):
         slot = typing.output_slot(pos)
-        if t and slot and not slot.fixed:
+        if t != -1 and slot and not slot.fixed:
             bound.setdefault(slot.param, ([], []))[1].append(pos)
     float_params = {
         p: io
         for p, io in bound.items()
-        if any(dtypes.get(node.input[k]) == FLOAT for k in io[0]) or any(dtypes.get(node.output[k]) == FLOAT for k in io[1])
+        if any(in_types[k] == FLOAT for k in io[0]) or any(out_types[k] == FLOAT for k in io[1])
     }
     if not float_params:
-        if any(dtypes.get(t) == FLOAT for t in node.input if t) and not node.op_type in FLEXIBLE_INPUT_OPS:
-            plan.auto_fp32.append(AutoFp32(name, node.op_type, f"{node.op_type}-{typing.since_version} takes tensor(float) only"))
-            return NodePlan("auto")
-        return NodePlan("keep")
+        if FLOAT in in_types and not flexible:
+            return True, "auto", frozenset(), frozenset(), f"{op_type}-{typing.since_version} takes tensor(float) only"
+        return True, "keep", frozenset(), frozenset(), ""
+    attr_typed = op_type in DTYPE_ATTRIBUTE or op_type == "ConstantOfShape"
     convertible, refused = [], []
     for p, (ins, outs) in float_params.items():
-        attr_typed = node.op_type in DTYPE_ATTRIBUTE or node.op_type == "ConstantOfShape"
         if low_str in typing.allowed.get(p, ()) and (ins or attr_typed):
             convertible.append(p)
         else:
@@ -269,14 +283,13 @@ def _classify(model, node, name, pinned, low_str, dtypes, plan: Plan) -> NodePla
     if not convertible:
         p = refused[0]
         kinds = sorted(s[len("tensor(") : -1] for s in typing.allowed.get(p, ()) if s.startswith("tensor("))
-        reason = f"{node.op_type}-{typing.since_version}: type {p} allows {', '.join(kinds)} (no {low_str[7:-1]})"
+        reason = f"{op_type}-{typing.since_version}: type {p} allows {', '.join(kinds)} (no {low_str[7:-1]})"
         if low_str in typing.allowed.get(p, ()):
-            reason = f"{node.op_type}: output dtype is set by an attribute trt_tui does not rewrite"
-        plan.auto_fp32.append(AutoFp32(name, node.op_type, reason))
-        return NodePlan("auto")
+            reason = f"{op_type}: output dtype is set by an attribute trt_tui does not rewrite"
+        return True, "auto", frozenset(), frozenset(), reason
     low_in = frozenset(k for p in convertible for k in float_params[p][0])
     low_out = frozenset(k for p in convertible for k in float_params[p][1])
-    return NodePlan("low", low_in, low_out)
+    return True, "low", low_in, low_out, ""
 
 
 def _apply_init_max(plan: Plan, nodes: list[onnx.NodeProto], init_max: float) -> None:

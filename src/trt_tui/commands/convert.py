@@ -1,0 +1,125 @@
+"""`trt-tui convert MODEL`: write the mixed-precision ONNX (TensorRT 11 route) or the CPU drift emulation."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from trt_tui.commands.output import print_json
+from trt_tui.core.errors import UserError
+from trt_tui.core.graph import load_graph
+from trt_tui.core.pins import PinRules, resolve_pins, suggest
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "convert",
+        help="write a mixed-precision FP16/BF16 ONNX with pinned FP32 nodes, or its CPU drift emulation",
+        description="Rewrite an FP32 ONNX model so that every non-pinned float node computes in fp16/bf16 and "
+        "pinned nodes in FP32, with Cast nodes at the boundaries (what TensorRT 11 builds from). With "
+        "--emulate, write instead an FP32 model that rounds every low-precision tensor through fp16/bf16 "
+        "under its original name, to preview drift on ONNX Runtime CPU.",
+    )
+    p.add_argument("model", nargs="?", help="ONNX model file (default with --preset: the preset's model)")
+    p.add_argument("--preset", metavar="FILE", help="take precision, pins and keep_io_types from a preset TOML")
+    p.add_argument("--precision", choices=["fp16", "bf16"], help="the low precision")
+    p.add_argument("--pin-op", action="append", default=[], metavar="TYPE", help="pin every node of this op type to FP32 (repeatable)")
+    p.add_argument("--pin-match", action="append", default=[], metavar="REGEX", help="pin nodes whose name matches REGEX (searched; repeatable)")
+    p.add_argument("--pin", action="append", default=[], metavar="NAME", help="pin this exact node name (repeatable)")
+    p.add_argument("--pin-exclude", action="append", default=[], metavar="NAME_OR_REGEX", help="un-pin nodes matched by the rules above (repeatable)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="where to write the rewritten model")
+    p.add_argument("--emulate", action="store_true", help="write the FP32 storage-rounding emulation instead")
+    p.add_argument(
+        "--keep-io-types",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep float graph inputs/outputs FP32 (default: the preset's keep_io_types, else off, as AutoCast)",
+    )
+    p.add_argument("--init-max", type=float, default=65504.0, metavar="X", help="constants beyond |X| keep their consumers FP32 (default 65504)")
+    p.add_argument("--no-fuse-bias", action="store_true", help="--emulate: also round MatMul outputs before their bias Add")
+    p.add_argument("--check", action="store_true", help="run onnx.checker (full) and strict shape inference on the result")
+    p.add_argument("--force", action="store_true", help="overwrite OUT.onnx if it exists")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
+    p.set_defaults(func=run)
+
+
+def _settings(args: argparse.Namespace):
+    """(model path, low, pinned node names, keep_io_types, warnings) from the preset or the flags."""
+    pin_flags = args.pin_op or args.pin_match or args.pin or args.pin_exclude
+    if args.preset:
+        if args.precision or pin_flags:
+            raise UserError("--preset takes precision and pins from the preset; drop --precision/--pin* or --preset")
+        from trt_tui.core.preset import load_preset, resolve_preset
+
+        preset = load_preset(args.preset)
+        model = Path(args.model) if args.model else preset.model_path
+        index = load_graph(model)
+        resolved = resolve_preset(preset, index)
+        if resolved.precision not in ("fp16", "bf16"):
+            raise UserError(f"preset precision is {resolved.precision}: there is nothing to convert", args.preset)
+        keep_io = resolved.keep_io_types if args.keep_io_types is None else args.keep_io_types
+        warnings = [w.one_line() for w in resolved.warnings]
+        return model, resolved.precision, list(resolved.pinned_nodes), keep_io, warnings
+    if not args.model or not args.precision:
+        raise UserError("convert needs MODEL and --precision fp16|bf16 (or --preset FILE)")
+    index = load_graph(args.model)
+    rules = PinRules(tuple(args.pin_op), tuple(args.pin_match), tuple(args.pin), tuple(args.pin_exclude))
+    resolution = resolve_pins(index, rules)
+    resolution.raise_for_unknown(args.model)
+    present = sorted({n.op_type for n in index.nodes})
+    absent = [op for op in args.pin_op if op.lower() not in {p.lower() for p in present}]
+    if absent:  # almost always a typo on the command line; a regex that matches nothing only warns
+        hints = "; ".join(f"no {op!r} node" + (f"; did you mean {suggest(op, present)[0]!r}?" if suggest(op, present) else "") for op in absent)
+        raise UserError(f"--pin-op: {hints}", args.model)
+    warnings = [f"pin rule {key!r} matched no node" for key in resolution.unmatched_rules]
+    if resolution.non_float:
+        warnings.append(f"{len(resolution.non_float)} pinned node(s) have no float output (pin has no effect)")
+    return Path(args.model), args.precision, resolution.nodes, bool(args.keep_io_types), warnings
+
+
+def run(args: argparse.Namespace) -> int:
+    from trt_tui.core.precision import emulate, save_model, to_mixed_precision
+
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise UserError("already exists; pass --force to overwrite", out)
+    model, low, pins, keep_io, warnings = _settings(args)
+    if args.emulate:
+        result = emulate(model, low, pins, fuse_bias=not args.no_fuse_bias, keep_io_types=keep_io, init_max=args.init_max)
+    else:
+        result = to_mixed_precision(model, low, pins, keep_io_types=keep_io, init_max=args.init_max)
+    if args.check:
+        _check(result.model, out)
+    save_model(result.model, out, overwrite=args.force)
+
+    payload = {"model": str(model), "output": str(out), "mode": "emulate" if args.emulate else "mixed", "keep_io_types": keep_io}
+    payload |= result.to_json()
+    payload["warnings"] = warnings
+    if args.json:
+        print_json(payload)
+        return 0
+    lines = []
+    if args.emulate:
+        lines.append(
+            f"wrote {out}: {low} drift emulation (FP32 graph), {len(result.rounded_tensors)} tensors rounded through "
+            f"{len(result.cast_pairs)} Cast pairs, {len(pins)} node(s) pinned FP32, {len(result.fused_matmuls)} MatMul+bias fused"
+        )
+    else:
+        lines.append(
+            f"wrote {out}: {low} mixed precision, {result.low_nodes} node(s) in {low}, {len(pins)} pinned FP32, "
+            f"{len(result.casts_inserted)} Cast(s) inserted, IO types {'kept' if keep_io else 'converted'}"
+        )
+    lines += [f"  kept FP32 (spec): {a.node}: {a.reason}" for a in result.auto_fp32]
+    lines += [f"  kept FP32 (|{o.name}| up to {o.max_abs:g} > init_max): {', '.join(o.kept_fp32)}" for o in result.overflow_initializers]
+    lines += [f"warning: {w}" for w in warnings]
+    print("\n".join(lines))  # plain print: these lines are grep'ed, and rich would wrap long node names
+    return 0
+
+
+def _check(model, out: Path) -> None:
+    import onnx
+
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except Exception as exc:  # checker/inference raise several types; any means the rewrite is broken
+        raise UserError(f"the rewritten model fails onnx.checker: {str(exc).splitlines()[0]}", out) from None

@@ -1,0 +1,95 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import onnx
+import pytest
+from onnx import TensorProto
+
+from trt_tui.cli import main
+from trt_tui.core.precision import emulation_session
+
+REPO = Path(__file__).resolve().parents[2]
+TRT11_PRESET = REPO / "presets" / "demo_fp16_trt11.toml"
+
+
+def convert_json(capsys, *args) -> dict:
+    assert main(["convert", *map(str, args), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_mixed_with_pin_flags(demo_model, tmp_path, capsys):
+    out = tmp_path / "mixed.onnx"
+    data = convert_json(capsys, demo_model, "--precision", "fp16", "--pin-op", "softmax", "--pin-match", r"norm_out", "--keep-io-types", "-o", out, "--check")
+    assert data["mode"] == "mixed" and data["keep_io_types"] is True
+    assert len(data["pinned"]) == 4 and all("Softmax" in p or "norm_out" in p for p in data["pinned"])
+    model = onnx.load(out)
+    onnx.checker.check_model(model, full_check=True)
+    assert model.graph.input[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    assert sum(n.op_type == "Cast" for n in model.graph.node) == len(data["casts_inserted"])
+
+
+def test_emulate_writes_a_runnable_fp32_model(demo_model, tmp_path, capsys):
+    out = tmp_path / "emu.onnx"
+    data = convert_json(capsys, demo_model, "--precision", "bf16", "--emulate", "-o", out)
+    assert data["mode"] == "emulate" and data["cast_pairs"] > 50
+    assert [a["op_type"] for a in data["auto_fp32"]] == ["Conv", "Conv"]
+    emulation_session(out)
+
+
+def test_summary_and_no_clobber(demo_model, tmp_path, capsys):
+    out = tmp_path / "m.onnx"
+    assert main(["convert", str(demo_model), "--precision", "fp16", "--pin-op", "LayerNormalization", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"wrote {out}: fp16 mixed precision") and "10 pinned FP32" in text
+    before = out.read_bytes()
+    assert main(["convert", str(demo_model), "--precision", "bf16", "-o", str(out)]) == 2
+    assert "already exists; pass --force" in capsys.readouterr().err
+    assert out.read_bytes() == before
+    assert main(["convert", str(demo_model), "--precision", "bf16", "-o", str(out), "--force"]) == 0
+    assert out.read_bytes() != before
+
+
+def test_preset_drives_precision_pins_and_io(tmp_path, capsys):
+    out = tmp_path / "trt11.onnx"
+    data = convert_json(capsys, "--preset", TRT11_PRESET, "-o", out)
+    from trt_tui.core.preset import load_preset, resolve_preset
+
+    resolved = resolve_preset(load_preset(TRT11_PRESET))
+    assert data["low"] == resolved.precision == "fp16"
+    assert data["pinned"] == resolved.pinned_nodes and len(data["pinned"]) > 10
+    assert data["keep_io_types"] is resolved.keep_io_types
+    assert main(["convert", "--preset", str(TRT11_PRESET), "--precision", "bf16", "-o", str(tmp_path / "x.onnx")]) == 2
+    assert "--preset takes precision and pins from the preset" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--precision", "fp16", "--pin", "/encoder/layers.0/self_attn/Softmx"], "did you mean '/encoder/layers.0/self_attn/Softmax'"),
+        (["--precision", "fp16", "--pin-op", "Sofmax"], "no 'Sofmax' node; did you mean 'Softmax'?"),
+        ([], "convert needs MODEL and --precision"),
+    ],
+)
+def test_bad_input_one_line_exit_2(demo_model, tmp_path, capsys, args, message):
+    assert main(["convert", str(demo_model), *args, "-o", str(tmp_path / "o.onnx")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+    assert not (tmp_path / "o.onnx").exists()
+
+
+def test_bad_pin_from_a_real_process(demo_model, tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "trt_tui", "convert", str(demo_model), "--precision", "fp16", "--pin", "nope", "-o", str(tmp_path / "o.onnx")],
+        capture_output=True, text=True, env=env,
+    )
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith(f"trt-tui: error: {demo_model}: no node named 'nope'")
+
+
+def test_subgraph_model_refused(models, tmp_path, capsys):
+    assert main(["convert", str(models["if_subgraph"]), "--precision", "fp16", "-o", str(tmp_path / "o.onnx")]) == 2
+    assert "has a subgraph" in capsys.readouterr().err
