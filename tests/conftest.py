@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,11 @@ from onnx import numpy_helper
 from trt_tui.core.modelgen.synth import transformer_encoder
 
 from tests.fixtures.make_fixtures import write_all
+
+# Child processes (`python -m trt_tui ...` in CLI tests) must import this checkout's package even when it
+# is not installed (pytest's `pythonpath` setting only reaches this process).
+_SRC = str(Path(__file__).resolve().parents[1] / "src")
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH", "")) if p)
 
 
 @pytest.fixture(scope="session")
