@@ -9,7 +9,7 @@ async def test_app_lists_op_types_and_nodes(demo_model):
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert app.screen.query_one("#nodes", DataTable).row_count == 147
-        assert app.screen.query_one("#op-types", DataTable).row_count == 20
+        assert app.screen.query_one("#op-types", DataTable).row_count == 21  # "(all)" + 20 op types
 
 
 async def test_app_reports_corrupt_model_without_crashing(models):

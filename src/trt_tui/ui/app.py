@@ -1,35 +1,85 @@
-"""The trt_tui app: thin on purpose (modes, global bindings, workers' error handling)."""
+"""The trt_tui app: thin on purpose (modes, global bindings, shared state, workers' error handling)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
+from trt_tui.core.backends import BackendStatus, detect
 from trt_tui.core.errors import UserError
 from trt_tui.core.graph import GraphIndex, load_graph
+from trt_tui.core.selection import PinSelection
+from trt_tui.ui.commands import TrtCommands
+from trt_tui.ui.keymap import load_keymap
 from trt_tui.ui.messages import ModelLoaded
+from trt_tui.ui.screens.help import HelpScreen
 from trt_tui.ui.screens.model import ModelScreen
+from trt_tui.ui.screens.pending import BuildsScreen, ParityScreen, PresetScreen, StreamingScreen
+
+SCREENS_BY_MODE: dict[str, type[Screen]] = {
+    "model": ModelScreen,
+    "preset": PresetScreen,
+    "builds": BuildsScreen,
+    "parity": ParityScreen,
+    "streaming": StreamingScreen,
+}
 
 
 class TrtTuiApp(App):
     TITLE = "trt_tui"
     CSS_PATH = "trt_tui.tcss"
-    BINDINGS = [Binding("q", "quit", "Quit", id="app.quit")]
+    MODES = dict(SCREENS_BY_MODE)
+    COMMANDS = App.COMMANDS | {TrtCommands}
+    BINDINGS = [
+        Binding("1", "switch_mode('model')", "Model", id="app.mode.model"),
+        Binding("2", "switch_mode('preset')", "Preset", id="app.mode.preset"),
+        Binding("3", "switch_mode('builds')", "Builds", id="app.mode.builds"),
+        Binding("4", "switch_mode('parity')", "Parity", id="app.mode.parity"),
+        Binding("5", "switch_mode('streaming')", "Streaming", id="app.mode.streaming"),
+        Binding("question_mark,f1", "help", "Help", id="app.help"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
 
-    def __init__(self, model_path: str | None = None, preset_path: str | None = None) -> None:
+    status_version: reactive[int] = reactive(0, init=False)
+
+    def __init__(
+        self,
+        model_path: str | None = None,
+        preset_path: str | None = None,
+        *,
+        backends: list[BackendStatus] | None = None,
+        keymap_file: Path | None = None,
+    ) -> None:
         super().__init__()
         self.model_path = model_path
         self.preset_path = preset_path
+        self.keymap_file = keymap_file
         self.index: GraphIndex | None = None
+        self.selection: PinSelection | None = None
+        self.preset_dirty = False
+        self.backends = backends if backends is not None else detect()
+        self.model_changed: Signal[GraphIndex] = Signal(self, "model-changed")
+        self.pins_changed: Signal[set[str]] = Signal(self, "pins-changed")
 
+    # ---- start-up ------------------------------------------------------------------------------------
     def on_mount(self) -> None:
-        self.push_screen(ModelScreen())
+        try:
+            keymap = load_keymap(self.keymap_file, known_ids={b.id for _, b in self.all_bindings() if b.id})
+        except UserError as exc:
+            self.notify(exc.one_line(), title="keymap ignored", severity="error", timeout=10)
+        else:
+            if keymap:
+                self.set_keymap(keymap)
+        self.switch_mode("model")
         if self.model_path:
-            self.sub_title = Path(self.model_path).name
             self.load_model(self.model_path)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model", name="load-model")
@@ -37,12 +87,68 @@ class TrtTuiApp(App):
         index = load_graph(path)
         self.post_message(ModelLoaded(index))
 
-    async def on_model_loaded(self, message: ModelLoaded) -> None:
+    def on_model_loaded(self, message: ModelLoaded) -> None:
         self.index = message.index
-        screen = self.screen
-        if isinstance(screen, ModelScreen):
-            await screen.show_index(message.index)
+        self.selection = PinSelection(message.index)
+        self.preset_dirty = False
+        self.model_changed.publish(message.index)
+        self.status_version += 1
 
+    # ---- shared state --------------------------------------------------------------------------------
+    def edit_pins(self, edit: Callable[[PinSelection], set[str]], describe: str | None = None) -> None:
+        """Apply one pin edit (a core PinSelection method) and tell every screen what changed."""
+        if self.selection is None:
+            self.notify("Open a model first.", severity="warning")
+            return
+        before = len(self.selection)
+        try:
+            changed = edit(self.selection)
+        except UserError as exc:
+            self.notify(exc.one_line(), severity="error")
+            return
+        if not changed:
+            if describe:
+                self.notify(f"No change: {describe}")
+            return
+        self.preset_dirty = True
+        self.pins_changed.publish(changed)
+        self.status_version += 1
+        if describe:
+            delta = len(self.selection) - before
+            verb = "pinned" if delta >= 0 else "unpinned"
+            self.notify(f"{verb} {abs(delta)} node(s): {describe} (FP32 pins: {len(self.selection)})")
+
+    def model_label(self) -> str:
+        if self.index is not None:
+            return self.index.path.name
+        return Path(self.model_path).name + " (loading)" if self.model_path else ""
+
+    def preset_label(self) -> str:
+        name = Path(self.preset_path).name if self.preset_path else "unsaved"
+        return name + (" ●" if self.preset_dirty else "")
+
+    # ---- bindings: help screen, palette, keymap ------------------------------------------------------
+    def all_bindings(self, current: Screen | None = None) -> Iterator[tuple[str, Binding]]:
+        """("global" | mode title, binding) for the app and every mode (or only the current screen)."""
+        for b in self.BINDINGS:
+            if isinstance(b, Binding):
+                yield "global", b
+        classes = [type(current)] if current is not None else list(SCREENS_BY_MODE.values())
+        for cls in classes:
+            title = getattr(cls, "MODE_TITLE", "") or cls.__name__
+            for b in cls.__dict__.get("BINDINGS", []):
+                if isinstance(b, Binding):
+                    yield title, b
+
+    def keys_for(self, binding: Binding) -> str:
+        keys = self._keymap.get(binding.id, binding.key) if binding.id else binding.key
+        return ", ".join(self.get_key_display(Binding(k.strip(), "")) for k in keys.split(","))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    # ---- the one error handler -----------------------------------------------------------------------
     @on(Worker.StateChanged)
     def _worker_failed(self, event: Worker.StateChanged) -> None:
         """The one place worker errors surface: a notification, never a crash."""

@@ -1,0 +1,123 @@
+from rich.console import Console
+
+from tests.ui.helpers import SIZE, make_app, settle
+from trt_tui.ui.commands import TrtCommands
+from trt_tui.ui.screens.help import HelpScreen
+from trt_tui.ui.widgets.node_details import NodeDetails, node_renderable
+from trt_tui.ui.widgets.node_table import NodeTable
+from trt_tui.ui.widgets.op_table import OpTypeTable
+
+
+def _pinned_cells(table: NodeTable) -> int:
+    return sum(1 for key in table.rows if str(table.get_cell(key, "pin")) == "FP32")
+
+
+async def test_pin_all_layernorm_from_the_op_table(demo_model, tmp_path):
+    app = make_app(demo_model, tmp_path=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        ops = app.screen.query_one(OpTypeTable)
+        ops.focus()
+        ops.move_cursor(row=ops.get_row_index("LayerNormalization"))
+        await pilot.press("o")
+        assert len(app.selection) == 10
+        assert str(ops.get_cell("LayerNormalization", "pinned")) == "all"
+        nodes = app.screen.query_one(NodeTable)
+        assert _pinned_cells(nodes) == 10
+        assert app.preset_dirty
+        # Enter on the op row filters the node table to that op
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert nodes.row_count == 10
+        # unpin one of them from the node table: an exclusion, the op rule stays
+        nodes.focus()
+        await pilot.press("space")
+        assert len(app.selection) == 9 and app.selection.rules.op_types == ("LayerNormalization",)
+        assert "op:LayerNormalization" not in app.selection.reasons(nodes.node_at_cursor().name)
+
+
+async def test_filter_by_regex_and_pin_matches(demo_model, tmp_path):
+    app = make_app(demo_model, tmp_path=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("slash", *"softmax", "enter")
+        await settle(app, pilot)
+        nodes = app.screen.query_one(NodeTable)
+        assert nodes.row_count == 3  # 2 Softmax + 1 LogSoftmax
+        await pilot.press("m")
+        assert len(app.selection) == 3 and app.selection.rules.patterns == ("(?i)softmax",)
+        await pilot.press("M")
+        assert len(app.selection) == 0
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert nodes.row_count == 147
+
+
+async def test_bad_regex_is_shown_not_raised(demo_model, tmp_path):
+    app = make_app(demo_model, tmp_path=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("slash", "(", "enter")
+        await settle(app, pilot)
+        assert app.is_running
+        assert app.screen.query_one("#filter").has_class("bad-regex")
+        assert "bad regular expression" in str(app.screen.query_one("#model-summary").render())
+
+
+async def test_details_panel_shows_io_and_links(demo_model, tmp_path):
+    app = make_app(demo_model, tmp_path=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        nodes = app.screen.query_one(NodeTable)
+        nodes.move_cursor(row=1)
+        await pilot.pause()
+        node = nodes.node_at_cursor()
+        assert node.op_type == "MatMul"
+        assert app.screen.query_one(NodeDetails).node is node
+        console = Console(width=60, record=True)
+        console.print(node_renderable(app.index, node, app.selection))
+        out = console.export_text()
+        assert node.name in out and "inputs" in out and "outputs" in out
+        assert "float32" in out and "← " in out and "→ " in out and "pinned" in out
+
+
+async def test_modes_help_and_palette(demo_model, tmp_path):
+    app = make_app(demo_model, tmp_path=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        for key, mode in (("2", "preset"), ("3", "builds"), ("4", "parity"), ("5", "streaming"), ("1", "model")):
+            await pilot.press(key)
+            assert app.current_mode == mode
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        provider = TrtCommands(app.screen)
+        titles = [title for title, _, _ in provider._commands()]
+        assert "Pin/unpin node" in titles and "Parity" in titles
+        assert "Pin/unpin op type: Softmax" in titles
+        callback = dict((t, c) for t, _, c in provider._commands())["Pin/unpin op type: Softmax"]
+        callback()
+        assert len(app.selection) == 2
+
+
+async def test_keymap_file_remaps_a_binding(demo_model, tmp_path):
+    keymap = tmp_path / "keymap.toml"
+    keymap.write_text('"model.pin_node" = "p"\n[keymap]\n"app.mode.parity" = "f4"\n')
+    app = make_app(demo_model, keymap_file=keymap)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("p")
+        assert len(app.selection) == 1
+        await pilot.press("f4")
+        assert app.current_mode == "parity"
+
+
+async def test_bad_keymap_is_a_notification(demo_model, tmp_path):
+    keymap = tmp_path / "keymap.toml"
+    keymap.write_text('"model.pin_nod" = "p"\n')
+    app = make_app(demo_model, keymap_file=keymap)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.is_running
+        assert any("unknown binding id 'model.pin_nod'" in str(n.message) for n in app._notifications)
