@@ -1,4 +1,4 @@
-from textual.widgets import DataTable
+from trt_tui.ui.widgets.fast_table import FastTable as DataTable
 
 from trt_tui.ui.app import TrtTuiApp
 

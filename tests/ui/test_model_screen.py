@@ -9,7 +9,7 @@ from trt_tui.ui.widgets.op_table import OpTypeTable
 
 
 def _pinned_cells(table: NodeTable) -> int:
-    return sum(1 for key in table.rows if str(table.get_cell(key, "pin")) == "FP32")
+    return sum(1 for key in table.row_keys if str(table.get_cell(key, "pin")) == "FP32")
 
 
 async def test_pin_all_layernorm_from_the_op_table(demo_model, tmp_path):
@@ -18,7 +18,7 @@ async def test_pin_all_layernorm_from_the_op_table(demo_model, tmp_path):
         await settle(app, pilot)
         ops = app.screen.query_one(OpTypeTable)
         ops.focus()
-        ops.move_cursor(row=ops.get_row_index("LayerNormalization"))
+        ops.move_cursor(ops.get_row_index("LayerNormalization"))
         await pilot.press("o")
         assert len(app.selection) == 10
         assert str(ops.get_cell("LayerNormalization", "pinned")) == "all"
@@ -69,7 +69,7 @@ async def test_details_panel_shows_io_and_links(demo_model, tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         nodes = app.screen.query_one(NodeTable)
-        nodes.move_cursor(row=1)
+        nodes.move_cursor(1)
         await pilot.pause()
         node = nodes.node_at_cursor()
         assert node.op_type == "MatMul"

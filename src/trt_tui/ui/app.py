@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,12 +17,13 @@ from textual.worker import Worker, WorkerState
 from trt_tui.core.backends import BackendStatus, detect
 from trt_tui.core.errors import UserError
 from trt_tui.core.graph import GraphIndex, load_graph
-from trt_tui.core.selection import PinSelection
+from trt_tui.core.selection import PinSelection, scopes_of
 from trt_tui.ui.commands import TrtCommands
 from trt_tui.ui.keymap import load_keymap
 from trt_tui.ui.messages import ModelLoaded
 from trt_tui.ui.screens.help import HelpScreen
 from trt_tui.ui.screens.model import ModelScreen
+from trt_tui.ui.widgets.node_table import NodeRows
 from trt_tui.ui.screens.pending import BuildsScreen, ParityScreen, PresetScreen, StreamingScreen
 
 SCREENS_BY_MODE: dict[str, type[Screen]] = {
@@ -63,6 +65,8 @@ class TrtTuiApp(App):
         self.preset_path = preset_path
         self.keymap_file = keymap_file
         self.index: GraphIndex | None = None
+        self.node_rows: NodeRows | None = None
+        self.scopes: list[str] = []
         self.selection: PinSelection | None = None
         self.preset_dirty = False
         self.backends = backends if backends is not None else detect()
@@ -71,6 +75,7 @@ class TrtTuiApp(App):
 
     # ---- start-up ------------------------------------------------------------------------------------
     def on_mount(self) -> None:
+        gc.freeze()  # imports and start-up objects live forever: keep them out of every later GC pass
         try:
             keymap = load_keymap(self.keymap_file, known_ids={b.id for _, b in self.all_bindings() if b.id})
         except UserError as exc:
@@ -84,11 +89,24 @@ class TrtTuiApp(App):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model", name="load-model")
     def load_model(self, path: str) -> None:
-        index = load_graph(path)
-        self.post_message(ModelLoaded(index))
+        # Indexing allocates ~10^5 long-lived objects; with the collector on, each full pass walks all of
+        # them while holding the GIL (measured: 250-300 ms UI stalls on a 10,000-node model). Collect
+        # nothing while indexing, then freeze the result so later passes skip it.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            index = load_graph(path)
+            message = ModelLoaded(index, NodeRows.build(index), scopes_of(index))
+        finally:
+            gc.freeze()
+            if enabled:
+                gc.enable()
+        self.post_message(message)
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         self.index = message.index
+        self.node_rows = message.rows
+        self.scopes = message.scopes
         self.selection = PinSelection(message.index)
         self.preset_dirty = False
         self.model_changed.publish(message.index)

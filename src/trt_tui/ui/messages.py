@@ -5,9 +5,14 @@ from __future__ import annotations
 from textual.message import Message
 
 from trt_tui.core.graph import GraphIndex
+from trt_tui.ui.widgets.node_table import NodeRows
 
 
 class ModelLoaded(Message):
-    def __init__(self, index: GraphIndex) -> None:
+    """A model was indexed; `rows` and `scopes` are its table rows and scope list, built off the UI thread."""
+
+    def __init__(self, index: GraphIndex, rows: NodeRows, scopes: list[str]) -> None:
         super().__init__()
         self.index = index
+        self.rows = rows
+        self.scopes = scopes

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.suggester import SuggestFromList
 from textual.timer import Timer
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
 from trt_tui.core.errors import UserError
 from trt_tui.core.graph import GraphIndex
-from trt_tui.core.selection import NodeFilter, scopes_of
+from trt_tui.core.selection import NodeFilter
 from trt_tui.ui.screens.base import PaletteCommand, TrtScreen
+from trt_tui.ui.widgets.fast_table import FastTable
 from trt_tui.ui.widgets.node_details import NodeDetails
 from trt_tui.ui.widgets.node_table import NodeTable
 from trt_tui.ui.widgets.op_table import ALL, OpTypeTable
@@ -63,23 +64,24 @@ class ModelScreen(TrtScreen):
     def _on_model_changed(self, index: GraphIndex) -> None:
         self.show_index(index)
 
-    @work(exclusive=True, group="model-table", name="show-model", exit_on_error=False)
-    async def show_index(self, index: GraphIndex) -> None:
+    def show_index(self, index: GraphIndex) -> None:
         self._shown_index = index
         self.node_filter = NodeFilter()
         self.query_one("#filter", Input).value = ""
         scope_input = self.query_one("#scope-filter", Input)
         scope_input.value = ""
-        scope_input.suggester = SuggestFromList(scopes_of(index), case_sensitive=False)
+        scope_input.suggester = SuggestFromList(self.app.scopes, case_sensitive=False)
         warnings = self.query_one("#model-warnings", Static)
         warnings.update("\n".join(f"⚠ {w}" for w in index.warnings))
         warnings.display = bool(index.warnings)
-        self.query_one(NodeTable).set_index(index)
+        self.query_one(NodeTable).set_model(self.app.node_rows, self.app.selection)
+        self._unsafe = sum(1 for n in index.nodes if "trtexec-unsafe-name" in n.flags)
+        self._op_count = len(index.op_counts)
         ops = self.query_one(OpTypeTable)
-        await ops.load(ops.rows_for(index, self.app.selection))
-        await self._fill_nodes()
+        ops.set_rows(ops.rows_for(index, self.app.selection))
+        self._fill_nodes()
 
-    async def _fill_nodes(self) -> None:
+    def _fill_nodes(self) -> None:
         index = self._shown_index
         if index is None:
             return
@@ -91,23 +93,18 @@ class ModelScreen(TrtScreen):
             self.query_one("#filter", Input).add_class("bad-regex")
             self._update_summary(error=exc.one_line())
             return
-        current = table.node_at_cursor()
-        keep = None
-        if current is not None:
-            keep = str(table._position[id(current)])
         self._shown_count = len(shown)
         self._update_summary()
-        if await table.load(table.rows_for(shown, self.app.selection), keep_cursor_key=keep):
-            self._show_details()
+        table.set_rows(table.rows_for(shown), keep_key=table.cursor_key, measure=False)
 
     def _update_summary(self, error: str | None = None) -> None:
         index = self._shown_index
         if index is None:
             return
         sel = self.app.selection
-        unsafe = sum(1 for n in index.nodes if "trtexec-unsafe-name" in n.flags)
+        unsafe = self._unsafe
         text = (
-            f"{index.path.name}: {len(index.nodes)} nodes, {len(index.op_counts)} op types · "
+            f"{index.path.name}: {len(index.nodes)} nodes, {self._op_count} op types · "
             f"showing {getattr(self, '_shown_count', len(index.nodes))} ({self.node_filter.describe()}) · "
             f"pinned FP32: {len(sel) if sel else 0}"
         )
@@ -153,18 +150,14 @@ class ModelScreen(TrtScreen):
         if node_filter == self.node_filter and self._shown_index is not None:
             return
         self.node_filter = node_filter
-        self.refilter()
+        self._fill_nodes()
 
-    @work(exclusive=True, group="model-table", name="filter-nodes", exit_on_error=False)
-    async def refilter(self) -> None:
-        await self._fill_nodes()
-
-    @on(DataTable.RowSelected, "#op-types")
-    def _op_selected(self, event: DataTable.RowSelected) -> None:
-        op = None if event.row_key.value == ALL else event.row_key.value
+    @on(FastTable.RowSelected, "#op-types")
+    def _op_selected(self, event: FastTable.RowSelected) -> None:
+        op = None if event.key == ALL else event.key
         self.set_filter(NodeFilter(text=self.node_filter.text, op_type=op, scope=self.node_filter.scope))
 
-    @on(DataTable.RowHighlighted, "#nodes")
+    @on(FastTable.RowHighlighted, "#nodes")
     def _node_highlighted(self) -> None:
         self._show_details()
 

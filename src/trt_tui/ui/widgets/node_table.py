@@ -1,17 +1,18 @@
-"""The node table: one row per node (pin, index, name, op, scope, output dtype/shape, flags)."""
+"""The node table: one row per node (pin, index, op, name, output dtype/shape, flags, scope)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from rich.text import Text
 
 from trt_tui.core.graph import GraphIndex, NodeInfo
 from trt_tui.core.selection import PinSelection
-from trt_tui.ui.widgets.chunked_table import ChunkedTable
+from trt_tui.ui.widgets.fast_table import FastTable
 
 PIN = Text("FP32", style="bold magenta")
-NO_PIN = Text("")
+NO_PIN = ""
 
 
 def _output_text(index: GraphIndex, node: NodeInfo) -> tuple[str, str]:
@@ -24,71 +25,87 @@ def _output_text(index: GraphIndex, node: NodeInfo) -> tuple[str, str]:
     return "", ""
 
 
-def _flags_text(node: NodeInfo) -> Text:
+def _flags_text(node: NodeInfo) -> Text | str:
     if "trtexec-unsafe-name" in node.flags:
         return Text("⚠ trtexec", style="yellow")
     if "duplicate-name" in node.flags:
         return Text("⚠ dup", style="yellow")
     if "in-subgraph" in node.flags:
         return Text("sub", style="dim")
-    return Text("")
+    return ""
 
 
-class NodeTable(ChunkedTable):
+@dataclass
+class NodeRows:
+    """Everything the table shows per node except the pin, built once per model (in the loader thread)."""
+
+    index: GraphIndex
+    cells: list[tuple]  # per position in index.nodes: (#, op, name, dtype, shape, flags, scope)
+    positions: dict[str, list[int]]  # node name -> positions (names can repeat)
+    position_of: dict[int, int]  # id(node) -> position
+    widths: dict[str, int]  # widest cell per column over all nodes (the table never re-measures on filter)
+
+    @classmethod
+    def build(cls, index: GraphIndex) -> NodeRows:
+        cells, positions, position_of = [], {}, {}
+        for pos, node in enumerate(index.nodes):
+            dtype, shape = _output_text(index, node)
+            cells.append((str(node.topo_index), node.op_type, node.name, dtype, shape, _flags_text(node), node.scope))
+            positions.setdefault(node.name, []).append(pos)
+            position_of[id(node)] = pos
+        keys = ("idx", "op", "name", "dtype", "shape", "flags", "scope")
+        widths = {k: max((len(str(c[i])) for c in cells), default=0) for i, k in enumerate(keys)}
+        return cls(index, cells, positions, position_of, widths)
+
+
+class NodeTable(FastTable):
     """Rows are keyed by the node's position in `index.nodes` (names can repeat)."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.index: GraphIndex | None = None
-        self._pos: dict[str, list[int]] = {}  # name -> positions
+        self.model: NodeRows | None = None
+        self._row_cache: list[tuple[str, tuple]] = []
+        self.add_column("pin", "pin", width=4)
+        self.add_column("#", "idx", width=5)
+        self.add_column("op", "op", max_width=22)
+        self.add_column("name", "name", max_width=70)
+        self.add_column("dtype", "dtype", max_width=8)
+        self.add_column("shape", "shape", max_width=20)
+        self.add_column("flags", "flags", width=9)
+        self.add_column("scope", "scope", max_width=50)
 
-    def on_mount(self) -> None:
-        self.add_column("pin", key="pin", width=4)
-        self.add_column("#", key="idx", width=5)
-        self.add_column("op", key="op")
-        self.add_column("name", key="name")
-        self.add_column("dtype", key="dtype")
-        self.add_column("shape", key="shape")
-        self.add_column("flags", key="flags", width=9)
-        self.add_column("scope", key="scope")
+    @property
+    def index(self) -> GraphIndex | None:
+        return self.model.index if self.model is not None else None
 
-    def set_index(self, index: GraphIndex) -> None:
-        self.index = index
-        self._pos = {}
-        for pos, node in enumerate(index.nodes):
-            self._pos.setdefault(node.name, []).append(pos)
-        self._position = {id(n): i for i, n in enumerate(index.nodes)}
-
-    def rows_for(self, nodes: list[NodeInfo], selection: PinSelection | None) -> list[tuple[str, tuple]]:
-        index = self.index
-        assert index is not None
+    def set_model(self, model: NodeRows, selection: PinSelection | None) -> None:
+        self.model = model
+        self.set_content_widths(model.widths)
         pinned = selection.pinned if selection is not None else frozenset()
-        position = self._position
-        rows = []
-        for node in nodes:
-            dtype, shape = _output_text(index, node)
-            rows.append(
-                (
-                    str(position[id(node)]),
-                    (PIN if node.name in pinned else NO_PIN, str(node.topo_index), node.op_type, node.name,
-                     dtype, shape, _flags_text(node), node.scope),
-                )
-            )  # fmt: skip
-        return rows
+        nodes = model.index.nodes
+        # every row, ready to show; pin edits patch the entries they change, filters only pick from it
+        self._row_cache = [
+            (str(pos), (PIN if nodes[pos].name in pinned else NO_PIN, *cells)) for pos, cells in enumerate(model.cells)
+        ]
+
+    def rows_for(self, nodes: list[NodeInfo]) -> list[tuple[str, tuple]]:
+        assert self.model is not None
+        position_of, cache = self.model.position_of, self._row_cache
+        return [cache[position_of[id(node)]] for node in nodes]
 
     def node_at_cursor(self) -> NodeInfo | None:
-        if self.index is None or self.row_count == 0:
+        key = self.cursor_key
+        if self.model is None or key is None:
             return None
-        try:
-            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except Exception:
-            return None
-        return self.index.nodes[int(key)] if key is not None else None
+        return self.model.index.nodes[int(key)]
 
     def update_pins(self, changed: Iterable[str], selection: PinSelection) -> None:
-        """Refresh the pin cell of changed nodes only (no width re-measuring: the column is fixed)."""
+        """Refresh the pin cell of changed nodes only (the column has a fixed width)."""
+        if self.model is None:
+            return
         for name in changed:
-            for pos in self._pos.get(name, ()):
-                key = str(pos)
-                if key in self.rows:
-                    self.update_cell(key, "pin", PIN if selection.is_pinned(name) else NO_PIN)
+            pin = PIN if selection.is_pinned(name) else NO_PIN
+            for pos in self.model.positions.get(name, ()):
+                key, cells = self._row_cache[pos]
+                self._row_cache[pos] = (key, (pin, *cells[1:]))
+                self.update_cell(key, "pin", pin)

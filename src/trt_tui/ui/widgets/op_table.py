@@ -6,16 +6,17 @@ from rich.text import Text
 
 from trt_tui.core.graph import GraphIndex
 from trt_tui.core.selection import PinSelection
-from trt_tui.ui.widgets.chunked_table import ChunkedTable
+from trt_tui.ui.widgets.fast_table import FastTable
 
 ALL = "__all__"
 
 
-class OpTypeTable(ChunkedTable):
-    def on_mount(self) -> None:
-        self.add_column("op type", key="op")
-        self.add_column("count", key="count")
-        self.add_column("FP32", key="pinned", width=5)
+class OpTypeTable(FastTable):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.add_column("op type", "op", max_width=20)
+        self.add_column("count", "count", width=6)
+        self.add_column("FP32", "pinned", width=4)
 
     def rows_for(self, index: GraphIndex, selection: PinSelection | None) -> list[tuple[str, tuple]]:
         pinned = _pinned_by_op(index, selection)
@@ -27,14 +28,11 @@ class OpTypeTable(ChunkedTable):
     def update_pins(self, index: GraphIndex, selection: PinSelection) -> None:
         pinned = _pinned_by_op(index, selection)
         for op, n in index.op_counts.items():
-            if op in self.rows:
-                self.update_cell(op, "pinned", _pin_text(pinned.get(op, 0), n))
+            self.update_cell(op, "pinned", _pin_text(pinned.get(op, 0), n))
 
     def op_at_cursor(self) -> str | None:
-        if self.row_count == 0:
-            return None
-        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        return None if key == ALL else key
+        key = self.cursor_key
+        return None if key in (None, ALL) else key
 
 
 def _pinned_by_op(index: GraphIndex, selection: PinSelection | None) -> dict[str, int]:
@@ -48,7 +46,7 @@ def _pinned_by_op(index: GraphIndex, selection: PinSelection | None) -> dict[str
     return counts
 
 
-def _pin_text(pinned: int, total: int) -> Text:
+def _pin_text(pinned: int, total: int) -> Text | str:
     if not pinned:
-        return Text("")
+        return ""
     return Text("all" if pinned == total else str(pinned), style="bold magenta")
