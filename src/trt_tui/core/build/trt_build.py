@@ -85,7 +85,7 @@ def run(request: BuildRequest, build_dir: Path, emit: Callable[[str, float | Non
         config.set_memory_pool_limit(getattr(trt.MemoryPoolType, pool.upper()), int(mib) << 20)
     if major < 11:
         _weak_typing(trt, config, network, settings)
-    _io_formats(trt, network, settings)
+    _io_formats(trt, network, settings, major)
     _profiles(builder, config, settings)
     cache = _load_timing_cache(config, settings)
 
@@ -135,29 +135,46 @@ def _network_source(request: BuildRequest, settings: TrtSettings, major: int, bu
 
 
 def _weak_typing(trt, config, network, settings: TrtSettings) -> None:
-    if settings.precision == "fp16":
-        config.set_flag(trt.BuilderFlag.FP16)
-    elif settings.precision == "bf16":
-        config.set_flag(trt.BuilderFlag.BF16)
-    if not settings.pinned_nodes or settings.precision == "fp32":
+    """10.x: the seeds' flags, as trtexec's --fp16 --precisionConstraints --layerPrecisions
+    --layerOutputTypes would set them."""
+    if settings.precision == "fp32":
         return
-    config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
+    config.set_flag(trt.BuilderFlag.FP16 if settings.precision == "fp16" else trt.BuilderFlag.BF16)
+    if settings.precision_constraints == "obey":
+        config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
+    elif settings.precision_constraints == "prefer":
+        config.set_flag(trt.BuilderFlag.PREFER_PRECISION_CONSTRAINTS)
+    floats = (trt.float32, trt.float16, trt.bfloat16)
+    low = trt.float16 if settings.precision == "fp16" else trt.bfloat16
     layers = [network.get_layer(i) for i in range(network.num_layers)]
-    for layer in layers_to_pin(layers, set(settings.pinned_nodes)):
+    pinned = layers_to_pin(layers, set(settings.pinned_nodes))
+    pinned_ids = {id(layer) for layer in pinned}
+    if settings.force_low_precision:  # `*:fp16`: every float layer that is not pinned
+        for layer in layers:
+            outputs = [layer.get_output(i) for i in range(layer.num_outputs)]
+            if id(layer) not in pinned_ids and outputs and all(t.dtype in floats for t in outputs):
+                layer.precision = low
+    for layer in pinned:
         layer.precision = trt.float32
-        for i in range(layer.num_outputs):
-            if layer.get_output(i).dtype in (trt.float32, trt.float16, trt.bfloat16):
-                layer.set_output_type(i, trt.float32)
+        if settings.pin_output_types:
+            for i in range(layer.num_outputs):
+                if layer.get_output(i).dtype in floats:
+                    layer.set_output_type(i, trt.float32)
 
 
-def _io_formats(trt, network, settings: TrtSettings) -> None:
+def _io_formats(trt, network, settings: TrtSettings, major: int) -> None:
     if not settings.linear_io:
         return
     linear = 1 << int(trt.TensorFormat.LINEAR)
-    for tensor in [network.get_input(i) for i in range(network.num_inputs)] + [
-        network.get_output(i) for i in range(network.num_outputs)
-    ]:
+    dtypes = {"fp32": trt.float32, "fp16": trt.float16, "bf16": getattr(trt, "bfloat16", None),
+              "int32": trt.int32, "int64": getattr(trt, "int64", None), "bool": trt.bool}
+    tensors = [network.get_input(i) for i in range(network.num_inputs)] + [
+        network.get_output(i) for i in range(network.num_outputs)]
+    for tensor in tensors:
         tensor.allowed_formats = linear
+        wanted = settings.io_dtypes.get(tensor.name)
+        if major < 11 and wanted and dtypes.get(wanted) is not None:  # 11.x: the dtype comes from the graph
+            tensor.dtype = dtypes[wanted]
 
 
 def _profiles(builder, config, settings: TrtSettings) -> None:

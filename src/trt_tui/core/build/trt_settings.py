@@ -28,6 +28,10 @@ class TrtSettings:
     memory_pools_mib: dict[str, int] = field(default_factory=dict)  # {"workspace": 4096}
     linear_io: bool = True
     keep_io_types: bool = True
+    precision_constraints: str | None = None  # obey | prefer | none (10.x)
+    force_low_precision: bool = False  # 10.x `*:fp16`
+    pin_output_types: bool = True  # 10.x --layerOutputTypes for the pins
+    io_dtypes: dict[str, str] = field(default_factory=dict)  # binding -> fp32/fp16/... (10.x IO formats)
 
     @classmethod
     def from_request(cls, request: BuildRequest) -> TrtSettings:
@@ -66,6 +70,18 @@ class TrtSettings:
         out.memory_pools_mib = {str(k): _int(v, f"memory pool {k}", bad) for k, v in pools.items()}
         out.linear_io = bool(data.get("linear_io", True))
         out.keep_io_types = bool(data.get("keep_io_types", True))
+        constraints = data.get("precision_constraints")
+        if constraints not in (None, "obey", "prefer", "none"):
+            raise bad(f"precision_constraints must be obey, prefer or none, not {constraints!r}")
+        out.precision_constraints = constraints
+        out.force_low_precision = bool(data.get("force_low_precision", False))
+        out.pin_output_types = bool(data.get("pin_output_types", True))
+        formats = data.get("io_formats") or {}
+        for group in ("inputs", "outputs"):
+            for tensor, text in (formats.get(group) or {}).items():
+                dtype, sep, _layout = str(text).rpartition(":")
+                if sep and dtype:
+                    out.io_dtypes[str(tensor)] = dtype
         return out
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from trt_tui.core.build.backend import Availability, Backend, BuildPlan, Watcher, engine_file, outcome_state
 from trt_tui.core.build.pincheck import pin_check
+from trt_tui.core.build.protocol import parse_line
 from trt_tui.core.build.runner import RunOutcome
 from trt_tui.core.build.trtexec_log import TrtexecLog
 from trt_tui.core.build.types import BuildRequest, BuildResult, JobState
@@ -41,10 +42,15 @@ def find_trtexec() -> tuple[str | None, str]:
     return None, f"trtexec is not on PATH (install TensorRT, or set ${ENV_VAR} to the trtexec executable)"
 
 
-def build_argv(preset_argv: list[str], trtexec: str, build_dir: Path) -> list[str]:
+def build_argv(preset_argv: list[str], trtexec: str, build_dir: Path, *, mixed_onnx: Path | None = None) -> list[str]:
+    """The preset's argv with this build's engine/layer-info paths (and, for TensorRT 11 low-precision
+    presets, the mixed-precision ONNX the worker writes into the build dir first)."""
     if not preset_argv:
         raise UserError("the preset exported no trtexec command")
-    args = [a for a in preset_argv[1:] if not a.startswith(tuple(f"{f}=" for f in _OWNED)) and a not in _OWNED]
+    owned = _OWNED + (("--onnx",) if mixed_onnx else ())
+    args = [a for a in preset_argv[1:] if not a.startswith(tuple(f"{f}=" for f in owned)) and a not in owned]
+    if mixed_onnx:
+        args.insert(0, f"--onnx={mixed_onnx}")
     return [
         trtexec,
         *args,
@@ -69,8 +75,18 @@ class TrtexecBackend(Backend):
             raise MissingBackendError(reason)
         if not request.trtexec_argv:
             raise UserError("this build request carries no trtexec command", request.preset_path)
-        argv = build_argv(list(request.trtexec_argv), path, build_dir)
-        return BuildPlan(argv=argv, watcher=TrtexecWatcher(request, build_dir), cwd=str(build_dir))
+        watcher = TrtexecWatcher(request, build_dir)
+        if not request.settings.get("uses_conversion"):
+            argv = build_argv(list(request.trtexec_argv), path, build_dir)
+            return BuildPlan(argv=argv, watcher=watcher, cwd=str(build_dir))
+        # TensorRT 11 takes precision from the graph: the worker child writes the mixed-precision ONNX,
+        # then replaces itself with trtexec (same pid and process group, one continuous log).
+        from trt_tui.core.build.onnx_outputs import MIXED_NAME
+        from trt_tui.core.build.worker_backends import worker_argv, worker_env
+
+        argv = build_argv(list(request.trtexec_argv), path, build_dir, mixed_onnx=build_dir / MIXED_NAME)
+        return BuildPlan(argv=[*worker_argv(build_dir), "--exec", *argv], watcher=watcher, env=worker_env(),
+                         cwd=str(build_dir))
 
 
 class TrtexecWatcher(Watcher):
@@ -80,6 +96,10 @@ class TrtexecWatcher(Watcher):
         self.log = TrtexecLog()
 
     def feed(self, line: str, at_s: float) -> tuple[str, float | None] | None:
+        msg = parse_line(line)  # the conversion step before trtexec reports through the worker protocol
+        if msg is not None and "phase" in msg:
+            self.log.phases.append({"name": str(msg["phase"]), "at_s": round(at_s, 3)})
+            return str(msg["phase"]), msg.get("fraction")
         return self.log.feed(line, at_s)
 
     def result(self, outcome: RunOutcome) -> BuildResult:

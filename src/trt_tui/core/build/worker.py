@@ -9,6 +9,7 @@ escalates to SIGKILL if the worker does not exit in time.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -41,10 +42,35 @@ def run_backend(request: BuildRequest, build_dir: Path) -> BuildResult:
     raise UserError(f"the worker cannot run backend {request.backend!r}")
 
 
+def convert_then_exec(build_dir: Path, argv: list[str]) -> int:
+    """TensorRT 11 trtexec builds: write the mixed-precision ONNX, then become trtexec (os.execv keeps the
+    pid and process group, so cancel and timeouts still reach it)."""
+    from trt_tui.core.build.onnx_outputs import write_mixed_model
+    from trt_tui.core.build.trt_settings import TrtSettings
+
+    try:
+        request = BuildRequest.from_json(json.loads((build_dir / REQUEST_FILE).read_text(encoding="utf-8")))
+        emit_progress("writing the mixed-precision ONNX", 0.01)
+        write_mixed_model(request, TrtSettings.from_request(request), build_dir)
+    except UserError as exc:
+        print(f"trt_tui worker: error: {exc.one_line()}")
+        return 2
+    emit_progress("mixed-precision ONNX written; starting trtexec", 0.04)
+    sys.stdout.flush()
+    try:
+        os.execv(argv[0], argv)
+    except OSError as exc:
+        print(f"trt_tui worker: cannot run {argv[0]}: {exc.strerror or exc}")
+        return 2
+    return 0  # not reached
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if len(args) > 2 and args[1] == "--exec":
+        return convert_then_exec(Path(args[0]), args[2:])
     if len(args) != 1:
-        print("usage: python -m trt_tui.core.build.worker BUILD_DIR", file=sys.stderr)
+        print("usage: python -m trt_tui.core.build.worker BUILD_DIR [--exec TRTEXEC ARGS...]", file=sys.stderr)
         return 2
     build_dir = Path(args[0])
     signal.signal(signal.SIGTERM, _on_sigterm)

@@ -1,0 +1,158 @@
+"""`trt-tui build PRESET`: build in the foreground with a progress bar and the log tail.
+
+The build itself runs in a child process under the job manager, exactly as the TUI runs it; this command
+only watches. Ctrl-C cancels the build (its whole process group) and exits 130. Exit codes: 0 built (or,
+for the CPU preview, written), 1 the build failed / timed out / was cancelled, 2 bad input or a missing
+backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from collections import deque
+
+from rich.console import Group
+from rich.live import Live
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.markup import escape
+from rich.text import Text
+
+from trt_tui.commands.output import console, err_console, print_json
+from trt_tui.core.build.manager import JobManager, default_backends
+from trt_tui.core.build.request import request_from_preset
+from trt_tui.core.build.selection import CHOICES
+from trt_tui.core.build.state import state_dir
+from trt_tui.core.build.types import BuildJob, JobChanged, JobState, LogLines
+from trt_tui.core.build.types import Progress as ProgressEvent
+
+TAIL = 12
+
+
+def add_state_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--state-dir", metavar="DIR", help="build history and build folders (default: $TRT_TUI_HOME or ./.trt_tui)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "build",
+        help="build a preset (TensorRT Python API, trtexec, or the CPU preview) with live progress",
+        description="Build PRESET in a child process, showing progress and the log tail. Every build gets a "
+        "folder with the preset snapshot, the exact command, the full log, the artifacts and result.json; "
+        "`trt-tui builds` lists them.",
+    )
+    p.add_argument("preset", help="preset TOML file")
+    p.add_argument("--backend", choices=CHOICES, default="auto",
+                   help="auto (default: the best available, with the reason shown), tensorrt, trtexec, or emulate "
+                   "(CPU preview: writes the mixed-precision and emulated ONNX, builds no engine)")
+    p.add_argument("--timeout", type=float, metavar="S", help="stop the build after S seconds")
+    p.add_argument("--json", action="store_true", help="no live display; print the finished job as JSON")
+    add_state_dir(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    backends = default_backends()
+    request = request_from_preset(args.preset, args.backend, backends, timeout_s=args.timeout)
+    manager = JobManager(state_dir(args.state_dir), backends=backends)
+    try:
+        if not args.json:
+            err_console().print(f"[dim]backend:[/] {request.backend} [dim]({escape(request.backend_reason)})[/]")
+        job = manager.submit(request)
+        try:
+            job = _wait_quietly(manager, job) if args.json else _watch(manager, job)
+        except KeyboardInterrupt:
+            manager.cancel(job.id)
+            job = manager.wait(job.id, timeout=30)
+            _report(job, args.json)
+            return 130
+        _report(job, args.json)
+        return 0 if job.state == JobState.SUCCEEDED else 1
+    finally:
+        manager.close()
+
+
+def _wait_quietly(manager: JobManager, job: BuildJob) -> BuildJob:
+    while True:  # short waits so Ctrl-C is handled promptly
+        done = manager.wait(job.id, timeout=0.2)
+        if done.state.terminal:
+            return done
+
+
+def _watch(manager: JobManager, job: BuildJob) -> BuildJob:
+    lock = threading.Lock()
+    tail: deque[str] = deque(maxlen=TAIL)
+    state = {"phase": "queued", "fraction": None}
+
+    def on_batch(events) -> None:
+        with lock:
+            for ev in events:
+                if isinstance(ev, LogLines) and ev.job_id == job.id:
+                    tail.extend(line for line in ev.lines if not line.startswith("@@trt_tui "))
+                elif isinstance(ev, ProgressEvent) and ev.job_id == job.id:
+                    state["phase"], state["fraction"] = ev.phase, ev.fraction
+                elif isinstance(ev, JobChanged) and ev.job.id == job.id and ev.job.state == JobState.RUNNING:
+                    state["phase"] = state["phase"] if state["phase"] != "queued" else "starting"
+
+    unsubscribe = manager.subscribe(on_batch)
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
+                   console=console())
+    task = bar.add_task("queued", total=1.0)
+    try:
+        with Live(console=bar.console, refresh_per_second=8, transient=True) as live:
+            while True:
+                done = manager.wait(job.id, timeout=0.12)
+                with lock:
+                    fraction = state["fraction"]
+                    bar.update(task, description=str(state["phase"])[:40], completed=fraction or 0,
+                               total=1.0 if fraction is not None else None)
+                    lines = [Text(line[:200], style="dim", no_wrap=True, overflow="ellipsis") for line in tail]
+                live.update(Group(bar, *lines))
+                if done.state.terminal:
+                    return done
+    finally:
+        unsubscribe()
+
+
+def _report(job: BuildJob, as_json: bool) -> None:
+    if as_json:
+        print_json(job.to_json())
+        return
+    print_job(job)
+
+
+def print_job(job: BuildJob) -> None:
+    out = console()
+    r = job.result
+    color = {JobState.SUCCEEDED: "green", JobState.RUNNING: "cyan", JobState.QUEUED: "cyan"}.get(job.state, "red")
+    out.print(f"[bold]{job.id}[/]  [{color}]{job.state.value}[/]  {job.request.backend}  "
+              f"{escape(job.request.label or job.request.preset_path)}")
+    if r is None:
+        out.print(f"  build dir: {job.build_dir}")
+        return
+    out.print(f"  {escape(r.message)}")
+    if r.engine_built:
+        out.print(f"  engine: {escape(str(r.engine_path))}" + (f" ({r.engine_size_mib} MiB)" if r.engine_size_mib else ""))
+    elif "no TensorRT engine was built" not in r.message:
+        out.print("  [yellow]no engine was built[/]")
+    for role, rel in r.artifacts.items():
+        if role != "engine":
+            out.print(f"  {role}: {rel}")
+    if r.build_time_s is not None:
+        out.print(f"  build time: {r.build_time_s:g} s")
+    perf = r.performance or {}
+    if perf.get("throughput_qps") is not None:
+        out.print(f"  throughput: {perf['throughput_qps']:g} qps")
+    for key, label in (("latency", "latency"), ("gpu_compute", "GPU compute"), ("h2d", "H2D"), ("d2h", "D2H")):
+        stats = perf.get(key)
+        if stats:
+            shown = ", ".join(f"{k.removesuffix('_ms')} {v:g}" for k, v in stats.items() if k in ("min_ms", "mean_ms", "median_ms", "p99_ms"))
+            out.print(f"  {label} (ms): {shown}")
+    if r.pin_check:
+        out.print(f"  pin check: {r.pin_check['summary']}")
+        for node in r.pin_check["mismatches"][:10]:
+            out.print(f"    [red]not FP32:[/] {escape(node)}")
+    for note in r.notes:
+        if note not in r.message:
+            out.print(f"  [yellow]note:[/] {escape(note)}")
+    out.print(f"  build dir: {escape(job.build_dir)}")
