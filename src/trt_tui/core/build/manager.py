@@ -240,7 +240,9 @@ class JobManager:
         plan = backend.plan(request, build_dir)
         atomic_write(build_dir / "command.json", json.dumps({"argv": plan.argv, "cwd": plan.cwd}, indent=2), overwrite=True)
         atomic_write(build_dir / "command.txt", shlex.join(plan.argv) + "\n", overwrite=True)
-        self.hub.publish(JobChanged(_copy(job)))
+        with self._lock:
+            snapshot = _copy(job)
+        self.hub.publish(JobChanged(snapshot))
         started = time.monotonic()
         watcher = plan.watcher
 

@@ -73,7 +73,8 @@ def run(request: BuildRequest, build_dir: Path, emit: Callable[[str, float | Non
         return result
 
     config = builder.create_builder_config()
-    tracker = PhaseTracker(emit, cancelled=cancelled)
+    # The monitor's 0..1 is the building part of the whole run: map it into 5%..95%.
+    tracker = PhaseTracker(lambda phase, f: emit(phase, None if f is None else 0.05 + 0.9 * f), cancelled=cancelled)
     monitor = _make_monitor(trt, tracker)
     config.progress_monitor = monitor  # must outlive the build: `monitor` stays referenced below
     config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
