@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from trt_tui.commands.output import console, print_json
+from trt_tui.commands.output import print_json
 from trt_tui.core.fileio import atomic_write
 from trt_tui.core.graph import load_graph
 from trt_tui.core.streaming.contract import ContractError, load_contract
@@ -72,13 +72,12 @@ def run_init(args: argparse.Namespace) -> int:
     index = load_graph(args.model)
     doc = contract_from_model(index, Path(args.model).name)
     path = atomic_write(args.output, json.dumps(doc, indent=2) + "\n", overwrite=args.force)
-    out = console()
-    out.print(f"wrote {path}: {len(doc['inputs'])} inputs, {len(doc['outputs'])} outputs, {len(doc['state'])} state pair(s)")
+    print(f"wrote {path}: {len(doc['inputs'])} inputs, {len(doc['outputs'])} outputs, {len(doc['state'])} state pair(s)")
     for s in doc["state"]:
-        out.print(f"  state {s['output']} -> {s['input']}  [yellow](guessed: {s['guessed']})[/]")
+        print(f"  state {s['output']} -> {s['input']}  (guessed: {s['guessed']})")
     for note in doc["_review"]:
-        out.print(f"  [yellow]review:[/] {note}")
-    out.print(f"then: trt-tui contract validate {path} --model {args.model}")
+        print(f"  review: {note}")
+    print(f"then: trt-tui contract validate {path} --model {args.model}")
     return 0
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import TensorProto
+from onnx import TensorProto, helper
 
 from trt_tui.core.modelgen.builder import GraphBuilder
 from trt_tui.core.modelgen.demo import build_demo_model
@@ -61,9 +61,12 @@ def running_norm_model(seed: int = 11) -> onnx.ModelProto:
     running_sum = g.input("running_sum", TensorProto.FLOAT, [B, FEATURES])
     count = g.input("frame_count", TensorProto.INT64, [B])
     with g.scope("state"):
+        # features with a DC offset (as log-mel energies have): the running sum keeps growing
+        x = g.op("Add", [x, g.const(1.0)])
         chunk_sum = g.op("ReduceSum", [x, g.const([2], np.int64)], keepdims=0)
-        with g.scope("sum_update"):
-            sum_next = g.op("Add", [running_sum, chunk_sum])
+        # the update writes the state output itself (no Identity in between): a pin on it reaches the output
+        sum_next = "running_sum_next"
+        g.nodes.append(helper.make_node("Add", [running_sum, chunk_sum], [sum_next], name=RUNNING_SUM_UPDATE))
         with g.scope("count_update"):
             count_next = g.op("Add", [count, g.const(CHUNK, np.int64)])
         n = g.op("Unsqueeze", [g.op("Cast", [count_next], to=TensorProto.FLOAT), g.const([1], np.int64)])

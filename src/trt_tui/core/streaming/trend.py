@@ -33,12 +33,22 @@ class TrendFit:
     def to_json(self) -> dict:
         return {k: (v if not isinstance(v, float) or math.isfinite(v) else str(v)) for k, v in asdict(self).items()}
 
+    @property
+    def verdict(self) -> str:
+        if self.n < 3:
+            return "n/a"
+        return "GROWING" if self.growing else ("rising slightly" if self.significant else "flat")
+
+    def short(self) -> str:
+        if self.n < 3:
+            return f"n/a ({self.n} chunks)"
+        return f"{self.verdict} {self.slope:+.2g}/chunk p={self.p_value:.2g} ({self.growth:+.0%})"
+
     def describe(self) -> str:
         if self.n < 3:
             return f"too few chunks for a trend ({self.n})"
-        verdict = "GROWING" if self.growing else ("rising slightly" if self.significant else "flat")
         return (
-            f"{verdict}: slope {self.slope:+.3g}/chunk (p={self.p_value:.2g}), fitted {self.start:.3g} -> {self.end:.3g}"
+            f"{self.verdict}: slope {self.slope:+.3g}/chunk (p={self.p_value:.2g}), fitted {self.start:.3g} -> {self.end:.3g}"
             f" ({self.growth:+.0%} of the mean)"
         )
 

@@ -1,0 +1,93 @@
+"""Model + contract (+ preset) -> runners -> a streamed report: what `trt-tui stream` and the TUI both call.
+
+    setup = setup_stream("model.onnx", "model.contract.json", candidate="emulate", precision="fp16")
+    report = stream(setup, mode="closed-loop", chunks=300, on_chunk=print, cancel=event)
+
+Runners come from the parity engine (`trt_tui.core.parity.runners.make_runners`): ONNX Runtime FP32 as the
+reference; the fp16/bf16 CPU emulation (+ pins), the mixed-precision rewrite, any ONNX file or a TensorRT
+engine as the candidate. A preset supplies the precision and the pinned nodes; the contract keeps the
+tolerances (it is the binding spec of the stream).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from trt_tui.core.errors import UserError
+from trt_tui.core.graph import load_graph
+from trt_tui.core.parity.runners import CandidateSpec, make_runners, parse_candidate
+from trt_tui.core.streaming.contract import MODES, Contract, ContractError, load_contract
+from trt_tui.core.streaming.contract_model import check_against_model
+from trt_tui.core.streaming.engine import ChunkResult, StreamReport, run_stream
+from trt_tui.core.streaming.feeds import StreamInputs
+
+
+@dataclass
+class StreamSetup:
+    model: Path
+    contract: Contract
+    candidate: CandidateSpec
+    inputs: StreamInputs
+    warnings: list[str]
+    preset_name: str | None = None
+
+
+def setup_stream(
+    model: str | os.PathLike[str],
+    contract: str | os.PathLike[str] | Contract,
+    *,
+    candidate: str = "emulate",
+    precision: str | None = None,
+    pins: Sequence[str] = (),
+    preset: str | os.PathLike[str] | None = None,
+    inputs_file: str | os.PathLike[str] | None = None,
+    fuse_bias: bool = True,
+) -> StreamSetup:
+    """Check everything that can be checked before the first chunk runs (UserError naming the file if not)."""
+    model = Path(model)
+    index = load_graph(model)
+    c = contract if isinstance(contract, Contract) else load_contract(contract)
+    problems, warnings = check_against_model(c, index)
+    if problems:
+        raise ContractError(problems, c.path)
+    warnings = list(c.warnings) + warnings
+    preset_name = None
+    pin_list = list(pins)
+    if preset is not None:
+        from trt_tui.core.preset import load_preset, resolve_preset
+
+        resolved = resolve_preset(load_preset(preset), index)
+        preset_name = resolved.name
+        if precision is None:
+            if not resolved.low_precision and candidate in ("emulate", "mixed"):
+                raise UserError(f"the preset is {resolved.precision}: nothing to emulate; pass --precision or an engine", preset)
+            precision = resolved.precision if resolved.low_precision else None
+        pin_list = list(dict.fromkeys([*resolved.pinned_nodes, *pin_list]))
+    kind = candidate.partition(":")[0]
+    if kind == "outputs":
+        raise UserError("streaming feeds each side's state back, so the candidate must be a runner, not saved outputs")
+    spec = parse_candidate(candidate, precision=precision or "fp16", pins=pin_list, fuse_bias=fuse_bias)
+    return StreamSetup(model, c, spec, StreamInputs(c, inputs_file), warnings, preset_name)
+
+
+def stream(
+    setup: StreamSetup,
+    *,
+    mode: str = "closed-loop",
+    chunks: int | None = None,
+    on_chunk: Callable[[ChunkResult], None] | None = None,
+    cancel=None,
+) -> StreamReport:
+    """Build and activate the runners, run the chunks, return the report (see engine.run_stream)."""
+    if mode not in MODES:
+        raise UserError(f"unknown mode {mode!r}; choose {' or '.join(MODES)}")
+    if chunks is not None and chunks < 1:
+        raise UserError("--chunks must be at least 1")
+    with make_runners(str(setup.model), setup.candidate) as pair:
+        return run_stream(
+            setup.contract, pair.reference, pair.candidate, mode=mode, chunks=chunks, inputs=setup.inputs,
+            on_chunk=on_chunk, cancel=cancel,
+        )  # fmt: skip
