@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from trt_tui.core.resources import demo_model_path
+from trt_tui.core.resources import demo_model_path, demo_preset_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
-        help="open the bundled streaming-encoder demo model in the terminal UI",
+        help="open the bundled streaming-encoder demo model and its example preset in the terminal UI",
         description="Open the bundled demo model (a small streaming conformer-like encoder with explicit caches).",
     )
     p.add_argument("--path", action="store_true", help="print the demo model's path and exit (no UI)")
@@ -24,4 +24,4 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from trt_tui.ui.launch import run_app
 
-    return run_app(model=str(model), preset=None)
+    return run_app(model=str(model), preset=str(demo_preset_path()))

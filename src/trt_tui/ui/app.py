@@ -17,6 +17,7 @@ from textual.worker import Worker, WorkerState
 from trt_tui.core.backends import BackendStatus, detect
 from trt_tui.core.errors import UserError
 from trt_tui.core.graph import GraphIndex, load_graph
+from trt_tui.core.preset import Preset, load_preset, save_preset
 from trt_tui.core.selection import PinSelection, scopes_of
 from trt_tui.ui.commands import TrtCommands
 from trt_tui.ui.keymap import load_keymap
@@ -24,7 +25,8 @@ from trt_tui.ui.messages import ModelLoaded
 from trt_tui.ui.screens.help import HelpScreen
 from trt_tui.ui.screens.model import ModelScreen
 from trt_tui.ui.widgets.node_table import NodeRows
-from trt_tui.ui.screens.pending import BuildsScreen, ParityScreen, PresetScreen, StreamingScreen
+from trt_tui.ui.screens.parity import ParityScreen
+from trt_tui.ui.screens.pending import BuildsScreen, PresetScreen, StreamingScreen
 
 SCREENS_BY_MODE: dict[str, type[Screen]] = {
     "model": ModelScreen,
@@ -70,8 +72,10 @@ class TrtTuiApp(App):
         self.selection: PinSelection | None = None
         self.preset_dirty = False
         self.backends = backends if backends is not None else detect()
+        self.preset: Preset | None = None
         self.model_changed: Signal[GraphIndex] = Signal(self, "model-changed")
         self.pins_changed: Signal[set[str]] = Signal(self, "pins-changed")
+        self.preset_changed: Signal[Preset | None] = Signal(self, "preset-changed")
 
     # ---- start-up ------------------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -84,8 +88,32 @@ class TrtTuiApp(App):
             if keymap:
                 self.set_keymap(keymap)
         self.switch_mode("model")
-        if self.model_path:
+        if self.preset_path:
+            self.load_preset_file(self.preset_path)  # opens the preset's model when no MODEL was given
+        elif self.model_path:
             self.load_model(self.model_path)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="preset", name="load-preset")
+    def load_preset_file(self, path: str) -> None:
+        preset = load_preset(path)
+        self.call_from_thread(self._preset_loaded, preset)
+
+    def _preset_loaded(self, preset: Preset) -> None:
+        self.preset = preset
+        self.preset_path = str(preset.path) if preset.path else None
+        self.preset_dirty = False
+        if self.selection is not None:
+            self.edit_pins(lambda sel: sel.set_rules(preset.pins), mark_dirty=False)
+        elif not self.model_path:
+            self.model_path = str(preset.model_path)
+            self.load_model(self.model_path)
+        elif self.model_path and self.index is None and not self._model_loading():
+            self.load_model(self.model_path)
+        self.preset_changed.publish(preset)
+        self.status_version += 1
+
+    def _model_loading(self) -> bool:
+        return any(w.name == "load-model" and w.is_running for w in self.workers)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="model", name="load-model")
     def load_model(self, path: str) -> None:
@@ -107,13 +135,14 @@ class TrtTuiApp(App):
         self.index = message.index
         self.node_rows = message.rows
         self.scopes = message.scopes
-        self.selection = PinSelection(message.index)
-        self.preset_dirty = False
+        self.selection = PinSelection(message.index, self.preset.pins if self.preset is not None else None)
         self.model_changed.publish(message.index)
         self.status_version += 1
 
     # ---- shared state --------------------------------------------------------------------------------
-    def edit_pins(self, edit: Callable[[PinSelection], set[str]], describe: str | None = None) -> None:
+    def edit_pins(
+        self, edit: Callable[[PinSelection], set[str]], describe: str | None = None, *, mark_dirty: bool = True
+    ) -> None:
         """Apply one pin edit (a core PinSelection method) and tell every screen what changed."""
         if self.selection is None:
             self.notify("Open a model first.", severity="warning")
@@ -128,7 +157,10 @@ class TrtTuiApp(App):
             if describe:
                 self.notify(f"No change: {describe}")
             return
-        self.preset_dirty = True
+        if mark_dirty:
+            self.preset_dirty = True
+        if self.preset is not None:
+            self.preset.pins = self.selection.rules
         self.pins_changed.publish(changed)
         self.status_version += 1
         if describe:
@@ -136,13 +168,41 @@ class TrtTuiApp(App):
             verb = "pinned" if delta >= 0 else "unpinned"
             self.notify(f"{verb} {abs(delta)} node(s): {describe} (FP32 pins: {len(self.selection)})")
 
+    def current_preset(self) -> Preset:
+        """The preset being edited (a new one for the open model when none was opened), pins included."""
+        if self.preset is None:
+            model = str(self.index.path) if self.index is not None else (self.model_path or "model.onnx")
+            self.preset = Preset(model=model)
+            self.preset_changed.publish(self.preset)
+        if self.selection is not None:
+            self.preset.pins = self.selection.rules
+        return self.preset
+
+    def mark_preset_edited(self) -> None:
+        self.preset_dirty = True
+        self.status_version += 1
+
+    def save_preset_to(self, path: str | Path, *, overwrite: bool = False) -> Path | None:
+        try:
+            target = save_preset(self.current_preset(), path, overwrite=overwrite)
+        except UserError as exc:
+            self.notify(exc.one_line(), title="preset not saved", severity="error", timeout=10)
+            return None
+        self.preset_path = str(target)
+        self.preset_dirty = False
+        self.status_version += 1
+        self.notify(f"saved {target}")
+        return target
+
     def model_label(self) -> str:
         if self.index is not None:
             return self.index.path.name
         return Path(self.model_path).name + " (loading)" if self.model_path else ""
 
     def preset_label(self) -> str:
-        name = Path(self.preset_path).name if self.preset_path else "unsaved"
+        if self.preset is None and not self.preset_path:
+            return "none" + (" ●" if self.preset_dirty else "")
+        name = Path(self.preset_path).name if self.preset_path else "new (unsaved)"
         return name + (" ●" if self.preset_dirty else "")
 
     # ---- bindings: help screen, palette, keymap ------------------------------------------------------

@@ -1,0 +1,239 @@
+"""Parity screen: run a layer-wise comparison, watch the table fill, chase the first divergence, pin, re-run."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widgets import Input, Label, ProgressBar, Select, Sparkline, Static
+
+from trt_tui.core.parity.engine import BatchUpdate, CompareOptions, prepare_comparison
+from trt_tui.core.parity.inputs import InputSpec
+from trt_tui.core.parity.results import CompareResult
+from trt_tui.ui.screens.base import TrtScreen
+from trt_tui.ui.widgets.drift_details import DriftDetails
+from trt_tui.ui.widgets.drift_table import SORT_KEYS, DriftTable
+from trt_tui.ui.widgets.fast_table import FastTable
+
+CANDIDATES = [("CPU emulation (storage rounding)", "emulate"), ("ONNX Runtime, mixed-precision rewrite", "mixed")]
+PRECISIONS = [("fp16", "fp16"), ("bf16", "bf16")]
+
+
+class ParityBatch(Message):
+    def __init__(self, update: BatchUpdate) -> None:
+        super().__init__()
+        self.update = update
+
+
+class ParityFinished(Message):
+    def __init__(self, result: CompareResult, warnings: list[str]) -> None:
+        super().__init__()
+        self.result = result
+        self.warnings = warnings
+
+
+class ParityScreen(TrtScreen):
+    MODE_TITLE = "Parity"
+    AUTO_FOCUS = "#drift-table"
+    BINDINGS = [
+        Binding("r", "run", "Run", id="parity.run"),
+        Binding("c", "cancel", "Cancel", id="parity.cancel"),
+        Binding("f", "toggle_failing", "Failing only", id="parity.failing"),
+        Binding("n", "first_divergence", "First divergence", id="parity.first"),
+        Binding("o", "cycle_sort", "Sort", id="parity.sort"),
+        Binding("p", "pin_rerun", "Pin node + re-run", id="parity.pin_rerun"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cancel = threading.Event()
+        self.result: CompareResult | None = None
+        self.running = False
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="parity-controls"):
+            yield Label("candidate")
+            yield Select(CANDIDATES, value="emulate", allow_blank=False, id="parity-candidate")
+            yield Label("precision")
+            yield Select(PRECISIONS, value="fp16", allow_blank=False, id="parity-precision")
+            yield Label("seed")
+            yield Input("1", id="parity-seed", type="integer")
+            yield Input(placeholder="inputs file (.npz / Polygraphy JSON); empty = random", id="parity-inputs")
+        with Horizontal(id="parity-progress-row"):
+            yield Static("reference: onnxruntime fp32 · press r to run", id="parity-status")
+            yield ProgressBar(id="parity-progress", show_eta=False)
+        with Horizontal(id="parity-body"):
+            yield DriftTable(id="drift-table")
+            yield DriftDetails(id="drift-details")
+        yield Static("drift along depth (log10 rel_rms, graph order)", id="parity-plot-label")
+        yield Sparkline([], id="parity-plot")
+
+    def on_mount(self) -> None:
+        self.app.pins_changed.subscribe(self, lambda _changed: self._show_details())
+        self.app.preset_changed.subscribe(self, lambda _p: self._apply_preset_defaults())
+        self._apply_preset_defaults()
+
+    def _apply_preset_defaults(self) -> None:
+        preset = self.app.preset
+        if preset is None:
+            return
+        if preset.precision.mode in ("fp16", "bf16"):
+            self.query_one("#parity-precision", Select).value = preset.precision.mode
+        if preset.comparison.seed is not None:
+            self.query_one("#parity-seed", Input).value = str(preset.comparison.seed)
+        if preset.comparison.input_data != "random":
+            self.query_one("#parity-inputs", Input).value = str(preset.resolve_path(preset.comparison.input_data))
+
+    # ---- running ---------------------------------------------------------------------------------------
+    def action_run(self) -> None:
+        if self.running:
+            self.notify("A comparison is running: cancel it (c) first.", severity="warning")
+            return
+        app = self.app
+        if app.index is None:
+            self.notify("Open a model first.", severity="warning")
+            return
+        seed_text = self.query_one("#parity-seed", Input).value.strip() or "1"
+        inputs = self.query_one("#parity-inputs", Input).value.strip() or None
+        preset = app.preset
+        options = CompareOptions(tolerances=preset.tolerance_policy()) if preset is not None else CompareOptions()
+        self.query_one(DriftTable).reset()
+        self.query_one(DriftDetails).show(None, None, None)
+        self.query_one("#parity-plot", Sparkline).data = []
+        self.query_one("#parity-progress", ProgressBar).update(total=None, progress=0)
+        self._cancel = threading.Event()
+        self.running = True
+        self.query_one("#parity-status", Static).update("preparing (building both sides)…")
+        self.run_comparison(
+            str(app.index.path),
+            str(self.query_one("#parity-candidate", Select).value),
+            str(self.query_one("#parity-precision", Select).value),
+            sorted(app.selection.pinned) if app.selection is not None else [],
+            inputs if inputs is not None else InputSpec(seed=int(seed_text)),
+            options,
+            self._cancel,
+        )
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="parity", name="parity-compare")
+    def run_comparison(self, model, candidate, precision, pins, inputs, options, cancel) -> None:
+        try:
+            comparison = prepare_comparison(
+                model, candidate, precision=precision, pins=pins, inputs=inputs, options=options
+            )
+            for update in comparison.run(cancel=cancel):  # one message per batch: rows arrive batched
+                self.post_message(ParityBatch(update))
+            self.post_message(ParityFinished(comparison.result(), comparison.warnings))
+        finally:
+            self.app.call_from_thread(setattr, self, "running", False)
+
+    def on_parity_batch(self, message: ParityBatch) -> None:
+        u = message.update
+        table = self.query_one(DriftTable)
+        table.add_drifts(u.drifts)
+        self.query_one("#parity-progress", ProgressBar).update(total=u.total, progress=u.done)
+        failing = sum(1 for d in table.drifts.values() if not d.passed)
+        self.query_one("#parity-status", Static).update(
+            f"batch {u.batch + 1}/{u.batches} · {u.done}/{u.total} tensors · {failing} outside tolerance · "
+            f"{u.elapsed_s:.1f} s"
+        )
+        self._update_plot()
+        if table.row_count and self.query_one(DriftDetails).drift is None:
+            self._show_details()
+
+    def on_parity_finished(self, message: ParityFinished) -> None:
+        result = self.result = message.result
+        self.running = False
+        first = result.first_divergence
+        table = self.query_one(DriftTable)
+        table.highlighted_keys = {first.name} if first else set()
+        table.refresh()
+        verdict = "PASS" if result.passed else ("CANCELLED" if result.cancelled else "FAIL")
+        text = (
+            f"{verdict}: {len(result.tensors)} tensors, {len(result.failed)} outside tolerance, "
+            f"{result.elapsed_s:.1f} s · {result.reference} vs {result.candidate}"
+        )
+        if first is not None:
+            text += f" · first divergence #{first.topo_index} {first.name} (n)"
+        self.query_one("#parity-status", Static).update(text)
+        for problem in result.errors[:3]:
+            self.notify(problem, title="not compared", severity="warning")
+
+    def _update_plot(self) -> None:
+        drifts = sorted(self.query_one(DriftTable).drifts.values(), key=lambda d: d.topo_index or 0)
+        values = []
+        for d in drifts:
+            v = d.rel_rms
+            values.append(-8.0 if v <= 0 else 3.0 if not math.isfinite(v) else max(math.log10(v), -8.0))
+        self.query_one("#parity-plot", Sparkline).data = values
+
+    def action_cancel(self) -> None:
+        if self.running:
+            self._cancel.set()
+            self.query_one("#parity-status", Static).update("cancelling after the current batch…")
+
+    # ---- browsing ----------------------------------------------------------------------------------------
+    @on(FastTable.RowHighlighted, "#drift-table")
+    def _row_highlighted(self) -> None:
+        self._show_details()
+
+    def _show_details(self) -> None:
+        table = self.query_one(DriftTable)
+        self.query_one(DriftDetails).show(table.drift_at_cursor(), self.app.index, self.app.selection)
+
+    def action_toggle_failing(self) -> None:
+        table = self.query_one(DriftTable)
+        table.failing_only = not table.failing_only
+        table.rebuild()
+        self.notify("showing failing tensors only" if table.failing_only else "showing every tensor")
+
+    def action_cycle_sort(self) -> None:
+        table = self.query_one(DriftTable)
+        table.sort_key = SORT_KEYS[(SORT_KEYS.index(table.sort_key) + 1) % len(SORT_KEYS)]
+        table.rebuild()
+        self.notify(f"sorted by {table.sort_key}" + ("" if table.sort_key == "topo_index" else " (worst first)"))
+
+    def action_first_divergence(self) -> None:
+        table = self.query_one(DriftTable)
+        first = self.result.first_divergence if self.result is not None else None
+        if first is None:
+            first = next((d for d in sorted(table.drifts.values(), key=lambda d: d.topo_index or 0) if not d.passed), None)
+        if first is None:
+            self.notify("No tensor outside tolerance.")
+            return
+        if first.name not in table:
+            table.failing_only = False
+            table.rebuild()
+        table.move_to_key(first.name)
+        table.focus()
+
+    def action_pin_rerun(self) -> None:
+        drift = self.query_one(DriftTable).drift_at_cursor()
+        if drift is None or not drift.node:
+            self.notify("Select a compared tensor first.", severity="warning")
+            return
+        if self.running:
+            self.notify("A comparison is running: cancel it (c) first.", severity="warning")
+            return
+        node = drift.node
+        if self.app.selection is not None and not self.app.selection.is_pinned(node):
+            self.app.edit_pins(lambda sel: sel.pin_nodes([node]), describe=f"node {node}")
+        self.action_run()
+
+    def palette_commands(self):
+        from trt_tui.ui.screens.base import PaletteCommand
+
+        for key in SORT_KEYS:
+            yield PaletteCommand(f"Sort parity table by {key}", "worst first" if key != "topo_index" else "graph order",
+                                 lambda key=key: self._sort_by(key))  # fmt: skip
+
+    def _sort_by(self, key: str) -> None:
+        table = self.query_one(DriftTable)
+        table.sort_key = key
+        table.rebuild()
+
+
