@@ -10,6 +10,7 @@ import argparse
 import math
 import sys
 
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -155,11 +156,13 @@ def _fmt(v: float) -> str:
 
 def _print(result: CompareResult, top: int, sort: str) -> None:
     out = console()
+    if not out.is_terminal:  # piped: rich would assume 80 columns and fold every tensor name
+        out = Console(highlight=False, soft_wrap=False, width=max(out.width, 150))
     t = Table(title=f"{result.candidate} vs {result.reference}: worst {min(top, len(result.tensors))} of "
               f"{len(result.tensors)} tensors by {sort}", title_justify="left")  # fmt: skip
     for col in ("#", "tensor", "op", "max|d|", "p99|d|", "rel_rms", "cosine", "inf/nan r/c", "headroom", ""):
         if col == "tensor":
-            t.add_column(col, overflow="fold", ratio=1)
+            t.add_column(col, overflow="fold", min_width=24, ratio=1)
         else:  # numbers never wrap: a folded 0.00081 reads as two numbers
             t.add_column(col, no_wrap=True, justify="left" if col in ("op", "") else "right")
     for d in result.ranked(sort, top):

@@ -51,3 +51,21 @@ def test_policy_patterns():
 def test_shape_mismatch():
     with pytest.raises(ValueError, match="shape mismatch"):
         tensor_drift("t", np.zeros(3), np.zeros(4))
+
+
+@pytest.mark.parametrize("stat", ["elemwise", "max", "mean", "median", "quantile"])
+def test_fast_path_equals_general_path(stat):
+    from trt_tui.core.parity.metrics import _general_drift
+
+    rng = np.random.default_rng(1)
+    r = rng.standard_normal((3, 50, 7)).astype(np.float32)
+    r[0, 0, :3] = 0  # zeros in the divisor
+    c = (r + rng.standard_normal(r.shape).astype(np.float32) * 3e-4).astype(np.float32)
+    tol = Tolerance(atol=3e-4, rtol=1e-3, stat=stat, quantile=0.9)
+    fast = tensor_drift("t", r, c, tol, quantiles=(0.9, 0.999))
+    slow = _general_drift("t", r, r, c, tol, (0.9, 0.999), 65504.0)
+    for key in ("max_abs", "mean_abs", "median_abs", "p99_abs", "rel_rms", "cosine", "headroom", "worst_ref",
+                "worst_cand", "required_atol", "required_rtol"):
+        assert getattr(fast, key) == pytest.approx(getattr(slow, key), rel=1e-5), key
+    assert fast.quantiles == pytest.approx(slow.quantiles, rel=1e-6)
+    assert (fast.passed, fast.worst_index) == (slow.passed, slow.worst_index)
