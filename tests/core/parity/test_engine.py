@@ -118,3 +118,15 @@ def test_batches_and_sizes():
     assert parse_size("1.5G") == 3 << 29 and parse_size("512M") == 512 << 20 and parse_size("4096") == 4096
     with pytest.raises(UserError):
         parse_size("lots")
+
+
+def test_emulated_fp16_finds_the_decomposed_layernorm_overflow(models):
+    # residual stream ~900: (x - mean)^2 overflows fp16 in the Pow, which only a per-tensor inf count shows
+    spec = InputSpec(dims={"T": 8}, ranges={"x": (-900, 900)})
+    result = compare(models["transformer_decomposed_ln"], "emulate", precision="fp16", inputs=spec)
+    assert result.first_nonfinite is not None and result.first_nonfinite.op_type == "Pow"
+    assert result.precision == "fp16" and not result.passed
+    pow_nodes = [d.node for d in result.tensors if d.op_type == "Pow"]
+    pinned = compare(models["transformer_decomposed_ln"], "emulate", pins=pow_nodes, inputs=spec)
+    assert pinned.first_nonfinite is None or pinned.first_nonfinite.op_type != "Pow"
+    assert len(pinned.tensors) == len(result.tensors)

@@ -98,9 +98,12 @@ def estimate_sizes(model: onnx.ModelProto, feeds: dict[str, np.ndarray], names: 
     Unknown shapes fall back to the largest known size (or the largest input), erring on the side of more batches.
     """
     graph = onnx.GraphProto()
-    graph.node.extend(model.graph.node)  # no initializers: shape inference needs only their dims ...
-    for t in model.graph.initializer:  # ... which a value_info gives without copying the weights
-        graph.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+    graph.node.extend(model.graph.node)
+    for t in model.graph.initializer:
+        if t.data_type == onnx.TensorProto.INT64 or int(np.prod(t.dims, dtype=np.int64)) <= 64:
+            graph.initializer.append(t)  # shape-like constants: Reshape & co. need their values
+        else:  # weights: only their dims matter, and a value_info gives them without copying the data
+            graph.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
     for i in model.graph.input:
         if i.name in feeds:
             arr = feeds[i.name]

@@ -188,18 +188,31 @@ def _fast_drift(name, ref, r, c, tol: Tolerance, quantiles, low_max) -> LayerDri
 
 
 def _partition_quantiles(a: np.ndarray, qs) -> dict[float, float]:
-    """numpy's default ('linear') quantiles of a 1-D array, from one partition of `a` IN PLACE."""
+    """numpy's default ('linear') quantiles of a 1-D array, partitioning `a` IN PLACE.
+
+    One selection per distinct quantile, each on the tail the previous one left (p50 over n elements, p99 over
+    n/2), and the interpolation neighbour as the tail's minimum: about half the work of np.quantile.
+    """
     n = a.size
     pos = {q: q * (n - 1) for q in qs}
-    kth = sorted({int(math.floor(p)) for p in pos.values()} | {min(int(math.floor(p)) + 1, n - 1) for p in pos.values()})
-    a.partition(kth)
+    values: dict[int, float] = {}
+    start = 0
+    for k in sorted({int(math.floor(p)) for p in pos.values()}):
+        tail = a[start:]
+        tail.partition(k - start)
+        values[k] = float(a[k])
+        start = k  # everything after k is >= a[k]: later selections only need a[k:]
     out = {}
     for q, p in pos.items():
         lo = int(math.floor(p))
-        hi = min(lo + 1, n - 1)
         frac = p - lo
-        lo_v, hi_v = float(a[lo]), float(a[hi])
-        out[q] = lo_v + (hi_v - lo_v) * frac if frac else lo_v
+        if frac and lo + 1 < n:
+            hi_v = values.get(lo + 1)
+            if hi_v is None:
+                hi_v = float(a[lo + 1 :].min())  # the next order statistic: the minimum of what lies above lo
+            out[q] = values[lo] + (hi_v - values[lo]) * frac
+        else:
+            out[q] = values[lo]
     return out
 
 
