@@ -29,3 +29,15 @@ def test_json_to_stdout_and_bad_input(pair, capsys):
     assert main(["compare", str(ref), "--pin", "no_such_node", "--candidate", f"onnx:{ref}"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 3 and "no such file" in err and "bad size" in err and "no_such_node" in err
+
+
+def test_preset_supplies_model_precision_pins_and_tolerances(tmp_path, capsys):
+    from pathlib import Path
+
+    preset = Path(__file__).resolve().parents[2] / "presets" / "demo_fp16.toml"
+    out = tmp_path / "r.json"
+    assert main(["compare", "--preset", str(preset), "--json", str(out)]) == 0  # atol/rtol 1e-3 from the preset
+    data = json.loads(out.read_text())
+    assert data["candidate"].startswith("emulate fp16 +") and data["model"].endswith("demo_streaming_encoder.onnx")
+    assert data["tensors"][0]["tolerance"]["atol"] == 1e-3 and not data["warnings"]
+    assert main(["compare", "--preset", str(preset), "--atol", "0", "--rtol", "0"]) == 1  # flags override it

@@ -31,19 +31,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         "batches under a memory budget, and report the worst tensors, the first divergence and a verdict. "
         "Exit 0: all within tolerance; 1: not; 2: bad input or missing backend.",
     )
-    p.add_argument("model", help="ONNX model (FP32)")
+    p.add_argument("model", nargs="?", help="ONNX model (FP32); default: the --preset's model")
+    p.add_argument("--preset", metavar="FILE", help="take precision, pins, tolerances, input shapes (first profile's "
+                   "opt), seed and input data from a preset; flags given here override it")
     p.add_argument("--candidate", default="emulate", metavar="SPEC",
                    help="emulate (CPU emulation of --precision, default), mixed (ONNX Runtime on the mixed-precision "
                    "rewrite), onnx:PATH, engine:PATH (TensorRT) or outputs:PATH[#runner] (.npz or Polygraphy JSON)")
     p.add_argument("--reference", default="onnxruntime", metavar="SPEC",
                    help="onnxruntime (FP32, default) or outputs:PATH[#runner] (e.g. saved from PyTorch)")
-    p.add_argument("--precision", choices=("fp16", "bf16"), default="fp16", help="low precision of emulate/mixed")
+    p.add_argument("--precision", choices=("fp16", "bf16"), default=None, help="low precision of emulate/mixed (default fp16)")
     p.add_argument("--pin", action="append", default=[], metavar="NODE", help="keep this node in FP32 (exact name)")
     p.add_argument("--pin-op", action="append", default=[], metavar="OP", help="keep every node of this op type in FP32")
     p.add_argument("--pin-match", action="append", default=[], metavar="REGEX", help="keep nodes whose name matches in FP32")
     p.add_argument("--no-fuse-bias", action="store_true", help="emulation: round MatMul outputs before a bias Add too")
     p.add_argument("--inputs", metavar="FILE", help="input data: .npz or Polygraphy JSON (--save-inputs)")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random input seed (default {DEFAULT_SEED}, as Polygraphy)")
+    p.add_argument("--seed", type=int, default=None, help=f"random input seed (default {DEFAULT_SEED}, as Polygraphy)")
     p.add_argument("--iterations", type=int, default=1, help="random input iterations (default 1)")
     p.add_argument("--shape", action="append", default=[], metavar="INPUT:SHAPE", help="input shape, e.g. x:1x64x256")
     p.add_argument("--dim", action="append", default=[], metavar="NAME=N", help="value of a symbolic dim, e.g. T=64")
@@ -115,10 +117,37 @@ def _pins(args: argparse.Namespace) -> list[str]:
     return resolution.nodes
 
 
+def _apply_preset(args: argparse.Namespace) -> TolerancePolicy | None:
+    """Fill unset flags from the preset; returns the preset's tolerances (None without a preset)."""
+    if not args.preset:
+        return None
+    from trt_tui.core.preset import load_preset, resolve_preset
+
+    resolved = resolve_preset(load_preset(args.preset))
+    args.model = args.model or str(resolved.model_path)
+    if args.precision is None and resolved.precision in ("fp16", "bf16"):
+        args.precision = resolved.precision
+    if not (args.pin or args.pin_op or args.pin_match):
+        args.pin = list(resolved.pinned_nodes)
+    if args.seed is None and resolved.seed is not None:
+        args.seed = resolved.seed
+    if not args.inputs and str(resolved.input_data) != "random":
+        args.inputs = str(resolved.input_data)
+    if not args.shape and resolved.profiles:
+        args.shape = [f"{name}:{'x'.join(map(str, triple[1]))}" for name, triple in resolved.profiles[0].items()]
+    return resolved.tolerances
+
+
 def run(args: argparse.Namespace) -> int:
+    preset_tolerances = _apply_preset(args)
+    if not args.model:
+        raise UserError("give a MODEL or a --preset")
+    args.precision = args.precision or "fp16"
+    args.seed = DEFAULT_SEED if args.seed is None else args.seed
+    explicit_tol = any(v is not None for v in (args.atol, args.rtol, args.check_error_stat, args.error_quantile))
     spec = parse_candidate(args.candidate, precision=args.precision, pins=_pins(args), fuse_bias=not args.no_fuse_bias)
     options = CompareOptions(
-        tolerances=_policy(args),
+        tolerances=preset_tolerances if preset_tolerances is not None and not explicit_tol else _policy(args),
         max_memory=parse_size(args.max_memory) if args.max_memory else DEFAULT_MAX_MEMORY,
         quantiles=tuple(sorted({0.99, *args.quantile})),
         match=args.match,
