@@ -26,7 +26,9 @@ from trt_tui.ui.screens.help import HelpScreen
 from trt_tui.ui.screens.model import ModelScreen
 from trt_tui.ui.widgets.node_table import NodeRows
 from trt_tui.ui.screens.parity import ParityScreen
-from trt_tui.ui.screens.pending import BuildsScreen, PresetScreen, StreamingScreen
+from trt_tui.ui.screens.builds import BuildsScreen
+from trt_tui.ui.screens.pending import StreamingScreen
+from trt_tui.ui.screens.preset import PresetScreen
 
 SCREENS_BY_MODE: dict[str, type[Screen]] = {
     "model": ModelScreen,
@@ -61,11 +63,14 @@ class TrtTuiApp(App):
         *,
         backends: list[BackendStatus] | None = None,
         keymap_file: Path | None = None,
+        build_state_dir: Path | None = None,
     ) -> None:
         super().__init__()
         self.model_path = model_path
         self.preset_path = preset_path
         self.keymap_file = keymap_file
+        self.build_state_dir = build_state_dir  # None: --state-dir rules of the CLI ($TRT_TUI_HOME, ./.trt_tui)
+        self.build_manager = None  # started by the Builds screen on first visit
         self.index: GraphIndex | None = None
         self.node_rows: NodeRows | None = None
         self.scopes: list[str] = []

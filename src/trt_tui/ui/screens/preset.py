@@ -1,0 +1,250 @@
+"""Preset screen: edit precision/TRT/TF32/constraints/opt level, see IO formats, profiles, live validation
+and the exact export (trtexec command, script, ...) for the current settings; new/open/save/save as/diff."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Input, Label, Select, Static, Switch
+
+from trt_tui.core.errors import UserError
+from trt_tui.core.preset import FORMATS, Preset, export, load_preset, preset_to_dict, resolve_preset, validate_preset
+from trt_tui.core.resources import data_path
+from trt_tui.ui.screens.base import TrtScreen
+from trt_tui.ui.widgets.fast_table import FastTable
+from trt_tui.ui.widgets.path_prompt import PathPrompt
+
+UNSET = "unset"
+PRECISIONS = [("fp16", "fp16"), ("bf16", "bf16"), ("fp32", "fp32")]
+TRT_MAJORS = [("TensorRT 10", 10), ("TensorRT 11", 11)]
+CONSTRAINTS = [("(not set)", UNSET), ("obey", "obey"), ("prefer", "prefer"), ("none", "none")]
+OPT_LEVELS = [("(default: 3)", UNSET)] + [(str(i), i) for i in range(6)]
+
+
+def _flatten(value, prefix: str = "") -> dict[str, object]:
+    if isinstance(value, dict):
+        out: dict[str, object] = {}
+        for k, v in value.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else k))
+        return out
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        out = {}
+        for i, v in enumerate(value):
+            out.update(_flatten(v, f"{prefix}[{i}]"))
+        return out
+    return {prefix: value}
+
+
+class PresetScreen(TrtScreen):
+    MODE_TITLE = "Preset"
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", id="preset.save"),
+        Binding("a", "save_as", "Save as", id="preset.save_as"),
+        Binding("ctrl+o", "open", "Open", id="preset.open"),
+        Binding("ctrl+n", "new", "New", id="preset.new"),
+        Binding("d", "diff", "Diff vs file", id="preset.diff"),
+        Binding("e", "next_format", "Export format", id="preset.export_format"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.export_format = "trtexec"
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="preset-body"):
+            with VerticalScroll(id="preset-form"):
+                yield Static("", id="preset-title")
+                yield Label("precision")
+                yield Select(PRECISIONS, allow_blank=False, value="fp16", id="preset-precision")
+                yield Label("target TensorRT")
+                yield Select(TRT_MAJORS, allow_blank=False, value=10, id="preset-trt")
+                with Horizontal(classes="switch-row"):
+                    yield Switch(True, id="preset-tf32")
+                    yield Label("TF32")
+                yield Label("precision constraints (10.x)")
+                yield Select(CONSTRAINTS, allow_blank=False, value=UNSET, id="preset-constraints")
+                yield Label("optimization level")
+                yield Select(OPT_LEVELS, allow_blank=False, value=UNSET, id="preset-opt")
+                yield Label("FP32 pins (edit them on the Model screen)")
+                yield Static("", id="preset-pins")
+            with Vertical(id="preset-right"):
+                yield Static("", id="preset-problems")
+                with Horizontal(id="preset-tables"):
+                    yield FastTable(id="preset-io")
+                    yield FastTable(id="preset-profiles")
+                yield Static("", id="preset-export-title")
+                with VerticalScroll(id="preset-export"):
+                    yield Static("", id="preset-export-text")
+
+    def on_mount(self) -> None:
+        io = self.query_one("#preset-io", FastTable)
+        for label, key in (("binding", "name"), ("dir", "dir"), ("format", "fmt")):
+            io.add_column(label, key, max_width=32)
+        profiles = self.query_one("#preset-profiles", FastTable)
+        for label, key in (("profile", "profile"), ("input", "input"), ("min", "min"), ("opt", "opt"), ("max", "max")):
+            profiles.add_column(label, key, max_width=24)
+        self.app.preset_changed.subscribe(self, lambda _p: self.load_form())
+        self.app.pins_changed.subscribe(self, lambda _c: self.analyse())
+        self.app.model_changed.subscribe(self, lambda _i: self.analyse())
+        self.load_form()
+
+    # ---- form <-> preset -------------------------------------------------------------------------------
+    def load_form(self) -> None:
+        preset = self.app.preset
+        if preset is None:
+            self.query_one("#preset-title", Static).update("No preset yet: edit a field to start one (or ctrl+o).")
+            self.analyse()
+            return
+        self.query_one("#preset-precision", Select).value = preset.precision.mode
+        self.query_one("#preset-trt", Select).value = preset.trt if preset.trt in (10, 11) else 10
+        self.query_one("#preset-tf32", Switch).value = preset.precision.tf32
+        self.query_one("#preset-constraints", Select).value = preset.precision.constraints or UNSET
+        level = preset.builder.optimization_level
+        self.query_one("#preset-opt", Select).value = level if level is not None else UNSET
+        self.analyse()
+
+    @on(Select.Changed)
+    @on(Switch.Changed)
+    def _edited(self) -> None:
+        constraints = self.query_one("#preset-constraints", Select).value
+        level = self.query_one("#preset-opt", Select).value
+        form = (
+            str(self.query_one("#preset-precision", Select).value),
+            int(self.query_one("#preset-trt", Select).value),
+            self.query_one("#preset-tf32", Switch).value,
+            None if constraints == UNSET else str(constraints),
+            None if level == UNSET else int(level),
+        )
+        p = self.app.preset
+        if p is not None and form == (
+            p.precision.mode, p.trt, p.precision.tf32, p.precision.constraints, p.builder.optimization_level
+        ):
+            return  # the form only caught up with the preset (loading): not an edit
+        preset = self.app.current_preset()
+        (preset.precision.mode, preset.trt, preset.precision.tf32, preset.precision.constraints,
+         preset.builder.optimization_level) = form  # fmt: skip
+        self.app.mark_preset_edited()
+        self.analyse()
+
+    def analyse(self) -> None:
+        """Validate and resolve the current settings; show problems, IO formats, profiles and the export."""
+        app = self.app
+        preset = app.preset
+        title = self.query_one("#preset-title", Static)
+        problems_view = self.query_one("#preset-problems", Static)
+        if preset is None:
+            problems_view.update("")
+            self.query_one("#preset-export-text", Static).update("")
+            return
+        if app.selection is not None:
+            preset.pins = app.selection.rules
+        title.update(Text(f"{preset.display_name}  ({app.preset_label()})", style="bold"))
+        rules = preset.pins
+        pins = ", ".join([*(f"op:{o}" for o in rules.op_types), *(f"match:{p}" for p in rules.patterns),
+                          *(f"name:{n}" for n in rules.names[:5])]) or "none"  # fmt: skip
+        if len(rules.names) > 5:
+            pins += f" … (+{len(rules.names) - 5} names)"
+        if rules.exclude:
+            pins += f"; excluding {len(rules.exclude)}"
+        self.query_one("#preset-pins", Static).update(pins)
+        index = app.index
+        problems = validate_preset(preset, index, for_export=self.export_format)
+        text = Text()
+        for p in problems:
+            text.append(("✗ " if p.is_error else "⚠ ") + p.one_line() + "\n", style="red" if p.is_error else "yellow")
+        if not problems:
+            text.append("✓ valid for " + self.export_format, style="green")
+        problems_view.update(text)
+        io = self.query_one("#preset-io", FastTable)
+        profiles = self.query_one("#preset-profiles", FastTable)
+        export_view = self.query_one("#preset-export-text", Static)
+        self.query_one("#preset-export-title", Static).update(
+            Text(f"export preview: {self.export_format} (e: next format of {', '.join(FORMATS)})", style="bold")
+        )
+        if any(p.is_error for p in problems):
+            io.set_rows([])
+            profiles.set_rows([])
+            export_view.update(Text("fix the errors above to see the export", style="dim"))
+            return
+        try:
+            resolved = resolve_preset(preset, index, for_export=self.export_format)
+            base = preset.path.parent if preset.path else Path.cwd()
+            preview = export(resolved, self.export_format, base_dir=base)
+        except UserError as exc:
+            export_view.update(Text(exc.one_line(), style="red"))
+            return
+        io.set_rows(
+            [(f"in:{f.tensor}", (f.tensor, "in", f.trtexec_text())) for f in resolved.input_formats]
+            + [(f"out:{f.tensor}", (f.tensor, "out", f.trtexec_text())) for f in resolved.output_formats]
+        )
+        rows = []
+        for name, profile in zip(resolved.profile_names, resolved.profiles):
+            for tensor, (lo, opt, hi) in profile.items():
+                shape = lambda s: "x".join(map(str, s))  # noqa: E731
+                rows.append((f"{name}:{tensor}", (name, tensor, shape(lo), shape(opt), shape(hi))))
+        profiles.set_rows(rows)
+        export_view.update(Text(preview))
+
+    # ---- file actions ----------------------------------------------------------------------------------
+    def action_next_format(self) -> None:
+        self.export_format = FORMATS[(FORMATS.index(self.export_format) + 1) % len(FORMATS)]
+        self.analyse()
+
+    def _in_package(self, path: str | None) -> bool:
+        return path is not None and Path(path).resolve().parent == data_path("").resolve().parent / "data"
+
+    def action_save(self) -> None:
+        path = self.app.preset_path
+        if path is None or self._in_package(path):
+            self.action_save_as()
+            return
+        self.app.save_preset_to(path, overwrite=True)
+        self.analyse()
+
+    def action_save_as(self) -> None:
+        current = self.app.preset_path
+        suggestion = str(Path.cwd() / (Path(current).name if current else "preset.toml"))
+
+        def done(path: str | None) -> None:
+            if path:
+                if self.app.save_preset_to(path, overwrite=Path(path) == Path(current or "")):
+                    self.analyse()
+
+        self.app.push_screen(PathPrompt("Save preset as (an existing file is not replaced)", suggestion), done)
+
+    def action_open(self) -> None:
+        def done(path: str | None) -> None:
+            if path:
+                self.app.load_preset_file(path)
+
+        self.app.push_screen(PathPrompt("Open preset", self.app.preset_path or ""), done)
+
+    def action_new(self) -> None:
+        app = self.app
+        model = str(app.index.path) if app.index is not None else (app.model_path or "model.onnx")
+        app.preset = Preset(model=model)
+        app.preset_path = None
+        if app.selection is not None:
+            app.edit_pins(lambda sel: sel.clear(), mark_dirty=False)
+        app.mark_preset_edited()
+        app.preset_changed.publish(app.preset)
+
+    def action_diff(self) -> None:
+        app = self.app
+        if app.preset is None or not app.preset_path:
+            self.notify("Nothing to compare: the preset has no file yet.")
+            return
+        try:
+            saved = load_preset(app.preset_path)
+        except UserError as exc:
+            self.notify(exc.one_line(), severity="error")
+            return
+        a, b = _flatten(preset_to_dict(saved)), _flatten(preset_to_dict(app.current_preset()))
+        changes = [f"{k}: {a.get(k)!r} → {b.get(k)!r}" for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)]
+        self.notify("\n".join(changes) if changes else "no changes since the file was saved",
+                    title=f"vs {Path(app.preset_path).name}", timeout=15)  # fmt: skip

@@ -1,0 +1,59 @@
+import shutil
+
+from textual.widgets import Select
+
+from tests.ui.helpers import SIZE, make_app, settle
+from trt_tui.core.resources import demo_model_path, demo_preset_path
+from trt_tui.ui.widgets.fast_table import FastTable
+
+
+def _demo_preset(tmp_path):
+    shutil.copy(demo_model_path(), tmp_path / demo_model_path().name)
+    return shutil.copy(demo_preset_path(), tmp_path / "demo.toml")
+
+
+async def test_preset_edit_validates_and_previews_live(tmp_path):
+    preset = _demo_preset(tmp_path)
+    app = make_app(preset=preset, tmp_path=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.index is not None and len(app.selection) == 13 and not app.preset_dirty
+        await pilot.press("2")
+        await settle(app, pilot)
+        screen = app.screen
+        preview = lambda: str(screen.query_one("#preset-export-text").render())  # noqa: E731
+        assert "--fp16" in preview() and "--builderOptimizationLevel=0" in preview()
+        assert screen.query_one("#preset-io", FastTable).row_count == 10
+        assert screen.query_one("#preset-profiles", FastTable).row_count == 5
+        screen.query_one("#preset-precision", Select).value = "bf16"
+        await pilot.pause()
+        assert app.preset_dirty and "--bf16" in preview()
+        await pilot.press("e")  # next export format: a script
+        assert "trtexec" in preview() and screen.export_format == "script"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not app.preset_dirty
+        assert 'mode = "bf16"' in preset.read_text()
+
+
+async def test_build_current_preset_with_the_cpu_preview(tmp_path):
+    preset = _demo_preset(tmp_path)
+    app = make_app(preset=preset, tmp_path=tmp_path, build_state_dir=tmp_path / "state")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("3")
+        await settle(app, pilot)
+        screen = app.screen
+        screen.query_one("#builds-backend", Select).value = "emulate"
+        await pilot.pause()
+        await pilot.press("b")
+        await settle(app, pilot)
+        job_id = screen.shown_job
+        assert job_id is not None
+        job = app.build_manager.wait(job_id, timeout=60)
+        assert job.state.value == "succeeded", job.result
+        app.build_manager.hub.flush()
+        await settle(app, pilot)
+        assert "succeeded" in str(screen.query_one("#jobs", FastTable).get_cell(job_id, "state"))
+        assert "succeeded" in str(screen.query_one("#builds-result").render())
+        app.build_manager.close()
