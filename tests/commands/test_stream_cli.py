@@ -77,3 +77,16 @@ def test_stream_wrong_contract_one_line_exit_2(models):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"trt-tui: error: {DEMO_CONTRACT}: ") and "'x' is missing" in lines[0]
+
+
+def test_stream_inputs_file(demo_model, tmp_path, capsys):
+    import numpy as np
+
+    np.savez(tmp_path / "in.npz", audio_signal=np.random.default_rng(0).standard_normal((2, 1, 32, 8)).astype(np.float32))
+    base = ["stream", str(demo_model), "--contract", DEMO_CONTRACT, "--inputs", str(tmp_path / "in.npz")]
+    assert main([*base, "--chunks", "2", "--json", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["chunks_run"] == 2
+    assert main([*base, "--json", "-"]) == 0  # no --chunks: what the file holds
+    assert json.loads(capsys.readouterr().out)["chunks_run"] == 2
+    assert main([*base, "--chunks", "5"]) == 2
+    assert "in.npz: holds 2 chunks but 5 were asked for" in capsys.readouterr().err

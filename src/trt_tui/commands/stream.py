@@ -86,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"warning: {w}")
     progress = err_console() if sys.stderr.isatty() and not quiet else None
     n = setup.contract.schedule.chunks if args.chunks is None else args.chunks
+    if args.chunks is None and setup.inputs.available_chunks is not None:
+        n = min(n, setup.inputs.available_chunks)
 
     def on_chunk(r: ChunkResult) -> None:
         if progress is not None:

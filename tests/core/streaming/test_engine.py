@@ -164,3 +164,25 @@ def test_setup_rejects_a_contract_for_another_model(models):
         setup_stream(models["conv_cache"], DEMO_CONTRACT)
     with pytest.raises(UserError, match="must be a runner, not saved outputs"):
         setup_stream(models["demo"], DEMO_CONTRACT, candidate="outputs:x.json")
+
+
+def test_inputs_from_polygraphy_json_and_per_chunk_npz(tmp_path):
+    from polygraphy.json import save_json
+
+    from trt_tui.core.streaming.schedule import ChunkPlan
+
+    c = load_contract(DEMO_CONTRACT)
+    rng = np.random.default_rng(5)
+    chunks = [{"audio_signal": rng.standard_normal((1, 32, 8)).astype(np.float32)} for _ in range(2)]
+    save_json(chunks, str(tmp_path / "inputs.json"))
+    np.savez(tmp_path / "per_chunk.npz", **{f"audio_signal:{i}": ch["audio_signal"] for i, ch in enumerate(chunks)})
+    for name in ("inputs.json", "per_chunk.npz"):
+        inputs = StreamInputs(c, tmp_path / name)
+        assert inputs.available_chunks == 2
+        np.testing.assert_array_equal(inputs.feeds(ChunkPlan(1, 8))["audio_signal"], chunks[1]["audio_signal"])
+    np.savez(tmp_path / "bad.npz", audio_signal=np.zeros((2, 1, 32, 7), np.float32))
+    with pytest.raises(UserError, match=r"audio_signal of chunk 0 has shape \[1, 32, 7\], the contract expects \[1, 32, 8\]"):
+        StreamInputs(c, tmp_path / "bad.npz").feeds(ChunkPlan(0, 8))
+    (tmp_path / "junk.json").write_text("[1, 2]")
+    with pytest.raises(UserError, match="junk.json"):
+        StreamInputs(c, tmp_path / "junk.json")

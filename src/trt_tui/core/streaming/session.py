@@ -86,6 +86,9 @@ def stream(
         raise UserError(f"unknown mode {mode!r}; choose {' or '.join(MODES)}")
     if chunks is not None and chunks < 1:
         raise UserError("--chunks must be at least 1")
+    if chunks is None and setup.inputs.available_chunks is not None:
+        # an inputs file (e.g. real audio) ends where it ends: run what it holds, up to the schedule's count
+        chunks = min(setup.contract.schedule.chunks, setup.inputs.available_chunks)
     with make_runners(str(setup.model), setup.candidate) as pair:
         return run_stream(
             setup.contract, pair.reference, pair.candidate, mode=mode, chunks=chunks, inputs=setup.inputs,
