@@ -114,13 +114,22 @@ def test_trt11_trtexec_build_converts_first_in_the_same_process_group(preset, tm
     assert names[0] == "writing the mixed-precision ONNX" and "engine built" in names
     assert any("targets TensorRT 11.x but trtexec is TensorRT 10.9.0" in n for n in job["result"]["notes"])
 
-    # The exec'd trtexec keeps the worker's pid and group: a timeout still stops all of it.
+    # The exec'd trtexec keeps the worker's pid and group: cancel still stops all of it.
+    from tests.core.builds.conftest import alive, assert_group_gone, wait_for
+    from trt_tui.core.build.manager import JobManager, default_backends
+    from trt_tui.core.build.request import request_from_preset
+
     monkeypatch.setenv("FAKE_TRTEXEC_MODE", "hang")
     monkeypatch.setenv("FAKE_TRTEXEC_PIDFILE", str(tmp_path / "pids"))
-    assert main(["build", str(preset), "--backend", "trtexec", "--timeout", "4", "--json"]) == 1
-    assert _json(capsys)["state"] == "timed_out"
-    from tests.core.builds.conftest import alive, assert_group_gone
-
-    leader, grandchild = map(int, (tmp_path / "pids").read_text().split())
+    backends = default_backends()
+    m = JobManager(tmp_path / "state", backends=backends, kill_grace_s=0.5)
+    try:
+        job = m.submit(request_from_preset(preset, "trtexec", backends))
+        assert wait_for(lambda: (tmp_path / "pids").exists(), timeout=30)
+        leader, grandchild = map(int, (tmp_path / "pids").read_text().split())
+        assert m.cancel(job.id) == "cancelling"
+        assert m.wait(job.id, 10).state.value == "cancelled"
+    finally:
+        m.close()
     assert not alive(grandchild)
     assert_group_gone(leader)
