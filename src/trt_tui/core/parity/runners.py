@@ -95,6 +95,9 @@ def candidate_model(model: onnx.ModelProto, spec: CandidateSpec) -> onnx.ModelPr
         raise UserError(f"candidate {spec.kind!r} needs trt_tui.core.precision, which this build lacks") from None
     low = spec.precision
     if spec.kind == "emulate":
+        # the emulated model runs in the parity engine's own (segment) sessions, not emulation_session:
+        # check once per process that this ORT really rounds through the low precision
+        precision.check_ort_keeps_rounding()
         return precision.emulate(model, low, list(spec.pins), fuse_bias=spec.fuse_bias).model
     if spec.kind == "mixed":
         return precision.to_mixed_precision(model, low, list(spec.pins), keep_io_types=True).model

@@ -11,11 +11,12 @@ Both rewrites accept a path (external data loaded) or a ModelProto and refuse If
 from trt_tui.core.precision.emulate import EmulationResult, emulate
 from trt_tui.core.precision.mixed import CastInserted, MixedPrecisionResult, to_mixed_precision
 from trt_tui.core.precision.plan import AutoFp32, OverflowInitializer
-from trt_tui.core.precision.session import count_cast_pairs, emulation_session, save_model
+from trt_tui.core.precision.session import check_ort_keeps_rounding, count_cast_pairs, emulation_session, save_model
 
 __all__ = [
     "AutoFp32",
     "CastInserted",
+    "check_ort_keeps_rounding",
     "EmulationResult",
     "MixedPrecisionResult",
     "OverflowInitializer",

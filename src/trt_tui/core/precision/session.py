@@ -7,6 +7,7 @@ future one folding `Cast(Cast(x))` would silently turn the emulation into plain 
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from collections import Counter
@@ -70,6 +71,37 @@ def emulation_session(model, providers=("CPUExecutionProvider",)):
             source,
         )
     return session
+
+
+@functools.lru_cache(maxsize=None)
+def check_ort_keeps_rounding(providers: tuple[str, ...] = ("CPUExecutionProvider",)) -> None:
+    """Once per process: does this ONNX Runtime, with optimisations off, really round through fp16/bf16?
+
+    Whether ORT folds `Cast(Cast(x))` depends on its version and optimisation level, not on the model, so
+    a tiny probe model stands in for the real one; that keeps the self-check cheap for callers that run
+    emulated models in their own sessions (the parity engine runs them segment by segment). The probe
+    checks both the structure (the Cast pairs survive) and the numbers (1 + 2^-12 rounds to 1 in fp16).
+    """
+    import numpy as np
+    import onnxruntime as ort
+
+    from trt_tui.core.modelgen.builder import GraphBuilder
+    from trt_tui.core.precision.emulate import emulate
+
+    g = GraphBuilder("rounding_probe")
+    x = g.input("x", TensorProto.FLOAT, [4])
+    g.output(g.op("Relu", [x]), "y", TensorProto.FLOAT, [4])
+    probe = g.build()
+    value = np.array([1 + 2**-12, 1 + 2**-9, 3.0, 70000.0], np.float32)
+    expected = {"fp16": np.array([1.0, 1 + 2**-9, 3.0, np.inf], np.float32), "bf16": np.array([1.0, 1.0, 3.0, 70144.0], np.float32)}
+    for low, want in expected.items():
+        session = emulation_session(emulate(probe, low, []).model, providers=providers)
+        got = session.run(None, {"x": value})[0]
+        if not np.array_equal(got, want):
+            raise UserError(
+                f"ONNX Runtime {ort.__version__} does not round through {low} as the drift preview needs "
+                f"(probe gave {got.tolist()}, expected {want.tolist()}); the preview is refused"
+            )
 
 
 def _serialise_for_ort(proto: onnx.ModelProto, tmp: str) -> bytes | str:
