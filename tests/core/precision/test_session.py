@@ -1,18 +1,18 @@
+"""The once-per-process check that ONNX Runtime keeps the emulation's rounding Cast pairs."""
+
+import pytest
+
+from trt_tui.core.errors import UserError
+from trt_tui.core.precision import check_ort_keeps_rounding
+from trt_tui.core.precision import session as session_mod
 
 
 def test_ort_rounding_probe_passes_on_this_onnxruntime():
-    from trt_tui.core.precision import check_ort_keeps_rounding
-
     check_ort_keeps_rounding.cache_clear()
     check_ort_keeps_rounding()  # raises UserError if ORT folded the Cast pairs or did not round
 
 
 def test_ort_rounding_probe_refuses_an_ort_that_folds_casts(monkeypatch):
-    import pytest
-
-    from trt_tui.core.errors import UserError
-    from trt_tui.core.precision import session as session_mod
-
     class FoldingSession:  # stands in for an ORT that drops the Cast pairs: returns x unrounded
         def run(self, _outputs, feeds):
             return [feeds["x"]]
