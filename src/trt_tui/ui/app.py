@@ -27,7 +27,7 @@ from trt_tui.ui.screens.model import ModelScreen
 from trt_tui.ui.widgets.node_table import NodeRows
 from trt_tui.ui.screens.parity import ParityScreen
 from trt_tui.ui.screens.builds import BuildsScreen
-from trt_tui.ui.screens.pending import StreamingScreen
+from trt_tui.ui.screens.streaming import StreamingScreen
 from trt_tui.ui.screens.preset import PresetScreen
 
 SCREENS_BY_MODE: dict[str, type[Screen]] = {
@@ -233,8 +233,8 @@ class TrtTuiApp(App):
 
     # ---- the one error handler -----------------------------------------------------------------------
     @on(Worker.StateChanged)
-    def _worker_failed(self, event: Worker.StateChanged) -> None:
-        """The one place worker errors surface: a notification, never a crash."""
+    def worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place worker errors surface (screens forward theirs): a notification, never a crash."""
         if event.state is WorkerState.ERROR:
             error = event.worker.error
             text = error.one_line() if isinstance(error, UserError) else f"{type(error).__name__}: {error}"

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
+from textual import on
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer, Header
+from textual.worker import Worker, WorkerState
 
 from trt_tui.ui.widgets.status_bar import StatusBar
 
@@ -29,6 +31,16 @@ class TrtScreen(Screen):
 
     def compose_body(self) -> ComposeResult:
         yield from ()
+
+    @on(Worker.StateChanged)
+    def _worker_state(self, event: Worker.StateChanged) -> None:
+        """Worker messages do not bubble: hand this screen's workers to the app's one error handler."""
+        self.app.worker_state_changed(event)
+        if event.state is WorkerState.ERROR:
+            self.worker_failed(event.worker)
+
+    def worker_failed(self, worker: Worker) -> None:
+        """Reset whatever showed the work as running (the app already notified the error)."""
 
     def on_screen_resume(self) -> None:
         self.app.sub_title = self.MODE_TITLE

@@ -171,6 +171,10 @@ class ParityScreen(TrtScreen):
             values.append(-8.0 if v <= 0 else 3.0 if not math.isfinite(v) else max(math.log10(v), -8.0))
         self.query_one("#parity-plot", Sparkline).data = values
 
+    def worker_failed(self, worker) -> None:
+        self.running = False
+        self.query_one("#parity-status", Static).update(f"{worker.name} failed: see the notification")
+
     def action_cancel(self) -> None:
         if self.running:
             self._cancel.set()

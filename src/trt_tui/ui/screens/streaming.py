@@ -1,0 +1,180 @@
+"""Streaming screen: run a streaming contract's closed-loop (or functional) check and watch per-chunk error
+plots fill live, one sparkline per output, with pass rate and the first failing chunk."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.widgets import Input, Label, ProgressBar, Select, Sparkline, Static
+
+from trt_tui.core.streaming.contract import MODES
+from trt_tui.core.streaming.engine import ChunkResult, StreamReport
+from trt_tui.core.streaming.session import setup_stream, stream
+from trt_tui.ui.screens.base import TrtScreen
+
+BATCH_S = 0.1  # chunk results are posted at most this often
+
+
+class ChunksDone(Message):
+    def __init__(self, results: list[ChunkResult], total: int) -> None:
+        super().__init__()
+        self.results = results
+        self.total = total
+
+
+class StreamFinished(Message):
+    def __init__(self, report: StreamReport, warnings: list[str]) -> None:
+        super().__init__()
+        self.report = report
+        self.warnings = warnings
+
+
+def default_contract(model: Path) -> str:
+    """`<model stem>.contract.json` next to the model, else under ./contracts/ (presentation default only)."""
+    name = model.stem + ".contract.json"
+    for candidate in (model.with_name(name), Path.cwd() / "contracts" / name):
+        if candidate.exists():
+            return str(candidate)
+    return ""
+
+
+class StreamingScreen(TrtScreen):
+    MODE_TITLE = "Streaming"
+    AUTO_FOCUS = "#stream-plots"
+    BINDINGS = [
+        Binding("r", "run", "Run", id="streaming.run"),
+        Binding("c", "cancel", "Cancel", id="streaming.cancel"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = False
+        self._cancel = threading.Event()
+        self.series: dict[str, list[float]] = {}
+        self.results: list[ChunkResult] = []
+        self.report: StreamReport | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="stream-controls"):
+            yield Label("contract")
+            yield Input(placeholder="streaming contract JSON (trt-tui contract init MODEL)", id="stream-contract")
+            yield Label("mode")
+            yield Select([(m, m) for m in MODES], value="closed-loop", allow_blank=False, id="stream-mode")
+            yield Label("chunks")
+            yield Input(placeholder="contract", id="stream-chunks", type="integer")
+        with Horizontal(id="stream-progress-row"):
+            yield Static("press r to run the contract's check", id="stream-status")
+            yield ProgressBar(id="stream-progress", show_eta=False)
+        yield VerticalScroll(id="stream-plots")
+
+    def on_mount(self) -> None:
+        self.app.model_changed.subscribe(self, lambda index: self._default_contract(index.path))
+        if self.app.index is not None:
+            self._default_contract(self.app.index.path)
+
+    def _default_contract(self, model: Path) -> None:
+        box = self.query_one("#stream-contract", Input)
+        if not box.value:
+            box.value = default_contract(model)
+
+    def action_run(self) -> None:
+        app = self.app
+        if self.running:
+            self.notify("A stream is running: cancel it (c) first.", severity="warning")
+            return
+        if app.index is None:
+            self.notify("Open a model first.", severity="warning")
+            return
+        contract = self.query_one("#stream-contract", Input).value.strip()
+        if not contract:
+            self.notify("Give a streaming contract (create one with `trt-tui contract init MODEL`).", severity="warning")
+            return
+        chunks_text = self.query_one("#stream-chunks", Input).value.strip()
+        precision = app.preset.precision.mode if app.preset and app.preset.precision.mode in ("fp16", "bf16") else "fp16"
+        self.series, self.results, self.report = {}, [], None
+        plots = self.query_one("#stream-plots", VerticalScroll)
+        plots.remove_children()
+        self._cancel = threading.Event()
+        self.running = True
+        self.query_one("#stream-status", Static).update("preparing runners…")
+        self.query_one("#stream-progress", ProgressBar).update(total=None, progress=0)
+        self.run_stream(str(app.index.path), contract, str(self.query_one("#stream-mode", Select).value),
+                        int(chunks_text) if chunks_text else None, precision,
+                        sorted(app.selection.pinned) if app.selection else [], self._cancel)  # fmt: skip
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="streaming", name="stream-check")
+    def run_stream(self, model, contract, mode, chunks, precision, pins, cancel) -> None:
+        try:
+            setup = setup_stream(model, contract, precision=precision, pins=pins)
+            total = chunks or setup.contract.schedule.chunks
+            pending: list[ChunkResult] = []
+            last = [time.monotonic()]
+
+            def on_chunk(result: ChunkResult) -> None:
+                pending.append(result)
+                now = time.monotonic()
+                if now - last[0] >= BATCH_S:
+                    self.post_message(ChunksDone(pending.copy(), total))
+                    pending.clear()
+                    last[0] = now
+
+            report = stream(setup, mode=mode, chunks=chunks, on_chunk=on_chunk, cancel=cancel)
+            if pending:
+                self.post_message(ChunksDone(pending.copy(), total))
+            self.post_message(StreamFinished(report, setup.warnings))
+        finally:
+            self.app.call_from_thread(setattr, self, "running", False)
+
+    def on_chunks_done(self, message: ChunksDone) -> None:
+        plots = self.query_one("#stream-plots", VerticalScroll)
+        for result in message.results:
+            self.results.append(result)
+            for name, value in result.errors.items():
+                if name not in self.series:
+                    self.series[name] = []
+                    plots.mount(Static(name, classes="stream-plot-label", id=f"label-{len(self.series)}"))
+                    plots.mount(Sparkline([], classes="stream-plot", id=f"plot-{len(self.series)}"))
+                self.series[name].append(value)
+        for i, (name, values) in enumerate(self.series.items(), start=1):
+            finite = [v for v in values if math.isfinite(v)]
+            worst = max(finite) if finite else float("nan")
+            for label in plots.query(f"#label-{i}"):
+                label.update(Text(f"{name}  last {values[-1]:.3g}  worst {worst:.3g}"))
+            for plot in plots.query(f"#plot-{i}"):
+                plot.data = [v if math.isfinite(v) else (worst if finite else 0.0) for v in values]
+        passed = sum(r.passed for r in self.results)
+        first = next((r.index for r in self.results if not r.passed), None)
+        self.query_one("#stream-progress", ProgressBar).update(total=message.total, progress=len(self.results))
+        self.query_one("#stream-status", Static).update(
+            f"chunk {len(self.results)}/{message.total} · pass {passed}/{len(self.results)}"
+            + (f" · first failing chunk {first}" if first is not None else "")
+        )
+
+    def on_stream_finished(self, message: StreamFinished) -> None:
+        report = self.report = message.report
+        self.running = False
+        verdict = "PASS" if report.passed else ("CANCELLED" if report.cancelled else "FAIL")
+        text = f"{verdict} · {report.mode} · {report.chunks_run} chunks · pass rate {report.pass_rate:.0%} · {report.seconds:.1f} s"
+        if report.growing:
+            text += f" · error grows: {', '.join(report.growing)}"
+        self.query_one("#stream-status", Static).update(text)
+        for reason in report.reasons[:3] if not report.passed else []:
+            self.notify(reason, severity="warning")
+
+    def worker_failed(self, worker) -> None:
+        self.running = False
+        self.query_one("#stream-status", Static).update(f"{worker.name} failed: see the notification")
+
+    def action_cancel(self) -> None:
+        if self.running:
+            self._cancel.set()
+            self.query_one("#stream-status", Static).update("cancelling after the current chunk…")
