@@ -105,7 +105,7 @@ class BuildsScreen(TrtScreen):
             with Vertical(id="builds-right"):
                 with Horizontal(id="builds-progress-row"):
                     yield Static("", id="builds-phase")
-                    yield ProgressBar(id="builds-progress", show_eta=False)
+                    yield ProgressBar(total=100, id="builds-progress", show_eta=False)
                 yield Log(max_lines=LOG_LINES, id="builds-log", auto_scroll=True)
 
     def on_mount(self) -> None:

@@ -66,7 +66,7 @@ class ParityScreen(TrtScreen):
             yield Input(placeholder="inputs file (.npz / Polygraphy JSON); empty = random", id="parity-inputs")
         with Horizontal(id="parity-progress-row"):
             yield Static("reference: onnxruntime fp32 · press r to run", id="parity-status")
-            yield ProgressBar(id="parity-progress", show_eta=False)
+            yield ProgressBar(total=100, id="parity-progress", show_eta=False)
         with Horizontal(id="parity-body"):
             yield DriftTable(id="drift-table")
             yield DriftDetails(id="drift-details")

@@ -73,7 +73,7 @@ class StreamingScreen(TrtScreen):
             yield Input(placeholder="contract", id="stream-chunks", type="integer")
         with Horizontal(id="stream-progress-row"):
             yield Static("press r to run the contract's check", id="stream-status")
-            yield ProgressBar(id="stream-progress", show_eta=False)
+            yield ProgressBar(total=100, id="stream-progress", show_eta=False)
         yield VerticalScroll(id="stream-plots")
 
     def on_mount(self) -> None:
