@@ -69,7 +69,7 @@ def test_timeout_and_cancel_leave_no_process(manager, fake_trtexec, tmp_path, mo
     job = manager.wait(manager.submit(trtexec_request(tmp_path, timeout_s=1.0)).id, timeout=10)
     assert job.state == JobState.TIMED_OUT and "timed out" in job.result.message
     leader, grandchild = map(int, (tmp_path / "pids").read_text().split())
-    assert not alive(grandchild)
+    assert wait_for(lambda: not alive(grandchild), timeout=3)  # SIGKILL is asynchronous
     assert_group_gone(leader)
 
     (tmp_path / "pids").unlink()
@@ -81,7 +81,7 @@ def test_timeout_and_cancel_leave_no_process(manager, fake_trtexec, tmp_path, mo
     job = manager.wait(job.id, timeout=10)
     assert job.state == JobState.CANCELLED and not job.result.engine_built
     leader, grandchild = map(int, (tmp_path / "pids").read_text().split())
-    assert not alive(grandchild)
+    assert wait_for(lambda: not alive(grandchild), timeout=3)  # SIGKILL is asynchronous
     assert_group_gone(leader)
     assert manager.cancel(job.id) == "finished"
 
@@ -190,7 +190,7 @@ def test_builds_of_a_crashed_owner_are_interrupted_and_killed(tmp_path, fake_trt
             job = m.get(job_id)
             assert job.state == JobState.INTERRUPTED and "interrupted" in job.result.message
             assert_group_gone(leader)
-            assert not alive(grandchild)
+            assert wait_for(lambda: not alive(grandchild), timeout=3)  # SIGKILL is asynchronous
         finally:
             m.close()
         h.close()
