@@ -129,7 +129,8 @@ class TrtTuiApp(App):
         gc.disable()
         try:
             index = load_graph(path)
-            message = ModelLoaded(index, NodeRows.build(index), scopes_of(index))
+            pins = self.preset.pins if self.preset is not None else None
+            message = ModelLoaded(index, NodeRows.build(index), scopes_of(index), PinSelection(index, pins))
         finally:
             gc.freeze()
             if enabled:
@@ -140,7 +141,9 @@ class TrtTuiApp(App):
         self.index = message.index
         self.node_rows = message.rows
         self.scopes = message.scopes
-        self.selection = PinSelection(message.index, self.preset.pins if self.preset is not None else None)
+        self.selection = message.selection
+        if self.preset is not None and self.preset.pins != self.selection.rules:  # the preset changed meanwhile
+            self.selection.set_rules(self.preset.pins)
         self.model_changed.publish(message.index)
         self.status_version += 1
 

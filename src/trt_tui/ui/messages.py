@@ -5,14 +5,16 @@ from __future__ import annotations
 from textual.message import Message
 
 from trt_tui.core.graph import GraphIndex
+from trt_tui.core.selection import PinSelection
 from trt_tui.ui.widgets.node_table import NodeRows
 
 
 class ModelLoaded(Message):
     """A model was indexed; `rows` and `scopes` are its table rows and scope list, built off the UI thread."""
 
-    def __init__(self, index: GraphIndex, rows: NodeRows, scopes: list[str]) -> None:
+    def __init__(self, index: GraphIndex, rows: NodeRows, scopes: list[str], selection: PinSelection) -> None:
         super().__init__()
+        self.selection = selection
         self.index = index
         self.rows = rows
         self.scopes = scopes

@@ -79,7 +79,8 @@ class ModelScreen(TrtScreen):
         self._op_count = len(index.op_counts)
         ops = self.query_one(OpTypeTable)
         ops.set_rows(ops.rows_for(index, self.app.selection))
-        self._fill_nodes()
+        self._update_summary()
+        self.call_after_refresh(self._fill_nodes)  # draw the frame first, then the 10,000 rows
 
     def _fill_nodes(self) -> None:
         index = self._shown_index

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -22,6 +23,7 @@ from trt_tui.ui.widgets.fast_table import FastTable
 
 CANDIDATES = [("CPU emulation (storage rounding)", "emulate"), ("ONNX Runtime, mixed-precision rewrite", "mixed")]
 PRECISIONS = [("fp16", "fp16"), ("bf16", "bf16")]
+PLOT_EVERY_S = 0.25
 
 
 class ParityBatch(Message):
@@ -54,6 +56,8 @@ class ParityScreen(TrtScreen):
         self._cancel = threading.Event()
         self.result: CompareResult | None = None
         self.running = False
+        self._failing = 0
+        self._plotted_at = 0.0
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="parity-controls"):
@@ -103,6 +107,8 @@ class ParityScreen(TrtScreen):
         preset = app.preset
         options = CompareOptions(tolerances=preset.tolerance_policy()) if preset is not None else CompareOptions()
         self.query_one(DriftTable).reset()
+        self._failing = 0
+        self._plotted_at = 0.0
         self.query_one(DriftDetails).show(None, None, None)
         self.query_one("#parity-plot", Sparkline).data = []
         self.query_one("#parity-progress", ProgressBar).update(total=None, progress=0)
@@ -136,12 +142,16 @@ class ParityScreen(TrtScreen):
         table = self.query_one(DriftTable)
         table.add_drifts(u.drifts)
         self.query_one("#parity-progress", ProgressBar).update(total=u.total, progress=u.done)
-        failing = sum(1 for d in table.drifts.values() if not d.passed)
+        self._failing += sum(1 for d in u.drifts if not d.passed)
+        failing = self._failing
         self.query_one("#parity-status", Static).update(
             f"batch {u.batch + 1}/{u.batches} · {u.done}/{u.total} tensors · {failing} outside tolerance · "
             f"{u.elapsed_s:.1f} s"
         )
-        self._update_plot()
+        now = time.monotonic()
+        if now - self._plotted_at >= PLOT_EVERY_S or u.done == u.total:  # the plot redraws every point
+            self._plotted_at = now
+            self._update_plot()
         if table.row_count and self.query_one(DriftDetails).drift is None:
             self._show_details()
 
@@ -150,6 +160,7 @@ class ParityScreen(TrtScreen):
         self.running = False
         first = result.first_divergence
         table = self.query_one(DriftTable)
+        self._update_plot()
         table.highlighted_keys = {first.name} if first else set()
         table.refresh()
         verdict = "PASS" if result.passed else ("CANCELLED" if result.cancelled else "FAIL")
