@@ -16,6 +16,8 @@ def make_app(model=None, preset=None, tmp_path=None, **kwargs) -> TrtTuiApp:
     keymap = kwargs.pop("keymap_file", None)
     if keymap is None and tmp_path is not None:
         keymap = tmp_path / "no-keymap.toml"  # never read the developer's own keymap in tests
+    if tmp_path is not None:
+        kwargs.setdefault("build_state_dir", tmp_path / "state")  # never write build state into the checkout
     return TrtTuiApp(
         model_path=None if model is None else str(model),
         preset_path=None if preset is None else str(preset),
