@@ -57,3 +57,19 @@ async def test_build_current_preset_with_the_cpu_preview(tmp_path):
         assert "succeeded" in str(screen.query_one("#jobs", FastTable).get_cell(job_id, "state"))
         assert "succeeded" in str(screen.query_one("#builds-result").render())
         app.build_manager.close()
+
+
+async def test_diff_vs_file_lists_the_edits(tmp_path):
+    preset = _demo_preset(tmp_path)
+    app = make_app(preset=preset, tmp_path=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("2")
+        await settle(app, pilot)
+        app.screen.query_one("#preset-precision", Select).value = "bf16"
+        await pilot.pause()
+        await pilot.press("d")
+        await pilot.pause()
+        last = list(app._notifications)[-1]
+        assert last.title == "vs demo.toml"
+        assert last.message == "precision.mode: 'fp16' -> 'bf16'"

@@ -22,14 +22,15 @@ from trt_tui.core.preset import (
     Preset,
     Problem,
     Profile,
+    diff_pinned_nodes,
+    diff_presets,
     export,
     load_preset,
-    preset_to_dict,
     resolve_preset,
     save_preset,
     validate_preset,
 )
-from trt_tui.core.preset.analyse import analyse, raise_for_errors
+from trt_tui.core.preset.analyse import raise_for_errors
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -182,47 +183,23 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 # ---- diff --------------------------------------------------------------------------------------------------------
-def _flatten(value, prefix: str = "") -> dict[str, object]:
-    if isinstance(value, dict):
-        out: dict[str, object] = {}
-        for k, v in value.items():
-            out.update(_flatten(v, f"{prefix}.{k}" if prefix else k))
-        return out
-    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-        out = {}
-        for i, v in enumerate(value):
-            out.update(_flatten(v, f"{prefix}[{i}]"))
-        return out
-    return {prefix: value}
-
-
 def run_diff(args: argparse.Namespace) -> int:
     a, b = load_preset(args.a), load_preset(args.b)
-    fa, fb = _flatten(preset_to_dict(a)), _flatten(preset_to_dict(b))
-    # the same model written relative to two directories is the same model
-    fa["model"], fb["model"] = str(a.model_path.resolve()), str(b.model_path.resolve())
-    changes = [
-        {"key": k, "a": fa.get(k), "b": fb.get(k)}
-        for k in list(dict.fromkeys([*fa, *fb]))
-        if fa.get(k) != fb.get(k)
-    ]
-    pins: dict[str, list[str]] = {}
-    ra, pa = analyse(a)
-    rb, pb = analyse(b)
-    if ra and rb:
-        sa, sb = set(ra.pinned_nodes), set(rb.pinned_nodes)
-        pins = {"only_a": [n for n in ra.pinned_nodes if n not in sb], "only_b": [n for n in rb.pinned_nodes if n not in sa]}
-    different = bool(changes or pins.get("only_a") or pins.get("only_b"))
+    changes = diff_presets(a, b)
+    pins = diff_pinned_nodes(a, b)
+    different = bool(changes or pins)
     if args.json:
-        print_json({"a": str(a.path), "b": str(b.path), "same": not different, "changes": changes, "pinned_nodes": pins or None})
+        print_json({
+            "a": str(a.path), "b": str(b.path), "same": not different,
+            "changes": [c.to_json() for c in changes], "pinned_nodes": pins.to_json() if pins is not None else None,
+        })  # fmt: skip
         return 1 if different else 0
     for c in changes:
-        print(f"{c['key']}: {c['a']!r} -> {c['b']!r}" if c["a"] is not None and c["b"] is not None else
-              (f"{c['key']}: only in {args.b}: {c['b']!r}" if c["a"] is None else f"{c['key']}: only in {args.a}: {c['a']!r}"))
-    if pins:
-        for n in pins["only_a"]:
+        print(c.one_line(args.a, args.b))
+    if pins is not None:
+        for n in pins.only_a:
             print(f"- pinned only in {args.a}: {n}")
-        for n in pins["only_b"]:
+        for n in pins.only_b:
             print(f"+ pinned only in {args.b}: {n}")
     else:
         print("(pinned nodes not compared: a preset does not resolve; run `trt-tui preset validate`)")

@@ -4,10 +4,12 @@
     problems = validate_preset(preset, index)          # every problem, with its key path
     resolved = resolve_preset(preset, index)            # rules -> node names, profiles, IO formats
     print(export(resolved, "trtexec"))
+    changes = diff_presets(preset, other)               # [PresetChange(key_path, old, new)]
 """
 
 from trt_tui.core.pins import PinRules
 from trt_tui.core.preset.analyse import resolve_preset, validate_preset
+from trt_tui.core.preset.diff import PinnedNodesDiff, PresetChange, diff_pinned_nodes, diff_presets
 from trt_tui.core.preset.exports import FORMATS, export
 from trt_tui.core.preset.model import (
     BuilderSettings,
@@ -34,11 +36,15 @@ __all__ = [
     "OutputTolerance",
     "PinRule",
     "PinRules",
+    "PinnedNodesDiff",
     "PrecisionSettings",
     "Preset",
+    "PresetChange",
     "Problem",
     "Profile",
     "ResolvedPreset",
+    "diff_pinned_nodes",
+    "diff_presets",
     "export",
     "load_preset",
     "preset_to_dict",

@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, Select, Static, Switch
 
 from trt_tui.core.errors import UserError
-from trt_tui.core.preset import FORMATS, Preset, export, load_preset, preset_to_dict, resolve_preset, validate_preset
+from trt_tui.core.preset import FORMATS, Preset, diff_presets, export, load_preset, resolve_preset, validate_preset
 from trt_tui.core.resources import data_path
 from trt_tui.ui.screens.base import TrtScreen
 from trt_tui.ui.widgets.fast_table import FastTable
@@ -24,20 +24,6 @@ PRECISIONS = [("fp16", "fp16"), ("bf16", "bf16"), ("fp32", "fp32")]
 TRT_MAJORS = [("TensorRT 10", 10), ("TensorRT 11", 11)]
 CONSTRAINTS = [("(not set)", UNSET), ("obey", "obey"), ("prefer", "prefer"), ("none", "none")]
 OPT_LEVELS = [("(default: 3)", UNSET)] + [(str(i), i) for i in range(6)]
-
-
-def _flatten(value, prefix: str = "") -> dict[str, object]:
-    if isinstance(value, dict):
-        out: dict[str, object] = {}
-        for k, v in value.items():
-            out.update(_flatten(v, f"{prefix}.{k}" if prefix else k))
-        return out
-    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-        out = {}
-        for i, v in enumerate(value):
-            out.update(_flatten(v, f"{prefix}[{i}]"))
-        return out
-    return {prefix: value}
 
 
 class PresetScreen(TrtScreen):
@@ -244,7 +230,7 @@ class PresetScreen(TrtScreen):
         except UserError as exc:
             self.notify(exc.one_line(), severity="error")
             return
-        a, b = _flatten(preset_to_dict(saved)), _flatten(preset_to_dict(app.current_preset()))
-        changes = [f"{k}: {a.get(k)!r} → {b.get(k)!r}" for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)]
+        name = Path(app.preset_path).name
+        changes = [c.one_line(name, "the edits") for c in diff_presets(saved, app.current_preset())]
         self.notify("\n".join(changes) if changes else "no changes since the file was saved",
-                    title=f"vs {Path(app.preset_path).name}", timeout=15)  # fmt: skip
+                    title=f"vs {name}", timeout=15)  # fmt: skip
