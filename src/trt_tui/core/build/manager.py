@@ -29,7 +29,7 @@ from trt_tui.core.build.backend import Backend
 from trt_tui.core.build.events import EventHub, Subscriber
 from trt_tui.core.build.history import BuildHistory
 from trt_tui.core.build.procinfo import process_identity
-from trt_tui.core.build.protocol import REQUEST_FILE
+from trt_tui.core.build.protocol import REQUEST_FILE, readable_line
 from trt_tui.core.build.runner import ProcessRun
 from trt_tui.core.build.types import BuildJob, BuildRequest, BuildResult, JobChanged, JobState, LogLines, Progress
 from trt_tui.core.errors import UserError
@@ -247,12 +247,14 @@ class JobManager:
         watcher = plan.watcher
 
         def on_lines(lines: list[str]) -> None:
-            live.tail.extend(lines)
             at = time.monotonic() - started
             moved = None
             for line in lines:
                 moved = watcher.feed(line, at) or moved
-            self.hub.publish(LogLines(job.id, tuple(lines)))
+            # build.log keeps the worker's raw progress lines; people watching get them in words
+            shown = tuple(readable_line(line) for line in lines)
+            live.tail.extend(shown)
+            self.hub.publish(LogLines(job.id, shown))
             if moved is not None:
                 with self._lock:
                     job.phase, job.progress = moved[0], moved[1] if moved[1] is not None else job.progress

@@ -1,7 +1,7 @@
 """How a worker child talks to its parent: marked JSON lines on stdout and files in the build dir.
 
-Progress goes out as one line `@@trt_tui {"phase": ..., "fraction": ...}` (it also lands in the log, which
-is harmless and honest). The result is written atomically to `worker_result.json` before the worker exits;
+Progress goes out as one line `@@trt_tui {"phase": ..., "fraction": ...}` (it also lands in build.log, which
+is harmless and honest; live views show it in words through `readable_line`). The result is written atomically to `worker_result.json` before the worker exits;
 the parent reads it after the process group is gone and merges in how the process ended.
 """
 
@@ -33,3 +33,13 @@ def parse_line(line: str) -> dict[str, Any] | None:
     except json.JSONDecodeError:
         return None
     return data if isinstance(data, dict) else None
+
+
+def readable_line(line: str) -> str:
+    """A progress line as people read it (`» writing the emulated ONNX (50%)`); other lines unchanged."""
+    data = parse_line(line)
+    if data is None:
+        return line
+    fraction = data.get("fraction")
+    percent = f" ({fraction:.0%})" if isinstance(fraction, (int, float)) else ""
+    return f"» {data.get('phase', 'progress')}{percent}"
