@@ -1,4 +1,5 @@
 import shutil
+from pathlib import Path
 
 from textual.widgets import Select
 
@@ -73,3 +74,36 @@ async def test_diff_vs_file_lists_the_edits(tmp_path):
         last = list(app._notifications)[-1]
         assert last.title == "vs demo.toml"
         assert last.message == "precision.mode: 'fp16' -> 'bf16'"
+
+
+async def test_build_unsaved_edits_without_saving(tmp_path):
+    preset = _demo_preset(tmp_path)
+    app = make_app(preset=preset, tmp_path=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("2")
+        await settle(app, pilot)
+        app.screen.query_one("#preset-precision", Select).value = "bf16"
+        await pilot.pause()
+        assert app.preset_dirty
+        await pilot.press("3")
+        await settle(app, pilot)
+        screen = app.screen
+        screen.query_one("#builds-backend", Select).value = "emulate"
+        await pilot.pause()
+        await pilot.press("b")
+        await settle(app, pilot)
+        job_id = screen.shown_job
+        assert job_id is not None
+        job = app.build_manager.wait(job_id, timeout=60)
+        assert job.state.value == "succeeded", job.result
+        assert job.request.unsaved_edits and job.request.settings["precision"] == "bf16"
+        assert 'mode = "bf16"' in (Path(job.build_dir) / "preset.toml").read_text()
+        assert 'mode = "fp16"' in preset.read_text() and app.preset_dirty  # building saved nothing
+        messages = [n.message for n in app._notifications]
+        assert any(m.startswith(f"building unsaved edits of demo.toml: build {job_id} queued") for m in messages)
+        app.build_manager.hub.flush()
+        await settle(app, pilot)
+        assert "unsaved edits of demo.toml" in str(screen.query_one("#builds-result").render())
+        assert str(screen.query_one("#jobs", FastTable).get_cell(job_id, "preset")).startswith("● ")
+        app.build_manager.close()

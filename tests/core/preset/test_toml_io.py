@@ -133,3 +133,18 @@ def test_unset_ten_only_options_are_not_written(tmp_path):
     text = save_preset(p, tmp_path / "p.toml").read_text()
     assert "constraints" not in text and "strongly_typed" not in text and "force_low_precision" not in text
     assert load_preset(tmp_path / "p.toml").precision.constraints is None
+
+
+def test_snapshot_toml_makes_relative_paths_absolute(tmp_path):
+    from trt_tui.core.preset.toml_io import snapshot_toml
+
+    preset = Preset(model="m.onnx", path=tmp_path / "sub" / "p.toml")
+    preset.builder.timing_cache = "cache.bin"
+    preset.builder.engine = "/abs/e.plan"
+    preset.comparison.input_data = "inputs.json"
+    (tmp_path / "elsewhere.toml").write_text(snapshot_toml(preset))
+    snap = load_preset(tmp_path / "elsewhere.toml")
+    sub = (tmp_path / "sub").absolute().as_posix()
+    assert snap.model == f"{sub}/m.onnx" and snap.builder.timing_cache == f"{sub}/cache.bin"
+    assert snap.builder.engine == "/abs/e.plan" and snap.comparison.input_data == f"{sub}/inputs.json"
+    assert preset.model == "m.onnx"  # the object itself is left alone

@@ -33,7 +33,7 @@ class BuildRequest:
     even after the preset file changes."""
 
     preset_path: str
-    preset_text: str  # the preset file as it was when the build was submitted
+    preset_text: str  # the preset file as it was when the build was submitted (or the snapshot of the edits)
     model_path: str
     backend: str  # a concrete backend name (never "auto": `select_backend` resolves it first)
     settings: dict[str, Any] = field(default_factory=dict)  # resolved preset settings (precision, pins, ...)
@@ -43,6 +43,9 @@ class BuildRequest:
     device: str = "gpu0"  # the concurrency slot key: builds on one GPU queue behind each other
     label: str = ""
     backend_reason: str = ""  # why this backend was picked (shown for `auto`)
+    # built from a preset object with edits not saved to `preset_path` ("" when it never had a file): only
+    # the snapshot (`preset_text`) says what was built
+    unsaved_edits: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

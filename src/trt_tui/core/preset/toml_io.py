@@ -8,6 +8,7 @@ problems are reported together. Writing is atomic and never replaces an existing
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import sys
@@ -377,6 +378,23 @@ def preset_to_toml(preset: Preset) -> str:
     out: list[str] = []
     _emit(doc, [], out)
     return "\n".join(out).lstrip("\n") + "\n"
+
+
+def snapshot_toml(preset: Preset) -> str:
+    """The preset as a self-contained TOML document: relative paths are made absolute against the preset's own
+    directory (its file's, or the working directory for a preset never saved), so the text points at the same
+    model and artefacts wherever it is stored. A build directory keeps one of these for unsaved edits."""
+    snap = copy.deepcopy(preset)
+
+    def absolute(value: str | None) -> str | None:
+        return None if value is None else preset.resolve_path(value).absolute().as_posix()
+
+    snap.model = absolute(snap.model)
+    b = snap.builder
+    b.engine, b.timing_cache, b.converted_model = (absolute(v) for v in (b.engine, b.timing_cache, b.converted_model))
+    if snap.comparison.input_data != "random":
+        snap.comparison.input_data = absolute(snap.comparison.input_data)
+    return preset_to_toml(snap)
 
 
 def _rebase(value: str | None, old_base: Path, new_base: Path) -> str | None:

@@ -3,6 +3,7 @@ live log (batched writes into a bounded widget; the full log stays on disk), pro
 
 from __future__ import annotations
 
+import copy
 import time
 from pathlib import Path
 
@@ -15,8 +16,9 @@ from textual.message import Message
 from textual.widgets import Label, Log, ProgressBar, Select, Static
 
 from trt_tui.core.build import CHOICES, BuildJob, JobChanged, JobManager, LogLines, Progress
-from trt_tui.core.build.request import request_from_preset
+from trt_tui.core.build.request import request_from_edited_preset, request_from_preset
 from trt_tui.core.build.state import state_dir
+from trt_tui.core.preset import Preset
 from trt_tui.ui.screens.base import TrtScreen
 from trt_tui.ui.widgets.fast_table import FastTable
 
@@ -31,13 +33,19 @@ class BuildEvents(Message):
         self.events = events
 
 
+def source_name(job: BuildJob) -> str:
+    """The preset file a build came from, or what stands in for one."""
+    return Path(job.request.preset_path).name if job.request.preset_path else "a new preset"
+
+
 def job_cells(job: BuildJob) -> tuple:
     r = job.result
+    label = job.request.label or Path(job.request.preset_path).stem
     return (
         job.id,
         Text(job.state.value, style=STATE_STYLE.get(job.state.value, "")),
         job.request.backend,
-        job.request.label or Path(job.request.preset_path).stem,
+        ("● " if job.request.unsaved_edits else "") + label,  # the status bar's "unsaved" marker, first: the column is narrow
         job.phase or "",
         f"{job.progress * 100:.0f}%" if job.progress is not None else "",
         f"{r.build_time_s:.1f}s" if r and r.build_time_s is not None else "",
@@ -54,6 +62,9 @@ def result_text(job: BuildJob | None) -> Text:
     text.append(f"  backend {job.request.backend}")
     if job.request.backend_reason:
         text.append(f" ({job.request.backend_reason})", style="dim")
+    if job.request.unsaved_edits:
+        text.append(f"\nbuilt from unsaved edits of {source_name(job)} (snapshot: preset.toml in the build dir)",
+                    style="yellow")  # fmt: skip
     r = job.result
     if r is not None:
         text.append(f"\n{r.message}")
@@ -206,19 +217,25 @@ class BuildsScreen(TrtScreen):
         if self.manager is None:
             self.notify("The build manager is still starting.", severity="warning")
             return
-        if app.preset is None or not app.preset_path:
-            self.notify("Save the preset first (Preset screen, ctrl+s): a build snapshots the preset file.",
-                        severity="warning")  # fmt: skip
+        backend = str(self.query_one("#builds-backend", Select).value)
+        if app.preset is None and app.preset_path:
+            self.notify("The preset is still loading.", severity="warning")
             return
-        if app.preset_dirty:
-            self.notify("The preset has unsaved changes: save it (ctrl+s on the Preset screen) to build them.",
-                        severity="warning")  # fmt: skip
+        if app.preset is None and app.index is None:
+            self.notify("Open a model or a preset first.", severity="warning")
             return
-        self.submit_build(app.preset_path, str(self.query_one("#builds-backend", Select).value))
+        if app.preset is not None and app.preset_path and not app.preset_dirty:
+            self.submit_build(backend, preset_path=app.preset_path)  # the file itself: its snapshot keeps comments
+            return
+        # A copy taken here, on the UI thread: later edits must not change what the worker resolves.
+        self.submit_build(backend, edited=copy.deepcopy(app.current_preset()))
 
     @work(thread=True, exit_on_error=False, group="builds", name="submit-build")
-    def submit_build(self, preset_path: str, backend: str) -> None:
-        request = request_from_preset(preset_path, backend, self.manager.backends)
+    def submit_build(self, backend: str, *, preset_path: str | None = None, edited: Preset | None = None) -> None:
+        if edited is not None:
+            request = request_from_edited_preset(edited, backend, self.manager.backends)
+        else:
+            request = request_from_preset(preset_path, backend, self.manager.backends)
         job = self.manager.submit(request)
         self.app.call_from_thread(self._submitted, job, time.time())
 
@@ -227,7 +244,8 @@ class BuildsScreen(TrtScreen):
         table = self.query_one("#jobs", FastTable)
         table.move_to_key(job.id)
         self.show_job(job.id)
-        self.notify(f"build {job.id} queued on {job.request.backend}: {job.request.backend_reason}")
+        what = f"building unsaved edits of {source_name(job)}: " if job.request.unsaved_edits else ""
+        self.notify(f"{what}build {job.id} queued on {job.request.backend}: {job.request.backend_reason}")
 
     def action_cancel(self) -> None:
         key = self.query_one("#jobs", FastTable).cursor_key
