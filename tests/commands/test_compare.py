@@ -1,4 +1,5 @@
 import json
+import math
 
 from trt_tui.cli import main
 
@@ -16,6 +17,13 @@ def test_exit_codes_table_json_csv(pair, tmp_path, capsys):
                 "nonfinite_ref", "nonfinite_cand", "passed"):
         assert key in data["tensors"][0]
     assert (tmp_path / "r.csv").read_text().count("\n") == len(data["tensors"]) + 1
+    # keys added within /1 (issue #8): the |diff| histogram and the worst elements with indices and both values
+    for t in data["tensors"]:
+        assert sum(t["histogram"].values()) == t["iterations"] * math.prod(t["shape"])
+        assert len(t["worst"]) == min(8, sum(t["histogram"].values()))
+        assert t["worst"][0]["index"] == t["worst_index"] and set(t["worst"][0]) == {"index", "ref", "cand", "abs", "iteration"}
+    assert main(["compare", str(ref), "--candidate", f"onnx:{cand}", "--json", str(out), "--worst", "2"]) == 1
+    assert {len(t["worst"]) for t in json.loads(out.read_text())["tensors"]} == {2}
     assert main(["compare", str(ref), "--candidate", f"onnx:{cand}", "--atol", "0.05", "--check-error-stat", "max"]) == 0
     assert "verdict: PASS" in capsys.readouterr().out
 

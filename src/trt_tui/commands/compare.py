@@ -18,7 +18,7 @@ from trt_tui.commands.output import console, err_console
 from trt_tui.core.errors import UserError
 from trt_tui.core.parity.engine import DEFAULT_MAX_MEMORY, CompareOptions, parse_size, prepare_comparison
 from trt_tui.core.parity.inputs import DEFAULT_SEED, InputSpec, parse_shape
-from trt_tui.core.parity.metrics import ERROR_STATS, Tolerance, TolerancePolicy
+from trt_tui.core.parity.metrics import ERROR_STATS, TOP_K, Tolerance, TolerancePolicy
 from trt_tui.core.parity.results import RANK_KEYS, CompareResult
 from trt_tui.core.parity.runners import parse_candidate
 
@@ -57,6 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--check-error-stat", choices=ERROR_STATS, default=None, help="statistic checked (default elemwise)")
     p.add_argument("--error-quantile", type=float, default=None, help="quantile for --check-error-stat quantile")
     p.add_argument("--quantile", action="append", type=float, default=[], metavar="Q", help="extra |diff| quantile to report")
+    p.add_argument("--worst", type=int, default=TOP_K, metavar="K",
+                   help=f"worst elements (index, both values) kept per tensor in --json (default {TOP_K})")
     p.add_argument("--match", metavar="REGEX", help="compare only tensors whose name matches")
     p.add_argument("--json", metavar="OUT", help="write the full result as JSON ('-' for stdout)")
     p.add_argument("--csv", metavar="OUT", help="write the per-tensor table as CSV")
@@ -151,9 +153,12 @@ def run(args: argparse.Namespace) -> int:
         max_memory=parse_size(args.max_memory) if args.max_memory else DEFAULT_MAX_MEMORY,
         quantiles=tuple(sorted({0.99, *args.quantile})),
         match=args.match,
+        top_k=args.worst,
     )
     if any(not 0 <= q <= 1 for q in options.quantiles):
         raise UserError("--quantile must be in [0, 1]")
+    if args.worst < 0:
+        raise UserError("--worst must be 0 or more")
     comparison = prepare_comparison(
         args.model, spec, reference=args.reference, precision=args.precision,
         inputs=args.inputs if args.inputs else _input_spec(args), options=options,

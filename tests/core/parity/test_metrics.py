@@ -69,3 +69,88 @@ def test_fast_path_equals_general_path(stat):
         assert getattr(fast, key) == pytest.approx(getattr(slow, key), rel=1e-5), key
     assert fast.quantiles == pytest.approx(slow.quantiles, rel=1e-6)
     assert (fast.passed, fast.worst_index) == (slow.passed, slow.worst_index)
+
+
+def _plain_histogram(diff: np.ndarray) -> list[int]:
+    """The HIST_LABELS buckets with plain numpy, in float64 against the exact decades."""
+    d = diff.astype(np.float64).ravel()
+    finite = d[np.isfinite(d)]
+    decades = [10.0**e for e in range(-8, 5)]
+    pos = finite[finite > 0]
+    inner = np.histogram(pos, bins=[0.0, *decades, np.inf])[0].tolist()  # bins [a, b); no element is inf
+    return [int((finite == 0).sum()), *inner, int(d.size - finite.size)]
+
+
+def _diff_cases():
+    rng = np.random.default_rng(7)
+    r = rng.standard_normal((6, 40, 33)).astype(np.float32)
+    scale = (10.0 ** rng.uniform(-10, 5, r.shape)).astype(np.float32)  # |d| over every decade, both ends
+    c = (r + rng.standard_normal(r.shape).astype(np.float32) * scale).astype(np.float32)
+    c.reshape(-1)[:50] = r.reshape(-1)[:50]  # exact zeros
+    edge = np.float32(1e-3)  # elements sitting exactly on a float32-rounded edge
+    c.reshape(-1)[50:60] = r.reshape(-1)[50:60] + edge
+    yield "float32", r, c
+    yield "float64", r.astype(np.float64), c.astype(np.float64) * (1 + 1e-12)
+    yield "ties", np.zeros((5, 7), np.float32), np.zeros((5, 7), np.float32)
+    bad = c.copy()
+    bad[0, 0, 0], bad[1, 2, 3], bad[2, 0, 5] = np.nan, np.inf, -np.inf
+    yield "nonfinite", r, bad
+
+
+@pytest.mark.parametrize("case", ["float32", "float64", "ties", "nonfinite"])
+def test_histogram_and_top_k_equal_plain_numpy(case):
+    from trt_tui.core.parity.metrics import HIST_LABELS
+
+    name, r, c = next(item for item in _diff_cases() if item[0] == case)
+    d = tensor_drift("t", r, c, Tolerance(atol=1e-3, rtol=1e-3), top_k=8)
+    diff = np.abs(c - r)
+    assert list(d.histogram) == list(HIST_LABELS)
+    assert sum(d.histogram.values()) == r.size
+    assert list(d.histogram.values()) == _plain_histogram(diff)
+    # top-k: numpy's stable sort, worst first (NaN ranks as inf), ties by lowest flat index
+    key = np.where(np.isnan(diff), np.inf, diff).ravel()
+    expected = np.argsort(-key, kind="stable")[:8]
+    assert [tuple(e["index"]) for e in d.worst] == [np.unravel_index(i, r.shape) for i in expected]
+    for e in d.worst:
+        i = tuple(e["index"])
+        np.testing.assert_array_equal([e["ref"], e["cand"], e["abs"]], [r[i], c[i], diff[i]])  # NaN == NaN here
+        assert e["iteration"] == 0
+    assert d.worst[0]["index"] == d.worst_index
+
+
+def test_top_k_size_and_fast_equals_general():
+    from trt_tui.core.parity.metrics import _general_drift
+
+    rng = np.random.default_rng(3)
+    r = rng.standard_normal(1000).astype(np.float32)
+    c = r + rng.standard_normal(1000).astype(np.float32) * 1e-3
+    for k in (0, 1, 3, 20):
+        fast = tensor_drift("t", r, c, top_k=k)
+        slow = _general_drift("t", r, r, c, Tolerance(), (0.99,), 65504.0, k)
+        assert len(fast.worst) == k and fast.worst == slow.worst and fast.histogram == slow.histogram
+    assert len(tensor_drift("t", r[:3], c[:3], top_k=8).worst) == 3  # fewer elements than k
+    empty = tensor_drift("t", np.zeros(0, np.float32), np.zeros(0, np.float32))
+    assert empty.worst == [] and empty.histogram == {}
+
+
+def test_merge_iterations_sums_histograms_and_merges_worst():
+    from trt_tui.core.parity.metrics import merge_iterations
+
+    rng = np.random.default_rng(5)
+    r = rng.standard_normal((2, 50)).astype(np.float32)
+    drifts = [tensor_drift("t", r, r + rng.standard_normal(r.shape).astype(np.float32) * s, top_k=4) for s in (1e-4, 1e-2, 1e-3)]
+    merged = merge_iterations(drifts)
+    assert sum(merged.histogram.values()) == 3 * r.size
+    assert merged.histogram == {k: sum(d.histogram[k] for d in drifts) for k in merged.histogram}
+    everything = sorted(((e["abs"], i) for i, d in enumerate(drifts) for e in d.worst), key=lambda t: -t[0])[:4]
+    assert [(e["abs"], e["iteration"]) for e in merged.worst] == everything
+    assert {e["iteration"] for e in merged.worst} == {1}  # the noisiest iteration holds the worst elements
+    json_row = merged.to_json()
+    assert json_row["worst"][0]["index"] == merged.worst[0]["index"] and json_row["histogram"] == merged.histogram
+
+
+def test_histogram_edges_are_the_real_decades():
+    # float32(1e-8) lies just below 1e-8, float32(1e-3) just above 1e-3: the buckets follow the real values
+    c = np.array([1e-8, 1e-3, 0.0, 2e4], np.float32)
+    h = tensor_drift("t", np.zeros(4, np.float32), c).histogram
+    assert {k: v for k, v in h.items() if v} == {"0": 1, "<1e-8": 1, "1e-3..1e-2": 1, ">=1e4": 1}

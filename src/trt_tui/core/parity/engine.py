@@ -28,7 +28,15 @@ import onnx
 from trt_tui.core.errors import UserError
 from trt_tui.core.graph import GraphIndex, load_graph
 from trt_tui.core.parity.inputs import InputSpec, load_feeds, load_saved_outputs, random_feeds
-from trt_tui.core.parity.metrics import BF16_MAX, FP16_MAX, LayerDrift, TolerancePolicy, merge_iterations, tensor_drift
+from trt_tui.core.parity.metrics import (
+    BF16_MAX,
+    FP16_MAX,
+    TOP_K,
+    LayerDrift,
+    TolerancePolicy,
+    merge_iterations,
+    tensor_drift,
+)
 from trt_tui.core.parity.results import CompareResult
 from trt_tui.core.parity.runners import (
     CandidateSpec,
@@ -66,6 +74,7 @@ class CompareOptions:
     quantiles: tuple[float, ...] = (0.99,)
     match: str | None = None  # regex (searched) on tensor names: compare only these
     providers: Sequence[str] | None = None
+    top_k: int = TOP_K  # worst elements (index, both values) kept per tensor for the drill-down and JSON
 
 
 @dataclass
@@ -200,7 +209,8 @@ class Comparison:
                             per_tensor.pop(t, None)
                             continue
                         if t in per_tensor:
-                            d = tensor_drift(t, r, c, policy.for_tensor(t), quantiles=self.options.quantiles, low_max=self.low_max)
+                            d = tensor_drift(t, r, c, policy.for_tensor(t), quantiles=self.options.quantiles,
+                                             low_max=self.low_max, top_k=self.options.top_k)  # fmt: skip
                             per_tensor[t].append(d)
                         del r, c
             drifts = []

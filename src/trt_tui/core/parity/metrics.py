@@ -5,6 +5,10 @@ so callers never need to keep both arrays around. Metrics follow the research no
 max |d|, cosine similarity and non-finite counts rank drift well; max relative error does not (it explodes
 near zero) and is only used, as Polygraphy does, inside the pass/fail check.
 
+Besides the statistics, each tensor keeps two small summaries for the drill-down (issue #8), computed during
+the same reduction: a histogram of |c - r| over fixed decades (`HIST_LABELS`) and its top-k worst elements
+with indices and both values.
+
 Pass/fail semantics match Polygraphy's SimpleCompareFunc (0.53): `reldiff = |c - r| / |r|` with zeros in the
 reference nudged by 2.2e-16; "elemwise" fails when any element exceeds BOTH atol and rtol (NaN counts as
 exceeding); "max" / "mean" / "median" / "quantile" fail when that statistic of the absolute difference
@@ -13,8 +17,10 @@ exceeds atol AND the same statistic of the relative difference exceeds rtol.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+from bisect import bisect_left
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -23,6 +29,12 @@ ERROR_STATS = ("elemwise", "max", "mean", "median", "quantile")
 FP16_MAX = 65504.0
 BF16_MAX = 3.3895313892515355e38
 _EPS = 2.220446049250313e-16  # Polygraphy's epsilon for zeros in the divisor
+TOP_K = 8  # worst elements kept per tensor by default
+
+# |c - r| histogram: fixed decade edges (the same bins for every tensor, run and iteration, so counts add up
+# and compare across tensors), plus exact zeros, a below-range and an above-range bucket, and non-finite.
+HIST_DECADES = tuple(range(-8, 5))  # edges 1e-8 ... 1e4
+HIST_LABELS = ("0", "<1e-8", *(f"1e{a}..1e{b}" for a, b in zip(HIST_DECADES, HIST_DECADES[1:])), ">=1e4", "nonfinite")
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,11 @@ class LayerDrift:
     topo_index: int | None = None
     iterations: int = 1  # how many iterations this row summarises (see merge_iterations)
     worst_iteration: int = 0  # the iteration whose metrics the row shows
+    # HIST_LABELS -> element count ("1e-4..1e-3" holds 1e-4 <= |d| < 1e-3); empty when not computed
+    histogram: dict[str, int] = field(default_factory=dict)
+    # the k largest |d|, worst first (ties: lowest index, NaN/inf first), each
+    # {"index": [...], "ref": r, "cand": c, "abs": |d|, "iteration": i}
+    worst: list[dict] = field(default_factory=list)
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -95,6 +112,8 @@ def _json_float(value):
         return str(value)  # JSON has no inf/nan; "inf", "-inf", "nan" keep the information
     if isinstance(value, dict):
         return {k: _json_float(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_float(v) for v in value]
     return value
 
 
@@ -110,6 +129,7 @@ def tensor_drift(
     *,
     quantiles: tuple[float, ...] = (0.99,),
     low_max: float = FP16_MAX,
+    top_k: int = TOP_K,
 ) -> LayerDrift:
     """Reduce a reference/candidate pair to its drift metrics. Shapes must match (a ValueError says so)."""
     ref = np.asarray(ref)
@@ -120,16 +140,18 @@ def tensor_drift(
     c = _as_float(cand)
     n = r.size
     if n:
-        fast = _fast_drift(name, ref, r, c, tolerance, quantiles, low_max)
+        fast = _fast_drift(name, ref, r, c, tolerance, quantiles, low_max, top_k)
         if fast is not None:
             return fast
-    return _general_drift(name, ref, r, c, tolerance, quantiles, low_max)
+    return _general_drift(name, ref, r, c, tolerance, quantiles, low_max, top_k)
 
 
-def _fast_drift(name, ref, r, c, tol: Tolerance, quantiles, low_max) -> LayerDrift | None:
+def _fast_drift(name, ref, r, c, tol: Tolerance, quantiles, low_max, top_k=TOP_K) -> LayerDrift | None:
     """The all-finite case (nearly every tensor), in few passes and two temporaries; None when anything is
     non-finite (then `_general_drift` handles it). Same results as the general path (tests check it):
-    sums accumulate in float64 without float64 copies, quantiles come from one in-place partition."""
+    sums accumulate in float64 without float64 copies; quantiles, the histogram and the top-k threshold all
+    come from one partition of a copy of |d| (made in the second temporary), which keeps |d| itself in
+    element order for the top-k indices."""
     rf, cf = r.reshape(-1), c.reshape(-1)
     f64 = np.float64
     ref_sq = float(np.einsum("i,i->", rf, rf, dtype=f64))  # finite iff every element is finite
@@ -170,9 +192,20 @@ def _fast_drift(name, ref, r, c, tol: Tolerance, quantiles, low_max) -> LayerDri
     elif tol.stat == "mean":
         req_abs, req_rel = mean_abs, float(np.mean(reldiff, dtype=f64))
     else:  # median / quantile: the same statistic of both differences (reldiff is ours: partition it in place)
-        req_rel = _partition_quantiles(reldiff, (checked_q,))[checked_q]
+        req_rel = _partition_quantiles(reldiff, (checked_q,))[0][checked_q]
+    # the partition works on a copy in reldiff's buffer (no third temporary); absdiff keeps element order
+    if reldiff.dtype == absdiff.dtype:
+        parted = reldiff
+        np.copyto(parted, absdiff)
+    else:  # mixed widths (float32 reference, int64 candidate ...): a narrower buffer would round |d|
+        parted = absdiff.copy()
     del reldiff
-    qvals = _partition_quantiles(absdiff, qs)  # absdiff is not needed after this: partitioned in place
+    n = parted.size
+    k = min(top_k, n)
+    qvals, splits = _partition_quantiles(parted, qs, extra=(n - k,) if 0 < k else ())
+    histogram = _histogram_parted(parted, splits, max_abs)
+    worst_k = _top_k_fast(absdiff, parted[n - k] if k else 0.0, k, ref.shape, rf, cf) if k else []
+    del parted
     if checked_q is not None:
         req_abs = qvals[checked_q]
     if tol.stat != "elemwise":
@@ -184,20 +217,23 @@ def _fast_drift(name, ref, r, c, tol: Tolerance, quantiles, low_max) -> LayerDri
         worst_index=[int(i) for i in np.unravel_index(worst, ref.shape)] if ref.shape else [],
         worst_ref=float(rf[worst]), worst_cand=float(cf[worst]), passed=passed, tolerance=tol,
         quantiles={quantile_label(q): qvals[q] for q in quantiles}, required_atol=req_abs, required_rtol=req_rel,
+        histogram=histogram, worst=worst_k,
     )  # fmt: skip
 
 
-def _partition_quantiles(a: np.ndarray, qs) -> dict[float, float]:
+def _partition_quantiles(a: np.ndarray, qs, extra=()) -> tuple[dict[float, float], dict[int, float]]:
     """numpy's default ('linear') quantiles of a 1-D array, partitioning `a` IN PLACE.
 
     One selection per distinct quantile, each on the tail the previous one left (p50 over n elements, p99 over
     n/2), and the interpolation neighbour as the tail's minimum: about half the work of np.quantile.
+    `extra` positions are selected too (n - k: the top-k threshold, nearly free on the p99 tail). Also returns
+    the split points {position: value}: a[:p] <= value <= a[p:] for each, which `_histogram_parted` uses.
     """
     n = a.size
     pos = {q: q * (n - 1) for q in qs}
     values: dict[int, float] = {}
     start = 0
-    for k in sorted({int(math.floor(p)) for p in pos.values()}):
+    for k in sorted({int(math.floor(p)) for p in pos.values()} | set(extra)):
         tail = a[start:]
         tail.partition(k - start)
         values[k] = float(a[k])
@@ -213,10 +249,107 @@ def _partition_quantiles(a: np.ndarray, qs) -> dict[float, float]:
             out[q] = values[lo] + (hi_v - values[lo]) * frac
         else:
             out[q] = values[lo]
-    return out
+    return out, values
 
 
-def _general_drift(name, ref, r, c, tolerance, quantiles, low_max) -> LayerDrift:
+@functools.lru_cache(maxsize=8)  # one list per dtype: building it costs more than counting a small tensor
+def _hist_edges(dtype: np.dtype) -> tuple:
+    """The edges as `dtype` values compared with `>=` exactly as the real decade: the smallest value of the
+    type that is >= 10**e (float32(1e-8) rounds below 1e-8), preceded by the smallest positive value (zero
+    bucket) and padded by +inf (the top bucket)."""
+    dt = np.dtype(dtype)
+    edges = [np.nextafter(dt.type(0), dt.type(1))]
+    for e in HIST_DECADES:
+        v = dt.type(10.0**e)
+        if float(v) < 10.0**e:
+            v = np.nextafter(v, dt.type(np.inf))
+        edges.append(v)
+    return tuple(edges)
+
+
+def _counts_to_histogram(n: int, at_least: list[int], nonfinite: int) -> dict[str, int]:
+    """n finite elements and, per `_hist_edges` edge, how many are >= it -> the HIST_LABELS buckets."""
+    bounds = [n, *at_least, 0]
+    counts = [bounds[i] - bounds[i + 1] for i in range(len(bounds) - 1)]
+    return dict(zip(HIST_LABELS, [*counts, nonfinite]))
+
+
+def _histogram_parted(parted: np.ndarray, splits: dict[int, float], max_abs: float) -> dict[str, int]:
+    """Histogram of a partitioned, all-finite |d| without a pass per edge over all of it.
+
+    With split points p (a[:p] <= a[p] <= a[p:]), every element from the first split whose value is >= the
+    edge counts without looking, everything below the last split whose value is < the edge does not, and only
+    the segment between them is compared: each edge scans one segment (at most half of the array, the p99
+    tail for the high decades), and edges above the maximum scan nothing.
+    """
+    n = parted.size
+    pos = sorted(splits)
+    vals = [splits[p] for p in pos]
+    at_least = []
+    for edge in _hist_edges(parted.dtype):
+        if edge > max_abs:
+            at_least.append(0)
+            continue
+        i = bisect_left(vals, float(edge))  # splits [0, i) are < edge, [i, ...) are >= edge
+        lo = pos[i - 1] if i > 0 else 0
+        hi = pos[i] if i < len(pos) else n
+        at_least.append(int(np.count_nonzero(parted[lo:hi] >= edge)) + (n - hi))
+    return _counts_to_histogram(n, at_least, 0)
+
+
+def _histogram_plain(absdiff: np.ndarray) -> dict[str, int]:
+    """The same histogram straight from |d| that may hold inf/NaN (the general, rare path)."""
+    flat = absdiff.reshape(-1)
+    finite = np.isfinite(flat)
+    nonfinite = int(flat.size - np.count_nonzero(finite))
+    if nonfinite:
+        flat = flat[finite]
+    at_least = [int(np.count_nonzero(flat >= edge)) for edge in _hist_edges(flat.dtype)]
+    return _counts_to_histogram(flat.size, at_least, nonfinite)
+
+
+def _worst_entries(flat_idx: list[int], shape, rf, cf, values: list[float]) -> list[dict]:
+    """Entries for flat indices (already in rank order), their multi-indices unravelled in one call."""
+    if not flat_idx:
+        return []
+    idx = np.array(flat_idx, dtype=np.intp)
+    multi = np.stack(np.unravel_index(idx, shape), axis=1).tolist() if shape else [[] for _ in flat_idx]
+    refs, cands = rf[idx].tolist(), cf[idx].tolist()
+    return [{"index": m, "ref": float(r), "cand": float(c), "abs": v, "iteration": 0}
+            for m, r, c, v in zip(multi, refs, cands, values)]  # fmt: skip
+
+
+def _top_k_fast(absdiff: np.ndarray, threshold, k: int, shape, rf, cf) -> list[dict]:
+    """The k largest of an all-finite |d| given the k-th largest (`threshold`): those above it, then ties at it
+    by lowest index; worst first. One comparison pass; only the few candidates are ordered."""
+    cand = np.flatnonzero(absdiff >= threshold)
+    if cand.size > k:  # ties at the threshold (e.g. many exact zeros): all above it, then the first ties
+        vals = absdiff[cand]
+        above = cand[vals > threshold]
+        cand = np.concatenate([above, cand[vals == threshold][: k - above.size]])
+    vals = absdiff[cand].tolist()
+    order = sorted(zip(vals, cand.tolist()), key=lambda vi: (-vi[0], vi[1]))
+    return _worst_entries([i for _, i in order], shape, rf, cf, [v for v, _ in order])
+
+
+def _top_k_general(absdiff: np.ndarray, k: int, shape, rf, cf) -> list[dict]:
+    """The k largest |d| where inf/NaN may occur: non-finite ranks worst (NaN as inf), ties by lowest index."""
+    flat = absdiff.reshape(-1)
+    n = flat.size
+    k = min(k, n)
+    if k == 0:
+        return []
+    key = np.where(np.isnan(flat), np.inf, flat)
+    top = np.argpartition(key, n - k)[n - k :]
+    threshold = key[top].min()
+    above = np.flatnonzero(key > threshold)
+    ties = np.flatnonzero(key == threshold)[: k - above.size]
+    cand = np.concatenate([above, ties])
+    order = sorted(cand.tolist(), key=lambda i: (-float(key[i]), i))
+    return _worst_entries(order, shape, rf, cf, flat[order].tolist())
+
+
+def _general_drift(name, ref, r, c, tolerance, quantiles, low_max, top_k=TOP_K) -> LayerDrift:
     n = r.size
     finite_r = np.isfinite(r)
     finite_c = np.isfinite(c)
@@ -275,6 +408,8 @@ def _general_drift(name, ref, r, c, tolerance, quantiles, low_max) -> LayerDrift
         quantiles={quantile_label(q): qvals[q] for q in quantiles},
         required_atol=req_abs,
         required_rtol=req_rel,
+        histogram=_histogram_plain(absdiff),
+        worst=_top_k_general(absdiff, top_k, ref.shape, r.reshape(-1), c.reshape(-1)),
     )
 
 
@@ -300,7 +435,11 @@ def _sums(r: np.ndarray, c: np.ndarray) -> tuple[float, float, float, float]:
 
 def merge_iterations(drifts: list[LayerDrift]) -> LayerDrift:
     """One row for a tensor compared over several iterations: the worst iteration's metrics (failing first,
-    then largest rel_rms; NaN counts as worst), non-finite counts summed, passed only if every iteration passed."""
+    then largest rel_rms; NaN counts as worst), non-finite counts summed, passed only if every iteration passed.
+
+    The histogram and the worst elements are merged over all iterations instead of taken from the worst one:
+    the bins are fixed, so counts add up to the elements compared in all iterations, and the k worst elements
+    of any iteration are what a user chasing outliers wants (each entry says its iteration)."""
     if len(drifts) == 1:
         return drifts[0]
 
@@ -316,7 +455,19 @@ def merge_iterations(drifts: list[LayerDrift]) -> LayerDrift:
     merged.headroom = max(d.headroom for d in drifts)
     merged.iterations = sum(d.iterations for d in drifts)
     merged.worst_iteration = worst_i
+    if all(d.histogram for d in drifts):
+        merged.histogram = {label: sum(d.histogram.get(label, 0) for d in drifts) for label in HIST_LABELS}
+    k = max(len(d.worst) for d in drifts)
+    offsets = np.cumsum([0, *(d.iterations for d in drifts)]).tolist()  # rows that already merge several
+    entries = [{**e, "iteration": offsets[i] + e["iteration"]} for i, d in enumerate(drifts) for e in d.worst]
+    merged.worst = sorted(entries, key=_worst_rank)[:k]
     return merged
+
+
+def _worst_rank(entry: dict) -> tuple[float, int, list[int]]:
+    """Worst first: largest |d| (NaN as inf), then earlier iteration, then lower index."""
+    v = entry["abs"]
+    return (-math.inf if math.isnan(v) else -v, entry["iteration"], entry["index"])
 
 
 def _as_float(a: np.ndarray) -> np.ndarray:

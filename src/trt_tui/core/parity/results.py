@@ -4,8 +4,11 @@ Schema `trt_tui.compare/1` (bump the number on any incompatible change; readers 
 {"schema", "model", "reference", "candidate", "precision", "passed", "iterations", "first_divergence",
  "first_nonfinite", "tensors": [{"name", "node", "op_type", "topo_index", "shape", "max_abs", "mean_abs",
  "median_abs", "p99_abs", "rel_rms", "cosine", "nonfinite_ref", "nonfinite_cand", "headroom", "worst_index",
- "worst_ref", "worst_cand", "passed", "tolerance", ...}], "unpaired", "errors", "warnings", "batches",
+ "worst_ref", "worst_cand", "passed", "tolerance", "histogram": {bucket label: count},
+ "worst": [{"index", "ref", "cand", "abs", "iteration"}, ...], ...}], "unpaired", "errors", "warnings", "batches",
  "max_memory", "cancelled", "elapsed_s"}. Non-finite floats are written as the strings "inf"/"nan".
+"histogram" (|c - r| over fixed decades, see metrics.HIST_LABELS) and "worst" (the top-k elements) were added
+within /1: readers of /1 ignore keys they do not know, so adding keys needs no new number.
 """
 
 from __future__ import annotations
