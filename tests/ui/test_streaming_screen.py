@@ -1,7 +1,8 @@
+import shutil
 from pathlib import Path
 
 from tests.ui.helpers import SIZE, make_app, settle
-from trt_tui.core.resources import demo_model_path
+from trt_tui.core.resources import data_path, demo_model_path
 from trt_tui.ui.screens.streaming import StreamingScreen
 
 CONTRACT = Path(__file__).parents[2] / "contracts" / "demo_streaming_encoder.contract.json"
@@ -36,3 +37,46 @@ async def test_streaming_bad_contract_is_a_notification(tmp_path):
         await settle(app, pilot)
         assert app.is_running and not app.screen.running
         assert any("bad.contract.json" in str(n.message) for n in app._notifications), [n.message for n in app._notifications]
+
+
+async def test_demo_contract_is_found_from_the_checkout_and_when_installed(tmp_path, monkeypatch):
+    for cwd, expected in ((CONTRACT.parents[1], "contracts/demo_streaming_encoder.contract.json"),
+                          (tmp_path, str(data_path(CONTRACT.name)))):  # fmt: skip
+        monkeypatch.chdir(cwd)
+        app = make_app(demo_model_path(), tmp_path=tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await pilot.press("5")
+            assert app.screen.query_one("#stream-contract").value == expected
+
+
+async def test_chosen_contract_is_checked_and_remembered(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    mine = shutil.copy(CONTRACT, tmp_path / "mine.json")
+
+    async def choose(app, pilot, path) -> None:
+        await pilot.press("o")
+        await pilot.pause()
+        app.screen.query_one("#prompt-input").value = str(path)
+        await pilot.press("enter")
+        await settle(app, pilot)
+
+    app = make_app(demo_model_path(), tmp_path=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("5")
+        box = app.screen.query_one("#stream-contract")
+        before = box.value
+        await choose(app, pilot, tmp_path / "missing.json")
+        failed = [n for n in app._notifications if n.title == "streaming contract failed"]
+        assert failed and failed[-1].message == f"{tmp_path / 'missing.json'}: no such file"
+        assert box.value == before and app.is_running
+        await choose(app, pilot, mine)
+        assert box.value == "mine.json"
+        assert any(n.message.startswith("mine.json fits demo_streaming_encoder.onnx") for n in app._notifications)
+
+    app = make_app(demo_model_path(), tmp_path=tmp_path)  # the same state dir: a later session
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("5")
+        assert app.screen.query_one("#stream-contract").value == "mine.json"

@@ -19,8 +19,8 @@ from pathlib import Path
 from trt_tui.core.errors import UserError
 from trt_tui.core.graph import load_graph
 from trt_tui.core.parity.runners import CandidateSpec, make_runners, parse_candidate
-from trt_tui.core.streaming.contract import MODES, Contract, ContractError, load_contract
-from trt_tui.core.streaming.contract_model import check_against_model
+from trt_tui.core.streaming.contract import MODES, Contract
+from trt_tui.core.streaming.contract_choice import check_contract
 from trt_tui.core.streaming.engine import ChunkResult, StreamReport, run_stream
 from trt_tui.core.streaming.feeds import StreamInputs
 
@@ -49,11 +49,7 @@ def setup_stream(
     """Check everything that can be checked before the first chunk runs (UserError naming the file if not)."""
     model = Path(model)
     index = load_graph(model)
-    c = contract if isinstance(contract, Contract) else load_contract(contract)
-    problems, warnings = check_against_model(c, index)
-    if problems:
-        raise ContractError(problems, c.path)
-    warnings = list(c.warnings) + warnings
+    c, warnings = check_contract(contract, index)
     preset_name = None
     pin_list = list(pins)
     if preset is not None:

@@ -1,5 +1,6 @@
-"""Streaming screen: run a streaming contract's closed-loop (or functional) check and watch per-chunk error
-plots fill live, one sparkline per output, with pass rate and the first failing chunk."""
+"""Streaming screen: choose a streaming contract (remembered per model; else found by name, see
+`core.streaming.contract_choice`), run its closed-loop (or functional) check and watch per-chunk error plots
+fill live, one sparkline per output, with pass rate and the first failing chunk."""
 
 from __future__ import annotations
 
@@ -9,17 +10,21 @@ import time
 from pathlib import Path
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Label, ProgressBar, Select, Sparkline, Static
 
+from trt_tui.core.build.state import state_dir
+from trt_tui.core.errors import UserError
 from trt_tui.core.streaming.contract import MODES
+from trt_tui.core.streaming.contract_choice import ContractChoices, check_contract, find_contract
 from trt_tui.core.streaming.engine import ChunkResult, StreamReport
 from trt_tui.core.streaming.session import setup_stream, stream
 from trt_tui.ui.screens.base import TrtScreen
+from trt_tui.ui.widgets.path_prompt import PathPrompt
 
 BATCH_S = 0.1  # chunk results are posted at most this often
 
@@ -38,13 +43,12 @@ class StreamFinished(Message):
         self.warnings = warnings
 
 
-def default_contract(model: Path) -> str:
-    """`<model stem>.contract.json` next to the model, else under ./contracts/ (presentation default only)."""
-    name = model.stem + ".contract.json"
-    for candidate in (model.with_name(name), Path.cwd() / "contracts" / name):
-        if candidate.exists():
-            return str(candidate)
-    return ""
+def shown_path(path: Path) -> str:
+    """Relative to the working directory when under it (short, and what a user would type), else absolute."""
+    try:
+        return str(path.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 class StreamingScreen(TrtScreen):
@@ -53,6 +57,7 @@ class StreamingScreen(TrtScreen):
     BINDINGS = [
         Binding("r", "run", "Run", id="streaming.run"),
         Binding("c", "cancel", "Cancel", id="streaming.cancel"),
+        Binding("o", "choose_contract", "Contract", id="streaming.contract"),
     ]
 
     def __init__(self) -> None:
@@ -66,7 +71,8 @@ class StreamingScreen(TrtScreen):
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="stream-controls"):
             yield Label("contract")
-            yield Input(placeholder="streaming contract JSON (trt-tui contract init MODEL)", id="stream-contract")
+            yield Input(placeholder="contract JSON: o to choose, Enter to check (`trt-tui contract init MODEL` writes one)",
+                        id="stream-contract")  # fmt: skip
             yield Label("mode")
             yield Select([(m, m) for m in MODES], value="closed-loop", allow_blank=False, id="stream-mode")
             yield Label("chunks")
@@ -81,10 +87,47 @@ class StreamingScreen(TrtScreen):
         if self.app.index is not None:
             self._default_contract(self.app.index.path)
 
+    def _choices(self) -> ContractChoices:
+        return ContractChoices(self.app.build_state_dir or state_dir())
+
     def _default_contract(self, model: Path) -> None:
-        box = self.query_one("#stream-contract", Input)
-        if not box.value:
-            box.value = default_contract(model)
+        """The contract remembered for this model, else one found by name (a few stats and one tiny file)."""
+        found = self._choices().get(model) or find_contract(model)
+        self.query_one("#stream-contract", Input).value = shown_path(found) if found else ""
+
+    # ---- choosing a contract -----------------------------------------------------------------------------
+    def action_choose_contract(self) -> None:
+        if self.app.index is None:
+            self.notify("Open a model first.", severity="warning")
+            return
+        current = self.query_one("#stream-contract", Input).value.strip()
+        suggestion = current or shown_path(Path.cwd() / "contracts" / f"{self.app.index.path.stem}.contract.json")
+
+        def done(path: str | None) -> None:
+            if path:
+                self.check_contract_file(path)
+
+        self.app.push_screen(PathPrompt(f"Streaming contract for {self.app.index.path.name}", suggestion), done)
+
+    @on(Input.Submitted, "#stream-contract")
+    def _contract_submitted(self, event: Input.Submitted) -> None:
+        if event.value.strip() and self.app.index is not None:
+            self.check_contract_file(event.value.strip())
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="streaming-contract", name="streaming contract")
+    def check_contract_file(self, path: str) -> None:
+        """Check the chosen file against the open model and remember it; a missing or invalid file raises a
+        UserError, which the app's one handler shows (the field keeps its previous value)."""
+        index = self.app.index
+        _contract, warnings = check_contract(path, index)
+        self._choices().remember(index.path, path)
+        self.app.call_from_thread(self._contract_chosen, Path(path), len(warnings))
+
+    def _contract_chosen(self, path: Path, warnings: int) -> None:
+        self.query_one("#stream-contract", Input).value = shown_path(path)
+        extra = f" ({warnings} warning(s))" if warnings else ""
+        self.notify(f"{path.name} fits {self.app.model_label()}{extra}; remembered for this model",
+                    title="streaming contract")  # fmt: skip
 
     def action_run(self) -> None:
         app = self.app
@@ -115,6 +158,10 @@ class StreamingScreen(TrtScreen):
     def run_stream(self, model, contract, mode, chunks, precision, pins, cancel) -> None:
         try:
             setup = setup_stream(model, contract, precision=precision, pins=pins)
+            try:
+                self._choices().remember(model, contract)  # it ran: the next session starts with it
+            except UserError as exc:
+                self.app.call_from_thread(self.notify, exc.one_line(), severity="warning")
             total = chunks or setup.contract.schedule.chunks
             pending: list[ChunkResult] = []
             last = [time.monotonic()]
@@ -171,6 +218,8 @@ class StreamingScreen(TrtScreen):
             self.notify(reason, severity="warning")
 
     def worker_failed(self, worker) -> None:
+        if worker.group == "streaming-contract":
+            return  # the notification says why; the field keeps the contract it had
         self.running = False
         self.query_one("#stream-status", Static).update(f"{worker.name} failed: see the notification")
 
