@@ -59,8 +59,8 @@ def worst_table(d: LayerDrift) -> Table | None:
     rows = [e for e in d.worst[:WORST_ROWS] if e["abs"] != 0]
     if not rows:
         return None
-    table = Table(title="worst elements", title_justify="left", title_style="bold", box=None, padding=(0, 1),
-                  header_style="dim")  # fmt: skip
+    table = Table(title="worst elements", title_justify="left", title_style="bold", box=None, padding=(0, 1, 0, 0),
+                  header_style="dim", pad_edge=False)  # fmt: skip  one space between columns: it must fit 41 cells
     several = d.iterations > 1
     if several:
         table.add_column("it", justify="right", no_wrap=True)

@@ -7,7 +7,7 @@ import math
 from rich.text import Text
 
 from trt_tui.core.parity.metrics import LayerDrift
-from trt_tui.ui.widgets.fast_table import FastTable
+from trt_tui.ui.widgets.fast_table import FLEX_CSS, FastTable
 
 SORT_KEYS = ("topo_index", "rel_rms", "max_abs", "p99_abs", "cosine")
 PASS = Text("ok", style="green")
@@ -25,13 +25,13 @@ def drift_cells(d: LayerDrift) -> tuple:
     return (
         PASS if d.passed else FAIL,
         str(d.topo_index if d.topo_index is not None else ""),
-        d.op_type or "",
         d.name,
         fmt(d.rel_rms),
         fmt(d.max_abs),
         fmt(d.p99_abs),
         fmt(d.cosine),
         Text(nonfinite, style="bold red") if nonfinite else "",
+        d.op_type or "",
     )
 
 
@@ -46,15 +46,25 @@ def sort_value(d: LayerDrift, key: str) -> tuple:
 
 
 class DriftTable(FastTable):
+    """The metrics must stay on screen whatever the names: the tensor column is flex (it gets what the fixed
+    metric columns leave, eliding the middle of long names), the op type goes last (it is in the drill-down
+    too) and columns are one space apart."""
+
+    CELL_GAP = 1
+    DEFAULT_CSS = "DriftTable " + FLEX_CSS
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.drifts: dict[str, LayerDrift] = {}
         self.failing_only = False
         self.sort_key = "topo_index"
-        for label, key, width in (("", "pass", 4), ("#", "topo", 5), ("op", "op", None), ("tensor", "tensor", None),
-                                  ("rel_rms", "rel_rms", 9), ("max_abs", "max_abs", 9), ("p99_abs", "p99_abs", 9),
-                                  ("cosine", "cosine", 9), ("inf/nan", "nonfinite", 7)):  # fmt: skip
-            self.add_column(label, key, width=width, max_width=48 if key == "tensor" else 20)
+        self.add_column("", "pass", width=4)
+        self.add_column("#", "topo", max_width=6)
+        self.add_column("tensor", "tensor", max_width=160, flex=True, min_width=12, overflow="middle")
+        for label, key, width in (("rel_rms", "rel_rms", 8), ("max_abs", "max_abs", 8), ("p99_abs", "p99_abs", 8),
+                                  ("cosine", "cosine", 8), ("inf/nan", "nonfinite", 7)):  # fmt: skip
+            self.add_column(label, key, width=width)  # fmt() gives at most 8 characters for these ("1.23e-05")
+        self.add_column("op", "op", max_width=20, keep_visible=False)
 
     def reset(self) -> None:
         self.drifts = {}

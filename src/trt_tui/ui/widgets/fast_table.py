@@ -3,6 +3,11 @@
 DataTable measures every cell of every new row (1 s for 5,000 rows, 10 s for 10,000 in chunks here);
 this table sizes columns from the strings' lengths once per load and draws lines on demand (Line API).
 Cells are `str` or `rich.text.Text`. Rows are `(key, cells)`; keys are unique strings.
+
+One column may be `flex`: it takes the width the others leave in the viewport (down to `min_width`, up to its
+content), so a long name column neither pushes the metrics off screen nor stays narrow beside free space.
+Columns after it marked `keep_visible=False` do not count (they may scroll off to the right). Such tables
+want `scrollbar-gutter: stable` (FLEX_CSS): the viewport then keeps its width when the scrollbar appears.
 """
 
 from __future__ import annotations
@@ -29,16 +34,43 @@ class Column:
     width: int | None = None  # fixed width; None sizes to the content, capped at max_width
     max_width: int = 60
     content_width: int = 0
+    flex: bool = False
+    min_width: int = 0  # flex only: never narrower than this
+    keep_visible: bool = True  # flex tables: False lets this column scroll off rather than narrow the flex one
+    overflow: str = "end"  # "end": "abc…"; "middle": "ab…yz" (names whose distinctive part is the tail)
 
     @property
     def render_width(self) -> int:
+        """The natural width (a flex column's width before the viewport is taken into account)."""
         if self.width is not None:
             return self.width
         return max(len(self.label), min(self.content_width, self.max_width))
 
 
+# for tables with a flex column: a stable viewport (see above), and a 1-cell scrollbar leaves the name one more
+FLEX_CSS = "{ scrollbar-gutter: stable; scrollbar-size-vertical: 1; }"
+
+
 def _cell_len(cell: Cell) -> int:
     return cell.cell_len if isinstance(cell, Text) else len(cell)
+
+
+def elide_middle(text: Text, width: int) -> Text:
+    """Cut the middle out of a too-long cell, a little less than half the width for the head and the rest for
+    the tail: exported names carry the block in the head ('/encoder/layers.11/') and the op in the tail
+    ('linear1/MatMul_output_0'); what lies between repeats from row to row."""
+    if text.cell_len <= width:
+        return text
+    if width < 5:
+        text.truncate(width, overflow="ellipsis")
+        return text
+    head = (width - 1) * 9 // 20
+    tail = width - 1 - head
+    n = len(text.plain)
+    out = text[:head]
+    out.append("…")
+    out.append_text(text[n - tail :])
+    return out
 
 
 class FastTable(ScrollView, can_focus=True):
@@ -81,9 +113,13 @@ class FastTable(ScrollView, can_focus=True):
         def control(self) -> FastTable:
             return self.table
 
+    CELL_GAP = 2  # spaces per column (one before the cell, the rest after): 1 packs more columns in
+
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.columns: list[Column] = []
+        self._widths: list[int] = []  # render widths for the current viewport (see _layout)
+        self._viewport = -1
         self._col_index: dict[str, int] = {}
         self._rows: list[tuple[str, tuple[Cell, ...]]] = []
         self._row_index: dict[str, int] = {}
@@ -93,9 +129,11 @@ class FastTable(ScrollView, can_focus=True):
         self.highlighted_keys: set[str] = set()  # rows drawn with the highlight style (e.g. first divergence)
 
     # ---- columns and rows -----------------------------------------------------------------------------
-    def add_column(self, label: str, key: str, width: int | None = None, max_width: int = 60) -> None:
+    def add_column(self, label: str, key: str, width: int | None = None, max_width: int = 60, *, flex: bool = False,
+                   min_width: int = 0, keep_visible: bool = True, overflow: str = "end") -> None:  # fmt: skip
         self._col_index[key] = len(self.columns)
-        self.columns.append(Column(key, label, width, max_width))
+        self.columns.append(Column(key, label, width, max_width, flex=flex, min_width=min_width,
+                                   keep_visible=keep_visible, overflow=overflow))  # fmt: skip
 
     @property
     def row_count(self) -> int:
@@ -188,11 +226,31 @@ class FastTable(ScrollView, can_focus=True):
                 widest = max(_cell_len(cells[ci]) if ci < len(cells) else 0 for _, cells in rows)
                 col.content_width = max(col.content_width, widest)
 
+    def _layout(self) -> list[int]:
+        """Render widths for the current viewport: natural widths, except that a flex column gets what the
+        other (kept-visible) columns leave, clamped to [min_width, natural]."""
+        gap = self.CELL_GAP
+        widths = [c.render_width for c in self.columns]
+        flex = next((i for i, c in enumerate(self.columns) if c.flex), None)
+        viewport = self.scrollable_content_region.width
+        if flex is not None and viewport > 0:
+            col = self.columns[flex]
+            others = sum(w + gap for i, (w, c) in enumerate(zip(widths, self.columns))
+                         if i != flex and (i < flex or c.keep_visible))  # fmt: skip
+            widths[flex] = max(col.min_width, len(col.label), min(widths[flex], viewport - others - gap))
+        return widths
+
     def _resize(self) -> None:
         self._strips.clear()
-        width = sum(c.render_width + 2 for c in self.columns)
+        self._widths = self._layout()
+        self._viewport = self.scrollable_content_region.width
+        width = sum(w + self.CELL_GAP for w in self._widths)
         self.virtual_size = Size(width, len(self._rows) + 1)
         self.refresh()
+
+    def on_resize(self) -> None:
+        if self.scrollable_content_region.width != self._viewport:
+            self._resize()
 
     # ---- cursor ---------------------------------------------------------------------------------------
     def move_cursor(self, row: int, *, force: bool = False) -> None:
@@ -254,8 +312,8 @@ class FastTable(ScrollView, can_focus=True):
             return
         if offset.y == 0:
             x = offset.x + int(self.scroll_x)
-            for col in self.columns:
-                x -= col.render_width + 2
+            for col, w in zip(self.columns, self._widths):
+                x -= w + self.CELL_GAP
                 if x < 0:
                     self.post_message(self.HeaderSelected(self, col.key))
                     return
@@ -332,14 +390,19 @@ class FastTable(ScrollView, can_focus=True):
 
     def _line(self, cells: Sequence[Cell], style: Style) -> Text:
         line = Text(style=style, no_wrap=True, end="")
-        for col, cell in zip(self.columns, cells):
-            w = col.render_width
+        if len(self._widths) != len(self.columns):
+            self._widths = self._layout()
+        after = " " * (self.CELL_GAP - 1)
+        for col, w, cell in zip(self.columns, self._widths, cells):
             text = cell.copy() if isinstance(cell, Text) else Text(cell)
             if text.cell_len > w:
-                text.truncate(w, overflow="ellipsis")
+                if col.overflow == "middle":
+                    text = elide_middle(text, w)
+                else:
+                    text.truncate(w, overflow="ellipsis")
             else:
                 text.pad_right(w - text.cell_len)
             line.append(" ")
             line.append_text(text)
-            line.append(" ")
+            line.append(after)
         return line

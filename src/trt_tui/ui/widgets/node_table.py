@@ -1,4 +1,7 @@
-"""The node table: one row per node (pin, index, op, name, output dtype/shape, flags, scope)."""
+"""The node table: one row per node (pin, index, name, op, output dtype/shape, flags, scope).
+
+The name is what users read and search: it comes right after the pin and index and takes the width the
+viewport leaves (the columns after it scroll into view to the right when it needs all of it)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from rich.text import Text
 
 from trt_tui.core.graph import GraphIndex, NodeInfo
 from trt_tui.core.selection import PinSelection
-from trt_tui.ui.widgets.fast_table import FastTable
+from trt_tui.ui.widgets.fast_table import FLEX_CSS, FastTable
 
 PIN = Text("FP32", style="bold magenta")
 NO_PIN = ""
@@ -40,7 +43,7 @@ class NodeRows:
     """Everything the table shows per node except the pin, built once per model (in the loader thread)."""
 
     index: GraphIndex
-    cells: list[tuple]  # per position in index.nodes: (#, op, name, dtype, shape, flags, scope)
+    cells: list[tuple]  # per position in index.nodes: (#, name, op, dtype, shape, flags, scope)
     positions: dict[str, list[int]]  # node name -> positions (names can repeat)
     position_of: dict[int, int]  # id(node) -> position
     widths: dict[str, int]  # widest cell per column over all nodes (the table never re-measures on filter)
@@ -50,10 +53,10 @@ class NodeRows:
         cells, positions, position_of = [], {}, {}
         for pos, node in enumerate(index.nodes):
             dtype, shape = _output_text(index, node)
-            cells.append((str(node.topo_index), node.op_type, node.name, dtype, shape, _flags_text(node), node.scope))
+            cells.append((str(node.topo_index), node.name, node.op_type, dtype, shape, _flags_text(node), node.scope))
             positions.setdefault(node.name, []).append(pos)
             position_of[id(node)] = pos
-        keys = ("idx", "op", "name", "dtype", "shape", "flags", "scope")
+        keys = ("idx", "name", "op", "dtype", "shape", "flags", "scope")
         widths = {k: max((len(str(c[i])) for c in cells), default=0) for i, k in enumerate(keys)}
         return cls(index, cells, positions, position_of, widths)
 
@@ -61,18 +64,20 @@ class NodeRows:
 class NodeTable(FastTable):
     """Rows are keyed by the node's position in `index.nodes` (names can repeat)."""
 
+    DEFAULT_CSS = "NodeTable " + FLEX_CSS
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.model: NodeRows | None = None
         self._row_cache: list[tuple[str, tuple]] = []
         self.add_column("pin", "pin", width=4)
-        self.add_column("#", "idx", width=5)
-        self.add_column("op", "op", max_width=22)
-        self.add_column("name", "name", max_width=70)
-        self.add_column("dtype", "dtype", max_width=8)
-        self.add_column("shape", "shape", max_width=20)
-        self.add_column("flags", "flags", width=9)
-        self.add_column("scope", "scope", max_width=50)
+        self.add_column("#", "idx", max_width=6)
+        self.add_column("name", "name", max_width=160, flex=True, min_width=12, overflow="middle")
+        self.add_column("op", "op", max_width=22, keep_visible=False)
+        self.add_column("dtype", "dtype", max_width=8, keep_visible=False)
+        self.add_column("shape", "shape", max_width=20, keep_visible=False)
+        self.add_column("flags", "flags", width=9, keep_visible=False)
+        self.add_column("scope", "scope", max_width=50, keep_visible=False)
 
     @property
     def index(self) -> GraphIndex | None:
