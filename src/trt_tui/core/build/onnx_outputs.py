@@ -8,6 +8,7 @@ from pathlib import Path
 
 from trt_tui.core.build.trt_settings import TrtSettings
 from trt_tui.core.build.types import BuildRequest
+from trt_tui.core.fileio import atomic_write
 
 MIXED_NAME = "model.mixed.onnx"
 EMULATED_NAME = "model.emulated.onnx"
@@ -20,7 +21,7 @@ def write_mixed_model(request: BuildRequest, settings: TrtSettings, build_dir: P
                                 keep_io_types=settings.keep_io_types)
     target = build_dir / MIXED_NAME
     save_model(result.model, target, overwrite=True)
-    (build_dir / "mixed.json").write_text(json.dumps(result.to_json(), indent=1))
+    atomic_write(build_dir / "mixed.json", json.dumps(result.to_json(), indent=1), overwrite=True)
     return target
 
 
@@ -31,5 +32,5 @@ def write_emulated_model(request: BuildRequest, settings: TrtSettings, build_dir
                      keep_io_types=settings.keep_io_types)
     target = build_dir / EMULATED_NAME
     save_model(result.model, target, overwrite=True)
-    (build_dir / "emulated.json").write_text(json.dumps(result.to_json(), indent=1))
+    atomic_write(build_dir / "emulated.json", json.dumps(result.to_json(), indent=1), overwrite=True)
     return target
