@@ -1,6 +1,7 @@
 import json
 import math
 
+from tests.fixtures.stand_in_trt_runner import stand_in_trt_runner
 from trt_tui.cli import main
 
 
@@ -49,3 +50,69 @@ def test_preset_supplies_model_precision_pins_and_tolerances(tmp_path, capsys):
     assert data["candidate"].startswith("emulate fp16 +") and data["model"].endswith("demo_streaming_encoder.onnx")
     assert data["tensors"][0]["tolerance"]["atol"] == 1e-3 and not data["warnings"]
     assert main(["compare", "--preset", str(preset), "--atol", "0", "--rtol", "0"]) == 1  # flags override it
+
+
+# ---- candidate trt[:PRESET]: a TensorRT engine built from a preset ------------------------------------------
+def _preset(name="demo_fp16"):
+    from pathlib import Path
+
+    return Path(__file__).resolve().parents[2] / "presets" / f"{name}.toml"
+
+
+def _tensorrt_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tensorrt") is not None
+
+
+def test_trt_candidate_help_and_bad_input(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "trt[:PRESET]" in help_text and "--outputs-only" in help_text and "not the one you ship" in help_text
+    assert main(["compare", str(_preset().parent.parent / "src/trt_tui/data/demo_streaming_encoder.onnx"), "--candidate", "trt"]) == 2
+    assert main(["compare", "--preset", str(_preset()), "--outputs-only"]) == 2  # emulate has no marked engine
+    err = capsys.readouterr().err
+    assert err.count("\n") == 2 and "give --preset FILE or trt:PRESET" in err and "--outputs-only applies to" in err
+
+
+def test_trt_candidate_without_tensorrt_is_one_line_exit_2(capsys):
+    import pytest
+
+    if _tensorrt_installed():
+        pytest.skip("TensorRT is installed here: the missing-backend message cannot be shown")
+    assert main(["compare", "--preset", str(_preset()), "--candidate", "trt"]) == 2
+    assert main(["compare", "--candidate", f"trt:{_preset('demo_fp16_trt11')}", "--outputs-only"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 2 and err.count("TensorRT is not installed on this machine") == 2
+
+
+def test_trt_candidate_layer_wise_warns_that_the_marked_engine_is_not_shipped(monkeypatch, tmp_path, capsys):
+    from trt_tui.core.parity.trt_preset import MARKED_ENGINE_WARNING
+
+    calls = stand_in_trt_runner(monkeypatch)
+    out = tmp_path / "r.json"
+    assert main(["compare", "--candidate", f"trt:{_preset()}", "--json", str(out), "--max-memory", "8M"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "warning: layer-wise TensorRT comparison marks every tensor" in text and "--outputs-only" in text
+    data = json.loads(out.read_text())
+    assert MARKED_ENGINE_WARNING in data["warnings"] and data["candidate"].startswith("trt10 fp16 +")
+    assert len(data["tensors"]) > 50 and data["batches"] > 1  # layer-wise, in batches
+    spec, plan, same_model = calls[0]
+    assert spec.path == str(_preset()) and plan.mark_all and same_model  # the preset's model is the compared one
+
+
+def test_trt_candidate_outputs_only_compares_final_outputs(monkeypatch, tmp_path, capsys):
+    from trt_tui.core.parity.trt_preset import resolve_candidate_preset
+
+    stand_in_trt_runner(monkeypatch)
+    out = tmp_path / "r.json"
+    assert main(["compare", "--preset", str(_preset("demo_bf16")), "--candidate", "trt", "--outputs-only", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    finals = set(resolve_candidate_preset(_preset("demo_bf16")).output_names)
+    assert data["tensors"] and {t["name"] for t in data["tensors"]} <= finals
+    assert data["candidate"].endswith("(demo-bf16, outputs only)") and data["precision"] == "bf16"
+    assert not any("marks every tensor" in w for w in data["warnings"])
+    assert "marks every tensor" not in capsys.readouterr().out

@@ -36,7 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "opt), seed and input data from a preset; flags given here override it")
     p.add_argument("--candidate", default="emulate", metavar="SPEC",
                    help="emulate (CPU emulation of --precision, default), mixed (ONNX Runtime on the mixed-precision "
-                   "rewrite), onnx:PATH, engine:PATH (TensorRT) or outputs:PATH[#runner] (.npz or Polygraphy JSON)")
+                   "rewrite), onnx:PATH, engine:PATH (TensorRT), trt[:PRESET] (a TensorRT engine built from the preset, "
+                   "default --preset, through Polygraphy; every tensor marked unless --outputs-only) or "
+                   "outputs:PATH[#runner] (.npz or Polygraphy JSON)")
+    p.add_argument("--outputs-only", action="store_true",
+                   help="trt: compare only the model's final outputs, on the unmarked engine (marking every tensor "
+                   "blocks fusions and can force FP32, so the layer-wise engine is not the one you ship)")
     p.add_argument("--reference", default="onnxruntime", metavar="SPEC",
                    help="onnxruntime (FP32, default) or outputs:PATH[#runner] (e.g. saved from PyTorch)")
     p.add_argument("--precision", choices=("fp16", "bf16"), default=None, help="low precision of emulate/mixed (default fp16)")
@@ -141,13 +146,16 @@ def _apply_preset(args: argparse.Namespace) -> TolerancePolicy | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.candidate.startswith("trt:") and not args.preset:
+        args.preset = args.candidate[4:]  # the engine's preset also supplies shapes, seed and tolerances
     preset_tolerances = _apply_preset(args)
     if not args.model:
         raise UserError("give a MODEL or a --preset")
     args.precision = args.precision or "fp16"
     args.seed = DEFAULT_SEED if args.seed is None else args.seed
     explicit_tol = any(v is not None for v in (args.atol, args.rtol, args.check_error_stat, args.error_quantile))
-    spec = parse_candidate(args.candidate, precision=args.precision, pins=_pins(args), fuse_bias=not args.no_fuse_bias)
+    spec = parse_candidate(args.candidate, precision=args.precision, pins=_pins(args), fuse_bias=not args.no_fuse_bias,
+                           preset=args.preset, outputs_only=args.outputs_only)  # fmt: skip
     options = CompareOptions(
         tolerances=preset_tolerances if preset_tolerances is not None and not explicit_tol else _policy(args),
         max_memory=parse_size(args.max_memory) if args.max_memory else DEFAULT_MAX_MEMORY,

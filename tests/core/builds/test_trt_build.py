@@ -1,4 +1,4 @@
-"""trt_build.run() driven through a stand-in `tensorrt` module (fake_tensorrt.py, a test double): the
+"""trt_build.run() driven through a stand-in `tensorrt` module (tests/fixtures/fake_tensorrt.py, a test double): the
 10.x weak-typing flags and per-layer pins, the 11.x route through the mixed-precision ONNX, the progress
 monitor, cancel through step_complete, artifacts and the pin check. The real thing: test_tensorrt_backend.py."""
 
@@ -13,7 +13,7 @@ from trt_tui.core.build.types import BuildRequest, JobState
 from trt_tui.core.errors import UserError
 from trt_tui.core.graph import load_graph
 
-from . import fake_tensorrt
+from tests.fixtures import fake_tensorrt
 
 
 def _request(demo_model, pins, **settings) -> BuildRequest:

@@ -45,6 +45,7 @@ from trt_tui.core.parity.runners import (
     load_model,
     parse_candidate,
     parse_reference,
+    trt_candidate_runner,
     trt_engine_runner,
 )
 from trt_tui.core.parity.sides import OnnxSide, RunnerSide, SavedSide
@@ -174,8 +175,10 @@ class Comparison:
         wanted = [t for t in order if pattern is None or pattern.search(t)]
         self.names = [t for t in wanted if t in ref_names and t in cand_names]
         self.meta = order
-        # A rewritten ONNX candidate has private tensors (e.g. pre-rounding values): not worth listing.
-        foreign = (lambda t: t in order) if isinstance(candidate, OnnxSide) else (lambda t: True)
+        # A rewritten ONNX candidate has private tensors (e.g. pre-rounding values), a marked TensorRT engine
+        # built from a preset has its own (Casts of the mixed ONNX, unnamed layers): not worth listing.
+        private = isinstance(candidate, OnnxSide) or getattr(candidate, "private_names", False)
+        foreign = (lambda t: t in order) if private else (lambda t: True)
         self.unpaired = {
             "reference_only": [t for t in wanted if t in ref_names and t not in cand_names],
             "candidate_only": sorted(t for t in cand_names - ref_names if foreign(t)),
@@ -239,6 +242,23 @@ class Comparison:
         )  # fmt: skip
 
 
+def _preset_model(spec: CandidateSpec):
+    """The model a preset file names (None when it cannot be read: resolving it later says why)."""
+    try:
+        from trt_tui.core.preset import load_preset
+
+        return load_preset(spec.path).model_path if spec.path else None
+    except UserError:
+        return None
+
+
+def _same_file(a, b) -> bool:
+    try:
+        return a is not None and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def _floatish(a: np.ndarray) -> bool:
     return a.dtype.kind == "f" or a.dtype.name == "bfloat16"  # ml_dtypes' bfloat16 has kind "V"
 
@@ -268,6 +288,14 @@ def prepare_comparison(
         cand_side = SavedSide(load_saved_outputs(spec.path))
     elif spec.kind == "engine":
         cand_side = RunnerSide(trt_engine_runner(spec.path, name="candidate"), spec.label)
+    elif spec.kind == "trt":
+        same = _same_file(getattr(spec.preset, "model_path", None) or _preset_model(spec), index.path)
+        runner, plan = trt_candidate_runner(spec, index=index if same else None, name="candidate")
+        cand_side = RunnerSide(runner, plan.label)
+        cand_side.private_names = True
+        warnings += plan.warnings
+        if not same:
+            warnings.append(f"the preset builds from {plan.onnx_path or 'its own model'}, not from {index.path}")
     else:
         cand_side = OnnxSide(candidate_model(full, spec), spec.label, providers)
 
@@ -284,6 +312,8 @@ def prepare_comparison(
     if not feeds:
         raise UserError("no input data: zero iterations")
     low = spec.precision if spec.kind in ("emulate", "mixed") else None  # other candidates carry their own types
+    if spec.kind == "trt" and plan.precision in ("fp16", "bf16"):
+        low = plan.precision  # headroom against the preset's low precision
     return Comparison(index, ref_side, cand_side, feeds, options, precision=low, warnings=warnings)
 
 

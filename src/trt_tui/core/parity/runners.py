@@ -2,7 +2,8 @@
 
 A reference is ONNX Runtime FP32 on the model, or outputs saved by an earlier run. A candidate is a runner
 over some ONNX model (the CPU emulation of fp16/bf16 + pins, the mixed-precision rewrite, any ONNX file), a
-TensorRT engine through Polygraphy's TrtRunner, or saved outputs. Everything runs through Polygraphy runners,
+TensorRT engine through Polygraphy's TrtRunner (an engine file, or built from a preset: trt_preset.py), or
+saved outputs. Everything runs through Polygraphy runners,
 so other features (streaming contracts) reuse `make_runners` and call `runner.infer(feed_dict)`.
 
 TensorRT is imported only when an engine is asked for; without it a `MissingBackendError` says so in one line.
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from trt_tui.core.errors import MissingBackendError, UserError
 from trt_tui.core.parity.segments import ort_runner
 
 PRECISIONS = ("fp16", "bf16")
-CANDIDATE_KINDS = ("emulate", "mixed", "onnx", "engine", "outputs")
+CANDIDATE_KINDS = ("emulate", "mixed", "onnx", "engine", "trt", "outputs")
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,19 @@ class CandidateSpec:
     precision: str = "fp16"
     pins: tuple[str, ...] = ()
     fuse_bias: bool = True  # emulation: treat MatMul + constant-bias Add as one fused GEMM, as TensorRT does
+    # trt (an engine built from a preset): `path` is the preset file, or `preset` a Preset / ResolvedPreset
+    # object (the TUI's current, possibly unsaved, preset); `outputs_only` leaves the engine unmarked
+    preset: object | None = field(default=None, compare=False, repr=False)
+    outputs_only: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in CANDIDATE_KINDS:
-            raise UserError(f"unknown candidate {self.kind!r}; choose emulate, mixed, onnx:PATH, engine:PATH or outputs:PATH")
+            raise UserError(f"unknown candidate {self.kind!r}; choose emulate, mixed, onnx:PATH, engine:PATH, "
+                            "trt[:PRESET] or outputs:PATH")  # fmt: skip
+        if self.kind == "trt" and not (self.path or self.preset is not None):
+            raise UserError("candidate trt builds a TensorRT engine from a preset: give --preset FILE or trt:PRESET")
+        if self.outputs_only and self.kind != "trt":
+            raise UserError(f"--outputs-only applies to a TensorRT engine built from a preset (trt), not to {self.kind}")
         if self.precision not in PRECISIONS:
             raise UserError(f"unknown precision {self.precision!r}; choose fp16 or bf16")
         if self.kind in ("onnx", "engine", "outputs") and not self.path:
@@ -48,13 +58,22 @@ class CandidateSpec:
         if self.kind in ("emulate", "mixed"):
             pins = f" +{len(self.pins)} pinned" if self.pins else ""
             return f"{self.kind} {self.precision}{pins}"
+        if self.kind == "trt":
+            source = self.path or getattr(self.preset, "name", "preset")
+            return f"trt:{source} ({'outputs only' if self.outputs_only else 'layer-wise'})"
         return f"{self.kind}:{self.path}"
 
 
-def parse_candidate(text: str, *, precision: str = "fp16", pins: Sequence[str] = (), fuse_bias: bool = True) -> CandidateSpec:
-    """'emulate' | 'mixed' | 'onnx:PATH' | 'engine:PATH' | 'outputs:PATH[#runner]'."""
+def parse_candidate(text: str, *, precision: str = "fp16", pins: Sequence[str] = (), fuse_bias: bool = True,
+                    preset: str | None = None, outputs_only: bool = False) -> CandidateSpec:  # fmt: skip
+    """'emulate' | 'mixed' | 'onnx:PATH' | 'engine:PATH' | 'trt[:PRESET]' | 'outputs:PATH[#runner]'.
+
+    A bare 'trt' builds from `preset` (the command's --preset file)."""
     kind, sep, path = text.partition(":")
-    return CandidateSpec(kind=kind, path=path if sep else None, precision=precision, pins=tuple(pins), fuse_bias=fuse_bias)
+    if kind == "trt" and not sep and preset:
+        path, sep = str(preset), ":"
+    return CandidateSpec(kind=kind, path=path if sep else None, precision=precision, pins=tuple(pins), fuse_bias=fuse_bias,
+                         outputs_only=outputs_only)  # fmt: skip
 
 
 def parse_reference(text: str) -> tuple[str, str | None]:
@@ -114,6 +133,15 @@ def trt_engine_runner(path: str | os.PathLike[str], name: str = "tensorrt"):
     from polygraphy.backend.trt import EngineFromBytes, TrtRunner
 
     return TrtRunner(EngineFromBytes(BytesFromPath(str(p))), name=name)
+
+
+def trt_candidate_runner(spec: CandidateSpec, *, index=None, name: str = "candidate"):
+    """(TrtRunner over an engine built from the spec's preset, its TrtPresetPlan); not activated. Needs TensorRT."""
+    require_tensorrt("building a candidate engine from a preset")  # before touching the preset: one clear line
+    from trt_tui.core.parity.trt_preset import trt_preset_runner
+
+    preset = spec.preset if spec.preset is not None else spec.path
+    return trt_preset_runner(preset, outputs_only=spec.outputs_only, index=index, name=name)
 
 
 def require_tensorrt(what: str) -> None:
@@ -199,6 +227,8 @@ def make_runners(
     reference = onnx_runner(ref_model, outputs, providers=providers, name="reference")
     if spec.kind == "engine":
         cand = trt_engine_runner(spec.path, name="candidate")
+    elif spec.kind == "trt":
+        cand = trt_candidate_runner(spec, name="candidate")[0]
     else:
         cand = onnx_runner(candidate_model(ref_model, spec), outputs, providers=providers, name="candidate")
     return RunnerPair(reference, cand)

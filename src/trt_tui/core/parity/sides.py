@@ -72,7 +72,7 @@ class RunnerSide:
         if self._names is None:
             if not self.runner.is_active:
                 self.runner.activate()
-            self._names = set(self.runner.get_output_metadata())
+            self._names = set(runner_output_names(self.runner))
         return self._names
 
     def prepare(self, batches: Sequence[Sequence[str]], feeds: Sequence[dict[str, np.ndarray]]) -> None:
@@ -105,6 +105,30 @@ class RunnerSide:
     def close(self) -> None:
         if self.runner.is_active:
             self.runner.deactivate()
+        workdir = getattr(self.runner, "trt_tui_workdir", None)  # an engine built from a preset: its mixed ONNX
+        if workdir is not None:
+            workdir.cleanup()
+
+
+def runner_output_names(runner) -> list[str]:
+    """The output names of an activated Polygraphy runner.
+
+    Polygraphy runners (0.53) have `get_input_metadata` but no output counterpart: a TrtRunner's outputs are
+    its engine's OUTPUT I/O tensors, an OnnxrtRunner's its session's outputs.
+    """
+    get = getattr(runner, "get_output_metadata", None)
+    if callable(get):
+        return list(get())
+    engine = getattr(runner, "engine", None)
+    if engine is not None:  # TrtRunner: only reached with TensorRT installed
+        import tensorrt as trt
+
+        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+        return [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
+    sess = getattr(runner, "sess", None)
+    if sess is not None:  # OnnxrtRunner
+        return [o.name for o in sess.get_outputs()]
+    raise UserError(f"cannot tell which outputs runner {getattr(runner, 'name', runner)!r} exposes")
 
 
 class _Reader:

@@ -15,13 +15,21 @@ from textual.widgets import Input, Label, ProgressBar, Select, Sparkline, Static
 
 from trt_tui.core.parity.engine import BatchUpdate, CompareOptions, prepare_comparison
 from trt_tui.core.parity.inputs import InputSpec
+from trt_tui.core.errors import UserError
 from trt_tui.core.parity.results import CompareResult
+from trt_tui.core.parity.runners import CandidateSpec, require_tensorrt
+from trt_tui.core.parity.trt_preset import MARKED_ENGINE_SHORT, MARKED_ENGINE_WARNING
 from trt_tui.ui.screens.base import TrtScreen
 from trt_tui.ui.widgets.drift_details import DriftDetails
 from trt_tui.ui.widgets.drift_table import SORT_KEYS, DriftTable
 from trt_tui.ui.widgets.fast_table import FastTable
 
-CANDIDATES = [("CPU emulation (storage rounding)", "emulate"), ("ONNX Runtime, mixed-precision rewrite", "mixed")]
+CANDIDATES = [
+    ("CPU emulation (storage rounding)", "emulate"),
+    ("ONNX Runtime, mixed-precision rewrite", "mixed"),
+    ("TensorRT from preset, layer-wise", "trt"),  # every tensor marked: not the shipped engine
+    ("TensorRT from preset, outputs only", "trt-outputs"),  # the unmarked engine, final outputs
+]
 PRECISIONS = [("fp16", "fp16"), ("bf16", "bf16")]
 PLOT_EVERY_S = 0.25
 
@@ -93,6 +101,24 @@ class ParityScreen(TrtScreen):
         if preset.comparison.input_data != "random":
             self.query_one("#parity-inputs", Input).value = str(preset.resolve_path(preset.comparison.input_data))
 
+    @on(Select.Changed, "#parity-candidate")
+    def _candidate_changed(self, event: Select.Changed) -> None:
+        if self.running:
+            return
+        idle = "reference: onnxruntime fp32 · press r to run"
+        self.query_one("#parity-status", Static).update(f"⚠ {MARKED_ENGINE_SHORT}" if event.value == "trt" else idle)
+
+    def _candidate(self, kind: str, precision: str) -> CandidateSpec | str | None:
+        """The candidate to run; a TensorRT one is built from the current preset (unsaved edits included)."""
+        if kind not in ("trt", "trt-outputs"):
+            return kind
+        try:
+            require_tensorrt("a TensorRT candidate")
+        except UserError as exc:
+            self.notify(exc.one_line(), severity="error")
+            return None
+        return CandidateSpec("trt", precision=precision, preset=self.app.current_preset(), outputs_only=kind == "trt-outputs")
+
     # ---- running ---------------------------------------------------------------------------------------
     def action_run(self) -> None:
         if self.running:
@@ -101,6 +127,10 @@ class ParityScreen(TrtScreen):
         app = self.app
         if app.index is None:
             self.notify("Open a model first.", severity="warning")
+            return
+        precision = str(self.query_one("#parity-precision", Select).value)
+        candidate = self._candidate(str(self.query_one("#parity-candidate", Select).value), precision)
+        if candidate is None:
             return
         seed_text = self.query_one("#parity-seed", Input).value.strip() or "1"
         inputs = self.query_one("#parity-inputs", Input).value.strip() or None
@@ -117,8 +147,8 @@ class ParityScreen(TrtScreen):
         self.query_one("#parity-status", Static).update("preparing (building both sides)…")
         self.run_comparison(
             str(app.index.path),
-            str(self.query_one("#parity-candidate", Select).value),
-            str(self.query_one("#parity-precision", Select).value),
+            candidate,
+            precision,
             sorted(app.selection.pinned) if app.selection is not None else [],
             inputs if inputs is not None else InputSpec(seed=int(seed_text)),
             options,
@@ -170,6 +200,8 @@ class ParityScreen(TrtScreen):
         )
         if first is not None:
             text += f" · first divergence #{first.topo_index} {first.name} (n)"
+        if MARKED_ENGINE_WARNING in result.warnings:
+            text += " · ⚠ marked engine ≠ shipped engine (outputs only compares the unmarked one)"
         self.query_one("#parity-status", Static).update(text)
         for problem in result.errors[:3]:
             self.notify(problem, title="not compared", severity="warning")
