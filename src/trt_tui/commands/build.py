@@ -11,20 +11,17 @@ from __future__ import annotations
 import argparse
 import threading
 from collections import deque
-
-from rich.console import Group
-from rich.live import Live
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
-from rich.markup import escape
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from trt_tui.commands.output import console, err_console, print_json
-from trt_tui.core.build.manager import JobManager, default_backends
-from trt_tui.core.build.request import request_from_preset
-from trt_tui.core.build.selection import CHOICES
-from trt_tui.core.build.state import state_dir
-from trt_tui.core.build.types import BuildJob, JobChanged, JobState, LogLines
-from trt_tui.core.build.types import Progress as ProgressEvent
+from trt_tui.core.build.constants import CHOICES
+
+if TYPE_CHECKING:
+    from trt_tui.core.build.manager import JobManager
+    from trt_tui.core.build.types import BuildJob
+
+# Every `trt-tui` start imports this module to declare its flags: the job manager, its backends and rich's live
+# display are imported inside the functions that use them, so that the CLI starts fast.
 
 TAIL = 12
 
@@ -52,6 +49,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
+    from trt_tui.core.build.manager import JobManager, default_backends
+    from trt_tui.core.build.request import request_from_preset
+    from trt_tui.core.build.state import state_dir
+    from trt_tui.core.build.types import JobState
+
     backends = default_backends()
     request = request_from_preset(args.preset, args.backend, backends, timeout_s=args.timeout)
     manager = JobManager(state_dir(args.state_dir), backends=backends)
@@ -80,6 +84,14 @@ def _wait_quietly(manager: JobManager, job: BuildJob) -> BuildJob:
 
 
 def _watch(manager: JobManager, job: BuildJob) -> BuildJob:
+    from rich.console import Group
+    from rich.live import Live
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+    from rich.text import Text
+
+    from trt_tui.core.build.types import JobChanged, JobState, LogLines
+    from trt_tui.core.build.types import Progress as ProgressEvent
+
     lock = threading.Lock()
     tail: deque[str] = deque(maxlen=TAIL)
     state = {"phase": "queued", "fraction": None}
@@ -122,6 +134,10 @@ def _report(job: BuildJob, as_json: bool) -> None:
 
 
 def print_job(job: BuildJob) -> None:
+    from rich.markup import escape
+
+    from trt_tui.core.build.types import JobState
+
     out = console()
     r = job.result
     color = {JobState.SUCCEEDED: "green", JobState.RUNNING: "cyan", JobState.QUEUED: "cyan"}.get(job.state, "red")

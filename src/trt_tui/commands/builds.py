@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 import time
-
-from rich.markup import escape
+from typing import TYPE_CHECKING
 
 from trt_tui.commands.build import add_state_dir, print_job
 from trt_tui.commands.output import console, print_json
-from trt_tui.core.build.manager import JobManager
-from trt_tui.core.build.state import state_dir
 from trt_tui.core.errors import UserError
+
+if TYPE_CHECKING:
+    from trt_tui.core.build.manager import JobManager
+
+# Every `trt-tui` start imports this module to declare its flags: the job manager is imported inside the
+# functions that use it, so that the CLI starts fast.
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,10 +40,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _manager(args) -> JobManager:
+    from trt_tui.core.build.manager import JobManager
+    from trt_tui.core.build.state import state_dir
+
     return JobManager(state_dir(args.state_dir))
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
     m = _manager(args)
     try:
         jobs = m.jobs(limit=args.limit)

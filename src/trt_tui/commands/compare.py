@@ -9,18 +9,19 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from trt_tui.commands.output import console, err_console
 from trt_tui.core.errors import UserError
-from trt_tui.core.parity.engine import DEFAULT_MAX_MEMORY, CompareOptions, parse_size, prepare_comparison
-from trt_tui.core.parity.inputs import DEFAULT_SEED, InputSpec, parse_shape
-from trt_tui.core.parity.metrics import ERROR_STATS, TOP_K, Tolerance, TolerancePolicy
-from trt_tui.core.parity.results import RANK_KEYS, CompareResult
-from trt_tui.core.parity.runners import parse_candidate
+from trt_tui.core.parity.constants import DEFAULT_MAX_MEMORY, DEFAULT_SEED, ERROR_STATS, RANK_KEYS, TOP_K
+
+if TYPE_CHECKING:
+    from trt_tui.core.parity.inputs import InputSpec
+    from trt_tui.core.parity.metrics import TolerancePolicy
+    from trt_tui.core.parity.results import CompareResult
+
+# Every `trt-tui` start imports this module to declare its flags: the comparison engine (numpy, ONNX, ONNX
+# Runtime) and rich's tables are imported inside the functions that use them, so that the CLI starts fast.
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -73,6 +74,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _input_spec(args: argparse.Namespace) -> InputSpec:
+    from trt_tui.core.parity.inputs import InputSpec, parse_shape
+
     shapes = {}
     for item in args.shape:
         name, sep, shape = item.rpartition(":")
@@ -99,6 +102,8 @@ def _input_spec(args: argparse.Namespace) -> InputSpec:
 
 
 def _policy(args: argparse.Namespace) -> TolerancePolicy:
+    from trt_tui.core.parity.metrics import Tolerance, TolerancePolicy
+
     base = Tolerance()
     try:
         tol = Tolerance(
@@ -146,6 +151,9 @@ def _apply_preset(args: argparse.Namespace) -> TolerancePolicy | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from trt_tui.core.parity.engine import CompareOptions, parse_size, prepare_comparison
+    from trt_tui.core.parity.runners import parse_candidate
+
     if args.candidate.startswith("trt:") and not args.preset:
         args.preset = args.candidate[4:]  # the engine's preset also supplies shapes, seed and tolerances
     preset_tolerances = _apply_preset(args)
@@ -197,6 +205,10 @@ def _fmt(v: float) -> str:
 
 
 def _print(result: CompareResult, top: int, sort: str) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     out = console()
     if not out.is_terminal:  # piped: rich would assume 80 columns and fold every tensor name
         out = Console(highlight=False, soft_wrap=False, width=max(out.width, 150))

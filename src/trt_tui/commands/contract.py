@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 from trt_tui.commands.output import print_json
-from trt_tui.core.fileio import atomic_write
-from trt_tui.core.graph import load_graph
-from trt_tui.core.streaming.contract import ContractError, load_contract
-from trt_tui.core.streaming.contract_model import check_against_model, contract_from_model
+
+# Every `trt-tui` start imports this module to declare its flags: the model index (ONNX) and the contract
+# code are imported inside the functions that use them, so that the CLI starts fast.
 
 SCHEMA_HELP = """\
 A contract (JSON, "format": "trt-tui-contract", "version": 1) says how a stateful model runs chunk after
@@ -69,6 +68,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_init(args: argparse.Namespace) -> int:
+    from trt_tui.core.fileio import atomic_write
+    from trt_tui.core.graph import load_graph
+    from trt_tui.core.streaming.contract_model import contract_from_model
+
     index = load_graph(args.model)
     doc = contract_from_model(index, Path(args.model).name)
     path = atomic_write(args.output, json.dumps(doc, indent=2) + "\n", overwrite=args.force)
@@ -82,6 +85,10 @@ def run_init(args: argparse.Namespace) -> int:
 
 
 def run_validate(args: argparse.Namespace) -> int:
+    from trt_tui.core.graph import load_graph
+    from trt_tui.core.streaming.contract import ContractError, load_contract
+    from trt_tui.core.streaming.contract_model import check_against_model
+
     problems: list[str] = []
     warnings: list[str] = []
     contract = None

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from trt_tui.commands.output import print_json
 from trt_tui.core.errors import UserError
-from trt_tui.core.graph import load_graph
-from trt_tui.core.pins import PinRules, resolve_pins, suggest
+
+# Every `trt-tui` start imports this module to declare its flags: the model index (ONNX) and the rewrites are
+# imported inside the functions that use them, so that the CLI starts fast.
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _settings(args: argparse.Namespace):
     """(model path, low, pinned node names, keep_io_types, warnings) from the preset or the flags."""
+    from trt_tui.core.graph import load_graph
+    from trt_tui.core.pins import PinRules, resolve_pins, suggest
+
     pin_flags = args.pin_op or args.pin_match or args.pin or args.pin_exclude
     if args.preset:
         if args.precision or pin_flags:

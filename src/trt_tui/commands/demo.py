@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from trt_tui.core.resources import demo_model_path, demo_preset_path
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -18,6 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from trt_tui.core.resources import demo_model_path, demo_preset_path  # here, not at the top: keeps the CLI's start fast
+
     model = demo_model_path()
     if args.path:
         print(model)

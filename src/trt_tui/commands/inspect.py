@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
-
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from trt_tui.commands.output import BIG_TABLE, console, print_json, print_plain_table
-from trt_tui.core.graph import GraphIndex, load_graph
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from trt_tui.core.graph import GraphIndex
+
+# Every `trt-tui` start imports this module to declare its flags: the model index (ONNX, numpy) and rich's
+# tables are imported inside the functions that use them, so that the other commands start fast.
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from trt_tui.core.graph import load_graph
+
     index = load_graph(args.model)
     nodes = index.filter(op=args.op, match=args.match) if (args.op or args.match) else index.nodes
     if args.json:
@@ -53,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _io_table(index: GraphIndex) -> Table:
+    from rich.table import Table
+
     t = Table(title=f"{index.path.name}: inputs and outputs", title_justify="left")
     for col in ("kind", "name", "dtype", "shape", "dynamic axes"):
         t.add_column(col)
@@ -63,6 +73,8 @@ def _io_table(index: GraphIndex) -> Table:
 
 
 def _op_table(index: GraphIndex) -> Table:
+    from rich.table import Table
+
     t = Table(title=f"op types ({len(index.nodes)} nodes)", title_justify="left")
     t.add_column("op type")
     t.add_column("count", justify="right")
@@ -83,6 +95,8 @@ def _node_rows(index: GraphIndex, nodes) -> list[list[str]]:
 
 
 def _node_table(index: GraphIndex, nodes) -> Table:
+    from rich.table import Table
+
     t = Table(title=f"nodes ({len(nodes)} shown)", title_justify="left")
     for col in ("#", "name", "op", "scope", "outputs", "flags"):
         t.add_column(col, overflow="fold")

@@ -10,27 +10,17 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trt_tui.commands.output import print_json
 from trt_tui.core.errors import UserError
-from trt_tui.core.fileio import atomic_write
-from trt_tui.core.graph import load_graph
-from trt_tui.core.pins import PinRules
-from trt_tui.core.preset import (
-    FORMATS,
-    PrecisionSettings,
-    Preset,
-    Problem,
-    Profile,
-    diff_pinned_nodes,
-    diff_presets,
-    export,
-    load_preset,
-    resolve_preset,
-    save_preset,
-    validate_preset,
-)
-from trt_tui.core.preset.analyse import raise_for_errors
+from trt_tui.core.preset.constants import FORMATS
+
+if TYPE_CHECKING:
+    from trt_tui.core.preset import Problem
+
+# Every `trt-tui` start imports this module to declare its flags: the preset schema, resolution, exporters and
+# the model index (ONNX) are imported inside the functions that use them, so that the CLI starts fast.
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -90,6 +80,11 @@ def _warn(problems: list[Problem], source: str) -> None:
 
 # ---- new ----------------------------------------------------------------------------------------------------
 def run_new(args: argparse.Namespace) -> int:
+    from trt_tui.core.graph import load_graph
+    from trt_tui.core.pins import PinRules
+    from trt_tui.core.preset import PrecisionSettings, Preset, Profile, save_preset, validate_preset
+    from trt_tui.core.preset.analyse import raise_for_errors
+
     model = Path(args.model).absolute()
     target = Path(args.output).absolute()
     if target.exists() and not args.force:
@@ -133,6 +128,8 @@ def run_new(args: argparse.Namespace) -> int:
 
 # ---- validate -------------------------------------------------------------------------------------------------
 def run_validate(args: argparse.Namespace) -> int:
+    from trt_tui.core.preset import load_preset, validate_preset
+
     preset = load_preset(args.preset)
     problems = validate_preset(preset, for_export=args.for_export)
     n_err = sum(p.is_error for p in problems)
@@ -148,6 +145,8 @@ def run_validate(args: argparse.Namespace) -> int:
 
 # ---- show -------------------------------------------------------------------------------------------------------
 def run_show(args: argparse.Namespace) -> int:
+    from trt_tui.core.preset import load_preset, resolve_preset
+
     preset = load_preset(args.preset)
     r = resolve_preset(preset)
     if args.json:
@@ -184,6 +183,8 @@ def run_show(args: argparse.Namespace) -> int:
 
 # ---- diff --------------------------------------------------------------------------------------------------------
 def run_diff(args: argparse.Namespace) -> int:
+    from trt_tui.core.preset import diff_pinned_nodes, diff_presets, load_preset
+
     a, b = load_preset(args.a), load_preset(args.b)
     changes = diff_presets(a, b)
     pins = diff_pinned_nodes(a, b)
@@ -210,6 +211,9 @@ def run_diff(args: argparse.Namespace) -> int:
 
 # ---- export ------------------------------------------------------------------------------------------------------
 def run_export(args: argparse.Namespace) -> int:
+    from trt_tui.core.fileio import atomic_write
+    from trt_tui.core.preset import export, load_preset, resolve_preset
+
     preset = load_preset(args.preset)
     resolved = resolve_preset(preset, for_export=args.format)
     _warn(resolved.warnings, args.preset)

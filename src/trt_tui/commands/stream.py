@@ -10,16 +10,18 @@ import argparse
 import json
 import math
 import sys
-
-from rich.markup import escape
+from typing import TYPE_CHECKING
 
 from trt_tui.commands.output import console, err_console, print_plain_table
 from trt_tui.core.errors import UserError
-from trt_tui.core.fileio import atomic_write
-from trt_tui.core.streaming.contract import MODES
-from trt_tui.core.streaming.engine import ChunkResult, StreamReport
-from trt_tui.core.streaming.plot import chart
-from trt_tui.core.streaming.session import StreamSetup, setup_stream, stream
+from trt_tui.core.streaming.constants import MODES
+
+if TYPE_CHECKING:
+    from trt_tui.core.streaming.engine import ChunkResult, StreamReport
+    from trt_tui.core.streaming.session import StreamSetup
+
+# Every `trt-tui` start imports this module to declare its flags: the streaming engine (numpy, ONNX, ONNX
+# Runtime) is imported inside the functions that use it, so that the CLI starts fast.
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -68,6 +70,9 @@ def _pins(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from trt_tui.core.fileio import atomic_write
+    from trt_tui.core.streaming.session import setup_stream, stream
+
     for target in (args.json, args.png):  # refuse before running, not after minutes of chunks
         if target and target != "-" and not args.force:
             from pathlib import Path
@@ -159,6 +164,10 @@ def _fmt(v: float) -> str:
 
 
 def _print(setup: StreamSetup, report: StreamReport, plot_output: str, args: argparse.Namespace) -> None:
+    from rich.markup import escape
+
+    from trt_tui.core.streaming.plot import chart
+
     out = console()
     c = setup.contract
     frames = f" of {'/'.join(map(str, c.schedule.frames))} frames" if c.schedule.frames else ""

@@ -8,10 +8,8 @@ then `trtexec` (real engine, pin check from its layer-info export), then `emulat
 from __future__ import annotations
 
 from trt_tui.core.build.backend import Backend
+from trt_tui.core.build.constants import AUTO_ORDER, CHOICES
 from trt_tui.core.errors import MissingBackendError, UserError
-
-AUTO_ORDER = ("tensorrt", "trtexec", "emulate")
-CHOICES = ("auto", *AUTO_ORDER)
 
 
 def select_backend(choice: str, backends: dict[str, Backend]) -> tuple[str, str]:

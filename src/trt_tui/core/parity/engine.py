@@ -27,6 +27,7 @@ import onnx
 
 from trt_tui.core.errors import UserError
 from trt_tui.core.graph import GraphIndex, load_graph
+from trt_tui.core.parity.constants import DEFAULT_MAX_MEMORY
 from trt_tui.core.parity.inputs import InputSpec, load_feeds, load_saved_outputs, random_feeds
 from trt_tui.core.parity.metrics import (
     BF16_MAX,
@@ -50,9 +51,6 @@ from trt_tui.core.parity.runners import (
 )
 from trt_tui.core.parity.sides import OnnxSide, RunnerSide, SavedSide
 
-# Tensor data held at once (both sides of one batch). Segmented execution makes small batches nearly free
-# (one inference per side whatever the batch count), so the default stays well below typical RAM.
-DEFAULT_MAX_MEMORY = 128 << 20
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
           "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}  # fmt: skip
 

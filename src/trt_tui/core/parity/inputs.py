@@ -18,8 +18,7 @@ import numpy as np
 
 from trt_tui.core.errors import UserError
 from trt_tui.core.graph import GraphIndex
-
-DEFAULT_SEED = 1  # Polygraphy's constants.DEFAULT_SEED
+from trt_tui.core.parity.constants import DEFAULT_SEED
 
 
 def parse_shape(text: str, source: str | None = None) -> tuple[int, ...]:

@@ -25,11 +25,11 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-ERROR_STATS = ("elemwise", "max", "mean", "median", "quantile")
+from trt_tui.core.parity.constants import ERROR_STATS, TOP_K
+
 FP16_MAX = 65504.0
 BF16_MAX = 3.3895313892515355e38
 _EPS = 2.220446049250313e-16  # Polygraphy's epsilon for zeros in the divisor
-TOP_K = 8  # worst elements kept per tensor by default
 
 # |c - r| histogram: fixed decade edges (the same bins for every tensor, run and iteration, so counts add up
 # and compare across tensors), plus exact zeros, a below-range and an above-range bucket, and non-finite.

@@ -21,6 +21,7 @@ import os
 from dataclasses import dataclass, field
 
 from trt_tui.core.fileio import atomic_write
+from trt_tui.core.parity.constants import RANK_KEYS
 from trt_tui.core.parity.metrics import LayerDrift, _json_float
 
 SCHEMA = "trt_tui.compare/1"
@@ -29,7 +30,6 @@ CSV_COLUMNS = [
     "rel_rms", "cosine", "nonfinite_ref", "nonfinite_cand", "headroom", "worst_index", "worst_ref", "worst_cand",
     "required_atol", "required_rtol",
 ]  # fmt: skip
-RANK_KEYS = ("rel_rms", "max_abs", "p99_abs", "mean_abs", "cosine", "topo_index")
 
 
 def _marker(d: LayerDrift | None) -> dict | None:

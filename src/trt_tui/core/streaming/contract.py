@@ -52,6 +52,7 @@ from typing import Any
 
 from trt_tui.core.errors import UserError
 from trt_tui.core.parity.metrics import ERROR_STATS, Tolerance
+from trt_tui.core.streaming.constants import MODES
 
 FORMAT = "trt-tui-contract"
 VERSION = 1
@@ -60,7 +61,6 @@ FEED_KINDS = ("random", "normal", "frames", "constant")
 INIT_KINDS = ("zeros", "constant", "file")
 CHECKS = ("equals", "monotonic", "range")
 TREND_METRICS = ("max_abs", "mean_abs", "median_abs", "p99_abs", "rel_rms")
-MODES = ("closed-loop", "functional")
 
 Dim = int | str
 

@@ -6,14 +6,13 @@ import json
 from pathlib import Path
 
 from trt_tui.core.errors import UserError
+from trt_tui.core.preset.constants import FORMATS
 from trt_tui.core.preset.exports.autocast import export_autocast
 from trt_tui.core.preset.exports.common import Paths
 from trt_tui.core.preset.exports.polygraphy import export_polygraphy
 from trt_tui.core.preset.exports.script import export_script
 from trt_tui.core.preset.exports.trtexec import export_trtexec, trtexec_args
 from trt_tui.core.preset.resolved import ResolvedPreset
-
-FORMATS = ("trtexec", "script", "polygraphy", "autocast", "json")
 
 
 def export(resolved: ResolvedPreset, fmt: str, *, base_dir: str | Path | None = None) -> str:
