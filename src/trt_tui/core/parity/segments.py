@@ -185,7 +185,10 @@ def ort_runner(model_bytes: bytes, providers: Iterable[str] = ("cpu",), *, optim
         )
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # errors only: ORT warns about every unused initializer of a segment
-        return ort.InferenceSession(model_bytes, sess_options=options, providers=chosen)
+        try:
+            return ort.InferenceSession(model_bytes, sess_options=options, providers=chosen)
+        except Exception as exc:  # ORT's own exception types (NotImplemented, Fail, InvalidGraph, ...)
+            raise UserError(ort_failure(exc, name)) from None
 
     return OnnxrtRunner(session, name=name)
 
@@ -193,9 +196,16 @@ def ort_runner(model_bytes: bytes, providers: Iterable[str] = ("cpu",), *, optim
 class SegmentedExecutor:
     """Runs a `SegmentPlan` segment by segment over several iterations of feeds, one live state per iteration."""
 
-    def __init__(self, plan: SegmentPlan, feeds: Sequence[dict[str, np.ndarray]], providers: Sequence[str] = ("cpu",)):
+    def __init__(
+        self,
+        plan: SegmentPlan,
+        feeds: Sequence[dict[str, np.ndarray]],
+        providers: Sequence[str] = ("cpu",),
+        label: str = "onnxrt",
+    ):
         self.plan = plan
         self.providers = tuple(providers)
+        self.label = label  # which side (reference / candidate) this runs, for error messages
         missing = [n for n in plan.graph_inputs if n not in feeds[0]] if feeds else []
         if missing:
             raise UserError(f"no input data for model input(s) {', '.join(missing)}")
@@ -219,7 +229,9 @@ class SegmentRun:
         if seg.nodes:
             dtypes = {t: self.executor.live[0][t].dtype for t in seg.inputs}
             sub = self.executor.plan.submodel(self.k, dtypes)
-            self.runner = ort_runner(sub.SerializeToString(), self.executor.providers, name=f"segment_{self.k}")
+            self.runner = ort_runner(
+                sub.SerializeToString(), self.executor.providers, name=f"{self.executor.label} (segment {self.k})"
+            )
             self.runner.activate()
         return self
 
@@ -239,3 +251,12 @@ class SegmentRun:
             self.runner.deactivate()
             self.runner = None
 
+
+def ort_failure(exc: Exception, side: str) -> str:
+    """ONNX Runtime's refusal as one line, with the way out when it is the well-known bf16 gap."""
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    text = f"ONNX Runtime cannot run the {side} model: {first}"
+    if "NOT_IMPLEMENTED" in first or "Could not find an implementation" in first:
+        # ORT's CPU build has no bf16 (and few fp16) kernels: a real low-precision graph will not run there
+        text += "; ONNX Runtime CPU lacks kernels for this precision: use the emulation (--candidate emulate) for a CPU preview"
+    return text

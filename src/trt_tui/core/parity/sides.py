@@ -33,7 +33,7 @@ class OnnxSide:
         return {t for n in self.model.graph.node for t in n.output if t}
 
     def prepare(self, batches: Sequence[Sequence[str]], feeds: Sequence[dict[str, np.ndarray]]) -> None:
-        self.executor = SegmentedExecutor(SegmentPlan(self.model, batches), feeds, self.providers)
+        self.executor = SegmentedExecutor(SegmentPlan(self.model, batches), feeds, self.providers, label=self.label)
 
     def open(self, k: int):
         return self.executor.open(k)
