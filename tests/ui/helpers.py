@@ -34,3 +34,13 @@ async def settle(app, pilot) -> None:
         await pilot.pause()
         if not any(w.is_running for w in app.workers):
             return
+
+
+async def pin_op_type(app, pilot, op_type: str) -> None:
+    """Pin every node of `op_type` the way a user does: cursor on its row in the op table, then `o`."""
+    from trt_tui.ui.widgets.op_table import OpTypeTable
+
+    ops = app.screen.query_one(OpTypeTable)
+    ops.focus()
+    ops.move_cursor(ops.get_row_index(op_type))
+    await pilot.press("o")

@@ -1,11 +1,10 @@
 """The core journey on the demo model, and bad input shown without crashing."""
 
 from trt_tui.core.preset import load_preset
-from tests.ui.helpers import SIZE, make_app, settle
+from tests.ui.helpers import SIZE, make_app, pin_op_type, settle
 from trt_tui.ui.screens.parity import ParityScreen
 from trt_tui.ui.widgets.drift_details import DriftDetails
 from trt_tui.ui.widgets.drift_table import DriftTable
-from trt_tui.ui.widgets.op_table import OpTypeTable
 
 
 async def test_open_pin_save_compare_drill_pin_rerun(demo_model, tmp_path):
@@ -13,10 +12,7 @@ async def test_open_pin_save_compare_drill_pin_rerun(demo_model, tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         # pin all LayerNormalization from the op table
-        ops = app.screen.query_one(OpTypeTable)
-        ops.focus()
-        ops.move_cursor(ops.get_row_index("LayerNormalization"))
-        await pilot.press("o")
+        await pin_op_type(app, pilot, "LayerNormalization")
         assert len(app.selection) == 10
         # save a preset
         saved = app.save_preset_to(tmp_path / "mine.toml")

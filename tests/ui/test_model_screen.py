@@ -1,6 +1,6 @@
 from rich.console import Console
 
-from tests.ui.helpers import SIZE, make_app, settle
+from tests.ui.helpers import SIZE, make_app, pin_op_type, settle
 from trt_tui.ui.commands import TrtCommands
 from trt_tui.ui.screens.help import HelpScreen
 from trt_tui.ui.widgets.node_details import NodeDetails, node_renderable
@@ -16,11 +16,9 @@ async def test_pin_all_layernorm_from_the_op_table(demo_model, tmp_path):
     app = make_app(demo_model, tmp_path=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        ops = app.screen.query_one(OpTypeTable)
-        ops.focus()
-        ops.move_cursor(ops.get_row_index("LayerNormalization"))
-        await pilot.press("o")
+        await pin_op_type(app, pilot, "LayerNormalization")
         assert len(app.selection) == 10
+        ops = app.screen.query_one(OpTypeTable)
         assert str(ops.get_cell("LayerNormalization", "pinned")) == "all"
         nodes = app.screen.query_one(NodeTable)
         assert _pinned_cells(nodes) == 10

@@ -42,17 +42,7 @@ async def test_build_current_preset_with_the_cpu_preview(tmp_path):
     app = make_app(preset=preset, tmp_path=tmp_path, build_state_dir=tmp_path / "state")
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        await pilot.press("3")
-        await settle(app, pilot)
-        screen = app.screen
-        screen.query_one("#builds-backend", Select).value = "emulate"
-        await pilot.pause()
-        await pilot.press("b")
-        await settle(app, pilot)
-        job_id = screen.shown_job
-        assert job_id is not None
-        job = app.build_manager.wait(job_id, timeout=60)
-        assert job.state.value == "succeeded", job.result
+        screen, job_id, job = await _build_with_cpu_preview(app, pilot)
         app.build_manager.hub.flush()
         await settle(app, pilot)
         assert "succeeded" in str(screen.query_one("#jobs", FastTable).get_cell(job_id, "state"))
@@ -86,17 +76,7 @@ async def test_build_unsaved_edits_without_saving(tmp_path):
         app.screen.query_one("#preset-precision", Select).value = "bf16"
         await pilot.pause()
         assert app.preset_dirty
-        await pilot.press("3")
-        await settle(app, pilot)
-        screen = app.screen
-        screen.query_one("#builds-backend", Select).value = "emulate"
-        await pilot.pause()
-        await pilot.press("b")
-        await settle(app, pilot)
-        job_id = screen.shown_job
-        assert job_id is not None
-        job = app.build_manager.wait(job_id, timeout=60)
-        assert job.state.value == "succeeded", job.result
+        screen, job_id, job = await _build_with_cpu_preview(app, pilot)
         assert job.request.unsaved_edits and job.request.settings["precision"] == "bf16"
         assert 'mode = "bf16"' in (Path(job.build_dir) / "preset.toml").read_text()
         assert 'mode = "fp16"' in preset.read_text() and app.preset_dirty  # building saved nothing
@@ -107,3 +87,19 @@ async def test_build_unsaved_edits_without_saving(tmp_path):
         assert "unsaved edits of demo.toml" in str(screen.query_one("#builds-result").render())
         assert str(screen.query_one("#jobs", FastTable).get_cell(job_id, "preset")).startswith("● ")
         app.build_manager.close()
+
+
+async def _build_with_cpu_preview(app, pilot):
+    """From the Builds screen, build the current preset with the emulate backend and wait for it to succeed."""
+    await pilot.press("3")
+    await settle(app, pilot)
+    screen = app.screen
+    screen.query_one("#builds-backend", Select).value = "emulate"
+    await pilot.pause()
+    await pilot.press("b")
+    await settle(app, pilot)
+    job_id = screen.shown_job
+    assert job_id is not None
+    job = app.build_manager.wait(job_id, timeout=60)
+    assert job.state.value == "succeeded", job.result
+    return screen, job_id, job

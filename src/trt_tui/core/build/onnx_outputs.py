@@ -15,22 +15,22 @@ EMULATED_NAME = "model.emulated.onnx"
 
 
 def write_mixed_model(request: BuildRequest, settings: TrtSettings, build_dir: Path) -> Path:
-    from trt_tui.core.precision import save_model, to_mixed_precision
+    from trt_tui.core.precision import to_mixed_precision
 
-    result = to_mixed_precision(request.model_path, settings.precision, settings.pinned_nodes,
-                                keep_io_types=settings.keep_io_types)
-    target = build_dir / MIXED_NAME
-    save_model(result.model, target, overwrite=True)
-    atomic_write(build_dir / "mixed.json", json.dumps(result.to_json(), indent=1), overwrite=True)
-    return target
+    return _write(to_mixed_precision, request, settings, build_dir / MIXED_NAME, build_dir / "mixed.json")
 
 
 def write_emulated_model(request: BuildRequest, settings: TrtSettings, build_dir: Path) -> Path:
-    from trt_tui.core.precision import emulate, save_model
+    from trt_tui.core.precision import emulate
 
-    result = emulate(request.model_path, settings.precision, settings.pinned_nodes,
-                     keep_io_types=settings.keep_io_types)
-    target = build_dir / EMULATED_NAME
+    return _write(emulate, request, settings, build_dir / EMULATED_NAME, build_dir / "emulated.json")
+
+
+def _write(rewrite, request: BuildRequest, settings: TrtSettings, target: Path, report: Path) -> Path:
+    """Run one precision rewrite on the preset's model; save the model and what the rewrite did."""
+    from trt_tui.core.precision import save_model
+
+    result = rewrite(request.model_path, settings.precision, settings.pinned_nodes, keep_io_types=settings.keep_io_types)
     save_model(result.model, target, overwrite=True)
-    atomic_write(build_dir / "emulated.json", json.dumps(result.to_json(), indent=1), overwrite=True)
+    atomic_write(report, json.dumps(result.to_json(), indent=1), overwrite=True)
     return target
