@@ -11,6 +11,7 @@ import math
 import sys
 from typing import TYPE_CHECKING
 
+from trt_tui.core import jsonio
 from trt_tui.commands.output import console, err_console
 from trt_tui.core.errors import UserError
 from trt_tui.core.parity.constants import DEFAULT_MAX_MEMORY, DEFAULT_SEED, ERROR_STATS, RANK_KEYS, TOP_K
@@ -188,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json == "-":
             import json
 
-            sys.stdout.write(json.dumps(result.to_json()) + "\n")
+            sys.stdout.write(jsonio.dumps(result.to_json()) + "\n")
         else:
             result.write_json(args.json)
     if args.csv:

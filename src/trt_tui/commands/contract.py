@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from trt_tui.core import jsonio
 from trt_tui.commands.output import print_json
 
 # Every `trt-tui` start imports this module to declare its flags: the model index (ONNX) and the contract
@@ -74,7 +74,7 @@ def run_init(args: argparse.Namespace) -> int:
 
     index = load_graph(args.model)
     doc = contract_from_model(index, Path(args.model).name)
-    path = atomic_write(args.output, json.dumps(doc, indent=2) + "\n", overwrite=args.force)
+    path = atomic_write(args.output, jsonio.dumps(doc, indent=2) + "\n", overwrite=args.force)
     print(f"wrote {path}: {len(doc['inputs'])} inputs, {len(doc['outputs'])} outputs, {len(doc['state'])} state pair(s)")
     for s in doc["state"]:
         print(f"  state {s['output']} -> {s['input']}  (guessed: {s['guessed']})")

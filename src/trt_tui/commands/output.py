@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import TYPE_CHECKING, Any
+
+from trt_tui.core import jsonio
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -27,7 +28,7 @@ def err_console() -> Console:
 
 def print_json(payload: Any, *, pretty: bool = True) -> None:
     """Print JSON; `pretty=False` for big payloads (json's C encoder is used only without indentation)."""
-    sys.stdout.write(json.dumps(payload, indent=2 if pretty else None, default=str))
+    sys.stdout.write(jsonio.dumps(payload, indent=2 if pretty else None))
     sys.stdout.write("\n")
 
 

@@ -7,11 +7,11 @@ Exit 0: the run meets the contract; 1: it does not (tolerance, invariant, pass r
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from typing import TYPE_CHECKING
 
+from trt_tui.core import jsonio
 from trt_tui.commands.output import console, err_console, print_plain_table
 from trt_tui.core.errors import UserError
 from trt_tui.core.streaming.constants import MODES
@@ -105,9 +105,9 @@ def run(args: argparse.Namespace) -> int:
         progress.print(" " * 70, end="\r")
     payload = _json(setup, report)
     if args.json == "-":
-        sys.stdout.write(json.dumps(payload) + "\n")
+        sys.stdout.write(jsonio.dumps(payload) + "\n")
     elif args.json:
-        atomic_write(args.json, json.dumps(payload, indent=1) + "\n", overwrite=args.force)
+        atomic_write(args.json, jsonio.dumps(payload, indent=1) + "\n", overwrite=args.force)
     if args.png:
         from trt_tui.core.streaming.png import write_png
 

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from trt_tui.core import jsonio
 from trt_tui.core.build.procinfo import is_same_process
 from trt_tui.core.build.types import BuildJob, BuildRequest, BuildResult, JobState
 from trt_tui.core.errors import UserError
@@ -71,7 +72,7 @@ class BuildHistory:
                 "INSERT INTO builds (id, created_at, state, backend, preset_path, model_path, label, build_dir,"
                 " owner_pid, owner_start, request_json) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (job.id, job.created_at, job.state.value, r.backend, r.preset_path, r.model_path, r.label,
-                 job.build_dir, owner_pid, owner_start, json.dumps(r.to_json())),
+                 job.build_dir, owner_pid, owner_start, jsonio.dumps(r.to_json())),
             )
 
     def mark_running(self, job_id: str, started_at: float, child_pid: int, child_start: str) -> None:
@@ -80,7 +81,7 @@ class BuildHistory:
 
     def finish(self, job_id: str, result: BuildResult, finished_at: float) -> None:
         self._update(job_id, state=result.state.value, finished_at=finished_at, message=result.message,
-                     result_json=json.dumps(result.to_json(), default=str))
+                     result_json=jsonio.dumps(result.to_json()))
 
     def _update(self, job_id: str, **cols: Any) -> None:
         sets = ", ".join(f"{k} = ?" for k in cols)

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from trt_tui.core import jsonio
 from trt_tui.core.build.backend import Backend
 from trt_tui.core.build.events import EventHub, Subscriber
 from trt_tui.core.build.history import BuildHistory
@@ -105,7 +106,7 @@ class JobManager:
         job = BuildJob(id=job_id, request=request, build_dir=str(build_dir))
         suffix = Path(request.preset_path).suffix or ".toml"
         atomic_write(build_dir / f"preset{suffix}", request.preset_text)
-        atomic_write(build_dir / REQUEST_FILE, json.dumps(request.to_json(), indent=2))
+        atomic_write(build_dir / REQUEST_FILE, jsonio.dumps(request.to_json(), indent=2))
         with self._lock:
             if self._closed:
                 raise UserError("the build manager is shut down")
@@ -238,7 +239,7 @@ class JobManager:
                                message="cancelled before it started; nothing was built")
         backend = self.backends[request.backend]
         plan = backend.plan(request, build_dir)
-        atomic_write(build_dir / "command.json", json.dumps({"argv": plan.argv, "cwd": plan.cwd}, indent=2), overwrite=True)
+        atomic_write(build_dir / "command.json", jsonio.dumps({"argv": plan.argv, "cwd": plan.cwd}, indent=2), overwrite=True)
         atomic_write(build_dir / "command.txt", shlex.join(plan.argv) + "\n", overwrite=True)
         with self._lock:
             snapshot = _copy(job)
@@ -284,7 +285,7 @@ class JobManager:
         if not result.message:
             result.message = result.state.value
         try:
-            atomic_write(build_dir / RESULT_FILE, json.dumps(result.to_json(), indent=2, default=str), overwrite=True)
+            atomic_write(build_dir / RESULT_FILE, jsonio.dumps(result.to_json(), indent=2), overwrite=True)
         except OSError:
             pass  # the history below still records the result
         with self._lock:

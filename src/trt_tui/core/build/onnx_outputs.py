@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from trt_tui.core import jsonio
 from trt_tui.core.build.trt_settings import TrtSettings
 from trt_tui.core.build.types import BuildRequest
 from trt_tui.core.fileio import atomic_write
@@ -32,5 +32,5 @@ def _write(rewrite, request: BuildRequest, settings: TrtSettings, target: Path, 
 
     result = rewrite(request.model_path, settings.precision, settings.pinned_nodes, keep_io_types=settings.keep_io_types)
     save_model(result.model, target, overwrite=True)
-    atomic_write(report, json.dumps(result.to_json(), indent=1), overwrite=True)
+    atomic_write(report, jsonio.dumps(result.to_json(), indent=1), overwrite=True)
     return target

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from trt_tui.core import jsonio
 from trt_tui.core.build.phases import PhaseTracker
 from trt_tui.core.build.pincheck import onnx_nodes_of, pin_check
 from trt_tui.core.build.trt_settings import TrtSettings
@@ -111,7 +112,7 @@ def run(request: BuildRequest, build_dir: Path, emit: Callable[[str, float | Non
     engine = runtime.deserialize_cuda_engine(serialized)
     inspector = engine.create_engine_inspector()
     info = json.loads(inspector.get_engine_information(trt.LayerInformationFormat.JSON))
-    atomic_write(build_dir / INSPECTOR_NAME, json.dumps(info, indent=1), overwrite=True)
+    atomic_write(build_dir / INSPECTOR_NAME, jsonio.dumps(info, indent=1), overwrite=True)
     result.artifacts["layer_info"] = INSPECTOR_NAME
     if settings.pinned_nodes:
         result.pin_check = pin_check(info, settings.pinned_nodes)

@@ -16,6 +16,7 @@ import threading
 import traceback
 from pathlib import Path
 
+from trt_tui.core import jsonio
 from trt_tui.core.build.protocol import REQUEST_FILE, WORKER_RESULT_FILE, emit_progress
 from trt_tui.core.build.types import BuildRequest, BuildResult, JobState
 from trt_tui.core.errors import MissingBackendError, UserError
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                              message=f"the {request.backend} build raised {type(exc).__name__}: {exc}")
         code = 1
     sys.stdout.flush()
-    atomic_write(build_dir / WORKER_RESULT_FILE, json.dumps(result.to_json(), indent=2, default=str), overwrite=True)
+    atomic_write(build_dir / WORKER_RESULT_FILE, jsonio.dumps(result.to_json(), indent=2), overwrite=True)
     return code
 
 

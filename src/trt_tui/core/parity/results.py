@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 from dataclasses import dataclass, field
 
+from trt_tui.core import jsonio
 from trt_tui.core.fileio import atomic_write
 from trt_tui.core.parity.constants import RANK_KEYS
 from trt_tui.core.parity.metrics import LayerDrift, _json_float
@@ -114,7 +114,7 @@ class CompareResult:
         }
 
     def write_json(self, path: str | os.PathLike[str], *, overwrite: bool = True) -> None:
-        atomic_write(path, json.dumps(self.to_json(), indent=1) + "\n", overwrite=overwrite)
+        atomic_write(path, jsonio.dumps(self.to_json(), indent=1) + "\n", overwrite=overwrite)
 
     def to_csv(self) -> str:
         buf = io.StringIO()

@@ -17,6 +17,7 @@ import json
 import os
 from pathlib import Path
 
+from trt_tui.core import jsonio
 from trt_tui.core.errors import UserError
 from trt_tui.core.fileio import atomic_write
 from trt_tui.core.graph import GraphIndex
@@ -72,6 +73,6 @@ class ContractChoices:
         data = self._read()
         data[str(Path(model).resolve())] = str(Path(contract).resolve())
         try:
-            atomic_write(self.path, json.dumps(data, indent=2, sort_keys=True) + "\n", overwrite=True)
+            atomic_write(self.path, jsonio.dumps(data, indent=2, sort_keys=True) + "\n", overwrite=True)
         except OSError as exc:
             raise UserError(f"cannot remember the contract choice: {exc.strerror or exc}", self.path) from None

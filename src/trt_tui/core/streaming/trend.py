@@ -80,7 +80,7 @@ def fit_trend(values, alpha: float = 0.01, min_growth: float = 0.5) -> TrendFit:
     start, end = intercept + slope * x_all[0], intercept + slope * x_all[-1]
     scale = float(np.mean(np.abs(y)))
     growth = (end - start) / scale if scale > 0 else (0.0 if slope == 0 else math.inf)
-    significant = slope > 0 and p < alpha
+    significant = bool(slope > 0 and p < alpha)  # p comes from numpy: keep plain bools in results
     return TrendFit(n, slope, intercept, stderr, t, p, growth, start, end, significant,
                     significant and growth >= min_growth, nonfinite)  # fmt: skip
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from trt_tui.core import jsonio
 from trt_tui.core.errors import UserError
 from trt_tui.core.preset.constants import FORMATS
 from trt_tui.core.preset.exports.autocast import export_autocast
@@ -28,7 +28,7 @@ def export(resolved: ResolvedPreset, fmt: str, *, base_dir: str | Path | None = 
     if fmt == "autocast":
         return export_autocast(resolved, paths)
     if fmt == "json":
-        return json.dumps(resolved.to_json(), indent=2) + "\n"
+        return jsonio.dumps(resolved.to_json(), indent=2) + "\n"
     raise UserError(f"unknown export format {fmt!r} (one of {', '.join(FORMATS)})")
 
 

@@ -1,0 +1,46 @@
+"""The one JSON encoder: every result type we emit is JSON-safe by construction (issue 11, item 4)."""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trt_tui.core import jsonio
+
+
+class Colour(enum.Enum):
+    RED = "red"
+
+
+@dataclass
+class Point:
+    x: float
+    y: np.float32
+
+
+def test_numpy_scalars_arrays_paths_enums_dataclasses():
+    payload = {
+        "flag": np.bool_(True), "n": np.int64(3), "f": np.float32(0.5), "arr": np.arange(3),
+        "path": Path("/tmp/x"), "colour": Colour.RED, "pt": Point(1.0, np.float32(2.0)), "t": (1, 2),
+        "s": {3, 1}, 7: "int key",
+    }  # fmt: skip
+    out = json.loads(jsonio.dumps(payload))
+    assert out == {"flag": True, "n": 3, "f": 0.5, "arr": [0, 1, 2], "path": "/tmp/x", "colour": "red",
+                   "pt": {"x": 1.0, "y": 2.0}, "t": [1, 2], "s": [1, 3], "7": "int key"}  # fmt: skip
+    assert type(out["flag"]) is bool
+
+
+def test_non_finite_floats_are_null_strict_json():
+    text = jsonio.dumps({"a": float("nan"), "b": np.float64("inf"), "c": [np.float16("-inf")]})
+    assert json.loads(text) == {"a": None, "b": None, "c": [None]}
+    assert "NaN" not in text and "Infinity" not in text
+
+
+def test_unknown_objects_fail_loudly_not_as_str():
+    with pytest.raises(TypeError, match="cannot encode object"):
+        jsonio.dumps({"x": object()})
