@@ -72,3 +72,21 @@ def test_contract_help_documents_the_schema(capsys):
     out = capsys.readouterr().out
     for key in ("state", "schedule", "masks", "invariants", "tolerances", "guessed"):
         assert key in out
+
+
+def test_init_then_stream_on_unknown_dims_and_lstm_names(tmp_path, capsys):
+    """contract init never writes a contract that stream rejects; a VAD's h/c states are paired by name."""
+    import onnx
+
+    from tests.core.streaming import stateful_models
+
+    for build in (stateful_models.unknown_dims, stateful_models.lstm_vad):
+        model = tmp_path / f"{build.__name__}.onnx"
+        onnx.save(build(), model)
+        contract = tmp_path / f"{build.__name__}.contract.json"
+        assert main(["contract", "init", str(model), "-o", str(contract)]) == 0
+        capsys.readouterr()
+        rc = main(["stream", str(model), "--contract", str(contract), "--chunks", "3"])
+        out = capsys.readouterr().out
+        assert rc in (0, 1), out
+        assert "3 chunks" in out

@@ -214,6 +214,9 @@ def _print(setup: StreamSetup, report: StreamReport, plot_output: str, args: arg
             print(f"  ... {len(inv) - 10} more (see --json)")
     else:
         print(f"invariants: all {len(c.invariants)} held on both sides at every chunk")
+    for note in report.unchecked:
+        if note not in setup.unchecked:  # those were printed before the run
+            print(f"warning: {note}")
     sys.stdout.flush()
     series = report.series(plot_output)
     failed = [not r.drifts[plot_output].passed for r in report.results]

@@ -176,3 +176,54 @@ def test_check_against_model_reports_mismatches(demo_model, demo_contract_doc):
         "cache_last_time_next, cache_last_channel_len_next)",
     ]
     assert warnings == ["outputs: the model output 'encoded_lengths' is not in the contract and will not be compared"]
+
+
+# ---- contract init on the names real stateful exports use (issue 11 item 5, issue 12 item 11) ---------------
+from tests.core.streaming import stateful_models  # noqa: E402
+
+
+def _init_doc(tmp_path, build):
+    import onnx
+
+    p = tmp_path / f"{build.__name__}.onnx"
+    onnx.save(build(), p)
+    index = load_graph(p)
+    doc = contract_from_model(index)
+    c = parse_contract(json.loads(json.dumps(doc)))  # contract init never writes what stream rejects
+    assert check_against_model(c, index)[0] == []
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("build", "pairs"),
+    [
+        (stateful_models.lstm_vad, {"hn": "h", "cn": "c"}),
+        (stateful_models.state_vad, {"stateN": "state"}),
+        (stateful_models.gru_enhancer, {"hn": "h0", "cn": "c0"}),
+        (stateful_models.enhancer_unnamed_states, {"cache_out": "cache_in", "erb_state_out": "erb_state_in"}),
+        (stateful_models.conv_out_like_signal, {}),
+        (stateful_models.prefixed_and_kv, {"out_hidden": "in_hidden", "present.0.key": "past_key_values.0.key",
+                                           "new_mem": "mem", "next_cache_len": "cache_len"}),
+    ],
+)  # fmt: skip
+def test_contract_init_pairs_states_by_name_never_the_signal_by_shape(tmp_path, build, pairs):
+    doc = _init_doc(tmp_path, build)
+    assert {s["output"]: s["input"] for s in doc["state"]} == pairs
+    assert all(s["guessed"] for s in doc["state"])
+    signal_outputs = {"output", "enhanced", "conv_out", "logits"}
+    assert not signal_outputs & {s["output"] for s in doc["state"]}
+
+
+def test_contract_init_does_not_pair_look_alike_outputs_by_shape(tmp_path):
+    doc = _init_doc(tmp_path, stateful_models.conv_out_like_signal)
+    assert doc["state"] == []
+    assert any("neither is named like a state" in r for r in doc["_review"]) or any("no state pair" in r for r in doc["_review"])
+
+
+def test_contract_init_unknown_and_negative_dims_validate(tmp_path):
+    doc = _init_doc(tmp_path, stateful_models.unknown_dims)
+    assert {s["output"]: s["input"] for s in doc["state"]} == {"h_next": "h"}
+    shapes = [d for spec in (*doc["inputs"].values(), *doc["outputs"].values()) for d in spec["shape"]]
+    assert all(isinstance(d, str) or d >= 0 for d in shapes)
+    assert doc["schedule"]["time_axes"] == {"audio": 2}
+    assert doc["inputs"]["h"]["shape"] == doc["outputs"]["h_next"]["shape"]

@@ -187,3 +187,38 @@ def test_inputs_from_polygraphy_json_and_per_chunk_npz(tmp_path):
     (tmp_path / "junk.json").write_text("[1, 2]")
     with pytest.raises(UserError, match="junk.json"):
         StreamInputs(c, tmp_path / "junk.json")
+
+
+def test_guard_reports_state_fed_noise_and_outputs_that_never_differ(tmp_path):
+    """Issue 11 item 5: a state input fed noise, a state that never moves, an output with zero error everywhere."""
+    import json
+
+    import onnx
+
+    from trt_tui.core.streaming.contract import parse_contract
+    from trt_tui.core.streaming.session import setup_stream, stream
+    from tests.core.streaming import stateful_models
+
+    model = tmp_path / "vad.onnx"
+    onnx.save(stateful_models.lstm_vad(), model)
+    doc = {
+        "format": "trt-tui-contract", "version": 1, "dims": {"batch": 1},
+        "inputs": {"input": {"dtype": "float32", "shape": ["batch", 512], "feed": {"kind": "normal"}},
+                   "sr": {"dtype": "int64", "shape": [], "feed": {"kind": "constant", "value": 16000}},
+                   "h": {"dtype": "float32", "shape": [2, "batch", 64], "feed": {"kind": "random"}},
+                   "c": {"dtype": "float32", "shape": [2, "batch", 64]}},
+        "outputs": {"output": {"dtype": "float32", "shape": ["batch", 512]},
+                    "hn": {"dtype": "float32", "shape": [2, "batch", 64]},
+                    "cn": {"dtype": "float32", "shape": [2, "batch", 64]}},
+        "state": [{"output": "cn", "input": "c"}],
+        "schedule": {"chunks": 4},
+    }  # fmt: skip
+    setup = setup_stream(model, parse_contract(json.loads(json.dumps(doc))), candidate="emulate")
+    assert any(n.startswith("this contract checks nothing for h:") for n in setup.unchecked)
+    report = stream(setup, chunks=4)
+    notes = report.unchecked
+    # c starts at zeros and tanh(0) == 0: the state never moves
+    assert any(n.startswith("this contract checks nothing for c:") and "initial value" in n for n in notes), notes
+    assert any(n.startswith("this contract checks nothing for h:") for n in notes)
+    assert any(n.startswith("this contract checks nothing for cn:") and "exactly 0" in n for n in notes), notes
+    assert report.to_json()["checks_nothing"] == notes

@@ -59,6 +59,9 @@ class ChunkResult:
     valid_entries: dict[str, int] = field(default_factory=dict)  # masked outputs: entries compared
     ref_seconds: float = 0.0
     cand_seconds: float = 0.0
+    # state inputs whose reference value fed to the next chunk differs from the initial state: a state that
+    # never moves never received a real value
+    state_moved: frozenset[str] = frozenset()
 
     @property
     def invariant_failures(self) -> list[InvariantResult]:
@@ -114,6 +117,11 @@ class StreamReport:
     min_pass_rate: float = 1.0
     fail_on_growth: bool = True
     seconds: float = 0.0
+    low_precision: bool = False  # the candidate is not the FP32 reference's own runtime: zero error is suspect
+    static_unchecked: list[str] = field(default_factory=list)  # found before the run (see guards.py)
+    state_inputs: tuple[str, ...] = ()
+    float_outputs: tuple[str, ...] = ()
+    _moved: set[str] = field(default_factory=set)
 
     @property
     def chunks_run(self) -> int:
@@ -149,7 +157,32 @@ class StreamReport:
             out.append(f"{len(inv)} invariant violation(s), first at chunk {i}: {f.side} {f.check}: {f.detail}")
         if self.fail_on_growth and self.growing:
             out.append(f"error grows chunk after chunk: {', '.join(self.growing)}")
+        zero = self.zero_error_outputs
+        if zero and len(zero) == len([n for n in self.float_outputs if n in self.outputs]):
+            out.append("nothing was checked: every float output matched the reference exactly on every chunk "
+                       "although the candidate ran in low precision")  # fmt: skip
         return out
+
+    @property
+    def zero_error_outputs(self) -> list[str]:
+        """Float outputs whose error was exactly zero on every chunk although low precision ran."""
+        if not self.low_precision or not self.results:
+            return []
+        return [n for n in self.float_outputs if n in self.outputs and self.outputs[n].worst_max_abs == 0.0]
+
+    @property
+    def unchecked(self) -> list[str]:
+        """'this contract checks nothing for X' notes: what the run could not have caught."""
+        notes = list(self.static_unchecked)
+        if self.results:
+            for name in self.state_inputs:
+                if name not in self._moved:
+                    notes.append(f"this contract checks nothing for {name}: the state fed back stayed at its initial "
+                                 f"value on all {self.chunks_run} chunks, so it never received a real value")  # fmt: skip
+        for name in self.zero_error_outputs:
+            notes.append(f"this contract checks nothing for {name}: its error was exactly 0 on all {self.chunks_run} "
+                         "chunks while the candidate ran in low precision (is it fed back as an input, or not computed?)")  # fmt: skip
+        return notes
 
     @property
     def passed(self) -> bool:
@@ -157,6 +190,7 @@ class StreamReport:
 
     def add(self, result: ChunkResult) -> None:
         self.results.append(result)
+        self._moved |= result.state_moved
         for name, d in result.drifts.items():
             s = self.outputs.setdefault(name, OutputSummary(name))
             s.chunks += 1
@@ -192,6 +226,7 @@ class StreamReport:
             "outputs": {n: s.to_json(self.metric) for n, s in self.outputs.items()},
             "series": {n: [_jf(e) for e in s.errors] for n, s in self.outputs.items()},
             "invariant_failures": [{"chunk": i, **f.to_json()} for i, f in self.invariant_failures],
+            "checks_nothing": self.unchecked,
             "seconds": round(self.seconds, 4),
         }
         if chunks:
@@ -201,6 +236,128 @@ class StreamReport:
 
 class StreamError(UserError):
     """A side failed to run a chunk (bad shapes for the model, a missing output...)."""
+
+
+@dataclass
+class RefChunk:
+    """What the reference gives for one chunk: the stream inputs, the state it ran with, its outputs."""
+
+    feeds: dict[str, np.ndarray]  # every input that is not a state
+    state_in: dict[str, np.ndarray]  # the reference's state inputs of this chunk (functional mode feeds them)
+    outputs: dict[str, np.ndarray]
+    seconds: float = 0.0
+    frames: int | None = None  # the recorded chunk's frames, when they do not come from the schedule
+
+
+class ReferenceSource(Protocol):
+    label: str
+    available_chunks: int | None
+    where: object  # the file to name in errors about chunk counts
+
+    def chunk(self, plan) -> RefChunk: ...
+
+
+class RunnerReference:
+    """The reference as a runner (ONNX Runtime FP32): it runs on the contract's feeds (or --inputs) and feeds
+    back its own state."""
+
+    def __init__(self, contract: Contract, runner: Runner, inputs: StreamInputs | None = None,
+                 label: str = "onnxruntime fp32") -> None:  # fmt: skip
+        self.contract = contract
+        self.inputs = inputs or StreamInputs(contract)
+        self.label = label
+        self.available_chunks = self.inputs.available_chunks
+        self.where = self.inputs.file
+        self._infer = _infer_fn(runner)
+        self._state: dict[str, np.ndarray] | None = None
+
+    def chunk(self, plan) -> RefChunk:
+        if self._state is None:
+            self._state = initial_state(self.contract)
+        feeds = self.inputs.feeds(plan)
+        t0 = time.perf_counter()
+        out = _infer(self._infer, {**feeds, **self._state}, "reference", plan.index, self.contract)
+        seconds = time.perf_counter() - t0
+        state_in = self._state
+        # Copies: some runners (TensorRT through Polygraphy) reuse their output buffers on the next call.
+        self._state = {p.input: np.array(out[p.output], copy=True) for p in self.contract.state}
+        return RefChunk(feeds, state_in, out, seconds)
+
+
+def iter_streams(
+    contract: Contract,
+    reference: ReferenceSource,
+    candidates: Mapping[str, Runner],
+    *,
+    mode: str = "closed-loop",
+    chunks: int | None = None,
+    cancel: Cancel | None = None,
+) -> Iterator[dict[str, ChunkResult]]:
+    """Run the chunks against every candidate; yield {candidate label: ChunkResult} as each chunk is known.
+
+    All candidates get the same stream inputs (the reference's). Functional mode feeds every candidate the
+    reference's state inputs; closed loop feeds each candidate its own state, starting from the reference's
+    chunk-0 state.
+    """
+    if mode not in MODES:
+        raise UserError(f"unknown mode {mode!r}; choose {' or '.join(MODES)}")
+    if not candidates:
+        raise UserError("no candidate to compare")
+    n = contract.schedule.chunks if chunks is None else chunks
+    if reference.available_chunks is not None and n > reference.available_chunks:
+        raise UserError(f"holds {reference.available_chunks} chunks but {n} were asked for (use --chunks)", reference.where)
+    single = len(candidates) == 1
+    infers = {label: _infer_fn(r) for label, r in candidates.items()}
+    sides = {label: "candidate" if single else f"candidate {label}" for label in candidates}
+    states: dict[str, dict[str, np.ndarray]] = {}
+    initial: dict[str, np.ndarray] = {}
+    checker = InvariantChecker(contract.invariants)
+    metric = contract.trend.metric
+    float_outputs = {n for n, s in contract.outputs.items() if s.dtype.startswith(("float", "bfloat"))}
+
+    for plan in plan_chunks(contract.schedule, n):
+        if _cancelled(cancel):
+            return
+        ref = reference.chunk(plan)
+        if not initial:
+            initial = {k: np.array(v, copy=True) for k, v in ref.state_in.items()}
+            states = {label: {k: v.copy() for k, v in initial.items()} for label in candidates}
+        ref_out = ref.outputs
+        ref_inv = checker.check("reference", ref_out)
+        moved = frozenset(
+            p.input for p in contract.state
+            if p.input in initial and not _same_values(ref_out[p.output], initial[p.input])
+        )  # fmt: skip
+        results: dict[str, ChunkResult] = {}
+        for label, infer in infers.items():
+            cand_state = ref.state_in if mode == "functional" else states[label]
+            t1 = time.perf_counter()
+            cand_out = _infer(infer, {**ref.feeds, **cand_state}, sides[label], plan.index, contract)
+            t2 = time.perf_counter()
+            drifts: dict[str, LayerDrift] = {}
+            valid: dict[str, int] = {}
+            errors: dict[str, float] = {}
+            for name in contract.outputs:
+                r, c = ref_out[name], cand_out[name]
+                mask = contract.masks.get(name)
+                if mask is not None:
+                    r, c = apply_mask(mask, r, c, ref_out)
+                    valid[name] = int(r.size)
+                try:
+                    d = _drift(name, r, c, contract.tolerance_for(name))
+                except ValueError as exc:  # shape mismatch between the sides
+                    raise StreamError(f"chunk {plan.index}: {exc}", contract.path) from None
+                drifts[name] = d
+                if name in float_outputs:
+                    errors[name] = float(getattr(d, metric))
+            invariants = ref_inv + checker.check(sides[label], cand_out)
+            failed = [name for name, d in drifts.items() if not d.passed]
+            passed = not failed and all(r.passed for r in invariants)
+            states[label] = {p.input: np.array(cand_out[p.output], copy=True) for p in contract.state}
+            frames = ref.frames if ref.frames is not None else plan.frames
+            results[label] = ChunkResult(plan.index, frames, drifts, invariants, errors, passed, failed, valid,
+                                         ref.seconds, t2 - t1, moved)  # fmt: skip
+        yield results
 
 
 def iter_stream(
@@ -213,55 +370,48 @@ def iter_stream(
     inputs: StreamInputs | None = None,
     cancel: Cancel | None = None,
 ) -> Iterator[ChunkResult]:
-    """Run the chunks and yield each one's result as soon as it is known."""
-    if mode not in MODES:
-        raise UserError(f"unknown mode {mode!r}; choose {' or '.join(MODES)}")
-    inputs = inputs or StreamInputs(contract)
+    """One runner against the ONNX Runtime reference runner: each chunk's result as soon as it is known."""
+    ref = RunnerReference(contract, reference, inputs)
+    for results in iter_streams(contract, ref, {"candidate": candidate}, mode=mode, chunks=chunks, cancel=cancel):
+        yield results["candidate"]
+
+
+def new_report(contract: Contract, mode: str, n: int, *, low_precision: bool = True) -> StreamReport:
+    return StreamReport(
+        mode=mode, chunks_requested=n, metric=contract.trend.metric, trend_outputs=contract.trend_outputs(),
+        min_pass_rate=contract.min_pass_rate, fail_on_growth=contract.trend.fail_on_growth,
+        low_precision=low_precision, state_inputs=tuple(p.input for p in contract.state),
+        float_outputs=tuple(n for n, s in contract.outputs.items() if s.dtype.startswith(("float", "bfloat"))),
+    )  # fmt: skip
+
+
+def run_streams(
+    contract: Contract,
+    reference: ReferenceSource,
+    candidates: Mapping[str, Runner],
+    *,
+    mode: str = "closed-loop",
+    chunks: int | None = None,
+    on_chunk: Callable[[dict[str, ChunkResult]], None] | None = None,
+    cancel: Cancel | None = None,
+    low_precision: Mapping[str, bool] | None = None,
+) -> dict[str, StreamReport]:
+    """Run the whole stream against every candidate: {label: StreamReport}; `on_chunk({label: result})`."""
     n = contract.schedule.chunks if chunks is None else chunks
-    if inputs.available_chunks is not None and n > inputs.available_chunks:
-        raise UserError(f"holds {inputs.available_chunks} chunks but {n} were asked for (use --chunks)", inputs.file)
-    ref_infer, cand_infer = _infer_fn(reference), _infer_fn(candidate)
-    state_ref = initial_state(contract)
-    state_cand = {k: v.copy() for k, v in state_ref.items()}
-    checker = InvariantChecker(contract.invariants)
-    metric = contract.trend.metric
-    float_outputs = {n for n, s in contract.outputs.items() if s.dtype.startswith(("float", "bfloat"))}
-
-    for plan in plan_chunks(contract.schedule, n):
-        if _cancelled(cancel):
-            return
-        feeds = inputs.feeds(plan)
-        t0 = time.perf_counter()
-        ref_out = _infer(ref_infer, {**feeds, **state_ref}, "reference", plan.index, contract)
-        t1 = time.perf_counter()
-        cand_state = state_ref if mode == "functional" else state_cand
-        cand_out = _infer(cand_infer, {**feeds, **cand_state}, "candidate", plan.index, contract)
-        t2 = time.perf_counter()
-
-        drifts: dict[str, LayerDrift] = {}
-        valid: dict[str, int] = {}
-        errors: dict[str, float] = {}
-        for name in contract.outputs:
-            ref, cand = ref_out[name], cand_out[name]
-            mask = contract.masks.get(name)
-            if mask is not None:
-                ref, cand = apply_mask(mask, ref, cand, ref_out)
-                valid[name] = int(ref.size)
-            try:
-                d = _drift(name, ref, cand, contract.tolerance_for(name))
-            except ValueError as exc:  # shape mismatch between the sides
-                raise StreamError(f"chunk {plan.index}: {exc}", contract.path) from None
-            drifts[name] = d
-            if name in float_outputs:
-                errors[name] = float(getattr(d, metric))
-        invariants = checker.check("reference", ref_out) + checker.check("candidate", cand_out)
-        failed = [name for name, d in drifts.items() if not d.passed]
-        passed = not failed and all(r.passed for r in invariants)
-
-        # Copies: some runners (TensorRT through Polygraphy) reuse their output buffers on the next call.
-        state_ref = {p.input: np.array(ref_out[p.output], copy=True) for p in contract.state}
-        state_cand = {p.input: np.array(cand_out[p.output], copy=True) for p in contract.state}
-        yield ChunkResult(plan.index, plan.frames, drifts, invariants, errors, passed, failed, valid, t1 - t0, t2 - t1)
+    lp = low_precision or {}
+    reports = {label: new_report(contract, mode, n, low_precision=lp.get(label, False)) for label in candidates}
+    t0 = time.perf_counter()
+    for results in iter_streams(contract, reference, candidates, mode=mode, chunks=n, cancel=cancel):
+        for label, result in results.items():
+            reports[label].add(result)
+        if on_chunk is not None:
+            on_chunk(results)
+    seconds = time.perf_counter() - t0
+    for report in reports.values():
+        report.cancelled = report.chunks_run < n
+        report.fit_trends(contract.trend.alpha, contract.trend.min_growth)
+        report.seconds = seconds
+    return reports
 
 
 def run_stream(
@@ -274,22 +424,19 @@ def run_stream(
     inputs: StreamInputs | None = None,
     on_chunk: Callable[[ChunkResult], None] | None = None,
     cancel: Cancel | None = None,
+    low_precision: bool = False,
 ) -> StreamReport:
-    """Run the whole stream; `on_chunk(result)` is called after every chunk (e.g. to plot it live)."""
-    n = contract.schedule.chunks if chunks is None else chunks
-    report = StreamReport(
-        mode=mode, chunks_requested=n, metric=contract.trend.metric, trend_outputs=contract.trend_outputs(),
-        min_pass_rate=contract.min_pass_rate, fail_on_growth=contract.trend.fail_on_growth,
-    )  # fmt: skip
-    t0 = time.perf_counter()
-    for result in iter_stream(contract, reference, candidate, mode=mode, chunks=n, inputs=inputs, cancel=cancel):
-        report.add(result)
-        if on_chunk is not None:
-            on_chunk(result)
-    report.cancelled = report.chunks_run < n
-    report.fit_trends(contract.trend.alpha, contract.trend.min_growth)
-    report.seconds = time.perf_counter() - t0
-    return report
+    """Run the whole stream; `on_chunk(result)` is called after every chunk (e.g. to plot it live).
+    `low_precision`: the candidate rounds (so an output with zero error on every chunk checks nothing)."""
+    ref = RunnerReference(contract, reference, inputs)
+    cb = None if on_chunk is None else (lambda results: on_chunk(results["candidate"]))
+    return run_streams(contract, ref, {"candidate": candidate}, mode=mode, chunks=chunks, on_chunk=cb, cancel=cancel,
+                       low_precision={"candidate": low_precision})["candidate"]  # fmt: skip
+
+
+def _same_values(a: np.ndarray, b: np.ndarray) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and bool(np.array_equal(a, b))
 
 
 def _drift(name: str, ref: np.ndarray, cand: np.ndarray, tol) -> LayerDrift:

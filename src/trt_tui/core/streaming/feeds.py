@@ -72,6 +72,11 @@ class StreamInputs:
             where = f"in {self.file}" if self.file else "(no --inputs file given)"
             raise UserError(f"no feed for input(s) {', '.join(missing)} and no data {where}", contract.path)
 
+    @property
+    def from_file(self) -> set[str]:
+        """Inputs the inputs file provides on every chunk."""
+        return {n for n in self.names if self._in_file(n)}
+
     def _in_file(self, name: str) -> bool:
         return bool(self.loaded) and all(name in chunk for chunk in self.loaded)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from trt_tui.core.errors import UserError
@@ -23,6 +23,10 @@ from trt_tui.core.streaming.contract import MODES, Contract
 from trt_tui.core.streaming.contract_choice import check_contract
 from trt_tui.core.streaming.engine import ChunkResult, StreamReport, run_stream
 from trt_tui.core.streaming.feeds import StreamInputs
+from trt_tui.core.streaming.guards import unfed_state_inputs
+
+
+LOW_PRECISION_KINDS = ("emulate", "mixed", "engine", "trt")  # candidates that round: zero error is suspect
 
 
 @dataclass
@@ -33,6 +37,7 @@ class StreamSetup:
     inputs: StreamInputs
     warnings: list[str]
     preset_name: str | None = None
+    unchecked: list[str] = field(default_factory=list)  # guards.unfed_state_inputs, carried into the report
 
 
 def setup_stream(
@@ -66,7 +71,9 @@ def setup_stream(
     if kind == "outputs":
         raise UserError("streaming feeds each side's state back, so the candidate must be a runner, not saved outputs")
     spec = parse_candidate(candidate, precision=precision or "fp16", pins=pin_list, fuse_bias=fuse_bias)
-    return StreamSetup(model, c, spec, StreamInputs(c, inputs_file), warnings, preset_name)
+    inputs = StreamInputs(c, inputs_file)
+    unchecked = unfed_state_inputs(c, inputs.from_file)
+    return StreamSetup(model, c, spec, inputs, warnings + unchecked, preset_name, unchecked)
 
 
 def stream(
@@ -86,7 +93,9 @@ def stream(
         # an inputs file (e.g. real audio) ends where it ends: run what it holds, up to the schedule's count
         chunks = min(setup.contract.schedule.chunks, setup.inputs.available_chunks)
     with make_runners(str(setup.model), setup.candidate) as pair:
-        return run_stream(
+        report = run_stream(
             setup.contract, pair.reference, pair.candidate, mode=mode, chunks=chunks, inputs=setup.inputs,
-            on_chunk=on_chunk, cancel=cancel,
+            on_chunk=on_chunk, cancel=cancel, low_precision=setup.candidate.kind in LOW_PRECISION_KINDS,
         )  # fmt: skip
+    report.static_unchecked = list(setup.unchecked)
+    return report
