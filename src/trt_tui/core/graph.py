@@ -22,6 +22,7 @@ from google.protobuf.message import DecodeError
 from onnx import AttributeProto, TensorProto
 
 from trt_tui.core.errors import UserError
+from trt_tui.core.weights import weight_free
 
 FLOAT_DTYPES = frozenset({"float32", "float16", "bfloat16", "float64"})
 TORCH_SCOPE_KEY = "pkg.torch.onnx.name_scopes"
@@ -216,14 +217,15 @@ def load_graph(path: str | os.PathLike[str], *, infer_shapes: bool = True) -> Gr
     inferred = model
     ok = True
     if infer_shapes:
+        model_for_inference = weight_free(model)  # same types and shapes; 10-50x faster on real models
         try:
-            inferred = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=True, data_prop=False)
+            inferred = onnx.shape_inference.infer_shapes(model_for_inference, check_type=False, strict_mode=True, data_prop=False)
         except Exception as exc:  # onnx raises several unrelated types here; any of them means "inference failed"
             ok = False
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             warnings.append(f"shape inference failed ({reason[:200]}); shapes shown only where they could be inferred")
             try:  # non-strict inference still fills in everything upstream of the problem
-                inferred = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False)
+                inferred = onnx.shape_inference.infer_shapes(model_for_inference, check_type=False, strict_mode=False)
             except Exception:
                 inferred = model
     index = _build_index(p, model, inferred.graph, warnings)

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -50,6 +51,7 @@ from trt_tui.core.parity.runners import (
     trt_engine_runner,
 )
 from trt_tui.core.parity.sides import OnnxSide, RunnerSide, SavedSide
+from trt_tui.core.weights import WeightSource
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
           "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}  # fmt: skip
@@ -281,7 +283,8 @@ def prepare_comparison(
     needs_model = ref_kind == "onnxruntime" or spec.kind in ("emulate", "mixed")
     full = load_model(model) if needs_model else None
 
-    ref_side = OnnxSide(full, "onnxruntime fp32", providers) if ref_kind == "onnxruntime" else SavedSide(load_saved_outputs(ref_path))
+    weights = WeightSource(Path(model).parent)  # external data stays on disk, mapped segment by segment
+    ref_side = OnnxSide(full, "onnxruntime fp32", providers, weights) if ref_kind == "onnxruntime" else SavedSide(load_saved_outputs(ref_path))
     if spec.kind == "outputs":
         cand_side = SavedSide(load_saved_outputs(spec.path))
     elif spec.kind == "engine":
@@ -295,7 +298,7 @@ def prepare_comparison(
         if not same:
             warnings.append(f"the preset builds from {plan.onnx_path or 'its own model'}, not from {index.path}")
     else:
-        cand_side = OnnxSide(candidate_model(full, spec), spec.label, providers)
+        cand_side = OnnxSide(candidate_model(full, spec, Path(model).parent), spec.label, providers, weights)
 
     if isinstance(inputs, list):
         feeds = inputs

@@ -21,6 +21,7 @@ import onnx
 
 from trt_tui.core.errors import MissingBackendError, UserError
 from trt_tui.core.parity.segments import ort_runner
+from trt_tui.core.weights import WeightSource, load_without_weights, weights_apart
 
 PRECISIONS = ("fp16", "bf16")
 CANDIDATE_KINDS = ("emulate", "mixed", "onnx", "engine", "trt", "outputs")
@@ -94,18 +95,21 @@ def default_providers() -> list[str]:
 
 
 def load_model(path: str | os.PathLike[str]) -> onnx.ModelProto:
-    """The model with its weights (external data included); bad files are a UserError naming the file."""
+    """The model proto with external data left on disk (read it with `WeightSource(path.parent)`: sessions and
+    rewrites map it when they need it); bad files are a UserError naming the file."""
     p = Path(path)
     if not p.exists():
         raise UserError("no such file", p)
     try:
-        return onnx.load(str(p))
+        return load_without_weights(p)
     except Exception as exc:  # protobuf DecodeError, missing external data (FileNotFoundError / OSError), ...
         raise UserError(f"cannot load the ONNX model ({type(exc).__name__}: {exc})", p) from None
 
 
-def candidate_model(model: onnx.ModelProto, spec: CandidateSpec) -> onnx.ModelProto:
-    """The ONNX model a candidate runs (kinds emulate, mixed and onnx). Tensor names stay the original ones."""
+def candidate_model(model: onnx.ModelProto, spec: CandidateSpec, base_dir: str | os.PathLike[str] | None = None) -> onnx.ModelProto:
+    """The ONNX model a candidate runs (kinds emulate, mixed and onnx). Tensor names stay the original ones.
+
+    `base_dir` is the folder of `model`'s external data (None when it has none)."""
     if spec.kind == "onnx":
         return load_model(spec.path)
     try:
@@ -117,9 +121,9 @@ def candidate_model(model: onnx.ModelProto, spec: CandidateSpec) -> onnx.ModelPr
         # the emulated model runs in the parity engine's own (segment) sessions, not emulation_session:
         # check once per process that this ORT really rounds through the low precision
         precision.check_ort_keeps_rounding()
-        return precision.emulate(model, low, list(spec.pins), fuse_bias=spec.fuse_bias).model
+        return precision.emulate(model, low, list(spec.pins), fuse_bias=spec.fuse_bias, base_dir=base_dir).model
     if spec.kind == "mixed":
-        return precision.to_mixed_precision(model, low, list(spec.pins), keep_io_types=True).model
+        return precision.to_mixed_precision(model, low, list(spec.pins), keep_io_types=True, base_dir=base_dir).model
     raise UserError(f"candidate {spec.kind!r} is not an ONNX model")
 
 
@@ -151,15 +155,22 @@ def require_tensorrt(what: str) -> None:
         raise MissingBackendError(f"TensorRT is not installed on this machine ({what} needs it; pip install tensorrt)") from None
 
 
-def onnx_runner(model: onnx.ModelProto, outputs: Sequence[str] | None = None, *, providers: Sequence[str] | None = None, name: str = "onnxrt"):
+def onnx_runner(model: onnx.ModelProto, outputs: Sequence[str] | None = None, *, providers: Sequence[str] | None = None,
+                name: str = "onnxrt", weights: WeightSource | None = None):  # fmt: skip
     """A Polygraphy ONNX Runtime runner (not activated) over `model`, with `outputs` marked (None: the model's own).
+
+    Big initializers reach the session as OrtValues read through `weights` (external data memory-mapped),
+    never inside the serialized model: no 2 GB limit, no copy of the weights.
 
     Graph optimisations stay off: the emulation's Cast pairs must survive, and both sides of a comparison
     should run the same per-op kernels so that only precision differs.
     """
     if outputs is not None:
         model = mark_outputs(model, outputs)
-    return ort_runner(model.SerializeToString(), providers or default_providers(), name=name)
+    model, supplied = weights_apart(model)
+    source = weights or WeightSource()
+    values = {t.name: source.ort_value(t) for t in supplied}
+    return ort_runner(model.SerializeToString(), providers or default_providers(), name=name, initializers=values)
 
 
 def mark_outputs(model: onnx.ModelProto, outputs: Sequence[str]) -> onnx.ModelProto:
@@ -220,16 +231,18 @@ def make_runners(
     Use as a context manager to activate both; an engine candidate keeps the outputs it was built with.
     """
     ref_model = load_model(model) if not isinstance(model, onnx.ModelProto) else model
+    base_dir = Path(model).parent if not isinstance(model, onnx.ModelProto) else None
     spec = parse_candidate(candidate, precision=precision, pins=pins) if isinstance(candidate, str) else candidate
     if spec.kind == "outputs":
         raise UserError("saved outputs are not a runner; compare them with trt_tui.core.parity.engine instead")
     providers = list(providers or default_providers())
-    reference = onnx_runner(ref_model, outputs, providers=providers, name="reference")
+    reference = onnx_runner(ref_model, outputs, providers=providers, name="reference", weights=WeightSource(base_dir))
     if spec.kind == "engine":
         cand = trt_engine_runner(spec.path, name="candidate")
     elif spec.kind == "trt":
         cand = trt_candidate_runner(spec, name="candidate")[0]
     else:
-        cand = onnx_runner(candidate_model(ref_model, spec), outputs, providers=providers, name="candidate")
+        cand = onnx_runner(candidate_model(ref_model, spec, base_dir), outputs, providers=providers, name="candidate",
+                           weights=WeightSource(base_dir))  # fmt: skip
     return RunnerPair(reference, cand)
 

@@ -9,6 +9,11 @@ iteration, so a comparison in N batches costs one inference per side, not N.
 
 Sub-models run through Polygraphy's ONNX Runtime runner with graph optimisations off: fusions would differ
 between segment cuts and a full session, and the emulation's Cast pairs must survive (precision-emulation.md).
+
+Weights never travel inside a segment's model bytes (protobuf's 2 GB limit, and a copy per segment): each
+segment's model holds placeholders, and its session gets the values as OrtValues from a `WeightSource`
+(inline bytes as views, external data memory-mapped), so a segment holds only its own weights, and only while
+it runs.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import onnx
 from onnx import helper
 
 from trt_tui.core.errors import UserError
+from trt_tui.core.weights import WeightSource, placeholder, supplied_separately
 
 
 @dataclass
@@ -80,8 +86,9 @@ def topological_nodes(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
 class SegmentPlan:
     """Which nodes run for each batch of requested tensors, and which tensors stay alive between batches."""
 
-    def __init__(self, model: onnx.ModelProto, batches: Sequence[Sequence[str]]):
+    def __init__(self, model: onnx.ModelProto, batches: Sequence[Sequence[str]], weights: WeightSource | None = None):
         self.model = model
+        self.weights = weights or WeightSource()
         graph = model.graph
         self.nodes = topological_nodes(graph)
         self.initializers = {t.name: t for t in graph.initializer}
@@ -133,8 +140,10 @@ class SegmentPlan:
             drop = sorted(t for t in held if last_use.get(t, -1) <= k and t not in self.graph_inputs)
             self.segments.append(Segment(idx, inputs, list(batch), outputs, live_out, drop))
 
-    def submodel(self, k: int, input_dtypes: dict[str, np.dtype]) -> onnx.ModelProto:
-        """Segment k as a standalone model (copies the initializers it reads)."""
+    def submodel(self, k: int, input_dtypes: dict[str, np.dtype]) -> tuple[onnx.ModelProto, list[onnx.TensorProto]]:
+        """Segment k as a standalone model, and the initializers whose values its session must be given.
+
+        Small initializers are copied inline; the others are placeholders (see `weights.placeholder`)."""
         seg = self.segments[k]
         nodes = [self.nodes[i] for i in seg.nodes]
         used = {t for n in nodes for t in (*n.input, *_subgraph_refs(n)) if t in self.initializers}
@@ -144,10 +153,13 @@ class SegmentPlan:
         ]
         # Output types only when known: ONNX Runtime infers them, and a wrong guess would be an error.
         outputs = [helper.make_tensor_value_info(t, self.value_types[t], None) if t in self.value_types else onnx.ValueInfoProto(name=t) for t in seg.outputs]
-        graph = helper.make_graph(nodes, f"segment_{k}", inputs, outputs, [self.initializers[t] for t in sorted(used)])
+        inits = [self.initializers[t] for t in sorted(used)]
+        supplied = [t for t in inits if supplied_separately(t)]
+        inline = [placeholder(t) if supplied_separately(t) else t for t in inits]
+        graph = helper.make_graph(nodes, f"segment_{k}", inputs, outputs, inline)
         sub = helper.make_model(graph, opset_imports=self.model.opset_import, ir_version=self.model.ir_version)
         sub.functions.extend(self.model.functions)
-        return sub
+        return sub, supplied
 
 
 def quiet_polygraphy() -> None:
@@ -159,8 +171,12 @@ def quiet_polygraphy() -> None:
         G_LOGGER.module_severity = G_LOGGER.ERROR
 
 
-def ort_runner(model_bytes: bytes, providers: Iterable[str] = ("cpu",), *, optimize: bool = False, name: str = "onnxrt"):
+def ort_runner(model_bytes: bytes, providers: Iterable[str] = ("cpu",), *, optimize: bool = False, name: str = "onnxrt",
+               initializers: dict | None = None):  # fmt: skip
     """A Polygraphy ONNX Runtime runner (not activated) over serialized model bytes.
+
+    `initializers` maps placeholder initializer names to OrtValues (see `weights.placeholder`); the session
+    uses their memory as is, so their arrays must outlive it (the caller holds them).
 
     The session is ours rather than Polygraphy's SessionFromOnnx, for one option it does not expose: idle
     intra-op threads must not spin. Both sides' sessions are open while numpy reduces their tensors, and
@@ -185,6 +201,10 @@ def ort_runner(model_bytes: bytes, providers: Iterable[str] = ("cpu",), *, optim
         )
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # errors only: ORT warns about every unused initializer of a segment
+        if initializers:
+            options.add_external_initializers(list(initializers), list(initializers.values()))
+            # prepacking would copy every supplied weight into ORT's own buffers: twice the memory we bound
+            options.add_session_config_entry("session.disable_prepacking", "1")
         try:
             return ort.InferenceSession(model_bytes, sess_options=options, providers=chosen)
         except Exception as exc:  # ORT's own exception types (NotImplemented, Fail, InvalidGraph, ...)
@@ -223,15 +243,19 @@ class SegmentRun:
         self.k = k
         self.segment = executor.plan.segments[k]
         self.runner = None
+        self.values: dict = {}  # the OrtValues of this segment's weights, alive exactly as long as its session
 
     def __enter__(self) -> SegmentRun:
         seg = self.segment
         if seg.nodes:
             dtypes = {t: self.executor.live[0][t].dtype for t in seg.inputs}
-            sub = self.executor.plan.submodel(self.k, dtypes)
+            plan = self.executor.plan
+            sub, supplied = plan.submodel(self.k, dtypes)
+            self.values = {t.name: plan.weights.ort_value(t) for t in supplied}
             self.runner = ort_runner(
-                sub.SerializeToString(), self.executor.providers, name=f"{self.executor.label} (segment {self.k})"
-            )
+                sub.SerializeToString(), self.executor.providers, name=f"{self.executor.label} (segment {self.k})",
+                initializers=self.values,
+            )  # fmt: skip
             self.runner.activate()
         return self
 
@@ -250,6 +274,7 @@ class SegmentRun:
         if self.runner is not None:
             self.runner.deactivate()
             self.runner = None
+        self.values = {}
 
 
 def ort_failure(exc: Exception, side: str) -> str:

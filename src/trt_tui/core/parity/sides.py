@@ -20,11 +20,14 @@ import onnx
 from trt_tui.core.errors import UserError
 from trt_tui.core.parity.inputs import SavedOutputs
 from trt_tui.core.parity.segments import SegmentedExecutor, SegmentPlan
+from trt_tui.core.weights import WeightSource
 
 
 class OnnxSide:
-    def __init__(self, model: onnx.ModelProto, label: str, providers: Sequence[str] = ("cpu",)):
+    def __init__(self, model: onnx.ModelProto, label: str, providers: Sequence[str] = ("cpu",),
+                 weights: WeightSource | None = None):  # fmt: skip
         self.model = model
+        self.weights = weights or WeightSource()  # where external data lives (the model's folder)
         self.label = label
         self.providers = tuple(providers)
         self.executor: SegmentedExecutor | None = None
@@ -33,7 +36,7 @@ class OnnxSide:
         return {t for n in self.model.graph.node for t in n.output if t}
 
     def prepare(self, batches: Sequence[Sequence[str]], feeds: Sequence[dict[str, np.ndarray]]) -> None:
-        self.executor = SegmentedExecutor(SegmentPlan(self.model, batches), feeds, self.providers, label=self.label)
+        self.executor = SegmentedExecutor(SegmentPlan(self.model, batches, self.weights), feeds, self.providers, label=self.label)
 
     def open(self, k: int):
         return self.executor.open(k)

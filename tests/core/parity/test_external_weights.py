@@ -1,0 +1,86 @@
+"""Models with external data: weights stay on disk, reach sessions as OrtValues, never inside model bytes.
+
+The 2 GB protobuf limit is the failure this guards against (issue 14): a segment's model bytes must not
+grow with the weights, and a comparison of a model with external data must read them from the file.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from trt_tui.core.errors import UserError
+from trt_tui.core.parity.engine import compare
+from trt_tui.core.parity.segments import SegmentPlan
+from trt_tui.core.weights import INLINE_MAX_BYTES, WeightSource, load_without_weights
+
+
+def _mlp_with_external_data(folder, d=256, layers=3):
+    rng = np.random.default_rng(0)
+    nodes, inits, x = [], [], "x"
+    for i in range(layers):
+        w = (rng.standard_normal((d, d)) / np.sqrt(d)).astype(np.float32)
+        inits.append(onnx.numpy_helper.from_array(w, f"w{i}"))
+        nodes.append(helper.make_node("MatMul", [x, f"w{i}"], [f"mm{i}"], name=f"mm{i}"))
+        nodes.append(helper.make_node("Softmax", [f"mm{i}"], [f"sm{i}"], name=f"sm{i}", axis=-1))
+        x = f"sm{i}"
+    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, d])],
+                              [helper.make_tensor_value_info(x, TensorProto.FLOAT, [4, d])], inits)  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
+    path = folder / "mlp.onnx"
+    onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True, location="mlp.data",
+                    size_threshold=0)  # fmt: skip
+    return path
+
+
+def test_segment_models_carry_no_weights(tmp_path):
+    path = _mlp_with_external_data(tmp_path)
+    model = load_without_weights(path)
+    names = [t for n in model.graph.node for t in n.output]
+    plan = SegmentPlan(model, [names[:2], names[2:]], WeightSource(path.parent))
+    dtypes = {"x": np.dtype(np.float32), "sm0": np.dtype(np.float32)}
+    for k in range(2):
+        sub, supplied = plan.submodel(k, dtypes)
+        assert supplied, "the 256 KiB weights are supplied as OrtValues"
+        assert len(sub.SerializeToString()) < INLINE_MAX_BYTES * 4  # names and placeholders only
+
+
+def test_compare_reads_external_data_and_matches_inline(tmp_path):
+    path = _mlp_with_external_data(tmp_path)
+    inline = tmp_path / "inline" / "mlp.onnx"
+    inline.parent.mkdir()
+    onnx.save_model(onnx.load(path), inline)
+    a = compare(path, "emulate", precision="fp16")
+    b = compare(inline, "emulate", precision="fp16")
+    rows_a = {d.name: d.rel_rms for d in a.tensors}
+    rows_b = {d.name: d.rel_rms for d in b.tensors}
+    assert rows_a == rows_b and rows_a["sm2"] > 0
+
+
+def test_external_data_outside_the_model_folder_is_one_line(tmp_path):
+    path = _mlp_with_external_data(tmp_path)
+    model = load_without_weights(path)
+    init = model.graph.initializer[0]
+    for entry in init.external_data:
+        if entry.key == "location":
+            entry.value = "../mlp.data"
+    with pytest.raises(UserError, match="outside the model's folder"):
+        WeightSource(path.parent).array(init)
+    for entry in init.external_data:
+        if entry.key == "location":
+            entry.value = os.path.abspath(tmp_path / "mlp.data")
+    with pytest.raises(UserError, match="must be a relative path"):
+        WeightSource(path.parent).array(init)
+
+
+def test_external_data_too_short_is_one_line(tmp_path):
+    path = _mlp_with_external_data(tmp_path)
+    data = tmp_path / "mlp.data"
+    data.write_bytes(data.read_bytes()[:1000])
+    model = load_without_weights(path)
+    with pytest.raises(UserError, match="does not hold shape"):
+        WeightSource(path.parent).array(model.graph.initializer[1])
