@@ -35,7 +35,8 @@ def test_emulate_writes_a_runnable_fp32_model(demo_model, tmp_path, capsys):
     out = tmp_path / "emu.onnx"
     data = convert_json(capsys, demo_model, "--precision", "bf16", "--emulate", "-o", out)
     assert data["mode"] == "emulate" and data["cast_pairs"] > 50
-    assert [a["op_type"] for a in data["auto_fp32"]] == ["Conv", "Conv"]
+    # the emulation rounds Conv too (TensorRT runs it in bf16), whatever ONNX's typing rules say
+    assert data["auto_fp32"] == [] and data["low_precision"]["kept_fp32"] == []
     emulation_session(out)
 
 

@@ -36,3 +36,9 @@ def run(model: onnx.ModelProto, names: list[str], feeds: dict[str, np.ndarray], 
 
 def first_nonfinite(values: dict[str, np.ndarray]) -> str | None:
     return next((t for t, v in values.items() if not np.isfinite(v).all()), None)
+
+
+def ir10(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Fixtures keep IR version 10: onnx's default (14) is rejected by ONNX Runtime."""
+    model.ir_version = 10
+    return model

@@ -64,7 +64,9 @@ def test_node_dtypes_match_pins(low, which):
     names = {t for n in result.model.graph.node for t in (*n.input, *n.output)} | {i.name for i in result.model.graph.initializer}
     assert {t for n in model.graph.node for t in (*n.input, *n.output) if t} <= names | {vi.name for vi in model.graph.input}
     if which == "demo" and low == "bf16":  # opset 17 Conv has no bfloat16 type
-        assert {a.op_type for a in result.auto_fp32} == {"Conv"} and "bfloat16" in result.auto_fp32[0].reason
+        # opset 17 Conv has no bfloat16 type: the model is upgraded to 22, where it has, and nothing stays FP32
+        assert result.opset_upgrade == (17, 22) and not result.auto_fp32
+        assert next(i.version for i in result.model.opset_import if i.domain == "") == 22
     else:
         assert result.auto_fp32 == []
 
@@ -139,14 +141,33 @@ def test_shared_initializer_gets_one_copy_per_precision():
 def test_auto_fp32_for_ops_without_low_precision_type():
     g = GraphBuilder("range")
     x = g.input("x", TensorProto.FLOAT, [4])
-    h = g.op("Range", [g.const(0.0), g.const(4.0), g.const(1.0)], name="range")
+    start = g.op("ReduceMin", [x], name="start", keepdims=0)
+    h = g.op("Range", [start, g.op("Add", [start, g.const(4.0)], name="limit"), g.const(1.0)], name="range")
     h = g.op("Add", [x, h], name="add")
     g.output(h, "y", TensorProto.FLOAT, [4])
     result = to_mixed_precision(g.build(), "fp16", [])
     types = checked(result.model)
     assert [(a.node, a.op_type) for a in result.auto_fp32] == [("range", "Range")]
     assert "no float16" in result.auto_fp32[0].reason
+    assert [(k.node, k.reason) for k in result.kept_fp32] == [("range", result.auto_fp32[0].reason)]
     assert types["range_output_0"] == TensorProto.FLOAT and types["add_output_0"] == TensorProto.FLOAT16
+    assert result.low_precision.low_nodes == 4 and not result.low_precision.ran_nothing_low
+
+
+@pytest.mark.parametrize("low", ["fp16", "bf16"])
+def test_nodes_computed_from_constants_stay_fp32_with_their_reason(low):
+    """A Range of constants is folded by TensorRT in FP32: kept FP32 on both routes, listed with why."""
+    from trt_tui.core.precision import emulate
+    from trt_tui.core.precision.plan import HOST_REASON
+
+    g = GraphBuilder("range")
+    x = g.input("x", TensorProto.FLOAT, [4])
+    h = g.op("Range", [g.const(0.0), g.const(4.0), g.const(1.0)], name="range")
+    h = g.op("Add", [x, h], name="add")
+    g.output(h, "y", TensorProto.FLOAT, [4])
+    for result in (to_mixed_precision(g.build(), low, []), emulate(g.build(), low, [])):
+        assert [(k.node, k.op_type, k.reason) for k in result.kept_fp32] == [("range", "Range", HOST_REASON)]
+        assert not result.auto_fp32 and result.low_precision.low_nodes == 2  # Add and the output Identity
 
 
 def test_cast_and_constant_nodes_are_retyped():

@@ -6,11 +6,17 @@
   fp16/bf16 under its original name, for drift previews on ONNX Runtime CPU (emulate.py).
 - `emulation_session(model)`: the ORT session to run it with (session.py).
 Both rewrites accept a path (external data loaded) or a ModelProto and refuse If/Loop/Scan models.
+
+What a rewrite really made low precision (for refusing a comparison that would check nothing) is
+`result.low_precision` (a `LowPrecisionSummary`: `low_nodes`, `low_tensors`, `ran_nothing_low`,
+`kept_fp32`) and `result.kept_fp32` (every node kept FP32 with its reason); `read_low_precision(model)`
+reads the same summary back from a model file trt_tui wrote (summary.py).
 """
 
 from trt_tui.core.precision.emulate import EmulationResult, emulate
 from trt_tui.core.precision.mixed import CastInserted, MixedPrecisionResult, to_mixed_precision
 from trt_tui.core.precision.plan import AutoFp32, OverflowInitializer
+from trt_tui.core.precision.summary import KeptFp32, LowPrecisionSummary, read_low_precision
 from trt_tui.core.precision.session import check_ort_keeps_rounding, count_cast_pairs, emulation_session, save_model
 
 __all__ = [
@@ -18,6 +24,9 @@ __all__ = [
     "CastInserted",
     "check_ort_keeps_rounding",
     "EmulationResult",
+    "KeptFp32",
+    "LowPrecisionSummary",
+    "read_low_precision",
     "MixedPrecisionResult",
     "OverflowInitializer",
     "count_cast_pairs",

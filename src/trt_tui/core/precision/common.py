@@ -26,7 +26,10 @@ def round_through(arr: np.ndarray, low_type: int) -> np.ndarray:
 
 
 def tensor_from(arr: np.ndarray, name: str) -> onnx.TensorProto:
-    return numpy_helper.from_array(np.ascontiguousarray(arr), name)
+    """A TensorProto with the array's exact dtype, shape and values. Not np.ascontiguousarray: it turns a 0-d
+    scalar into shape [1], and a ViT's `Pow(scalar, scalar) -> Cast -> Unsqueeze -> Concat` then no longer
+    loads (from_array copies non-contiguous arrays itself)."""
+    return numpy_helper.from_array(np.asarray(arr), name)
 
 
 class Names:

@@ -8,8 +8,13 @@ so every original tensor stays addressable for layer-wise comparisons. Constants
 nodes are pre-rounded; data-movement ops pass precision through; a MatMul whose only consumer is a
 constant-bias Add is treated as fused (rounded once, after the Add), like a GEMM epilogue.
 
-The precision plan is the one `to_mixed_precision` uses, so auto-FP32 ops and init_max consumers stay FP32
-here too. Kernels are assumed to accumulate in FP32; only storage rounding is modelled.
+The precision plan is the one `to_mixed_precision` uses with one difference: the ONNX typing rules do not
+limit it (`make_plan(round_all=True)`). TensorRT runs Conv, LSTM, Pad, Gemm... in fp16/bf16 and the emulation
+computes in FP32 anyway, so every non-pinned float tensor is rounded; only pins, init_max consumers and
+nodes computed from constants/shapes stay FP32 (`result.kept_fp32`, with reasons). A bf16 emulation of an
+opset < 13 model is upgraded to opset 13 first (Cast to bfloat16 needs it). `result.low_precision` says
+how many tensors are really rounded (see summary.py). Kernels are assumed to accumulate in FP32; only
+storage rounding is modelled.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from onnx import helper
 
 from trt_tui.core.precision.common import SHORT, Names, add_cast, round_through, set_metadata, skeleton, tensor_from
 from trt_tui.core.precision.opsupport import PASS_THROUGH_OPS
-from trt_tui.core.precision.plan import FLOAT, AutoFp32, ModelLike, OverflowInitializer, Plan, make_plan
+from trt_tui.core.precision.plan import FLOAT, ModelLike, OverflowInitializer, Plan, make_plan
+from trt_tui.core.precision.summary import KeptFp32, LowPrecisionSummary, write_low_precision
 
 METADATA_KEY = "trt_tui.emulation"
 
@@ -38,11 +44,20 @@ class EmulationResult:
     rounded_inputs: list[str] = field(default_factory=list)  # FP32 tensors rounded where a low node reads them
     pre_rounded_constants: list[str] = field(default_factory=list)
     fused_matmuls: list[str] = field(default_factory=list)
-    auto_fp32: list[AutoFp32] = field(default_factory=list)
+    auto_fp32: list[KeptFp32] = field(default_factory=list)
     overflow_initializers: list[OverflowInitializer] = field(default_factory=list)
+    kept_fp32: list[KeptFp32] = field(default_factory=list)  # every FP32 node, with its reason
+    low_nodes: int = 0
+    opset_upgrade: tuple[int, int] | None = None
+
+    @property
+    def low_precision(self) -> LowPrecisionSummary:
+        rounded = len(self.rounded_tensors) + len(self.rounded_inputs) + len(self.pre_rounded_constants)
+        return LowPrecisionSummary(self.low, self.low_nodes, rounded, tuple(self.kept_fp32), self.opset_upgrade)
 
     def to_json(self) -> dict:
         return {
+            "low_precision": self.low_precision.to_json(),
             "low": self.low,
             "pinned": list(self.pinned),
             "rounded_tensors": len(self.rounded_tensors),
@@ -70,7 +85,7 @@ def emulate(
     `keep_io_types=False` also rounds float graph inputs (for every reader) and graph outputs, as an
     engine with fp16/bf16 IO would. If/Loop/Scan models are refused with a UserError.
     """
-    plan = make_plan(model, low, pins, init_max=init_max, base_dir=base_dir)
+    plan = make_plan(model, low, pins, init_max=init_max, base_dir=base_dir, round_all=True)
     return _Emulator(plan, fuse_bias, keep_io_types).run()
 
 
@@ -89,7 +104,10 @@ class _Emulator:
         self.alias: dict[str, str] = {}  # tensor -> name of its rounded copy
         self.at_source: set[str] = set()  # graph inputs rounded before any reader (keep_io_types=False)
         self.fp32_alias: dict[str, str] = {}  # graph outputs rounded for IO: FP32 readers use the raw value
-        self.res = EmulationResult(self.out, plan.low, list(plan.pinned), auto_fp32=plan.auto_fp32, overflow_initializers=plan.overflow)
+        self.res = EmulationResult(
+            self.out, plan.low, list(plan.pinned), auto_fp32=plan.auto_fp32, overflow_initializers=plan.overflow,
+            kept_fp32=plan.kept_fp32, opset_upgrade=plan.opset_upgrade,
+        )
 
     def run(self) -> EmulationResult:
         g = self.out.graph
@@ -110,6 +128,8 @@ class _Emulator:
         for i in self.plan.order:
             self._emit(i, low_readers)
         set_metadata(self.out, METADATA_KEY, json.dumps({"low": self.plan.low, "cast_pairs": len(self.res.cast_pairs)}))
+        self.res.low_nodes = sum(1 for n in self.plan.nodes if n.mode == "low")
+        write_low_precision(self.out, self.res.low_precision)
         return self.res
 
     # ---- constants ---------------------------------------------------------------------------------------

@@ -1,12 +1,16 @@
 """`to_mixed_precision`: a strongly-typed FP16/BF16 ONNX with chosen nodes in FP32 (what TensorRT 11 builds).
 
-Every non-pinned float node computes in the low precision, pinned (and auto-FP32) nodes in FP32, with Cast
+Every non-pinned float node computes in the low precision, pinned (and kept-FP32) nodes in FP32, with Cast
 nodes exactly where a tensor's stored type differs from what its consumer needs. Original tensor names
 are kept: each node still writes its own outputs; a graph output whose IO type must differ from the
 producer's type is produced under `<name>__fp16` (etc.) and Cast to its original name.
 
 Written by hand rather than with onnx-graphsurgeon: the rewrite is a single pass over NodeProtos with a
 per-tensor map of available dtypes, and building gs Variables for 10k nodes costs more than the pass.
+
+When the low type needs a newer opset (bf16: 13 for most ops, 22 for Conv/LSTM/GRU) the model is upgraded
+with onnx's version converter first (plan.py); every node still kept FP32 is in `result.kept_fp32` with its
+reason, and `result.low_precision` counts what really is low (summary.py).
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from onnx import helper
 
 from trt_tui.core.precision.common import SHORT, Names, add_cast, set_metadata, skeleton, tensor_from, to_low
 from trt_tui.core.precision.opsupport import DTYPE_ATTRIBUTE, FLEXIBLE_INPUT_OPS
-from trt_tui.core.precision.plan import FLOAT, AutoFp32, ModelLike, OverflowInitializer, Plan, make_plan
+from trt_tui.core.precision.plan import FLOAT, ModelLike, OverflowInitializer, Plan, make_plan
+from trt_tui.core.precision.summary import KeptFp32, LowPrecisionSummary, write_low_precision
 
 
 @dataclass(frozen=True)
@@ -39,14 +44,22 @@ class MixedPrecisionResult:
     model: onnx.ModelProto
     low: str
     pinned: list[str]
-    auto_fp32: list[AutoFp32] = field(default_factory=list)
+    auto_fp32: list[KeptFp32] = field(default_factory=list)
     overflow_initializers: list[OverflowInitializer] = field(default_factory=list)
     casts_inserted: list[CastInserted] = field(default_factory=list)
     low_nodes: int = 0
     converted_initializers: int = 0
+    kept_fp32: list[KeptFp32] = field(default_factory=list)  # every FP32 node, with its reason
+    low_tensors: int = 0  # node outputs, initializers and constants stored in the low type
+    opset_upgrade: tuple[int, int] | None = None
+
+    @property
+    def low_precision(self) -> LowPrecisionSummary:
+        return LowPrecisionSummary(self.low, self.low_nodes, self.low_tensors, tuple(self.kept_fp32), self.opset_upgrade)
 
     def to_json(self) -> dict:
         return {
+            "low_precision": self.low_precision.to_json(),
             "low": self.low,
             "pinned": list(self.pinned),
             "low_nodes": self.low_nodes,
@@ -85,7 +98,10 @@ class _Rewriter:
         self.names = Names(self.src)
         self.forms: dict[str, dict[int, str]] = {}  # tensor -> {elem type: name holding it in that type}
         self.out = skeleton(self.src)
-        self.result = MixedPrecisionResult(self.out, plan.low, list(plan.pinned), plan.auto_fp32, plan.overflow)
+        self.result = MixedPrecisionResult(
+            self.out, plan.low, list(plan.pinned), plan.auto_fp32, plan.overflow,
+            kept_fp32=plan.kept_fp32, opset_upgrade=plan.opset_upgrade,
+        )
 
     # ---- what each consumer needs ------------------------------------------------------------------------
     def required(self, i: int, k: int) -> int | None:
@@ -134,6 +150,8 @@ class _Rewriter:
             json.dumps({"low": self.plan.low, "pinned": len(self.plan.pinned), "keep_io_types": self.keep_io}),
         )
         self.result.low_nodes = sum(1 for n in self.plan.nodes if n.mode == "low")
+        self.result.low_tensors = len({name for forms in self.forms.values() for t, name in forms.items() if t == self.low})
+        write_low_precision(self.out, self.result.low_precision)
         return self.result
 
     def _const_needs(self) -> dict[str, set[int | None]]:

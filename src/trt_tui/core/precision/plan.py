@@ -2,8 +2,20 @@
 
 `make_plan` decides, per top-level node: `low` (computes in the low precision), `fp32` (pinned by the
 user), `auto` (the ONNX spec gives the op no low-precision type: kept FP32 and reported), `overflow`
-(reads a constant beyond `init_max`, as AutoCast's init_max rule: kept FP32 and reported), `const`
+(reads a constant beyond `init_max`, as AutoCast's init_max rule: kept FP32 and reported), `host`
+(computed from constants and tensor shapes only: TensorRT folds it at build time or evaluates it as a shape
+computation, in FP32; rounding it would change values such as sizes: bf16 turns sqrt(1369) into 36), `const`
 (a Constant node; its value is materialised per consumer precision) or `keep` (no float compute).
+Every kept-FP32 node is listed in `plan.kept_fp32` with its reason.
+
+Two typing rules:
+- `round_all=False` (the mixed-precision ONNX): a node goes low only where the ONNX spec gives its op the
+  low type. When the type needs a newer opset (bf16 needs 13 for most ops, 22 for Conv/LSTM/GRU), the model
+  is first upgraded with onnx's version converter, to the lowest opset (up to MAX_UPGRADE_OPSET) that puts
+  the most nodes in low precision.
+- `round_all=True` (the emulation, an FP32 graph that models TensorRT): every non-pinned float node is low
+  whatever the ONNX typing rules say (TensorRT runs Conv, LSTM, Pad, Gemm in fp16/bf16); only the rounding
+  Casts need a valid opset (Cast to bfloat16 needs 13: upgraded when older).
 """
 
 from __future__ import annotations
@@ -20,6 +32,7 @@ from onnx import AttributeProto, TensorProto, numpy_helper
 from trt_tui.core.errors import UserError
 from trt_tui.core.graph import _topological_order, missing_external_data, read_model
 from trt_tui.core.pins import UnknownName, suggest
+from trt_tui.core.precision.summary import PINNED, KeptFp32
 from trt_tui.core.precision.opsupport import (
     DTYPE_ATTRIBUTE,
     FLEXIBLE_INPUT_OPS,
@@ -32,14 +45,14 @@ FLOAT = TensorProto.FLOAT
 ModelLike = onnx.ModelProto | str | os.PathLike
 
 
-@dataclass(frozen=True)
-class AutoFp32:
-    node: str
-    op_type: str
-    reason: str
+# a name kept for callers of the first API: every kept-FP32 node, whatever the reason, is a KeptFp32
+AutoFp32 = KeptFp32
 
-    def to_json(self) -> dict:
-        return {"node": self.node, "op_type": self.op_type, "reason": self.reason}
+# The newest default-domain opset a rewrite upgrades a model to: ONNX Runtime and TensorRT 10's parser read it.
+MAX_UPGRADE_OPSET = 22
+CAST_BF16_OPSET = 13  # Cast(to=BFLOAT16) exists from opset 13
+HOST_REASON = "computed from constants and tensor shapes only: TensorRT folds it (or runs it as a shape computation) in FP32"
+SHAPE_OPS = frozenset({"Shape", "Size"})
 
 
 @dataclass(frozen=True)
@@ -54,7 +67,7 @@ class OverflowInitializer:
 
 @dataclass
 class NodePlan:
-    mode: str  # keep | low | fp32 | auto | overflow | const
+    mode: str  # keep | low | fp32 | auto | overflow | host | const
     low_in: frozenset[int] = frozenset()  # input positions that become low precision (mode low)
     low_out: frozenset[int] = frozenset()
 
@@ -70,9 +83,11 @@ class Plan:
     dtypes: dict[str, int]  # tensor -> elem type (0 unknown)
     consts: dict[str, onnx.TensorProto]  # FLOAT initializers and Constant outputs: their values
     consumers: dict[str, list[int]]
-    auto_fp32: list[AutoFp32] = field(default_factory=list)
+    auto_fp32: list[KeptFp32] = field(default_factory=list)  # kept FP32 by the ONNX typing rules
     overflow: list[OverflowInitializer] = field(default_factory=list)
     pinned: list[str] = field(default_factory=list)
+    kept_fp32: list[KeptFp32] = field(default_factory=list)  # every FP32 node with its reason, in graph order
+    opset_upgrade: tuple[int, int] | None = None
     _arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
     def const_array(self, name: str) -> np.ndarray:
@@ -174,21 +189,45 @@ def make_plan(
     *,
     init_max: float = 65504.0,
     base_dir: str | os.PathLike | None = None,
+    round_all: bool = False,
 ) -> Plan:
     if low not in LOW_TYPES:
         raise UserError(f"unknown low precision {low!r}; choose fp16 or bf16")
     proto = prepare_model(model, base_dir)
+    source = None if isinstance(model, onnx.ModelProto) else str(model)
     low_type = LOW_TYPES[low]
-    graph = proto.graph
-    nodes = list(graph.node)
-    names = [node_name(n) for n in nodes]
-
+    names = [node_name(n) for n in proto.graph.node]
     pin_set = set(pins)
     known = set(names)
     unknown = [p for p in pin_set if p not in known]
     if unknown:
         raise UserError("; ".join(UnknownName(p, suggest(p, names)).message() for p in sorted(unknown)))
 
+    opset = _default_opset(proto)
+    target = _target_opset(proto, low_type, pin_set, round_all)
+    upgrade = None
+    if target and target > opset:
+        try:
+            proto = upgrade_opset(proto, target)
+            upgrade = (opset, target)
+        except Exception as exc:  # the converter raises several types; any means "no upgrade"
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if round_all:  # without Cast to bfloat16 the emulation would silently run FP32: refuse
+                raise UserError(
+                    f"the bf16 emulation needs opset {target} (Cast to bfloat16) but the model is opset {opset} and "
+                    f"onnx's version converter failed: {reason[:200]}",
+                    source,
+                ) from None
+            # mixed: go on at the model's opset; the nodes the spec keeps FP32 are listed with their reason
+    plan = _plan_at(proto, low, low_type, pin_set, init_max, round_all)
+    plan.opset_upgrade = upgrade
+    return plan
+
+
+def _plan_at(proto: onnx.ModelProto, low: str, low_type: int, pin_set: set[str], init_max: float, round_all: bool) -> Plan:
+    graph = proto.graph
+    nodes = list(graph.node)
+    names = [node_name(n) for n in nodes]
     dtypes = infer_dtypes(proto)
     for init in graph.initializer:
         dtypes.setdefault(init.name, init.data_type)
@@ -218,42 +257,164 @@ def make_plan(
     outs = [tuple(n.output) for n in nodes]
     order = _topological_order(ins, outs, graph_inputs | {i.name for i in graph.initializer})
     plan = Plan(proto, low, low_type, order, names, [], dtypes, consts, consumers)
-    low_str = LOW_TYPE_STR[low_type]
-    opsets = {imp.domain or "": imp.version for imp in proto.opset_import}
-    opsets.setdefault("ai.onnx", opsets.get("", 0))
-    get = dtypes.get
-    for i, n in enumerate(nodes):
-        domain = n.domain or ""
-        if domain == "ai.onnx":
-            domain = ""
-        sig = (n.op_type, domain, opsets.get(domain), tuple(get(t, 0) if t else -1 for t in ins[i]), tuple(get(t, 0) if t else -1 for t in outs[i]))
-        float_touch, mode, low_in, low_out, reason = _classify(*sig, low_str)
+    host = _host_computed(nodes, order, {i.name for i in graph.initializer if i.name not in graph_inputs})
+    for i, sig in enumerate(_signatures(proto, dtypes)):
+        float_touch, mode, low_in, low_out, reason = _classify(*sig, LOW_TYPE_STR[low_type], round_all)
         if names[i] in pin_set and float_touch and mode != "const":
             plan.pinned.append(names[i])
             plan.nodes.append(NodePlan("fp32"))
             continue
+        if i in host and mode in ("low", "auto"):
+            plan.nodes.append(NodePlan("host"))
+            continue
         if mode == "auto":
-            plan.auto_fp32.append(AutoFp32(names[i], n.op_type, reason))
+            plan.auto_fp32.append(KeptFp32(names[i], nodes[i].op_type, reason))
         plan.nodes.append(NodePlan(mode, low_in, low_out))
 
     _apply_init_max(plan, nodes, init_max)
+    auto = {a.node: a.reason for a in plan.auto_fp32}
+    overflow = {n: f"reads {o.name} (|x| up to {o.max_abs:g} > init_max)" for o in plan.overflow for n in o.kept_fp32}
+    reasons = {"fp32": lambda n: PINNED, "auto": auto.get, "overflow": overflow.get, "host": lambda n: HOST_REASON}
+    for i in order:
+        why = reasons.get(plan.nodes[i].mode)
+        if why:
+            plan.kept_fp32.append(KeptFp32(names[i], nodes[i].op_type, why(names[i]) or plan.nodes[i].mode))
     return plan
 
 
+def _default_opset(proto: onnx.ModelProto) -> int:
+    return next((imp.version for imp in proto.opset_import if imp.domain in ("", "ai.onnx")), 0)
+
+
+def _signatures(proto: onnx.ModelProto, dtypes: dict[str, int], opset: int | None = None):
+    """(op, domain, opset, input dtypes, output dtypes) per node, at the model's opset or at `opset`."""
+    opsets = {imp.domain or "": imp.version for imp in proto.opset_import}
+    opsets.setdefault("ai.onnx", opsets.get("", 0))
+    if opset is not None:
+        opsets[""] = opsets["ai.onnx"] = opset
+    get = dtypes.get
+    for n in proto.graph.node:
+        domain = n.domain or ""
+        if domain == "ai.onnx":
+            domain = ""
+        yield (n.op_type, domain, opsets.get(domain), tuple(get(t, 0) if t else -1 for t in n.input), tuple(get(t, 0) if t else -1 for t in n.output))
+
+
+def _target_opset(proto: onnx.ModelProto, low_type: int, pins: set[str], round_all: bool) -> int | None:
+    """The default-domain opset the rewrite needs, or None to keep the model's."""
+    opset = _default_opset(proto)
+    if not opset or opset >= MAX_UPGRADE_OPSET:
+        return None
+    if round_all:  # the emulation only adds Casts: only Cast to bfloat16 needs a newer opset
+        return CAST_BF16_OPSET if low_type == TensorProto.BFLOAT16 and opset < CAST_BF16_OPSET else None
+    # mixed: the lowest opset that keeps the fewest nodes FP32 by the typing rules (node types do not change)
+    dtypes = infer_dtypes(proto)
+    for init in proto.graph.initializer:
+        dtypes.setdefault(init.name, init.data_type)
+    names = [node_name(n) for n in proto.graph.node]
+    low_str = LOW_TYPE_STR[low_type]
+
+    def kept(version: int) -> int:
+        return sum(
+            1
+            for name, sig in zip(names, _signatures(proto, dtypes, version))
+            if name not in pins and _classify(*sig, low_str, False)[1] == "auto"
+        )
+
+    best, best_kept = opset, kept(opset)
+    for version in range(opset + 1, MAX_UPGRADE_OPSET + 1):
+        k = kept(version)
+        if k < best_kept:
+            best, best_kept = version, k
+    return best if best > opset else None
+
+
+def upgrade_opset(proto: onnx.ModelProto, target: int) -> onnx.ModelProto:
+    """The model converted to default-domain opset `target` by onnx's version converter.
+
+    The converter serialises the model, so large initializers (the weights) are lifted out as graph inputs
+    first and put back afterwards: no 2 GB limit, no copy of the weights. Small ones stay, since some
+    adapters read their values (e.g. Upsample scales).
+    """
+    from onnx import version_converter
+
+    light = onnx.ModelProto()
+    light.CopyFrom(_without_initializers(proto))
+    lifted = {}
+    for init in proto.graph.initializer:
+        if _numel(init) > 64 or init.data_location == TensorProto.EXTERNAL:
+            lifted[init.name] = init
+            light.graph.input.append(onnx.helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
+        else:
+            light.graph.initializer.append(init)
+    converted = version_converter.convert_version(light, target)
+    declared = {vi.name for vi in proto.graph.input}
+    kept_inputs = [vi for vi in converted.graph.input if vi.name not in lifted or vi.name in declared]
+    del converted.graph.input[:]
+    converted.graph.input.extend(kept_inputs)
+    small = list(converted.graph.initializer)
+    del converted.graph.initializer[:]
+    order = {init.name: k for k, init in enumerate(proto.graph.initializer)}
+    for init in sorted((*lifted.values(), *small), key=lambda t: order.get(t.name, len(order))):
+        converted.graph.initializer.append(init)
+    converted.ir_version = max(proto.ir_version, min(converted.ir_version, 10))
+    return converted
+
+
+def _without_initializers(proto: onnx.ModelProto) -> onnx.ModelProto:
+    out = onnx.ModelProto()
+    for field_name in ("ir_version", "producer_name", "producer_version", "domain", "model_version", "doc_string"):
+        setattr(out, field_name, getattr(proto, field_name))
+    out.opset_import.extend(proto.opset_import)
+    out.metadata_props.extend(proto.metadata_props)
+    out.functions.extend(proto.functions)
+    g = out.graph
+    g.name = proto.graph.name
+    g.node.extend(proto.graph.node)
+    g.input.extend(proto.graph.input)
+    g.output.extend(proto.graph.output)
+    g.value_info.extend(proto.graph.value_info)
+    return out
+
+
+def _numel(t: onnx.TensorProto) -> int:
+    return int(np.prod(t.dims, dtype=np.int64)) if len(t.dims) else 1
+
+
+def _host_computed(nodes: list[onnx.NodeProto], order: list[int], constants: set[str]) -> set[int]:
+    """Nodes whose inputs all derive from constants and tensor shapes (never from tensor values)."""
+    known = set(constants)
+    host: set[int] = set()
+    for i in order:
+        n = nodes[i]
+        if (n.op_type == "Constant" and (n.domain or "") == "") or n.op_type in SHAPE_OPS:
+            known.update(n.output)
+            continue
+        inputs = [t for t in n.input if t]
+        if inputs and all(t in known for t in inputs):
+            known.update(n.output)
+            host.add(i)
+    return host
+
+
 @functools.lru_cache(maxsize=4096)
-def _classify(op_type: str, domain: str, opset: int | None, in_types: tuple[int, ...], out_types: tuple[int, ...], low_str: str):
+def _classify(op_type: str, domain: str, opset: int | None, in_types: tuple[int, ...], out_types: tuple[int, ...], low_str: str, round_all: bool = False):
     """(touches float, mode, low input positions, low output positions, auto-FP32 reason) for a node
     signature: nodes of the same op and dtypes classify alike, so 10k-node graphs cost a few hundred calls.
-    Dtype -1 marks an omitted optional input/output, 0 an unknown dtype."""
+    Dtype -1 marks an omitted optional input/output, 0 an unknown dtype. With `round_all` the allowed
+    types are ignored: every float tensor of the node's data slots goes low (the emulation)."""
     if op_type == "Constant" and domain == "":
         return False, ("const" if out_types and out_types[0] == FLOAT else "keep"), frozenset(), frozenset(), ""
     if FLOAT not in in_types and FLOAT not in out_types:
         return False, "keep", frozenset(), frozenset(), ""
+    flexible = op_type in FLEXIBLE_INPUT_OPS
     typing = op_typing(op_type, opset, domain) if opset is not None else None
     if typing is None:
+        if round_all:  # no schema (a custom op, a plugin in TensorRT): its float data is low like the rest
+            low_in = frozenset(k for k, t in enumerate(in_types) if t == FLOAT and not flexible)
+            return True, "low", low_in, frozenset(k for k, t in enumerate(out_types) if t == FLOAT), ""
         return True, "auto", frozenset(), frozenset(), f"no ONNX schema for {domain or 'ai.onnx'}::{op_type}"
 
-    flexible = op_type in FLEXIBLE_INPUT_OPS
     # which type parameters carry float32 here, and at which positions
     bound: dict[str, tuple[list[int], list[int]]] = {}
     for pos, t in enumerate(in_types):
@@ -269,6 +430,14 @@ def _classify(op_type: str, domain: str, opset: int | None, in_types: tuple[int,
         for p, io in bound.items()
         if any(in_types[k] == FLOAT for k in io[0]) or any(out_types[k] == FLOAT for k in io[1])
     }
+    if round_all:
+        # data slots (type parameters) go low; fixed tensor(float) inputs are parameters (Resize scales) and
+        # stay; every float output is rounded, fixed-typed ones included
+        low_in = frozenset(k for io in float_params.values() for k in io[0])
+        low_out = frozenset(k for io in float_params.values() for k in io[1]) | frozenset(
+            k for k, t in enumerate(out_types) if t == FLOAT
+        )
+        return True, ("low" if low_in or low_out else "keep"), low_in, low_out, ""
     if not float_params:
         if FLOAT in in_types and not flexible:
             return True, "auto", frozenset(), frozenset(), f"{op_type}-{typing.since_version} takes tensor(float) only"
