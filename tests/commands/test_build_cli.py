@@ -47,7 +47,7 @@ def test_emulate_writes_both_onnx_files_and_says_no_engine(preset, tmp_path, cap
     assert (build_dir / r["artifacts"]["emulated_onnx"]).stat().st_size > 0
     assert (build_dir / "preset.toml").read_text() == preset.read_text()
     request = json.loads((build_dir / "request.json").read_text())
-    assert SOFTMAX in request["settings"]["pinned_nodes"] and request["settings"]["resolved"]["trt"] == 10
+    assert SOFTMAX in request["settings"]["pinned_nodes"] and request["settings"]["trt_major"] == 10
 
 
 def test_trtexec_build_reports_performance_and_pin_mismatches(preset, tmp_path, capsys, monkeypatch):

@@ -11,6 +11,7 @@ import pytest
 from trt_tui.core.build.manager import JobManager
 from trt_tui.core.build.procinfo import group_members
 from trt_tui.core.build.types import BuildRequest
+from trt_tui.core.engine_spec import EngineSpec
 
 HERE = Path(__file__).parent
 FAKE_TRTEXEC = HERE / "bin" / "trtexec"  # a test double, see fake_trtexec.py
@@ -28,6 +29,15 @@ def fake_trtexec(monkeypatch) -> Path:
 
 
 @pytest.fixture
+def fake_trt(monkeypatch):
+    """fake_trt(version) installs the stand-in `tensorrt` module (tests/fixtures/fake_tensorrt.py, a test double)."""
+    from tests.fixtures import fake_tensorrt
+
+    yield lambda version="10.9.0.34", **kw: fake_tensorrt.install(monkeypatch, version, **kw)
+    fake_tensorrt.forget_polygraphy_tensorrt()
+
+
+@pytest.fixture
 def manager(tmp_path):
     m = JobManager(tmp_path / "state", kill_grace_s=0.5, event_interval_s=0.05)
     yield m
@@ -42,7 +52,9 @@ def trtexec_request(tmp_path: Path, *, pins=("/layers.0/Softmax",), timeout_s=No
         preset_text=preset.read_text(),
         model_path=str(tmp_path / "m.onnx"),
         backend="trtexec",
-        settings={"precision": "fp16", "trt_major": trt_major, "pinned_nodes": list(pins)},
+        settings=EngineSpec(name="p", model_path=str(tmp_path / "m.onnx"), trt_major=trt_major,
+                            precision="fp16" if trt_major < 11 else "fp32",  # 11.x fp16 would convert m.onnx first
+                            pinned_nodes=tuple(pins)).to_json(),
         trtexec_argv=["trtexec", f"--onnx={tmp_path / 'm.onnx'}", "--fp16", "--saveEngine=elsewhere.plan"],
         timeout_s=timeout_s,
     )

@@ -41,7 +41,7 @@ def test_edited_request_builds_the_object_and_snapshots_it_self_contained(preset
     snap = load_preset(elsewhere / "preset.toml")
     assert request.preset_text.startswith(f"# Snapshot of unsaved edits ({preset_file})")
     assert snap.model_path == tmp_path / demo_model_path().name and snap.precision.mode == "bf16"
-    assert snap.builder.engine == request.settings["resolved"]["builder"]["engine"] == str(tmp_path / "demo.plan")
+    assert snap.builder.engine == request.settings["engine_path"] == str(tmp_path / "demo.plan")
     assert snap.pins == preset.pins and snap.profiles == preset.profiles
 
 

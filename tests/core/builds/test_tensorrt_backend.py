@@ -4,6 +4,7 @@ end to end, settings, and the pin-to-layer mapping through parser metadata."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 from types import SimpleNamespace
@@ -12,21 +13,21 @@ import pytest
 
 from trt_tui.core.build.manager import JobManager
 from trt_tui.core.build.selection import select_backend
-from trt_tui.core.build.trt_build import layers_to_pin
-from trt_tui.core.build.trt_settings import TrtSettings
+from trt_tui.core.build.trt_loaders import layers_to_pin
 from trt_tui.core.build.types import BuildRequest, JobState
 from trt_tui.core.build.worker_backends import EmulateBackend, TensorRTBackend
+from trt_tui.core.engine_spec import EngineSpec
 from trt_tui.core.errors import MissingBackendError, UserError
 
 HAVE_TRT = importlib.util.find_spec("tensorrt") is not None
 needs_no_trt = pytest.mark.skipif(HAVE_TRT, reason="TensorRT is installed here: the missing-backend path cannot be shown")
 
 
-def _request(tmp_path, model, backend="tensorrt", **settings) -> BuildRequest:
+def _request(tmp_path, model, backend="tensorrt", **fields) -> BuildRequest:
     preset = tmp_path / "p.toml"
     preset.write_text("x = 1\n")
-    return BuildRequest(str(preset), preset.read_text(), str(model), backend,
-                        settings={"precision": "fp16", "pinned_nodes": [], **settings})
+    spec = EngineSpec(**{"name": "p", "model_path": str(model), "precision": "fp16", "trt_major": 10, **fields})
+    return BuildRequest(str(preset), preset.read_text(), str(model), backend, settings=spec.to_json())
 
 
 @needs_no_trt
@@ -75,18 +76,25 @@ class _Never(EmulateBackend):
         return Availability(False, "never")
 
 
-def test_settings_are_validated_with_the_preset_named():
-    s = TrtSettings.from_json({"precision": "BF16", "trt_major": "11", "pinned_nodes": ["a"], "optimization_level": 5,
-                               "profiles": [{"x": {"min": [1, 8], "opt": [4, 8], "max": [8, 8]}}],
-                               "memory_pools_mib": {"workspace": "1024"}, "tf32": False})
-    assert (s.precision, s.trt_major, s.optimization_level, s.tf32) == ("bf16", 11, 5, False)
-    assert s.profiles == [{"x": {"min": [1, 8], "opt": [4, 8], "max": [8, 8]}}]
-    assert s.memory_pools_mib == {"workspace": 1024}
-    for bad, words in [({"precision": "int4"}, "precision must be"), ({"optimization_level": 9}, "between 0 and 5"),
-                       ({"profiles": [{"x": {"min": [1]}}]}, "min/opt/max"), ({"trt_major": "ten"}, "integer")]:
-        with pytest.raises(UserError, match=words) as err:
-            TrtSettings.from_json(bad, source="p.toml")
-        assert err.value.one_line().startswith("p.toml: build settings:")
+def test_engine_spec_round_trips_and_an_unreadable_one_is_one_line():
+    spec = EngineSpec(name="p", model_path="m.onnx", precision="bf16", trt_major=11, pinned_nodes=("a",),
+                      optimization_level=5, profiles=({"x": ((1, 8), (4, 8), (8, 8))},),
+                      memory_pools_mib={"workspace": 1024}, tf32=False)  # fmt: skip
+    assert EngineSpec.from_json(spec.to_json()) == spec
+    assert spec.to_json()["profiles"] == [{"x": {"min": [1, 8], "opt": [4, 8], "max": [8, 8]}}]
+    assert spec.builds_from_mixed_onnx and spec.layer_precisions == [] and spec.precision_flag is None
+    with pytest.raises(UserError, match="engine specification is not readable") as err:
+        EngineSpec.from_json({"precision": "fp16"}, source="p.toml")
+    assert err.value.one_line().startswith("p.toml: ") and "\n" not in err.value.one_line()
+
+
+def test_force_low_precision_lives_in_the_spec():
+    ten = EngineSpec(name="p", model_path="m", precision="fp16", trt_major=10, pinned_nodes=("a", "b"),
+                     precision_constraints="obey", force_low_precision=True, pin_output_types=True)  # fmt: skip
+    assert ten.layer_precisions == [("*", "fp16"), ("a", "fp32"), ("b", "fp32")]
+    assert ten.layer_output_types == [("a", "fp32"), ("b", "fp32")] and ten.constraints == "obey"
+    eleven = dataclasses.replace(ten, trt_major=11)
+    assert eleven.layer_precisions == eleven.layer_output_types == [] and eleven.constraints is None
 
 
 def test_layers_to_pin_follows_parser_metadata():
@@ -109,7 +117,7 @@ def test_real_tensorrt_build_with_pin_check(tmp_path, demo_model):
     softmax = [n.name for n in load_graph(demo_model).nodes if n.op_type == "Softmax"][:2]
     m = JobManager(tmp_path / "state")
     try:
-        job = m.wait(m.submit(_request(tmp_path, demo_model, pinned_nodes=softmax)).id, 600)
+        job = m.wait(m.submit(_request(tmp_path, demo_model, pinned_nodes=tuple(softmax))).id, 600)
     finally:
         m.close()
     assert job.state == JobState.SUCCEEDED, job.result.message

@@ -41,45 +41,50 @@ def _has_tensorrt() -> bool:
 
 
 # ---- 1. the plan ---------------------------------------------------------------------------------------------
+def _config(plan) -> dict:
+    return plan.to_json()["config"]
+
+
 def test_plan_10x_fp16_flags_pins_profiles_and_tf32(resolved):
     r = resolved["demo_fp16"]
     plan = plan_trt_candidate(r)
     assert plan.onnx_path == r.model_path and plan.strongly_typed is False and plan.mark_all
-    assert plan.config == {
+    assert _config(plan) == {
         "tf32": True,  # explicit: Polygraphy turns TF32 off unless asked, trtexec leaves it on
         "fp16": True,
         "precision_constraints": "obey",
         "profiles": [{n: [list(s) for s in t] for n, t in r.profiles[0].items()}],
         "builder_optimization_level": 0,
     }
-    assert plan.config["profiles"][0]["audio_signal"][1][0] == 64  # opt batch 64 from the preset
-    assert plan.layer_precisions == {n: "float32" for n in r.pinned_nodes} and len(r.pinned_nodes) > 5
-    assert plan.low_precision_default == "fp16" and plan.pin_output_types
+    assert _config(plan)["profiles"][0]["audio_signal"][1][0] == 64  # opt batch 64 from the preset
+    layer_precisions = plan.to_json()["layer_precisions"]
+    assert layer_precisions == {"*": "fp16", **{n: "fp32" for n in r.pinned_nodes}} and len(r.pinned_nodes) > 5
+    assert plan.to_json()["layer_output_types"] == {n: "fp32" for n in r.pinned_nodes}
     assert plan.warnings[0] == MARKED_ENGINE_WARNING and "--outputs-only" in MARKED_ENGINE_WARNING
     assert plan.label.startswith("trt10 fp16 +") and plan.label.endswith("layer-wise)")
 
 
 def test_plan_10x_bf16_notf32_and_outputs_only(resolved):
     plan = plan_trt_candidate(resolved["demo_bf16"], outputs_only=True)
-    assert plan.config["tf32"] is False and plan.config["bf16"] is True and "fp16" not in plan.config
+    assert _config(plan)["tf32"] is False and _config(plan)["bf16"] is True and "fp16" not in _config(plan)
     assert not plan.mark_all and MARKED_ENGINE_WARNING not in plan.warnings and "outputs only" in plan.label
 
 
 def test_plan_11x_strongly_typed_from_the_mixed_onnx_without_removed_options(resolved):
     plan = plan_trt_candidate(resolved["demo_fp16_trt11"])
     assert plan.onnx_path is None and plan.strongly_typed  # None: the mixed ONNX, written when composing
-    assert not {"fp16", "bf16", "precision_constraints"} & set(plan.config)
-    assert plan.config["tf32"] is True and plan.config["builder_optimization_level"] == 0 and plan.config["profiles"]
-    assert plan.layer_precisions == {} and plan.low_precision_default is None and not plan.pin_output_types
+    assert not {"fp16", "bf16", "precision_constraints"} & set(_config(plan))
+    assert _config(plan)["tf32"] is True and _config(plan)["builder_optimization_level"] == 0 and _config(plan)["profiles"]
+    assert plan.spec.layer_precisions == [] and plan.spec.layer_output_types == []
 
 
 def test_plan_constraints_none_timing_cache_pools_and_fp32(resolved, tmp_path):
     r = dataclasses.replace(resolved["demo_fp16"], precision_constraints="none", timing_cache=tmp_path / "t.cache",
                             memory_pools={"workspace": 64}, force_low_precision=False)  # fmt: skip
     plan = plan_trt_candidate(r)
-    assert "precision_constraints" not in plan.config and plan.low_precision_default is None
-    assert plan.config["load_timing_cache"] == str(tmp_path / "t.cache")
-    assert plan.config["memory_pool_limits"] == {"workspace": 64 << 20}
+    assert "precision_constraints" not in _config(plan) and ("*", "fp16") not in plan.spec.layer_precisions
+    assert _config(plan)["load_timing_cache"] == str(tmp_path / "t.cache")
+    assert _config(plan)["memory_pool_limits"] == {"workspace": 64 << 20}
     fp32 = plan_trt_candidate(dataclasses.replace(resolved["demo_fp16_trt11"], precision="fp32"))
     assert fp32.onnx_path == resolved["demo_fp16_trt11"].model_path and fp32.precision == "fp32"
 
@@ -114,83 +119,79 @@ def _chain(loader) -> list:
 
 @pytest.fixture
 def fake_trt(monkeypatch):
-    def install(version: str):
-        trt = fake_tensorrt.make(version)
-        monkeypatch.setitem(sys.modules, "tensorrt", trt)
-        return trt
+    yield lambda version: fake_tensorrt.install(monkeypatch, version)
+    fake_tensorrt.forget_polygraphy_tensorrt()
 
-    return install
+
+def _build(runner):
+    """Run the candidate's build loader (EngineFromBytes -> EngineBytesFromNetwork) on the stand-in."""
+    return runner._engine_or_context._serialized_engine
 
 
 def test_compose_10x_loaders_and_config_with_the_stand_in(fake_trt, resolved):
-    from polygraphy.backend.trt import CreateConfig, EngineFromNetwork, NetworkFromOnnxPath, SetLayerPrecisions, TrtRunner
+    from polygraphy.backend.trt import CreateConfig, EngineBytesFromNetwork, NetworkFromOnnxPath, TrtRunner
 
     trt = fake_trt("10.9.0.34")
     r = resolved["demo_fp16"]
     runner, plan = trt_preset.trt_preset_runner(r)
     assert isinstance(runner, TrtRunner) and runner.name == "candidate" and not runner.is_active
-    engine = runner._engine_or_context
-    assert isinstance(engine, EngineFromNetwork)
-    chain = _chain(engine._network)
+    build = _build(runner)
+    assert isinstance(build, EngineBytesFromNetwork)
+    chain = _chain(build._network)
     names = [getattr(step, "name", type(step).__name__) for step in chain]
-    assert names == ["trt_tui pin output types", "SetLayerPrecisions", "trt_tui low-precision default",
-                     "ModifyNetworkOutputs", "NetworkFromOnnxPath"]  # fmt: skip
-    assert isinstance(chain[1], SetLayerPrecisions) and isinstance(chain[-1], NetworkFromOnnxPath)
+    assert names == ["ModifyNetworkOutputs", "trt_tui IO formats", "trt_tui layer precisions", "NetworkFromOnnxPath"]
     assert chain[-1].path == str(r.model_path) and chain[-1].strongly_typed is False
-    config = engine._config
-    assert isinstance(config, CreateConfig)
-    assert (config.tf32, config.fp16, config.bf16, config.precision_constraints) == (True, True, False, "obey")
-    assert config.builder_optimization_level == 0 and config.timing_cache_path is None
-    (profile,) = config.profiles
+    assert isinstance(build._config, CreateConfig)
+    build()  # parse + configure + "build" through Polygraphy's loaders, on the stand-in
+    network, config = trt.built["network"], trt.built["config"]
+    assert {f.name for f in config.flags} == {"TF32", "FP16", "OBEY_PRECISION_CONSTRAINTS"}
+    assert config.builder_optimization_level == 0
     lo, opt, hi = r.profiles[0]["audio_signal"]
-    shape = profile["audio_signal"]
-    assert [list(shape.min), list(shape.opt), list(shape.max)] == [list(lo), list(opt), list(hi)]
-
-    # SetLayerPrecisions and our two post-processing functions, run on the stand-in's network (no build)
-    network = trt.Builder(None).create_network(0)
-    trt.OnnxParser(network, None).parse_from_file(str(r.model_path))
-    for step in reversed(chain[:-2]):  # everything between the parser and the outputs marking... applied in order
-        step._func(network=network)
+    assert config.profiles[0].shapes["audio_signal"] == (tuple(lo), tuple(opt), tuple(hi))
     layers = {layer.name: layer for layer in network.layers}
     for node in r.pinned_nodes:
         assert layers[node].precision == trt.float32 and layers[node].output_types == {0: trt.float32}
     others = [layer for name, layer in layers.items() if name not in set(r.pinned_nodes)]
-    assert others and all(layer.precision == trt.float16 for layer in others)
+    assert others and sum(layer.precision == trt.float16 for layer in others) > 10
     assert all(layer.output_types == {} for layer in others)
+    assert network.num_outputs > len(r.output_names)  # layer-wise: every tensor marked
 
 
 def test_compose_outputs_only_leaves_the_engine_unmarked(fake_trt, resolved):
-    fake_trt("10.9.0.34")
+    trt = fake_trt("10.9.0.34")
     runner, plan = trt_preset.trt_preset_runner(resolved["demo_bf16"], outputs_only=True)
-    names = [getattr(step, "name", type(step).__name__) for step in _chain(runner._engine_or_context._network)]
+    names = [getattr(step, "name", type(step).__name__) for step in _chain(_build(runner)._network)]
     assert "ModifyNetworkOutputs" not in names and plan.warnings == []
-    config = runner._engine_or_context._config
-    assert (config.tf32, config.fp16, config.bf16) == (False, False, True)
+    _build(runner)()
+    assert {f.name for f in trt.built["config"].flags} == {"BF16", "OBEY_PRECISION_CONSTRAINTS"}  # noTF32
+    assert [t.name for t in trt.built["network"].outputs] == resolved["demo_bf16"].output_names
 
 
 def test_compose_11x_from_the_mixed_onnx(fake_trt, resolved):
-    fake_trt("11.1.0")
+    trt = fake_trt("11.1.0")
     r = resolved["demo_fp16_trt11"]
     runner, plan = trt_preset.trt_preset_runner(r)
-    chain = _chain(runner._engine_or_context._network)
-    assert [getattr(s, "name", type(s).__name__) for s in chain] == ["ModifyNetworkOutputs", "NetworkFromOnnxPath"]
+    chain = _chain(_build(runner)._network)
+    assert [getattr(s, "name", type(s).__name__) for s in chain] == ["ModifyNetworkOutputs", "trt_tui IO formats",
+                                                                     "NetworkFromOnnxPath"]  # fmt: skip
     parsed = Path(chain[-1].path)
     assert chain[-1].strongly_typed is True and parsed.name == "model.mixed.onnx" and parsed != r.model_path
     model = onnx.load(parsed, load_external_data=False)
     casts = [n for n in model.graph.node if n.op_type == "Cast"]
     assert casts and {o.name for o in model.graph.output} == set(r.output_names)  # original names kept
-    config = runner._engine_or_context._config
-    assert (config.tf32, config.fp16, config.bf16, config.precision_constraints) == (True, False, False, None)
+    _build(runner)()
+    assert trt.built["config"].flags == {trt.BuilderFlag.TF32}  # nothing 11.x removed was asked for
     runner.trt_tui_workdir.cleanup()
     assert not parsed.exists()
 
 
 def test_compose_pools_and_version_mismatch(fake_trt, resolved, tmp_path):
-    fake_trt("10.9.0.34")
+    trt = fake_trt("10.9.0.34")
     r = dataclasses.replace(resolved["demo_fp16"], memory_pools={"workspace": 64}, timing_cache=tmp_path / "t.cache")
-    runner, _ = trt_preset.trt_preset_runner(r)
-    config = runner._engine_or_context._config
-    assert config.memory_pool_limits == {"WORKSPACE": 64 << 20} and config.timing_cache_path == str(tmp_path / "t.cache")
+    runner, _ = trt_preset.trt_preset_runner(r, outputs_only=True)
+    build = _build(runner)
+    assert build._config.memory_pool_limits == {trt.MemoryPoolType.WORKSPACE: 64 << 20}
+    assert build._config.timing_cache_path == str(tmp_path / "t.cache") == build.timing_cache_path  # load AND save
     with pytest.raises(UserError, match="targets TensorRT 11.x but TensorRT 10.9.0.34 is installed"):
         trt_preset.trt_preset_runner(resolved["demo_fp16_trt11"])
 
@@ -230,10 +231,3 @@ def test_runner_output_names_for_a_trt_runner(monkeypatch):
     assert runner_output_names(SimpleNamespace(engine=engine, name="candidate")) == ["y", "z"]
     with pytest.raises(UserError, match="cannot tell which outputs"):
         runner_output_names(SimpleNamespace(name="odd"))
-
-
-def test_explicit_io_formats_are_reported_as_not_applied(resolved):
-    r = resolved["demo_fp16"]
-    preset = dataclasses.replace(r.preset, io=dataclasses.replace(r.preset.io, inputs={"audio_signal": "fp16:chw"}))
-    plan = plan_trt_candidate(dataclasses.replace(r, preset=preset), outputs_only=True)
-    assert len(plan.warnings) == 1 and "IO formats are not applied" in plan.warnings[0]

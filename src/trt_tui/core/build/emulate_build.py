@@ -7,30 +7,30 @@ from collections.abc import Callable
 from pathlib import Path
 
 from trt_tui.core.build.onnx_outputs import EMULATED_NAME, MIXED_NAME, write_emulated_model, write_mixed_model
-from trt_tui.core.build.trt_settings import TrtSettings
 from trt_tui.core.build.types import BuildRequest, BuildResult, JobState
+from trt_tui.core.engine_spec import EngineSpec
 
 NO_ENGINE = "CPU preview (emulate backend): no TensorRT engine was built"
 
 
 def run(request: BuildRequest, build_dir: Path, emit: Callable[[str, float | None], None],
         cancelled: Callable[[], bool]) -> BuildResult:
-    settings = TrtSettings.from_request(request)
+    spec = EngineSpec.from_json(request.settings, request.preset_path or None)
     result = BuildResult(state=JobState.SUCCEEDED, backend="emulate", engine_built=False, notes=[NO_ENGINE])
-    if settings.precision == "fp32":
+    if spec.precision == "fp32":
         result.message = f"{NO_ENGINE}; the preset is FP32, so there is nothing to rewrite or emulate"
         return result
     emit("writing the mixed-precision ONNX", 0.05)
-    write_mixed_model(request, settings, build_dir)
+    write_mixed_model(spec, build_dir)
     result.artifacts["mixed_onnx"] = MIXED_NAME
     if cancelled():
         result.state, result.message = JobState.CANCELLED, f"cancelled; {NO_ENGINE}"
         return result
     emit("writing the emulated ONNX", 0.5)
-    write_emulated_model(request, settings, build_dir)
+    write_emulated_model(spec, build_dir)
     result.artifacts["emulated_onnx"] = EMULATED_NAME
     emit("done", 1.0)
-    pins = len(settings.pinned_nodes)
+    pins = len(spec.pinned_nodes)
     result.message = (f"{NO_ENGINE}; wrote {MIXED_NAME} and {EMULATED_NAME} "
-                      f"({settings.precision}, {pins} FP32 pin{'s' if pins != 1 else ''})")
+                      f"({spec.precision}, {pins} FP32 pin{'s' if pins != 1 else ''})")
     return result

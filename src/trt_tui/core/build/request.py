@@ -1,10 +1,10 @@
 """From a preset to a BuildRequest: load (a file) or take (an object with unsaved edits), resolve, pick the
 backend, snapshot everything.
 
-The request carries the preset text as it was, the resolved settings the worker needs (plain JSON), the
-full resolved preset (for the TUI and for reproducing the build), and for trtexec the preset's exported
-argv. Resolution happens here, in the calling process, because it is quick and its errors are the user's
-(one line, exit 2); the slow parts (rewrites, the build) run in the child.
+The request carries the preset text as it was, the engine specification the worker reads (EngineSpec,
+serialised once), and for trtexec the preset's exported argv. Resolution happens here, in the calling
+process, because it is quick and its errors are the user's (one line, exit 2); the slow parts (rewrites,
+the build) run in the child.
 """
 
 from __future__ import annotations
@@ -17,38 +17,11 @@ from typing import TYPE_CHECKING, Any
 from trt_tui.core.build.backend import Backend
 from trt_tui.core.build.selection import select_backend
 from trt_tui.core.build.types import BuildRequest
+from trt_tui.core.engine_spec import EngineSpec
 from trt_tui.core.errors import UserError
 
 if TYPE_CHECKING:
     from trt_tui.core.preset import Preset
-
-
-def settings_from_resolved(resolved: Any) -> dict[str, Any]:
-    """ResolvedPreset -> the JSON settings read by TrtSettings (and kept in request.json)."""
-    return {
-        "precision": resolved.precision,
-        "trt_major": resolved.trt_major,
-        "pinned_nodes": list(resolved.pinned_nodes),
-        "tf32": resolved.tf32,
-        "optimization_level": resolved.optimization_level,
-        "memory_pools_mib": dict(resolved.memory_pools),
-        "timing_cache": str(resolved.timing_cache) if resolved.timing_cache else None,
-        "keep_io_types": resolved.keep_io_types,
-        "precision_constraints": resolved.precision_constraints,
-        "force_low_precision": resolved.force_low_precision,
-        "pin_output_types": resolved.pin_output_types,
-        "uses_conversion": resolved.uses_conversion,
-        "io_formats": {
-            "inputs": {f.tensor: f.trtexec_text() for f in resolved.input_formats},
-            "outputs": {f.tensor: f.trtexec_text() for f in resolved.output_formats},
-        },
-        "linear_io": bool(resolved.input_formats or resolved.output_formats),
-        "profiles": [
-            {name: {"min": list(t[0]), "opt": list(t[1]), "max": list(t[2])} for name, t in profile.items()}
-            for profile in resolved.profiles
-        ],
-        "resolved": resolved.to_json(),
-    }
 
 
 def request_from_preset(
@@ -115,7 +88,7 @@ def _request(
         preset_text=text if isinstance(text, str) else text(resolved),
         model_path=str(resolved.model_path),
         backend=name,
-        settings=settings_from_resolved(resolved),
+        settings=EngineSpec.from_resolved(resolved).to_json(),  # the one engine specification
         trtexec_argv=trtexec_args(resolved) if name == "trtexec" else None,
         timeout_s=timeout_s,
         device="cpu" if name == "emulate" else "gpu0",  # the CPU preview does not wait for the GPU

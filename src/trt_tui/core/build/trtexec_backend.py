@@ -19,6 +19,7 @@ from trt_tui.core.build.protocol import parse_line
 from trt_tui.core.build.runner import RunOutcome
 from trt_tui.core.build.trtexec_log import TrtexecLog
 from trt_tui.core.build.types import BuildRequest, BuildResult, JobState
+from trt_tui.core.engine_spec import EngineSpec
 from trt_tui.core.errors import UserError
 
 ENV_VAR = "TRT_TUI_TRTEXEC"
@@ -76,7 +77,7 @@ class TrtexecBackend(Backend):
         if not request.trtexec_argv:
             raise UserError("this build request carries no trtexec command", request.preset_path)
         watcher = TrtexecWatcher(request, build_dir)
-        if not request.settings.get("uses_conversion"):
+        if not EngineSpec.from_json(request.settings, request.preset_path or None).builds_from_mixed_onnx:
             argv = build_argv(list(request.trtexec_argv), path, build_dir)
             return BuildPlan(argv=argv, watcher=watcher, cwd=str(build_dir))
         # TensorRT 11 takes precision from the graph: the worker child writes the mixed-precision ONNX,

@@ -47,12 +47,12 @@ def convert_then_exec(build_dir: Path, argv: list[str]) -> int:
     """TensorRT 11 trtexec builds: write the mixed-precision ONNX, then become trtexec (os.execv keeps the
     pid and process group, so cancel and timeouts still reach it)."""
     from trt_tui.core.build.onnx_outputs import write_mixed_model
-    from trt_tui.core.build.trt_settings import TrtSettings
+    from trt_tui.core.engine_spec import EngineSpec
 
     try:
         request = BuildRequest.from_json(json.loads((build_dir / REQUEST_FILE).read_text(encoding="utf-8")))
         emit_progress("writing the mixed-precision ONNX", 0.01)
-        write_mixed_model(request, TrtSettings.from_request(request), build_dir)
+        write_mixed_model(EngineSpec.from_json(request.settings, request.preset_path or None), build_dir)
     except UserError as exc:
         print(f"trt_tui worker: error: {exc.one_line()}")
         return 2

@@ -8,6 +8,7 @@ from the mixed-precision ONNX written by `trt-tui convert`, and gives IO formats
 
 from __future__ import annotations
 
+from trt_tui.core.engine_spec import EngineSpec
 from trt_tui.core.errors import UserError
 from trt_tui.core.graph import TRTEXEC_UNSAFE
 from trt_tui.core.preset.exports.common import Paths, command, convert_args, shape_text
@@ -38,18 +39,17 @@ def trtexec_args(r: ResolvedPreset, paths: Paths | None = None, tool: str = "trt
         args.append("--inputIOFormats=" + ",".join(f.trtexec_text() for f in r.input_formats))
     if r.output_formats:
         args.append("--outputIOFormats=" + ",".join(f.trtexec_text() for f in r.output_formats))
-    if ten:
-        if r.strongly_typed:
-            args.append("--stronglyTyped")
-        if r.low_precision:
-            args.append(f"--{r.precision}")
-            if r.precision_constraints:
-                args.append(f"--precisionConstraints={r.precision_constraints}")
-            entries = ([f"*:{r.precision}"] if r.force_low_precision else []) + [f"{n}:fp32" for n in r.pinned_nodes]
-            if entries:
-                args.append("--layerPrecisions=" + ",".join(entries))
-            if r.pin_output_types and r.pinned_nodes:
-                args.append("--layerOutputTypes=" + ",".join(f"{n}:fp32" for n in r.pinned_nodes))
+    if ten and r.strongly_typed:
+        args.append("--stronglyTyped")
+    spec = EngineSpec.from_resolved(r)  # the precision policy (`*:fp16`, pins, output types) is decided there
+    if spec.precision_flag:
+        args.append(f"--{spec.precision_flag}")
+        if spec.precision_constraints:
+            args.append(f"--precisionConstraints={spec.precision_constraints}")
+        if spec.layer_precisions:
+            args.append("--layerPrecisions=" + ",".join(f"{n}:{p}" for n, p in spec.layer_precisions))
+        if spec.layer_output_types:
+            args.append("--layerOutputTypes=" + ",".join(f"{n}:{p}" for n, p in spec.layer_output_types))
     if not r.tf32:
         args.append("--noTF32")
     if r.optimization_level is not None:
