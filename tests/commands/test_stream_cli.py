@@ -90,3 +90,33 @@ def test_stream_inputs_file(demo_model, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["chunks_run"] == 2
     assert main([*base, "--chunks", "5"]) == 2
     assert "in.npz: holds 2 chunks but 5 were asked for" in capsys.readouterr().err
+
+
+def test_stream_refuses_a_run_too_big_for_memory_with_the_figure(demo_model, tmp_path, capsys):
+    """Issue 12 item 7: dims B=1000000 validated and then grew to 21.7 GB; now refused before the first chunk."""
+    doc = json.loads(Path(DEMO_CONTRACT).read_text())
+    doc["dims"]["B"] = 1000000
+    doc.pop("profiles")
+    p = tmp_path / "huge.contract.json"
+    p.write_text(json.dumps(doc))
+    assert main(["stream", str(demo_model), "--contract", str(p), "--chunks", "2"]) == 2
+    err = capsys.readouterr().err
+    assert f"{p}: a stream run would need about" in err and "GiB" in err and "B=1000000" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    # a small run under a smaller --max-memory is refused too; the demo fits in 1G
+    assert main(["stream", str(demo_model), "--contract", str(DEMO_CONTRACT), "--chunks", "2", "--max-memory", "1K"]) == 2
+    assert "more than --max-memory (1.0 KiB)" in capsys.readouterr().err
+    assert main(["stream", str(demo_model), "--contract", str(DEMO_CONTRACT), "--chunks", "2", "--max-memory", "1G"]) == 0
+
+
+@pytest.mark.parametrize("bad", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_stream_rejects_non_finite_numbers_in_contracts(demo_model, tmp_path, capsys, bad):
+    text = Path(DEMO_CONTRACT).read_text()
+    text = text.replace('"log_probs": {"atol": 5e-3', f'"log_probs": {{"atol": {bad}', 1)
+    text = text.replace('"check": "range", "min": 0, "max": 16', f'"check": "range", "min": 0, "max": {bad}', 1)
+    p = tmp_path / "nan.contract.json"
+    p.write_text(text)
+    assert main(["stream", str(demo_model), "--contract", str(p), "--chunks", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "tolerances.outputs.log_probs.atol: must be finite" in err
+    assert "invariants[2].max: must be finite" in err

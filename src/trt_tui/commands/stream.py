@@ -49,6 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="closed-loop: each side feeds back its own state (default); functional: the reference's state to both")  # fmt: skip
     p.add_argument("--chunks", type=int, default=None, metavar="N", help="chunks to run (default: the contract's schedule)")
     p.add_argument("--inputs", metavar="FILE", help="stream inputs: .npz (arrays stacked per chunk, or NAME:i) or Polygraphy inputs JSON")
+    p.add_argument("--max-memory", default=None, metavar="SIZE",
+                   help="refuse to start when the run's estimated memory exceeds SIZE (e.g. 2G); the machine's "
+                   "available memory is always a limit")  # fmt: skip
     p.add_argument("--json", metavar="OUT", help="write the report as JSON ('-' for stdout)")
     p.add_argument("--png", metavar="OUT", help="write the error-against-chunk plot as a PNG")
     p.add_argument("--force", action="store_true", help="overwrite --json/--png files that exist")
@@ -81,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
                 raise UserError("already exists; choose another name or pass --force", target)
     setup = setup_stream(
         args.model, args.contract, candidate=args.candidate, precision=args.precision, pins=_pins(args),
-        preset=args.preset, inputs_file=args.inputs, fuse_bias=not args.no_fuse_bias,
+        preset=args.preset, inputs_file=args.inputs, fuse_bias=not args.no_fuse_bias, max_memory=_max_memory(args),
     )  # fmt: skip
     plot_output = _plot_output(setup, args.plot_output)
     quiet = args.json == "-"
@@ -121,6 +124,14 @@ def run(args: argparse.Namespace) -> int:
     if not quiet:
         _print(setup, report, plot_output, args)
     return 0 if report.passed else 1
+
+
+def _max_memory(args: argparse.Namespace) -> int | None:
+    if not args.max_memory:
+        return None
+    from trt_tui.core.parity.engine import parse_size
+
+    return parse_size(args.max_memory)
 
 
 def _plot_output(setup: StreamSetup, wanted: str | None) -> str:

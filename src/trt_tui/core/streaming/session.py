@@ -24,6 +24,7 @@ from trt_tui.core.streaming.contract_choice import check_contract
 from trt_tui.core.streaming.engine import ChunkResult, StreamReport, run_stream
 from trt_tui.core.streaming.feeds import StreamInputs
 from trt_tui.core.streaming.guards import unfed_state_inputs
+from trt_tui.core.streaming.memory import check_stream_memory, model_bytes
 
 
 LOW_PRECISION_KINDS = ("emulate", "mixed", "engine", "trt")  # candidates that round: zero error is suspect
@@ -50,6 +51,7 @@ def setup_stream(
     preset: str | os.PathLike[str] | None = None,
     inputs_file: str | os.PathLike[str] | None = None,
     fuse_bias: bool = True,
+    max_memory: int | None = None,
 ) -> StreamSetup:
     """Check everything that can be checked before the first chunk runs (UserError naming the file if not)."""
     model = Path(model)
@@ -71,6 +73,7 @@ def setup_stream(
     if kind == "outputs":
         raise UserError("streaming feeds each side's state back, so the candidate must be a runner, not saved outputs")
     spec = parse_candidate(candidate, precision=precision or "fp16", pins=pin_list, fuse_bias=fuse_bias)
+    check_stream_memory(c, weights=model_bytes(index), candidates=1, max_memory=max_memory)
     inputs = StreamInputs(c, inputs_file)
     unchecked = unfed_state_inputs(c, inputs.from_file)
     return StreamSetup(model, c, spec, inputs, warnings + unchecked, preset_name, unchecked)
