@@ -17,8 +17,15 @@ IR_VERSION = 8  # onnx >= 1.23 defaults to IR 14, which onnxruntime 1.31 rejects
 
 
 class GraphBuilder:
-    def __init__(self, name: str = "graph", seed: int = 0) -> None:
+    """Builds a model node by node. With `external_data` (an open binary file next to the model and its name
+    relative to the model), weights over `EXTERNAL_MIN_BYTES` are written there as they are made and only
+    referenced from the proto: models of several GB are built in about their weights' size of memory once."""
+
+    EXTERNAL_MIN_BYTES = 1024
+
+    def __init__(self, name: str = "graph", seed: int = 0, external_data: tuple | None = None) -> None:
         self.name = name
+        self.external_data = external_data  # (binary file, location relative to the model)
         self.rng = np.random.default_rng(seed)
         self.nodes: list[onnx.NodeProto] = []
         self.inputs: list[onnx.ValueInfoProto] = []
@@ -56,12 +63,27 @@ class GraphBuilder:
     def weight(self, shape: tuple[int, ...], scale: float | None = None, name: str | None = None) -> str:
         fan_in = shape[0] if len(shape) > 1 else max(shape[0], 1)
         std = scale if scale is not None else 1.0 / np.sqrt(fan_in)
-        value = (self.rng.standard_normal(shape) * std).astype(np.float32)
+        if self.external_data is not None:  # big models: float32 draws (half the memory and time)
+            value = self.rng.standard_normal(shape, dtype=np.float32) * np.float32(std)
+        else:  # the demo and fixtures keep their exact historical values
+            value = (self.rng.standard_normal(shape) * std).astype(np.float32)
         return self.initializer(value, name)
 
     def initializer(self, value: np.ndarray, name: str | None = None) -> str:
         name = name or self._unique(("/".join(self._scope) + "/" if self._scope else "") + "w")
-        self.initializers.append(numpy_helper.from_array(np.asarray(value), name))
+        value = np.asarray(value)
+        if self.external_data is not None and value.nbytes >= self.EXTERNAL_MIN_BYTES:
+            handle, location = self.external_data
+            offset = handle.tell()
+            handle.write(np.ascontiguousarray(value).tobytes())
+            tensor = TensorProto(name=name, data_type=helper.np_dtype_to_tensor_dtype(value.dtype), dims=value.shape)
+            tensor.data_location = TensorProto.EXTERNAL
+            for key, v in (("location", location), ("offset", str(offset)), ("length", str(value.nbytes))):
+                entry = tensor.external_data.add()
+                entry.key, entry.value = key, v
+            self.initializers.append(tensor)
+        else:
+            self.initializers.append(numpy_helper.from_array(value, name))
         return name
 
     def const(self, value, dtype=np.float32) -> str:

@@ -10,6 +10,7 @@ Deterministic (fixed seed); `python -m trt_tui.core.modelgen.demo OUT.onnx` rege
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 import onnx
@@ -27,6 +28,29 @@ CACHE_CHANNEL = 16  # attention left context (frames)
 KERNEL = 5  # depthwise conv kernel; the time cache holds KERNEL - 1 frames
 VOCAB = 32
 
+
+
+@dataclass(frozen=True)
+class EncoderShape:
+    """The encoder's sizes: the demo's by default; `PARAKEET` is the seeds' 0.6 B model's scale."""
+
+    features: int = FEATURES
+    chunk: int = CHUNK
+    d_model: int = D_MODEL
+    heads: int = HEADS
+    ffn: int = FFN
+    layers: int = LAYERS
+    cache_channel: int = CACHE_CHANNEL
+    kernel: int = KERNEL
+    vocab: int = VOCAB
+
+
+DEMO = EncoderShape()
+# parakeet-tdt-0.6b's encoder signature (128 mel features, 24 layers of d_model 1024, a 256-frame attention
+# cache, conv cache of 4): about 0.6 B parameters, 2.4 GB of FP32 weights; chunk frames after subsampling
+PARAKEET = EncoderShape(features=128, chunk=74, d_model=1024, heads=8, ffn=4096, layers=24, cache_channel=256,
+                        kernel=5, vocab=1025)  # fmt: skip
+
 STATE_PAIRS = {
     "cache_last_channel_next": "cache_last_channel",
     "cache_last_time_next": "cache_last_time",
@@ -34,9 +58,11 @@ STATE_PAIRS = {
 }
 
 
-def build_demo_model(seed: int = 1234) -> onnx.ModelProto:
-    g = GraphBuilder("demo_streaming_encoder", seed=seed)
-    B, T, d, C, K1 = "B", CHUNK, D_MODEL, CACHE_CHANNEL, KERNEL - 1
+def build_demo_model(seed: int = 1234, shape: EncoderShape = DEMO, builder: GraphBuilder | None = None) -> onnx.ModelProto:
+    """The demo encoder (or one of another `shape`; `builder` may write weights to external data as it goes)."""
+    g = builder or GraphBuilder("demo_streaming_encoder", seed=seed)
+    FEATURES, HEADS, FFN, LAYERS, KERNEL, VOCAB = shape.features, shape.heads, shape.ffn, shape.layers, shape.kernel, shape.vocab
+    B, T, d, C, K1 = "B", shape.chunk, shape.d_model, shape.cache_channel, shape.kernel - 1
     audio = g.input("audio_signal", TensorProto.FLOAT, [B, FEATURES, T])
     length = g.input("length", TensorProto.INT64, [B])
     cache_ch = g.input("cache_last_channel", TensorProto.FLOAT, [LAYERS, B, C, d])
