@@ -9,10 +9,9 @@ FP32 pins can be checked layer by layer, as the TensorRT backend does.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
+from trt_tui.core.backends import TRTEXEC_ENV, trtexec_status
 from trt_tui.core.build.backend import Availability, Backend, BuildPlan, Watcher, engine_file, outcome_state
 from trt_tui.core.build.pincheck import pin_check
 from trt_tui.core.build.protocol import parse_line
@@ -22,7 +21,7 @@ from trt_tui.core.build.types import BuildRequest, BuildResult, JobState
 from trt_tui.core.engine_spec import EngineSpec
 from trt_tui.core.errors import UserError
 
-ENV_VAR = "TRT_TUI_TRTEXEC"
+ENV_VAR = TRTEXEC_ENV
 ENGINE_NAME = "engine.plan"
 LAYERS_NAME = "layers.json"
 # Flags this backend sets itself; the preset's values for them are replaced, not duplicated.
@@ -30,17 +29,9 @@ _OWNED = ("--saveEngine", "--exportLayerInfo", "--profilingVerbosity")
 
 
 def find_trtexec() -> tuple[str | None, str]:
-    """(path or None, one-line reason)."""
-    configured = os.environ.get(ENV_VAR)
-    if configured:
-        path = shutil.which(configured) or (configured if os.access(configured, os.X_OK) else None)
-        if path:
-            return path, f"trtexec from ${ENV_VAR}: {path}"
-        return None, f"${ENV_VAR} is set to {configured!r}, which is not an executable file"
-    path = shutil.which("trtexec")
-    if path:
-        return path, f"trtexec found on PATH: {path}"
-    return None, f"trtexec is not on PATH (install TensorRT, or set ${ENV_VAR} to the trtexec executable)"
+    """(path or None, one-line reason), from THE availability probe (core/backends.py)."""
+    status = trtexec_status()
+    return status.path, status.detail
 
 
 def build_argv(preset_argv: list[str], trtexec: str, build_dir: Path, *, mixed_onnx: Path | None = None) -> list[str]:

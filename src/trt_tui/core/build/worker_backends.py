@@ -6,7 +6,6 @@ request.json from the build dir, reports progress as marked lines and leaves wor
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import json
 import os
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import trt_tui
 
+from trt_tui.core.backends import tensorrt_status
 from trt_tui.core.build.backend import Availability, Backend, BuildPlan, Watcher, engine_file, outcome_state
 from trt_tui.core.build.protocol import WORKER_RESULT_FILE, parse_line
 from trt_tui.core.build.runner import RunOutcome
@@ -85,14 +85,8 @@ class TensorRTBackend(Backend):
     name = "tensorrt"
 
     def availability(self) -> Availability:
-        # find_spec, not import: importing TensorRT loads CUDA, which the UI process must never do.
-        if importlib.util.find_spec("tensorrt") is None:
-            return Availability(False, "the TensorRT Python package is not installed (pip install 'trt-tui[trt]')")
-        try:
-            version = importlib.metadata.version("tensorrt")
-        except importlib.metadata.PackageNotFoundError:
-            version = "unknown version"
-        return Availability(True, f"TensorRT Python package {version} is installed")
+        status = tensorrt_status()  # THE probe (core/backends.py): find_spec, never an import of TensorRT
+        return Availability(status.available, status.detail)
 
     def plan(self, request: BuildRequest, build_dir: Path) -> BuildPlan:
         return BuildPlan(argv=worker_argv(build_dir), watcher=WorkerWatcher(self.name, build_dir), env=worker_env())
