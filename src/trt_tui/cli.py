@@ -15,7 +15,7 @@ from trt_tui import __version__
 from trt_tui.core.errors import UserError
 
 # Module names under trt_tui.commands; each defines register(subparsers) -> None and sets `func` defaults.
-COMMAND_MODULES = ["inspect", "demo", "compare", "contract", "preset", "convert", "build", "builds", "stream"]
+COMMAND_MODULES = ["inspect", "demo", "compare", "contract", "preset", "convert", "build", "builds", "stream", "search"]
 
 
 def build_parser() -> argparse.ArgumentParser:

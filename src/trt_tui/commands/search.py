@@ -1,0 +1,225 @@
+"""`trt-tui search MODEL`: find the smallest set of FP32 pins that keeps the outputs within the target.
+
+Exit 0: a passing set was found (Ctrl-C keeps the best one so far); 1: none within the budget, or the
+target is out of reach (the FP32 model misses it itself, or even pinning everything does); 2: bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from trt_tui.commands.output import console, err_console
+from trt_tui.core.errors import UserError
+from trt_tui.core.parity.constants import DEFAULT_SEED
+
+if TYPE_CHECKING:
+    from trt_tui.core.search.result import SearchResult
+
+# Every `trt-tui` start imports this module to declare its flags: the search (numpy, ONNX, ONNX Runtime) is
+# imported inside the functions that use it, so that the CLI starts fast.
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "search",
+        help="find the FP32 pins that keep the outputs within a target (CPU emulation)",
+        description="Search the smallest set of nodes to keep in FP32 so that the fp16/bf16 CPU emulation meets "
+        "the target on every sample: one FP32 reference run, a sensitivity ranking from one extra run, then a "
+        "few evaluations (each one emulated inference per sample). Exit 0: a passing set was found; 1: none "
+        "within the budget or the target is out of reach; 2: bad input.",
+    )
+    p.add_argument("model", nargs="?", help="ONNX model (FP32); default: the --preset's model")
+    p.add_argument("--preset", metavar="FILE", help="take precision, tolerances (when no --target), input shapes, seed and "
+                   "input data from a preset (its own pins are not used); -o then writes a copy with the pins found")
+    p.add_argument("--precision", choices=("fp16", "bf16"), default=None, help="low precision (default: the preset's, else fp16)")
+    p.add_argument("--target", action="append", default=[], metavar="[OUTPUT:]METRIC<=VALUE",
+                   help="e.g. logits:rel_rms<=1e-3, max_abs<=0.01 (every output), cosine>=0.9999; metrics rel_rms, "
+                   "max_abs, p99_abs, cosine; repeatable (default: the preset's tolerances)")  # fmt: skip
+    p.add_argument("--inputs", action="append", default=[], metavar="FILE|DIR",
+                   help="samples: .npz, Polygraphy JSON (each iteration a sample) or a folder of them; repeatable. "
+                   "With several samples the last quarter is held out and re-checked")  # fmt: skip
+    p.add_argument("--samples", type=int, default=1, metavar="N", help="random samples when no --inputs (default 1)")
+    p.add_argument("--seed", type=int, default=None, help=f"random input seed (default {DEFAULT_SEED}, as Polygraphy)")
+    p.add_argument("--shape", action="append", default=[], metavar="INPUT:SHAPE", help="input shape, e.g. x:1x64x256")
+    p.add_argument("--dim", action="append", default=[], metavar="NAME=N", help="value of a symbolic dim, e.g. T=64")
+    p.add_argument("--range", action="append", default=[], metavar="[INPUT:]LO,HI", help="random value range (default 0,1)")
+    p.add_argument("--contract", metavar="FILE", help="stateful model: the contract's closed-loop check is the criterion")
+    p.add_argument("--chunks", type=int, default=None, metavar="N", help="chunks per closed-loop run (default: the contract's)")
+    p.add_argument("--stream-inputs", metavar="FILE", help="stream inputs for --contract (as `trt-tui stream --inputs`)")
+    p.add_argument("--budget", type=int, default=None, metavar="N", help="at most N evaluations (default: no limit)")
+    p.add_argument("--no-fuse-bias", action="store_true", help="emulation: round MatMul outputs before a bias Add too")
+    p.add_argument("--json", metavar="OUT", help="write the result (schema trt_tui.search/1) as JSON ('-' for stdout)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --json file")
+    p.add_argument("-o", "--output", metavar="PRESET", help="write a preset with the pins found (never overwrites)")
+    p.set_defaults(func=run)
+
+
+def _input_spec(args: argparse.Namespace):
+    from trt_tui.commands.compare import _input_spec as compare_input_spec  # the same flags as compare
+
+    args.iterations = args.samples
+    return compare_input_spec(args)
+
+
+def _apply_preset(args: argparse.Namespace):
+    """Fill unset flags from the preset; returns (preset, its tolerance policy) or (None, None)."""
+    if not args.preset:
+        return None, None
+    from trt_tui.core.preset import load_preset, resolve_preset
+
+    preset = load_preset(args.preset)
+    resolved = resolve_preset(preset)
+    args.model = args.model or str(resolved.model_path)
+    if args.precision is None and resolved.precision in ("fp16", "bf16"):
+        args.precision = resolved.precision
+    if args.seed is None and resolved.seed is not None:
+        args.seed = resolved.seed
+    if not args.inputs and str(resolved.input_data) != "random" and not args.contract:
+        args.inputs = [str(resolved.input_data)]
+    if not args.shape and resolved.profiles:
+        args.shape = [f"{name}:{'x'.join(map(str, triple[1]))}" for name, triple in resolved.profiles[0].items()]
+    return preset, resolved.tolerances
+
+
+def run(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from trt_tui.core.search.session import prepare_search
+
+    if args.json and args.json != "-" and Path(args.json).exists() and not args.force:
+        raise UserError("already exists; pass --force to overwrite", args.json)
+    if args.output and Path(args.output).exists():
+        raise UserError("already exists; trt-tui search never overwrites a preset: choose another name", args.output)
+    if args.samples < 1:
+        raise UserError("--samples must be at least 1")
+    preset, policy = _apply_preset(args)
+    if not args.model:
+        raise UserError("give a MODEL or a --preset")
+    args.precision = args.precision or "fp16"
+    args.seed = DEFAULT_SEED if args.seed is None else args.seed
+    if not args.target and policy is None and not args.contract:
+        raise UserError("no target: give --target [OUTPUT:]METRIC<=VALUE (e.g. rel_rms<=1e-3) or a --preset with tolerances")
+    job = prepare_search(
+        args.model, precision=args.precision, targets=args.target, policy=policy, inputs=args.inputs,
+        input_spec=_input_spec(args), contract=args.contract, chunks=args.chunks, stream_inputs=args.stream_inputs,
+        budget=args.budget, fuse_bias=not args.no_fuse_bias,
+    )  # fmt: skip
+    for w in job.warnings:
+        print(f"trt-tui: warning: {w}", file=sys.stderr)
+    cancel = threading.Event()
+
+    def on_sigint(signum, frame):  # first Ctrl-C: stop after this evaluation, keep the best set; second: abort
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        print("\ntrt-tui: stopping after this evaluation (Ctrl-C again to abort)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    quiet = args.json == "-"
+    try:
+        with _ProgressBar(args.budget, enabled=sys.stderr.isatty() and not quiet) as bar:
+            result = job.run(cancel=cancel, on_progress=bar.update)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if args.output and result.passed:
+        from trt_tui.core.search.preset_out import write_preset
+
+        sample = job.evaluator.all_samples()[0] if not job.evaluator.stateful else None
+        written = write_preset(result, args.output, base=preset, model=args.model, precision=args.precision, sample=sample)
+        print(f"wrote {written}", file=sys.stderr if quiet else sys.stdout)
+    if args.json:
+        if args.json == "-":
+            from trt_tui.core import jsonio
+
+            sys.stdout.write(jsonio.dumps(result.to_json()) + "\n")
+        else:
+            result.write_json(args.json, overwrite=True)
+    if not quiet:
+        _print(result)
+    return result.exit_code
+
+
+class _ProgressBar:
+    """A rich progress bar on stderr: evaluations (of the budget), the phase, the best set so far."""
+
+    def __init__(self, budget: int | None, enabled: bool) -> None:
+        self.budget = budget
+        self.enabled = enabled
+        self.progress = None
+        self.task = None
+
+    def __enter__(self) -> _ProgressBar:
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(TextColumn("search"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                                     TimeElapsedColumn(), console=err_console(), transient=True)  # fmt: skip
+            self.progress.start()
+            self.task = self.progress.add_task("starting", total=self.budget)
+        return self
+
+    def update(self, p) -> None:
+        if self.progress is None or p.last is None or p.last.cached:
+            return
+        best = "none yet" if p.best is None else f"{len(p.best)} pins"
+        last = f"{len(p.last.pins)} pins {'pass' if p.last.passed else 'fail'}"
+        self.progress.update(self.task, completed=p.evaluations, description=f"{p.phase}: {last} | best {best}")
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return f"{v:.3g}"
+
+
+def _print(result: SearchResult) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = console()
+    if not out.is_terminal:  # piped: rich would assume 80 columns and fold the table
+        from rich.console import Console
+
+        out = Console(highlight=False, soft_wrap=False, width=max(out.width, 140))
+    colour = "green" if result.passed else "red"
+    out.print(f"[{colour}]{escape(result.message)}[/] ({result.status}) on {escape(result.model)}, {result.precision}")
+    out.print(f"target: {escape('; '.join(result.criterion))}")
+    if result.passed:
+        out.print(f"pins: {len(result.pins)} of {result.candidates} candidate nodes ({result.float_nodes} low-precision nodes): "
+                  f"{escape(result.rules.text())}")  # fmt: skip
+        for name in result.rules.names[:20]:
+            out.print(f"  {escape(name)}")
+        if len(result.rules.names) > 20:
+            out.print(f"  ... and {len(result.rules.names) - 20} more (see --json)")
+    for reason in result.reasons:
+        out.print(f"  {escape(reason)}")
+    t = Table(title="outputs: error without pins / with the pins found", title_justify="left")
+    for col in ("output", "metric", "without", "with", ""):
+        t.add_column(col, no_wrap=col != "output")
+    for name, row in result.outputs.items():
+        without, with_ = row.get("without", {}), row.get("with", {})
+        keys = [k for k in (with_ or without) if k not in ("nonfinite",)]
+        for k in keys[:4]:
+            failed = row.get("failed_with") if with_ else row.get("failed_without")
+            t.add_row(escape(name), k, _fmt(without.get(k)), _fmt(with_.get(k)),
+                      "" if not failed else "[red]FAIL[/]")  # fmt: skip
+            name = ""
+    if result.outputs:
+        out.print(t)
+    if result.held_out:
+        h = result.held_out
+        out.print(f"held-out samples: {h['samples']}, {'passed' if h['passed'] else 'failed'}"
+                  f"{' (folded into the search, which ran again)' if h.get('folded_in') else ''}")  # fmt: skip
+    out.print(f"{result.evaluations} evaluations ({result.inferences} inferences) in {result.elapsed_s:.2f} s"
+              + (f", budget {result.budget}" if result.budget else ""))  # fmt: skip

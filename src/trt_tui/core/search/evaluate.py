@@ -1,0 +1,200 @@
+"""One evaluation = the CPU emulation of one pin set, run once per sample, checked against the kept reference.
+
+The FP32 reference runs once per sample (every tensor marked: the sensitivity pass reads them too) and its
+outputs are kept for every evaluation. Each distinct pin set is emulated and run once: results are cached by
+(pin set, samples), so the search never pays twice for a set it already knows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+
+from trt_tui.core.errors import UserError
+from trt_tui.core.parity.segments import ort_runner
+from trt_tui.core.search.targets import Criterion, OutputCheck
+
+
+@dataclass
+class Verdict:
+    """A pin set's outcome on some samples: pass/fail, per-output errors and what failed."""
+
+    passed: bool
+    errors: dict[str, dict[str, float]]  # output -> metric -> worst value over the samples
+    failed: dict[str, list[str]] = field(default_factory=dict)  # output -> failed targets
+    reasons: list[str] = field(default_factory=list)  # run-level reasons (a stream's growth, pass rate)
+    samples: int = 1
+
+    @classmethod
+    def from_checks(cls, checks: dict[str, OutputCheck], samples: int) -> Verdict:
+        return cls(
+            passed=all(c.passed for c in checks.values()),
+            errors={n: c.metrics() for n, c in checks.items()},
+            failed={n: c.failed for n, c in checks.items() if not c.passed},
+            samples=samples,
+        )
+
+
+@dataclass
+class Evaluation:
+    number: int  # 1-based, in the order the search ran them (0: a check of the FP32 model itself)
+    phase: str  # fp32-check | baseline | all-pinned | prefix | prune | held-out
+    pins: frozenset[str]
+    verdict: Verdict
+    seconds: float
+    cached: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict.passed
+
+    def to_json(self, order: dict[str, int] | None = None) -> dict:
+        pins = sorted(self.pins, key=(lambda p: order.get(p, 0)) if order else None)
+        v = self.verdict
+        return {
+            "evaluation": self.number, "phase": self.phase, "pins": pins, "pin_count": len(pins), "passed": v.passed,
+            "errors": v.errors, "failed": v.failed, "reasons": v.reasons, "samples": v.samples,
+            "seconds": round(self.seconds, 4),
+        }  # fmt: skip
+
+
+class OrtModel:
+    """An activated ONNX Runtime session (optimisations off, as the parity engine runs emulated graphs)."""
+
+    def __init__(self, model: onnx.ModelProto, outputs: Sequence[str] | None = None, label: str = "candidate"):
+        if outputs is not None:
+            model = with_outputs(model, outputs)
+        self.runner = ort_runner(model.SerializeToString(), ("cpu",), name=label)
+        self.runner.activate()
+        sess = self.runner.sess
+        self.inputs = [i.name for i in sess.get_inputs()]
+        self.outputs = [o.name for o in sess.get_outputs()]
+        self.label = label
+
+    def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        try:
+            values = self.runner.sess.run(self.outputs, {k: feed[k] for k in self.inputs})
+        except Exception as exc:  # ORT's own exception types: one line naming the side
+            raise UserError(f"ONNX Runtime failed to run the {self.label}: {' '.join(str(exc).split())[:300]}") from None
+        return dict(zip(self.outputs, values))
+
+    def close(self) -> None:
+        if self.runner.is_active:
+            self.runner.deactivate()
+
+
+def with_outputs(model: onnx.ModelProto, outputs: Sequence[str]) -> onnx.ModelProto:
+    """A shallow copy of `model` whose graph outputs are `outputs` (untyped where the model does not say:
+    ONNX Runtime infers them; an undefined element type would be refused)."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    known = {vi.name: vi for vi in (*model.graph.value_info, *model.graph.output, *model.graph.input)}
+    del out.graph.output[:]
+    for t in outputs:
+        vi = known.get(t)
+        typed = vi is not None and vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type
+        out.graph.output.append(vi if typed else onnx.ValueInfoProto(name=t))
+    return out
+
+
+@dataclass
+class SearchSamples:
+    """Samples the search checks on, and those held out to re-check its answer (empty with one sample)."""
+
+    search: list[dict[str, np.ndarray]]
+    held_out: list[dict[str, np.ndarray]] = field(default_factory=list)
+
+    @classmethod
+    def split(cls, feeds: list[dict[str, np.ndarray]]) -> SearchSamples:
+        """With several samples, hold out the last quarter (at least one) for the independent re-check."""
+        if len(feeds) < 2:
+            return cls(list(feeds))
+        held = max(1, len(feeds) // 4)
+        return cls(list(feeds[:-held]), list(feeds[-held:]))
+
+
+class ModelEvaluator:
+    """Evaluates pin sets of a stateless model on its samples (graph outputs only, reference kept)."""
+
+    stateful = False
+
+    def __init__(self, model: onnx.ModelProto, low: str, criterion: Criterion, samples: SearchSamples, *, fuse_bias: bool = True):
+        from trt_tui.core import precision
+
+        precision.check_ort_keeps_rounding()  # once per process: this ORT really rounds through fp16/bf16
+        self.model = model
+        self.low = low
+        self.criterion = criterion
+        self.fuse_bias = fuse_bias
+        self.samples = samples
+        self.output_names = [o.name for o in model.graph.output]
+        self.active = list(samples.search)  # grows when held-out samples are folded in
+        self._reference = OrtModel(model, label="FP32 reference")
+        self.ref_outputs: dict[int, dict[str, np.ndarray]] = {}
+        self.cache: dict[tuple[frozenset[str], tuple[int, ...]], Verdict] = {}
+        self.inferences = 0  # emulated + reference inferences, for the report
+
+    # ---- samples -------------------------------------------------------------------------------------------
+    def all_samples(self) -> list[dict[str, np.ndarray]]:
+        return [*self.samples.search, *self.samples.held_out]
+
+    def _ids(self, feeds: Iterable[dict[str, np.ndarray]]) -> tuple[int, ...]:
+        every = self.all_samples()
+        return tuple(next(k for k, f in enumerate(every) if f is s) for s in feeds)
+
+    def reference(self, k: int) -> dict[str, np.ndarray]:
+        if k not in self.ref_outputs:
+            self.ref_outputs[k] = self._reference.run(self.all_samples()[k])
+            self.inferences += 1
+        return self.ref_outputs[k]
+
+    def fold_in_held_out(self) -> None:
+        self.active = self.all_samples()
+
+    # ---- evaluations ---------------------------------------------------------------------------------------
+    def fp32_check(self) -> Verdict:
+        """The FP32 model against itself (a second run): a target it misses cannot be met by any pin set."""
+        ids = self._ids(self.all_samples())
+        again = [self._reference.run(self.all_samples()[k]) for k in ids]
+        self.inferences += len(ids)
+        return Verdict.from_checks(self.criterion.check([self.reference(k) for k in ids], again), len(ids))
+
+    def check(self, pins: frozenset[str], *, every_sample: bool = False) -> tuple[Verdict, bool]:
+        """(verdict, cached) for a pin set on the active samples (or on every sample, held-out included)."""
+        ids = self._ids(self.all_samples() if every_sample else self.active)
+        key = (pins, ids)
+        if key in self.cache:
+            return self.cache[key], True
+        cands = self.run_candidate(pins, ids)
+        verdict = Verdict.from_checks(self.criterion.check([self.reference(k) for k in ids], cands), len(ids))
+        self.cache[key] = verdict
+        return verdict, False
+
+    def is_cached(self, pins: frozenset[str], *, every_sample: bool = False) -> bool:
+        return (pins, self._ids(self.all_samples() if every_sample else self.active)) in self.cache
+
+    @property
+    def has_held_out(self) -> bool:
+        return bool(self.samples.held_out) and len(self.active) < len(self.all_samples())
+
+    def sensitivity_samples(self) -> list[dict[str, np.ndarray]]:
+        return list(self.active)
+
+    def run_candidate(self, pins: frozenset[str], ids: Sequence[int], outputs: Sequence[str] | None = None) -> list[dict[str, np.ndarray]]:
+        from trt_tui.core import precision
+
+        emulated = precision.emulate(self.model, self.low, sorted(pins), fuse_bias=self.fuse_bias).model
+        session = OrtModel(emulated, outputs, label=f"fp32-pinned emulation ({len(pins)} pins)")
+        try:
+            every = self.all_samples()
+            out = [session.run(every[k]) for k in ids]
+        finally:
+            session.close()
+        self.inferences += len(ids)
+        return out
+
+    def close(self) -> None:
+        self._reference.close()

@@ -1,0 +1,227 @@
+"""Rank the nodes by the error they add at the checked outputs, from ONE extra emulated inference per sample.
+
+For every node that computes in low precision, two quantities, both measured on real data:
+
+- its local error `e`: the node alone in low precision on FP32 inputs (inputs rounded as a low-precision
+  node reads them, output rounded), relative RMS against its FP32 output;
+- its amplification `k`: the node in FP32 fed the all-low run's (already drifted) inputs; the relative error
+  of its output divided by the worst relative error of its float inputs (1 where that is ~0 or unknown).
+
+Both come from one "detached" model in which every node reads graph inputs instead of its producers: one
+copy per low node (fed the FP32 reference's tensors, emulated in low precision) and one pinned copy per float
+node (fed the all-low run's tensors), emulated by the same `precision.emulate` the evaluations use. The gain
+`G` of a tensor is how much relative error there reaches a checked output: 1 at a checked output, else the
+largest `k * G` over its consumers (reverse topological order). A state output feeds the next chunk back,
+so its error piles up over the stream: its gain is at least `chunks * max(1, G(state input))`.
+
+score = e * G. A node whose tensors reach no checked output gets G = 0 and is never a candidate (pinning it
+cannot change what is checked). Non-finite local error (an overflow) ranks first, earliest node first.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from trt_tui.core.search.evaluate import OrtModel
+
+FLOAT = TensorProto.FLOAT
+KAPPA_RANGE = (1e-3, 1e4)  # amplification outside this is a measurement artefact (error ~0 in, ~0 out)
+_TINY = 1e-9  # input relative error below this: too small to divide by; the amplification is taken as 1
+
+
+@dataclass
+class Ranking:
+    order: list[str]  # candidate node names, most sensitive first
+    score: dict[str, float]
+    local_error: dict[str, float]
+    gain: dict[str, float]  # per candidate node: the gain of its worst output
+    unreachable: list[str] = field(default_factory=list)  # low nodes that reach no checked output
+    seconds: float = 0.0
+    inferences: int = 0
+
+    def top(self, n: int = 10) -> list[dict]:
+        return [{"node": name, "score": self.score[name], "local_error": self.local_error[name], "gain": self.gain[name]}
+                for name in self.order[:n]]  # fmt: skip
+
+
+def rel_error(ref: np.ndarray, cand: np.ndarray) -> float:
+    """Relative RMS of cand against ref; inf where the candidate is non-finite and the reference is not."""
+    r = np.asarray(ref, np.float64).reshape(-1)
+    c = np.asarray(cand, np.float64).reshape(-1)
+    if r.shape != c.shape:
+        return math.inf
+    finite_r = np.isfinite(r)
+    if not np.isfinite(c[finite_r]).all():
+        return math.inf
+    r, c = r[finite_r], c[finite_r]
+    den = float(np.sqrt(np.dot(r, r)))
+    num = float(np.sqrt(np.dot(c - r, c - r)))
+    if den == 0:
+        return 0.0 if num == 0 else math.inf
+    return num / den
+
+
+def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndarray]], outputs: list[str], *,
+               state_pairs: dict[str, str] | None = None, chunks: int = 1, fuse_bias: bool = True) -> Ranking:  # fmt: skip
+    """The candidate nodes of `model` in `low`, most sensitive first, for the checked `outputs`."""
+    from trt_tui.core import precision
+    from trt_tui.core.precision.plan import make_plan
+
+    t0 = time.perf_counter()
+    plan = make_plan(model, low, [])
+    nodes = list(plan.model.graph.node)
+    names = plan.names
+    produced = [t for i in plan.order for t in nodes[i].output if t and nodes[i].op_type != "Constant"]
+    floats = [t for t in produced if plan.dtypes.get(t) == FLOAT]
+    reference = OrtModel(plan.model, produced, label="FP32 reference (every tensor)")
+    all_low = OrtModel(precision.emulate(plan.model, low, [], fuse_bias=fuse_bias).model, floats, label="all-low emulation")
+    detached, solo_of, kap_of, kap_pins, noisy_of = _detached_model(plan)
+    probe = OrtModel(precision.emulate(detached, low, kap_pins, fuse_bias=fuse_bias).model, label="sensitivity model")
+
+    local: dict[int, float] = {}
+    kappa: dict[int, float] = {}
+    try:
+        for sample in samples:
+            ref = {**sample, **reference.run(sample)}
+            low_run = {**sample, **all_low.run(sample)}
+            feed = {t: ref[t] for t in probe.inputs if t in ref}
+            feed.update({t: low_run[noisy_of[t]] for t in probe.inputs if t in noisy_of})
+            got = probe.run(feed)
+            for i, outs in solo_of.items():
+                e = max((rel_error(ref[o], got[c]) for o, c in outs), default=0.0)
+                local[i] = max(local.get(i, 0.0), e)
+            for i, (ins, outs) in kap_of.items():
+                e_in = max((rel_error(ref[t], low_run[t]) for t in ins), default=0.0)
+                e_out = max((rel_error(ref[o], got[c]) for o, c in outs), default=0.0)
+                k = e_out / e_in if e_in > _TINY and math.isfinite(e_in) and math.isfinite(e_out) else 1.0
+                kappa[i] = max(kappa.get(i, 0.0), min(max(k, KAPPA_RANGE[0]), KAPPA_RANGE[1]))
+            del ref, low_run, feed, got
+    finally:
+        for s in (reference, all_low, probe):
+            s.close()
+
+    gain = _gains(plan, nodes, kappa, outputs, state_pairs or {}, chunks)
+    score, local_by_name, gain_by_name, unreachable = {}, {}, {}, []
+    position = {}
+    for pos, i in enumerate(plan.order):
+        if plan.nodes[i].mode != "low":
+            continue
+        g = max((gain.get(t, 0.0) for t in nodes[i].output if t), default=0.0)
+        name = names[i]
+        if g == 0.0:
+            unreachable.append(name)
+            continue
+        e = local.get(i, 0.0)
+        local_by_name[name], gain_by_name[name] = e, g
+        score[name] = math.inf if not math.isfinite(e) else e * g
+        position[name] = pos
+    order = sorted(score, key=lambda n: (-score[n], -gain_by_name[n], position[n]))
+    return Ranking(order, score, local_by_name, gain_by_name, unreachable, time.perf_counter() - t0, 3 * len(samples))
+
+
+def _detached_model(plan) -> tuple[onnx.ModelProto, dict, dict, list[str], dict[str, str]]:
+    """Every node reading graph inputs: a low copy per low node (`T__solo`), a pinned copy per float node fed
+    the drifted tensors (`T__noisy` -> `T__kap`). Returns the model, {node: [(tensor, solo output)]},
+    {node: ([float inputs], [(tensor, kap output)])}, the pinned copies' names and {noisy input: tensor}."""
+    src = plan.model
+    nodes = list(src.graph.node)
+    consts = set(plan.consts) | {t.name for t in src.graph.initializer}
+    dtypes = plan.dtypes
+    used = {t for n in nodes for t in (*n.input, *n.output)} | {n.name for n in nodes}
+
+    def fresh(base: str) -> str:
+        name, k = base, 1
+        while name in used:
+            k += 1
+            name = f"{base}_{k}"
+        used.add(name)
+        return name
+
+    graph = helper.make_graph([], "trt_tui_sensitivity", [], [], list(src.graph.initializer))
+    inputs: dict[str, int] = {}
+    solo_of: dict[int, list[tuple[str, str]]] = {}
+    kap_of: dict[int, tuple[list[str], list[tuple[str, str]]]] = {}
+    pins: list[str] = []
+    noisy_of: dict[str, str] = {}
+    for i in plan.order:
+        node, mode = nodes[i], plan.nodes[i].mode
+        if node.op_type == "Constant" and (node.domain or "") == "":
+            graph.node.append(node)  # constants keep their names: the emulation pre-rounds them per reader
+            continue
+        float_out = [o for o in node.output if o and dtypes.get(o) == FLOAT]
+        float_in = [t for t in node.input if t and t not in consts and dtypes.get(t) == FLOAT]
+        if mode == "low" and float_out:
+            copy, outs = _copy(node, fresh(plan.names[i] + "__solo"), {}, fresh, "__solo")
+            solo_of[i] = [(o, c) for o, c in outs if o in float_out]
+            graph.node.append(copy)
+            _declare(copy, consts, dtypes, inputs)
+        if float_out and float_in:
+            noisy = {t: fresh(t + "__noisy") for t in float_in}
+            noisy_of.update({v: k for k, v in noisy.items()})
+            copy, outs = _copy(node, fresh(plan.names[i] + "__kap"), noisy, fresh, "__kap")
+            kap_of[i] = (float_in, [(o, c) for o, c in outs if o in float_out])
+            graph.node.append(copy)
+            pins.append(copy.name)
+            _declare(copy, consts, dtypes, inputs, noisy)
+    for name, dtype in inputs.items():
+        graph.input.append(helper.make_tensor_value_info(name, dtype, None))
+    for outs in solo_of.values():
+        graph.output.extend(helper.make_tensor_value_info(c, FLOAT, None) for _, c in outs)
+    for _, outs in kap_of.values():
+        graph.output.extend(helper.make_tensor_value_info(c, FLOAT, None) for _, c in outs)
+    model = helper.make_model(graph, opset_imports=src.opset_import, ir_version=src.ir_version)
+    model.functions.extend(src.functions)
+    return model, solo_of, kap_of, pins, noisy_of
+
+
+def _copy(node: onnx.NodeProto, name: str, renamed_inputs: dict[str, str], fresh, suffix: str):
+    copy = onnx.NodeProto()
+    copy.CopyFrom(node)
+    copy.name = name
+    for k, t in enumerate(copy.input):
+        if t in renamed_inputs:
+            copy.input[k] = renamed_inputs[t]
+    outs = []
+    for k, t in enumerate(node.output):
+        if t:
+            copy.output[k] = fresh(t + suffix)
+            outs.append((t, copy.output[k]))
+    return copy, outs
+
+
+def _declare(copy: onnx.NodeProto, consts: set[str], dtypes: dict[str, int], inputs: dict[str, int], noisy=None) -> None:
+    back = {v: k for k, v in (noisy or {}).items()}
+    for t in copy.input:
+        if t and t not in consts and t not in inputs:
+            inputs[t] = FLOAT if t in back else (dtypes.get(t) or FLOAT)
+
+
+def _gains(plan, nodes, kappa: dict[int, float], outputs: list[str], state_pairs: dict[str, str], chunks: int) -> dict[str, float]:
+    """Gain of every tensor towards the checked outputs (see the module docstring)."""
+    seeds = {t: 1.0 for t in outputs}
+
+    def propagate(seed: dict[str, float]) -> dict[str, float]:
+        g = dict(seed)
+        for i in reversed(plan.order):
+            node = nodes[i]
+            out = max((g.get(t, 0.0) for t in node.output if t), default=0.0)
+            if out == 0.0:
+                continue
+            k = kappa.get(i, 1.0)
+            for t in node.input:
+                if t:
+                    g[t] = max(g.get(t, 0.0), k * out)
+        return g
+
+    gain = propagate(seeds)
+    if state_pairs and chunks > 1:
+        for out_name, in_name in state_pairs.items():
+            seeds[out_name] = max(seeds.get(out_name, 0.0), chunks * max(1.0, gain.get(in_name, 0.0)))
+        gain = propagate(seeds)
+    return gain

@@ -1,0 +1,190 @@
+"""Model + samples + target (+ contract) -> a prepared search -> `SearchResult`: what the CLI and the TUI call.
+
+    job = prepare_search("model.onnx", precision="fp16", targets=["logits:rel_rms<=1e-3"], inputs=["data/"])
+    result = job.run(cancel=event, on_progress=callback)     # Progress after every evaluation
+
+Everything that can be checked before the first inference is checked in `prepare_search` (UserError naming
+the file if not). Samples: `.npz` files, Polygraphy JSON (several iterations = several samples), folders of
+them, or random data (Polygraphy's DataLoader, `InputSpec`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from trt_tui.core.errors import UserError
+from trt_tui.core.parity.metrics import TolerancePolicy
+from trt_tui.core.search.result import PinRulesFound, SearchResult
+from trt_tui.core.search.strategy import Outcome, Progress, run_search
+from trt_tui.core.search.targets import Criterion, parse_target
+
+SAMPLE_SUFFIXES = (".npz", ".json")
+
+
+@dataclass
+class SearchJob:
+    model_path: Path
+    model: onnx.ModelProto
+    precision: str
+    evaluator: object  # ModelEvaluator or StreamEvaluator
+    criterion_text: list[str]
+    outputs: list[str]  # the checked outputs
+    budget: int | None
+    fuse_bias: bool = True
+    warnings: list[str] = field(default_factory=list)
+    chunks: int | None = None
+
+    def run(self, cancel: threading.Event | None = None, on_progress: Callable[[Progress], None] | None = None) -> SearchResult:
+        from trt_tui.core.search.sensitivity import rank_nodes
+
+        t0 = time.perf_counter()
+        ev = self.evaluator
+        ranking_box = {}
+
+        def rank() -> list[str]:
+            kwargs = {}
+            if ev.stateful:
+                kwargs = {"state_pairs": ev.state_pairs(), "chunks": self.chunks or 1}
+            ranking_box["r"] = rank_nodes(self.model, self.precision, ev.sensitivity_samples(), self.outputs,
+                                          fuse_bias=self.fuse_bias, **kwargs)  # fmt: skip
+            return ranking_box["r"].order
+
+        try:
+            outcome = run_search(ev, rank, budget=self.budget, cancel=cancel, on_progress=on_progress)
+        finally:
+            ev.close()
+        return self._result(outcome, ranking_box.get("r"), time.perf_counter() - t0)
+
+    def _result(self, out: Outcome, ranking, elapsed: float) -> SearchResult:
+        from trt_tui.core.precision.plan import node_name
+
+        order = {node_name(n): i for i, n in enumerate(self.model.graph.node)}
+        pins = sorted(out.best, key=lambda p: order.get(p, 0)) if out.best is not None else []
+        outputs: dict[str, dict] = {}
+        for label, ev in (("without", out.baseline), ("with", out.final)):
+            if ev is None:
+                continue
+            for name, metrics in ev.verdict.errors.items():
+                row = outputs.setdefault(name, {})
+                row[label] = metrics
+                row[f"failed_{label}"] = ev.verdict.failed.get(name, [])
+        if out.fp32 is not None:
+            for name, metrics in out.fp32.verdict.errors.items():
+                outputs.setdefault(name, {})["fp32_vs_fp32"] = metrics
+        reasons = []
+        if out.status == "fp32-fails" and out.fp32 is not None:
+            reasons = out.fp32.verdict.reasons or [f"{n}: {', '.join(f)}" for n, f in out.fp32.verdict.failed.items()]
+        ev = self.evaluator
+        samples = ({"stream_chunks": self.chunks} if ev.stateful else {"search": len(ev.samples.search), "held_out": len(ev.samples.held_out)})
+        sensitivity = {}
+        if ranking is not None:
+            sensitivity = {"seconds": round(ranking.seconds, 4), "inferences": ranking.inferences,
+                           "unreachable": len(ranking.unreachable), "top": ranking.top(10)}  # fmt: skip
+        low_nodes = _low_node_count(self.model, self.precision)
+        passed = out.best is not None and (out.final is None or out.final.passed)
+        if out.status in ("budget", "cancelled") and ranking is not None and out.best is not None and len(out.best) >= len(ranking.order):
+            passed, pins = False, []  # every candidate pinned is FP32 everywhere: what there was before searching
+        return SearchResult(
+            model=str(self.model_path), precision=self.precision, criterion=self.criterion_text, status=out.status,
+            pins=pins, rules=PinRulesFound.from_pins(self.model, pins), passed=passed,
+            evaluations=sum(1 for e in out.log if e.number > 0), inferences=ev.inferences + (ranking.inferences if ranking else 0),
+            outputs=outputs, log=[e.to_json(order) for e in out.log], elapsed_s=elapsed,
+            candidates=len(ranking.order) if ranking is not None else 0, float_nodes=low_nodes, samples=samples,
+            held_out=out.held_out, sensitivity=sensitivity, budget=self.budget, reasons=reasons,
+        )  # fmt: skip
+
+
+def _low_node_count(model: onnx.ModelProto, low: str) -> int:
+    from trt_tui.core.precision.plan import make_plan
+
+    return sum(1 for n in make_plan(model, low, []).nodes if n.mode == "low")
+
+
+def load_samples(paths: Sequence[str | os.PathLike[str]], index) -> list[dict[str, np.ndarray]]:
+    """Every sample in the given files and folders (a folder: its .npz and .json files, sorted by name)."""
+    from trt_tui.core.parity.inputs import load_feeds
+
+    feeds: list[dict[str, np.ndarray]] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files = sorted(f for f in p.iterdir() if f.suffix in SAMPLE_SUFFIXES and f.is_file())
+            if not files:
+                raise UserError("folder holds no .npz or .json sample", p)
+            for f in files:
+                feeds.extend(load_feeds(f, index))
+        else:
+            feeds.extend(load_feeds(p, index))
+    return feeds
+
+
+def prepare_search(
+    model: str | os.PathLike[str],
+    *,
+    precision: str = "fp16",
+    targets: Sequence[str] = (),
+    policy: TolerancePolicy | None = None,
+    inputs: Sequence[str | os.PathLike[str]] = (),
+    input_spec=None,
+    contract: str | os.PathLike[str] | None = None,
+    chunks: int | None = None,
+    stream_inputs: str | os.PathLike[str] | None = None,
+    budget: int | None = None,
+    fuse_bias: bool = True,
+) -> SearchJob:
+    """Check the request and build the evaluator (the FP32 reference session); nothing is searched yet."""
+    from trt_tui.core.graph import load_graph
+    from trt_tui.core.parity.runners import load_model
+
+    if precision not in ("fp16", "bf16"):
+        raise UserError(f"unknown precision {precision!r}; choose fp16 or bf16")
+    if budget is not None and budget < 2:
+        raise UserError("--budget must be at least 2 (nothing pinned, then every candidate pinned)")
+    path = Path(model)
+    index = load_graph(path)
+    proto = load_model(path)
+    from trt_tui.core.precision.plan import prepare_model
+
+    prepare_model(proto, path.parent)  # refuses If/Loop/Scan graphs and missing weights before any inference
+    if contract is not None:
+        return _prepare_stream(path, index, proto, precision, contract, chunks, stream_inputs, budget, fuse_bias, targets)
+    if chunks is not None:
+        raise UserError("--chunks applies to a stateful model's --contract")
+    from trt_tui.core.parity.inputs import InputSpec, random_feeds
+    from trt_tui.core.search.evaluate import ModelEvaluator, SearchSamples
+
+    warnings: list[str] = []
+    feeds = load_samples(inputs, index) if inputs else random_feeds(index, input_spec or InputSpec(), warnings)
+    if not feeds:
+        raise UserError("no input data: zero samples")
+    outputs = [o.name for o in proto.graph.output]
+    criterion = Criterion(outputs, [parse_target(t) for t in targets], None if targets else policy)
+    samples = SearchSamples.split(feeds)
+    evaluator = ModelEvaluator(proto, precision, criterion, samples, fuse_bias=fuse_bias)
+    return SearchJob(path, proto, precision, evaluator, criterion.describe(), criterion.outputs, budget, fuse_bias, warnings)
+
+
+def _prepare_stream(path, index, proto, precision, contract, chunks, stream_inputs, budget, fuse_bias, targets) -> SearchJob:
+    from trt_tui.core.search.stateful import StreamEvaluator
+    from trt_tui.core.streaming.contract_choice import check_contract
+    from trt_tui.core.streaming.feeds import StreamInputs
+
+    if targets:
+        raise UserError("with --contract the contract's tolerances are the target: drop --target")
+    c, warnings = check_contract(contract, index)
+    n = c.schedule.chunks if chunks is None else chunks
+    if n < 2:
+        raise UserError("--chunks must be at least 2 (a closed loop feeds the state back)")
+    inputs = StreamInputs(c, stream_inputs)
+    if inputs.available_chunks is not None and n > inputs.available_chunks:
+        raise UserError(f"holds {inputs.available_chunks} chunks but {n} were asked for (use --chunks)", inputs.file)
+    evaluator = StreamEvaluator(proto, precision, c, n, inputs, fuse_bias=fuse_bias)
+    return SearchJob(path, proto, precision, evaluator, evaluator.describe(), list(c.outputs), budget, fuse_bias, list(warnings), chunks=n)
+

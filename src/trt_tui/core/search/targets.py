@@ -1,0 +1,126 @@
+"""What a pin set must achieve: per-output targets, or the preset's tolerances, checked on every sample.
+
+A target is `OUTPUT:METRIC<=VALUE` (`cosine>=VALUE`), or `METRIC<=VALUE` for every graph output. Metrics are
+the parity engine's (`LayerDrift`): rel_rms, max_abs, p99_abs (upper bounds) and cosine (a lower bound).
+Without targets, the tolerance policy (a preset's `[comparison]`, Polygraphy's pass/fail semantics) decides.
+Over several samples the worst sample counts: a set passes only when it passes on all of them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from trt_tui.core.errors import UserError
+from trt_tui.core.parity.metrics import LayerDrift, TolerancePolicy, merge_iterations, tensor_drift
+
+UPPER_METRICS = ("rel_rms", "max_abs", "p99_abs")
+LOWER_METRICS = ("cosine",)
+METRICS = UPPER_METRICS + LOWER_METRICS
+_TARGET = re.compile(r"^(?:(?P<output>.+):)?(?P<metric>[a-z_0-9]+)\s*(?P<op><=|>=)\s*(?P<value>\S+)$")
+
+
+@dataclass(frozen=True)
+class Target:
+    output: str | None  # None: every graph output
+    metric: str
+    op: str  # "<=" or ">="
+    value: float
+
+    @property
+    def text(self) -> str:
+        return f"{self.output + ':' if self.output else ''}{self.metric}{self.op}{self.value:g}"
+
+    def met_by(self, measured: float) -> bool:
+        if math.isnan(measured):
+            return False
+        return measured <= self.value if self.op == "<=" else measured >= self.value
+
+
+def parse_target(text: str) -> Target:
+    """'logits:rel_rms<=1e-3', 'cosine>=0.999' (every output) -> Target; bad text is a UserError."""
+    m = _TARGET.match(text.strip())
+    if not m:
+        raise UserError(f"bad --target {text!r}: expected OUTPUT:METRIC<=VALUE (or METRIC<=VALUE for every output), "
+                        "e.g. logits:rel_rms<=1e-3 or cosine>=0.999")  # fmt: skip
+    metric, op = m.group("metric"), m.group("op")
+    if metric not in METRICS:
+        raise UserError(f"bad --target {text!r}: unknown metric {metric!r}; choose {', '.join(METRICS)}")
+    want = ">=" if metric in LOWER_METRICS else "<="
+    if op != want:
+        raise UserError(f"bad --target {text!r}: {metric} is bounded with {want}")
+    try:
+        value = float(m.group("value"))
+    except ValueError:
+        raise UserError(f"bad --target {text!r}: {m.group('value')!r} is not a number") from None
+    if not math.isfinite(value) or (metric in UPPER_METRICS and value < 0):
+        raise UserError(f"bad --target {text!r}: the bound must be a finite number >= 0")
+    return Target(m.group("output"), metric, op, value)
+
+
+@dataclass
+class OutputCheck:
+    """One output over all samples: its worst-sample drift row and whether every check passed."""
+
+    name: str
+    drift: LayerDrift
+    passed: bool
+    failed: list[str]  # target texts (or "tolerance") that failed
+
+    def metrics(self) -> dict[str, float]:
+        d = self.drift
+        return {"rel_rms": d.rel_rms, "max_abs": d.max_abs, "p99_abs": d.p99_abs, "cosine": d.cosine,
+                "nonfinite": d.nonfinite_cand}  # fmt: skip
+
+
+class Criterion:
+    """Checks candidate outputs against reference outputs, for the chosen outputs of the model."""
+
+    def __init__(self, outputs: list[str], targets: list[Target] | None = None, policy: TolerancePolicy | None = None):
+        if not targets and policy is None:
+            raise UserError("no target: give --target OUTPUT:METRIC<=VALUE or a --preset with [comparison] tolerances")
+        self.targets = list(targets or [])
+        self.policy = policy or TolerancePolicy()
+        unknown = sorted({t.output for t in self.targets if t.output and t.output not in outputs})
+        if unknown:
+            raise UserError(f"--target names no graph output {', '.join(map(repr, unknown))}; outputs are {', '.join(outputs)}")
+        # outputs that are checked; with only per-output targets, the others are measured but not checked
+        every = not self.targets or any(t.output is None for t in self.targets)
+        self.outputs = list(outputs) if every else [o for o in outputs if any(t.output == o for t in self.targets)]
+
+    def targets_for(self, output: str) -> list[Target]:
+        return [t for t in self.targets if t.output in (None, output)]
+
+    def describe(self) -> list[str]:
+        if self.targets:
+            return [t.text for t in self.targets]
+        return [f"tolerances ({self.policy.default.stat}, atol {self.policy.default.atol:g}, rtol {self.policy.default.rtol:g}"
+                f"{', ' + str(len(self.policy.rules)) + ' per-output rules' if self.policy.rules else ''})"]  # fmt: skip
+
+    def check(self, refs: list[dict[str, np.ndarray]], cands: list[dict[str, np.ndarray]]) -> dict[str, OutputCheck]:
+        """Per checked output: the worst sample's drift and pass/fail over every sample."""
+        out = {}
+        for name in self.outputs:
+            rows = [tensor_drift(name, r[name], c[name], self.policy.for_tensor(name), top_k=0) for r, c in zip(refs, cands)]
+            out[name] = self._judge(name, rows)
+        return out
+
+    def _judge(self, name: str, rows: list[LayerDrift]) -> OutputCheck:
+        merged = merge_iterations(rows)
+        failed = []
+        targets = self.targets_for(name)
+        if targets:
+            for t in targets:
+                values = [getattr(r, t.metric) for r in rows]
+                if t.op == ">=":
+                    worst = min(values, key=lambda v: -math.inf if math.isnan(v) else v)
+                else:
+                    worst = max(values, key=lambda v: math.inf if math.isnan(v) else v)
+                if not t.met_by(worst) or any(r.nonfinite_cand > r.nonfinite_ref for r in rows):
+                    failed.append(t.text)
+        elif not merged.passed:
+            failed.append("tolerance")
+        return OutputCheck(name, merged, not failed, failed)

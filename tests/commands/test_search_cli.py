@@ -1,0 +1,70 @@
+"""`trt-tui search`: exit codes, JSON (trt_tui.search/1), the preset it writes (never over a file)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from trt_tui.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+TARGET = "log_probs:rel_rms<=2.5e-4"
+
+
+def test_search_demo_writes_json_and_a_preset_never_overwriting(demo_model, tmp_path, capsys):
+    out_json, preset = tmp_path / "s.json", tmp_path / "found.toml"
+    args = ["search", str(demo_model), "--target", TARGET, "--samples", "2", "--json", str(out_json), "-o", str(preset)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "found a passing pin set" in text and "evaluations" in text and "held-out samples: 1, passed" in text
+    data = json.loads(out_json.read_text())
+    assert data["schema"] == "trt_tui.search/1" and data["passed"] and data["pins"]
+    assert data["evaluations"] == len([e for e in data["log"] if e["evaluation"] > 0])
+    before = preset.read_text()
+    assert main(["preset", "validate", str(preset)]) == 0
+    capsys.readouterr()
+    assert main(["preset", "export", str(preset), "--format", "trtexec"]) == 0
+    exported = capsys.readouterr().out
+    assert all(f"{p}:fp32" in exported for p in data["pins"]) and "--layerPrecisions=*:fp16" in exported
+    # TensorRT 11: the same pins go into the mixed-precision ONNX
+    eleven = tmp_path / "found11.toml"
+    lines = [ln for ln in before.splitlines() if not ln.startswith(("strongly_typed", "constraints", "force_low", "pin_output"))]
+    eleven.write_text("\n".join(ln.replace("trt = 10", "trt = 11") for ln in lines) + "\n")
+    assert main(["preset", "export", str(eleven), "--format", "script"]) == 0
+    assert "convert" in capsys.readouterr().out
+    # never overwritten, not even with --force (which only concerns --json)
+    assert main([*args, "--force"]) == 2
+    assert "never overwrites" in capsys.readouterr().err
+    assert preset.read_text() == before
+
+
+def test_search_json_to_stdout(demo_model, capsys):
+    assert main(["search", str(demo_model), "--target", TARGET, "--json", "-"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["schema"] == "trt_tui.search/1" and data["status"] == "found"
+
+
+def test_search_from_a_preset_uses_its_tolerances_and_copies_it(tmp_path, capsys):
+    preset = REPO / "presets" / "demo_fp16.toml"
+    out = tmp_path / "copy.toml"
+    assert main(["search", "--preset", str(preset), "--json", str(tmp_path / "r.json"), "-o", str(out)]) == 0
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["criterion"][0].startswith("tolerances (median")
+    text = out.read_text()
+    assert 'name = "demo-fp16-good"' in text and "batch = 64" in text  # the preset, only its pins changed
+
+
+def test_search_bad_input_is_one_line_exit_2(demo_model, tmp_path, capsys):
+    assert main(["search", str(demo_model)]) == 2
+    assert "no target" in capsys.readouterr().err
+    assert main(["search", str(demo_model), "--target", "rel_rms>=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bounded with <=" in err
+    assert main(["search", str(tmp_path / "missing.onnx"), "--target", "rel_rms<=1"]) == 2
+    assert main(["search", str(demo_model), "--target", "rel_rms<=1", "--inputs", str(tmp_path)]) == 2
+    assert "no .npz or .json sample" in capsys.readouterr().err
+
+
+def test_search_unreachable_is_exit_1(demo_model, capsys):
+    assert main(["search", str(demo_model), "--target", TARGET, "--budget", "2"]) == 1
+    assert "budget spent" in capsys.readouterr().out
