@@ -74,7 +74,7 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
     from trt_tui.core.precision.plan import make_plan
 
     t0 = time.perf_counter()
-    plan = make_plan(model, low, [])
+    plan = make_plan(model, low, [], round_all=True)  # the plan the emulation uses
     nodes = list(plan.model.graph.node)
     names = plan.names
     produced = [t for i in plan.order for t in nodes[i].output if t and nodes[i].op_type != "Constant"]

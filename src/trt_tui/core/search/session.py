@@ -105,7 +105,7 @@ class SearchJob:
 def _low_node_count(model: onnx.ModelProto, low: str) -> int:
     from trt_tui.core.precision.plan import make_plan
 
-    return sum(1 for n in make_plan(model, low, []).nodes if n.mode == "low")
+    return sum(1 for n in make_plan(model, low, [], round_all=True).nodes if n.mode == "low")
 
 
 def load_samples(paths: Sequence[str | os.PathLike[str]], index) -> list[dict[str, np.ndarray]]:
