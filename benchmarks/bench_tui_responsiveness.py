@@ -79,7 +79,7 @@ async def bench_model(path: Path, nodes: int, results: dict) -> None:
                 app.load_model(str(path))
                 await wait_workers(app, pilot)
                 table = app.screen.query_one(NodeTable)
-                assert table.row_count == len(app.index.nodes), (table.row_count, len(app.index.nodes))
+                assert table.row_count == len(app.workspace.index.nodes), (table.row_count, len(app.workspace.index.nodes))
     # filtering: a fresh app session so the open phase is not counted again
     app = TrtTuiApp(model_path=str(path), backends=[], keymap_file=path.with_suffix(".none"))
     async with app.run_test(size=(160, 50)) as pilot:
@@ -95,12 +95,12 @@ async def bench_model(path: Path, nodes: int, results: dict) -> None:
                 screen.set_filter(NodeFilter(text=text))
                 await asyncio.sleep(0.03)
             await wait_workers(app, pilot)
-            op = next(iter(app.index.op_counts))
-            app.edit_pins(lambda sel: sel.toggle_op(op))
+            op = next(iter(app.workspace.index.op_counts))
+            app.workspace.edit_pins(lambda sel: sel.toggle_op(op))
             await pilot.pause()
             screen.set_filter(NodeFilter())
             await wait_workers(app, pilot)
-            assert table.row_count == len(app.index.nodes)
+            assert table.row_count == len(app.workspace.index.nodes)
     monitor.stop()
 
 
@@ -114,8 +114,8 @@ async def bench_streams(model: Path, rows: int, lines: int, results: dict) -> No
     from trt_tui.core.parity.engine import BatchUpdate
     from trt_tui.core.parity.metrics import tensor_drift
     from trt_tui.ui.app import TrtTuiApp
-    from trt_tui.ui.screens.builds import BuildEvents
-    from trt_tui.ui.screens.parity import ParityBatch
+    from trt_tui.ui.messages import BuildEvents
+    from trt_tui.ui.messages import ParityBatch
     from trt_tui.ui.widgets.drift_table import DriftTable
 
     monitor = StallMonitor()

@@ -13,10 +13,10 @@ async def test_open_pin_save_compare_drill_pin_rerun(demo_model, tmp_path):
         await settle(app, pilot)
         # pin all LayerNormalization from the op table
         await pin_op_type(app, pilot, "LayerNormalization")
-        assert len(app.selection) == 10
+        assert len(app.workspace.selection) == 10
         # save a preset
-        saved = app.save_preset_to(tmp_path / "mine.toml")
-        assert saved is not None and not app.preset_dirty
+        saved = app.workspace.save_preset(tmp_path / "mine.toml")
+        assert saved is not None and not app.workspace.dirty
         assert load_preset(saved).pins.op_types == ("LayerNormalization",)
         # run the emulated comparison
         await pilot.press("4")
@@ -36,7 +36,7 @@ async def test_open_pin_save_compare_drill_pin_rerun(demo_model, tmp_path):
         # pin its node from the parity table and re-run
         await pilot.press("p")
         await settle(app, pilot)
-        assert app.selection.is_pinned(target.node) and app.preset_dirty
+        assert app.workspace.selection.is_pinned(target.node) and app.workspace.dirty
         assert "+11 pinned" in screen.result.candidate
         assert screen.query_one(DriftTable).row_count > 100
 

@@ -17,12 +17,12 @@ async def test_pin_all_layernorm_from_the_op_table(demo_model, tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await pin_op_type(app, pilot, "LayerNormalization")
-        assert len(app.selection) == 10
+        assert len(app.workspace.selection) == 10
         ops = app.screen.query_one(OpTypeTable)
         assert str(ops.get_cell("LayerNormalization", "pinned")) == "all"
         nodes = app.screen.query_one(NodeTable)
         assert _pinned_cells(nodes) == 10
-        assert app.preset_dirty
+        assert app.workspace.dirty
         # Enter on the op row filters the node table to that op
         await pilot.press("enter")
         await settle(app, pilot)
@@ -30,8 +30,8 @@ async def test_pin_all_layernorm_from_the_op_table(demo_model, tmp_path):
         # unpin one of them from the node table: an exclusion, the op rule stays
         nodes.focus()
         await pilot.press("space")
-        assert len(app.selection) == 9 and app.selection.rules.op_types == ("LayerNormalization",)
-        assert "op:LayerNormalization" not in app.selection.reasons(nodes.node_at_cursor().name)
+        assert len(app.workspace.selection) == 9 and app.workspace.selection.rules.op_types == ("LayerNormalization",)
+        assert "op:LayerNormalization" not in app.workspace.selection.reasons(nodes.node_at_cursor().name)
 
 
 async def test_filter_by_regex_and_pin_matches(demo_model, tmp_path):
@@ -43,9 +43,9 @@ async def test_filter_by_regex_and_pin_matches(demo_model, tmp_path):
         nodes = app.screen.query_one(NodeTable)
         assert nodes.row_count == 3  # 2 Softmax + 1 LogSoftmax
         await pilot.press("m")
-        assert len(app.selection) == 3 and app.selection.rules.patterns == ("(?i)softmax",)
+        assert len(app.workspace.selection) == 3 and app.workspace.selection.rules.patterns == ("(?i)softmax",)
         await pilot.press("M")
-        assert len(app.selection) == 0
+        assert len(app.workspace.selection) == 0
         await pilot.press("escape")
         await settle(app, pilot)
         assert nodes.row_count == 147
@@ -73,7 +73,7 @@ async def test_details_panel_shows_io_and_links(demo_model, tmp_path):
         assert node.op_type == "MatMul"
         assert app.screen.query_one(NodeDetails).node is node
         console = Console(width=60, record=True)
-        console.print(node_renderable(app.index, node, app.selection))
+        console.print(node_renderable(app.workspace.index, node, app.workspace.selection))
         out = console.export_text()
         assert node.name in out and "inputs" in out and "outputs" in out
         assert "float32" in out and "← " in out and "→ " in out and "pinned" in out
@@ -96,7 +96,7 @@ async def test_modes_help_and_palette(demo_model, tmp_path):
         assert "Pin/unpin op type: Softmax" in titles
         callback = dict((t, c) for t, _, c in provider._commands())["Pin/unpin op type: Softmax"]
         callback()
-        assert len(app.selection) == 2
+        assert len(app.workspace.selection) == 2
 
 
 async def test_keymap_file_remaps_a_binding(demo_model, tmp_path):
@@ -106,7 +106,7 @@ async def test_keymap_file_remaps_a_binding(demo_model, tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await pilot.press("p")
-        assert len(app.selection) == 1
+        assert len(app.workspace.selection) == 1
         await pilot.press("f4")
         assert app.current_mode == "parity"
 

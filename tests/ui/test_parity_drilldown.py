@@ -10,7 +10,7 @@ from textual.widgets import Static
 from tests.ui.helpers import SIZE, make_app, settle
 from trt_tui.core.parity.engine import BatchUpdate
 from trt_tui.core.parity.metrics import Tolerance, merge_iterations, tensor_drift
-from trt_tui.ui.screens.parity import ParityBatch
+from trt_tui.ui.messages import ParityBatch
 from trt_tui.ui.widgets.drift_details import DriftDetails
 from trt_tui.ui.widgets.drift_table import DriftTable
 
@@ -32,7 +32,7 @@ async def test_drill_down_shows_histogram_and_worst_elements(demo_model, tmp_pat
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await pilot.press("4")
-        node = app.index.nodes[3]
+        node = app.workspace.index.nodes[3]
         iterations = [tensor_drift(node.outputs[0], ref, c, Tolerance(atol=1e-3, rtol=1e-3)) for c in (ref + 1e-6, cand)]
         d = merge_iterations(iterations)
         d.node, d.op_type, d.topo_index = node.name, node.op_type, node.topo_index

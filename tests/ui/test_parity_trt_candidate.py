@@ -53,4 +53,4 @@ async def test_layer_wise_run_through_the_stand_in_keeps_the_warning(tmp_path, m
         assert app.screen.result is not None, _status(app)
         assert "marked engine ≠ shipped engine" in _status(app) and app.screen.result.passed
         spec, plan, same_model = calls[0]
-        assert spec.kind == "trt" and spec.preset is app.preset and plan.mark_all and same_model
+        assert spec.kind == "trt" and spec.preset is app.workspace.preset and plan.mark_all and same_model

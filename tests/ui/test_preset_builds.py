@@ -18,7 +18,7 @@ async def test_preset_edit_validates_and_previews_live(tmp_path):
     app = make_app(preset=preset, tmp_path=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        assert app.index is not None and len(app.selection) == 13 and not app.preset_dirty
+        assert app.workspace.index is not None and len(app.workspace.selection) == 13 and not app.workspace.dirty
         await pilot.press("2")
         await settle(app, pilot)
         screen = app.screen
@@ -28,12 +28,12 @@ async def test_preset_edit_validates_and_previews_live(tmp_path):
         assert screen.query_one("#preset-profiles", FastTable).row_count == 5
         screen.query_one("#preset-precision", Select).value = "bf16"
         await pilot.pause()
-        assert app.preset_dirty and "--bf16" in preview()
+        assert app.workspace.dirty and "--bf16" in preview()
         await pilot.press("e")  # next export format: a script
         assert "trtexec" in preview() and screen.export_format == "script"
         await pilot.press("ctrl+s")
         await pilot.pause()
-        assert not app.preset_dirty
+        assert not app.workspace.dirty
         assert 'mode = "bf16"' in preset.read_text()
 
 
@@ -75,11 +75,11 @@ async def test_build_unsaved_edits_without_saving(tmp_path):
         await settle(app, pilot)
         app.screen.query_one("#preset-precision", Select).value = "bf16"
         await pilot.pause()
-        assert app.preset_dirty
+        assert app.workspace.dirty
         screen, job_id, job = await _build_with_cpu_preview(app, pilot)
         assert job.request.unsaved_edits and job.request.settings["precision"] == "bf16"
         assert 'mode = "bf16"' in (Path(job.build_dir) / "preset.toml").read_text()
-        assert 'mode = "fp16"' in preset.read_text() and app.preset_dirty  # building saved nothing
+        assert 'mode = "fp16"' in preset.read_text() and app.workspace.dirty  # building saved nothing
         messages = [n.message for n in app._notifications]
         assert any(m.startswith(f"building unsaved edits of demo.toml: build {job_id} queued") for m in messages)
         app.build_manager.hub.flush()

@@ -13,7 +13,7 @@ from tests.ui.helpers import make_app, settle
 from trt_tui.core.parity.engine import BatchUpdate
 from trt_tui.core.parity.metrics import Tolerance, tensor_drift
 from trt_tui.core.resources import demo_model_path, demo_preset_path
-from trt_tui.ui.screens.parity import ParityBatch
+from trt_tui.ui.messages import ParityBatch
 
 SIZE = (140, 40)
 
@@ -68,7 +68,7 @@ def test_parity_screen_with_rows(snap_compare, demo_preset, tmp_path):
         app = pilot.app
         rng = np.random.default_rng(0)
         drifts = []
-        for i, node in enumerate(app.index.nodes[:30]):
+        for i, node in enumerate(app.workspace.index.nodes[:30]):
             ref = rng.standard_normal((4, 8)).astype(np.float32)
             cand = ref + rng.standard_normal((4, 8)).astype(np.float32) * 10 ** (-4 + i / 10)
             d = tensor_drift(node.outputs[0], ref, cand, Tolerance(atol=1e-3, rtol=1e-3, stat="median"))

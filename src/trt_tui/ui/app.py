@@ -1,10 +1,13 @@
-"""The trt_tui app: thin on purpose (modes, global bindings, shared state, workers' error handling)."""
+"""The trt_tui app: thin on purpose (modes, global bindings, loading into the workspace, the build queue's
+lifetime, workers' error handling). What screens work on lives in the workspace (ui/workspace.py)."""
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import App
@@ -14,10 +17,14 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
+if TYPE_CHECKING:
+    from trt_tui.core.build.manager import JobManager
+
 from trt_tui.core.backends import BackendStatus, detect
 from trt_tui.core.errors import UserError
 from trt_tui.core.graph import GraphIndex, load_graph
-from trt_tui.core.preset import Preset, load_preset, save_preset
+from trt_tui.core.preset import Preset, load_preset
+from trt_tui.core.preset.roundtrip import PresetSource, read_source
 from trt_tui.core.selection import PinSelection, scopes_of
 from trt_tui.ui.commands import TrtCommands
 from trt_tui.ui.keymap import load_keymap
@@ -29,6 +36,8 @@ from trt_tui.ui.screens.parity import ParityScreen
 from trt_tui.ui.screens.builds import BuildsScreen
 from trt_tui.ui.screens.streaming import StreamingScreen
 from trt_tui.ui.screens.preset import PresetScreen
+from trt_tui.ui.widgets.choice_prompt import ChoicePrompt
+from trt_tui.ui.workspace import Workspace
 
 SCREENS_BY_MODE: dict[str, type[Screen]] = {
     "model": ModelScreen,
@@ -66,23 +75,42 @@ class TrtTuiApp(App):
         build_state_dir: Path | None = None,
     ) -> None:
         super().__init__()
-        self.model_path = model_path
-        self.preset_path = preset_path
         self.keymap_file = keymap_file
-        self.build_state_dir = build_state_dir  # None: --state-dir rules of the CLI ($TRT_TUI_HOME, ./.trt_tui)
-        self.build_manager = None  # started by the Builds screen on first visit
-        self.index: GraphIndex | None = None
-        self.node_rows: NodeRows | None = None
-        self.scopes: list[str] = []
-        self.selection: PinSelection | None = None
-        self.preset_dirty = False
-        self.backends = backends if backends is not None else detect()
-        self.preset: Preset | None = None
-        self.model_changed: Signal[GraphIndex] = Signal(self, "model-changed")
-        self.pins_changed: Signal[set[str]] = Signal(self, "pins-changed")
-        self.preset_changed: Signal[Preset | None] = Signal(self, "preset-changed")
+        self.workspace = Workspace(
+            self,
+            model_path=model_path,
+            preset_path=preset_path,
+            backends=backends if backends is not None else detect(),
+            state_dir=build_state_dir,
+        )
+        self.build_manager: JobManager | None = None  # opened on first use (job_manager()), closed on exit
+        self._manager_lock = threading.Lock()
 
-    # ---- start-up ------------------------------------------------------------------------------------
+    # ---- read-only views for screens not yet moved to the workspace (streaming.py) ---------------------
+    @property
+    def index(self) -> GraphIndex | None:
+        return self.workspace.index
+
+    @property
+    def preset(self) -> Preset | None:
+        return self.workspace.preset
+
+    @property
+    def selection(self) -> PinSelection | None:
+        return self.workspace.selection
+
+    @property
+    def build_state_dir(self) -> Path | None:
+        return self.workspace.state_dir
+
+    @property
+    def model_changed(self) -> Signal[GraphIndex]:
+        return self.workspace.model_changed
+
+    def model_label(self) -> str:
+        return self.workspace.model_label()
+
+    # ---- start-up and shut-down ----------------------------------------------------------------------
     def on_mount(self) -> None:
         gc.freeze()  # imports and start-up objects live forever: keep them out of every later GC pass
         try:
@@ -93,29 +121,43 @@ class TrtTuiApp(App):
             if keymap:
                 self.set_keymap(keymap)
         self.switch_mode("model")
-        if self.preset_path:
-            self.load_preset_file(self.preset_path)  # opens the preset's model when no MODEL was given
-        elif self.model_path:
-            self.load_model(self.model_path)
+        ws = self.workspace
+        if ws.preset_path:
+            self.load_preset_file(ws.preset_path)  # opens the preset's model when no MODEL was given
+        elif ws.model_path:
+            self.load_model(ws.model_path)
+
+    def on_unmount(self) -> None:
+        if self.build_manager is not None:
+            self.build_manager.close()  # cancels what still runs: no build outlives the app
+
+    def job_manager(self) -> JobManager:
+        """The app's one build queue and history, opened on first use (from a worker: opening reads the
+        history and probes the backends); the app closes it when it exits."""
+        from trt_tui.core.build.manager import JobManager
+        from trt_tui.core.build.state import state_dir
+
+        with self._manager_lock:
+            if self.build_manager is None:
+                self.build_manager = JobManager(self.workspace.state_dir or state_dir())
+            return self.build_manager
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="preset", name="load-preset")
     def load_preset_file(self, path: str) -> None:
         preset = load_preset(path)
-        self.call_from_thread(self._preset_loaded, preset)
+        source = read_source(path)  # after a successful load: the text its layout is kept from on save
+        self.call_from_thread(self._preset_loaded, preset, source)
 
-    def _preset_loaded(self, preset: Preset) -> None:
-        self.preset = preset
-        self.preset_path = str(preset.path) if preset.path else None
-        self.preset_dirty = False
-        if self.selection is not None:
-            self.edit_pins(lambda sel: sel.set_rules(preset.pins), mark_dirty=False)
-        elif not self.model_path:
-            self.model_path = str(preset.model_path)
-            self.load_model(self.model_path)
-        elif self.model_path and self.index is None and not self._model_loading():
-            self.load_model(self.model_path)
-        self.preset_changed.publish(preset)
-        self.status_version += 1
+    def _preset_loaded(self, preset: Preset, source: PresetSource) -> None:
+        ws = self.workspace
+        ws.set_preset(preset, source=source, dirty=False)
+        if ws.selection is not None:
+            return
+        if not ws.model_path:
+            ws.model_path = str(preset.model_path)
+            self.load_model(ws.model_path)
+        elif ws.index is None and not self._model_loading():
+            self.load_model(ws.model_path)
 
     def _model_loading(self) -> bool:
         return any(w.name == "load-model" and w.is_running for w in self.workers)
@@ -129,7 +171,8 @@ class TrtTuiApp(App):
         gc.disable()
         try:
             index = load_graph(path)
-            pins = self.preset.pins if self.preset is not None else None
+            preset = self.workspace.preset
+            pins = preset.pins if preset is not None else None
             message = ModelLoaded(index, NodeRows.build(index), scopes_of(index), PinSelection(index, pins))
         finally:
             gc.freeze()
@@ -138,80 +181,7 @@ class TrtTuiApp(App):
         self.post_message(message)
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
-        self.index = message.index
-        self.node_rows = message.rows
-        self.scopes = message.scopes
-        self.selection = message.selection
-        if self.preset is not None and self.preset.pins != self.selection.rules:  # the preset changed meanwhile
-            self.selection.set_rules(self.preset.pins)
-        self.model_changed.publish(message.index)
-        self.status_version += 1
-
-    # ---- shared state --------------------------------------------------------------------------------
-    def edit_pins(
-        self, edit: Callable[[PinSelection], set[str]], describe: str | None = None, *, mark_dirty: bool = True
-    ) -> None:
-        """Apply one pin edit (a core PinSelection method) and tell every screen what changed."""
-        if self.selection is None:
-            self.notify("Open a model first.", severity="warning")
-            return
-        before = len(self.selection)
-        try:
-            changed = edit(self.selection)
-        except UserError as exc:
-            self.notify(exc.one_line(), severity="error")
-            return
-        if not changed:
-            if describe:
-                self.notify(f"No change: {describe}")
-            return
-        if mark_dirty:
-            self.preset_dirty = True
-        if self.preset is not None:
-            self.preset.pins = self.selection.rules
-        self.pins_changed.publish(changed)
-        self.status_version += 1
-        if describe:
-            delta = len(self.selection) - before
-            verb = "pinned" if delta >= 0 else "unpinned"
-            self.notify(f"{verb} {abs(delta)} node(s): {describe} (FP32 pins: {len(self.selection)})")
-
-    def current_preset(self) -> Preset:
-        """The preset being edited (a new one for the open model when none was opened), pins included."""
-        if self.preset is None:
-            model = str(self.index.path) if self.index is not None else (self.model_path or "model.onnx")
-            self.preset = Preset(model=model)
-            self.preset_changed.publish(self.preset)
-        if self.selection is not None:
-            self.preset.pins = self.selection.rules
-        return self.preset
-
-    def mark_preset_edited(self) -> None:
-        self.preset_dirty = True
-        self.status_version += 1
-
-    def save_preset_to(self, path: str | Path, *, overwrite: bool = False) -> Path | None:
-        try:
-            target = save_preset(self.current_preset(), path, overwrite=overwrite)
-        except UserError as exc:
-            self.notify(exc.one_line(), title="preset not saved", severity="error", timeout=10)
-            return None
-        self.preset_path = str(target)
-        self.preset_dirty = False
-        self.status_version += 1
-        self.notify(f"saved {target}")
-        return target
-
-    def model_label(self) -> str:
-        if self.index is not None:
-            return self.index.path.name
-        return Path(self.model_path).name + " (loading)" if self.model_path else ""
-
-    def preset_label(self) -> str:
-        if self.preset is None and not self.preset_path:
-            return "none" + (" ●" if self.preset_dirty else "")
-        name = Path(self.preset_path).name if self.preset_path else "new (unsaved)"
-        return name + (" ●" if self.preset_dirty else "")
+        self.workspace.set_model(message.index, message.rows, message.scopes, message.selection)
 
     # ---- bindings: help screen, palette, keymap ------------------------------------------------------
     def all_bindings(self, current: Screen | None = None) -> Iterator[tuple[str, Binding]]:
@@ -229,6 +199,35 @@ class TrtTuiApp(App):
     def keys_for(self, binding: Binding) -> str:
         keys = self._keymap.get(binding.id, binding.key) if binding.id else binding.key
         return ", ".join(self.get_key_display(Binding(k.strip(), "")) for k in keys.split(","))
+
+    # ---- quitting: never lose edits or builds without a word ----------------------------------------------
+    async def action_quit(self) -> None:  # q, ctrl+q
+        ws = self.workspace
+        running = self._unfinished_builds()
+        if not ws.dirty and not running:
+            self.exit()
+            return
+        lines = []
+        if ws.dirty:
+            lines.append(f"The preset ({ws.preset_label()}) has unsaved edits.")
+        if running:
+            lines.append(f"{running} build(s) still queued or running will be cancelled.")
+        choices = [("s", "save the preset, then quit")] if ws.dirty else []
+        choices.append(("q", "quit" + (" without saving" if ws.dirty else "")))
+
+        def chosen(answer: str | None) -> None:
+            if answer == "q":
+                self.exit()
+            elif answer == "s":
+                self.switch_mode("preset")
+                self.call_later(lambda: self.screen.action_save(then=self.exit))
+
+        self.push_screen(ChoicePrompt("Quit trt_tui?", "\n".join(lines), choices), chosen)
+
+    def _unfinished_builds(self) -> int:
+        if self.build_manager is None:
+            return 0
+        return sum(1 for job in self.build_manager.jobs(200) if not job.state.terminal)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -397,6 +397,16 @@ def snapshot_toml(preset: Preset) -> str:
     return preset_to_toml(snap)
 
 
+def rebase_paths(preset: Preset, new_dir: Path) -> None:
+    """Rewrite the preset's relative paths so they keep naming the same files from `new_dir` (a save elsewhere)."""
+    old = preset.base_dir
+    preset.model = _rebase(preset.model, old, new_dir)
+    b = preset.builder
+    b.engine, b.timing_cache, b.converted_model = (_rebase(v, old, new_dir) for v in (b.engine, b.timing_cache, b.converted_model))
+    if preset.comparison.input_data != "random":
+        preset.comparison.input_data = _rebase(preset.comparison.input_data, old, new_dir)
+
+
 def _rebase(value: str | None, old_base: Path, new_base: Path) -> str | None:
     """Keep a relative path pointing at the same file when the preset is saved into another directory."""
     if value is None or Path(value).expanduser().is_absolute() or old_base.resolve() == new_base.resolve():
@@ -411,12 +421,7 @@ def save_preset(preset: Preset, path: str | os.PathLike[str], *, overwrite: bool
     updated, so that the saved file and the object keep pointing at the same model and artefacts.
     """
     target = Path(path).absolute()
-    old, new = preset.base_dir, target.parent
-    preset.model = _rebase(preset.model, old, new)
-    b = preset.builder
-    b.engine, b.timing_cache, b.converted_model = (_rebase(v, old, new) for v in (b.engine, b.timing_cache, b.converted_model))
-    if preset.comparison.input_data != "random":
-        preset.comparison.input_data = _rebase(preset.comparison.input_data, old, new)
+    rebase_paths(preset, target.parent)
     text = preset_to_toml(preset)
     atomic_write(target, text, overwrite=overwrite)
     preset.path = target

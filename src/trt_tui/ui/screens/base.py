@@ -11,7 +11,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header
 from textual.worker import Worker, WorkerState
 
+from trt_tui.core.errors import UserError
+from trt_tui.core.selection import PinSelection
 from trt_tui.ui.widgets.status_bar import StatusBar
+from trt_tui.ui.workspace import Workspace, describe_pin_edit
 
 
 class PaletteCommand(NamedTuple):
@@ -31,6 +34,24 @@ class TrtScreen(Screen):
 
     def compose_body(self) -> ComposeResult:
         yield from ()
+
+    @property
+    def workspace(self) -> Workspace:
+        return self.app.workspace
+
+    def edit_pins(self, edit: Callable[[PinSelection], set[str]], describe: str | None = None) -> None:
+        """Apply one pin edit to the workspace and say what it did (or why it did nothing)."""
+        try:
+            result = self.workspace.edit_pins(edit)
+        except UserError as exc:
+            self.notify(exc.one_line(), severity="error")
+            return
+        if result is None:
+            self.notify("Open a model first.", severity="warning")
+        elif describe and not result.changed:
+            self.notify(f"No change: {describe}")
+        elif describe:
+            self.notify(describe_pin_edit(result, describe))
 
     @on(Worker.StateChanged)
     def _worker_state(self, event: Worker.StateChanged) -> None:

@@ -12,25 +12,18 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.widgets import Label, Log, ProgressBar, Select, Static
 
 from trt_tui.core.build import CHOICES, BuildJob, JobChanged, JobManager, LogLines, Progress
 from trt_tui.core.build.request import request_from_edited_preset, request_from_preset
-from trt_tui.core.build.state import state_dir
 from trt_tui.core.preset import Preset
+from trt_tui.ui.messages import BuildEvents
 from trt_tui.ui.screens.base import TrtScreen
 from trt_tui.ui.widgets.fast_table import FastTable
 
 LOG_LINES = 5_000  # the widget keeps the tail; the whole log is in the job's build directory
 STATE_STYLE = {"succeeded": "green", "failed": "bold red", "cancelled": "yellow", "running": "cyan",
                "queued": "dim", "timed_out": "red", "interrupted": "red"}  # fmt: skip
-
-
-class BuildEvents(Message):
-    def __init__(self, events: list) -> None:
-        super().__init__()
-        self.events = events
 
 
 def source_name(job: BuildJob) -> str:
@@ -129,13 +122,12 @@ class BuildsScreen(TrtScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="builds", name="open-build-manager")
     def open_manager(self) -> None:
-        manager = JobManager(self.app.build_state_dir or state_dir())
+        manager = self.app.job_manager()  # the app's: it closes it on exit
         availability = {name: b.availability() for name, b in manager.backends.items()}
         self.app.call_from_thread(self._manager_ready, manager, availability)
 
     def _manager_ready(self, manager: JobManager, availability: dict) -> None:
         self.manager = manager
-        self.app.build_manager = manager
         # the hub already batches (every ~100 ms, bounded line counts): one message per batch
         self._unsubscribe = manager.subscribe(lambda events: self.post_message(BuildEvents(list(events))))
         text = Text()
@@ -213,22 +205,22 @@ class BuildsScreen(TrtScreen):
 
     # ---- actions ----------------------------------------------------------------------------------------
     def action_build(self) -> None:
-        app = self.app
+        ws = self.workspace
         if self.manager is None:
             self.notify("The build manager is still starting.", severity="warning")
             return
         backend = str(self.query_one("#builds-backend", Select).value)
-        if app.preset is None and app.preset_path:
+        if ws.preset is None and ws.preset_path:
             self.notify("The preset is still loading.", severity="warning")
             return
-        if app.preset is None and app.index is None:
+        if ws.preset is None and ws.index is None:
             self.notify("Open a model or a preset first.", severity="warning")
             return
-        if app.preset is not None and app.preset_path and not app.preset_dirty:
-            self.submit_build(backend, preset_path=app.preset_path)  # the file itself: its snapshot keeps comments
+        if ws.preset is not None and ws.preset_path and not ws.dirty:
+            self.submit_build(backend, preset_path=ws.preset_path)  # the file itself: its snapshot keeps comments
             return
         # A copy taken here, on the UI thread: later edits must not change what the worker resolves.
-        self.submit_build(backend, edited=copy.deepcopy(app.current_preset()))
+        self.submit_build(backend, edited=copy.deepcopy(ws.current_preset()))
 
     @work(thread=True, exit_on_error=False, group="builds", name="submit-build")
     def submit_build(self, backend: str, *, preset_path: str | None = None, edited: Preset | None = None) -> None:

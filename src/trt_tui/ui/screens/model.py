@@ -55,10 +55,11 @@ class ModelScreen(TrtScreen):
 
     def on_mount(self) -> None:
         self.query_one("#model-warnings").display = False
-        self.app.model_changed.subscribe(self, self._on_model_changed)
-        self.app.pins_changed.subscribe(self, self._on_pins_changed)
-        if self.app.index is not None:
-            self._on_model_changed(self.app.index)
+        ws = self.workspace
+        ws.model_changed.subscribe(self, self._on_model_changed)
+        ws.pins_changed.subscribe(self, self._on_pins_changed)
+        if ws.index is not None:
+            self._on_model_changed(ws.index)
 
     # ---- model and pins arriving ----------------------------------------------------------------------
     def _on_model_changed(self, index: GraphIndex) -> None:
@@ -70,15 +71,16 @@ class ModelScreen(TrtScreen):
         self.query_one("#filter", Input).value = ""
         scope_input = self.query_one("#scope-filter", Input)
         scope_input.value = ""
-        scope_input.suggester = SuggestFromList(self.app.scopes, case_sensitive=False)
+        ws = self.workspace
+        scope_input.suggester = SuggestFromList(ws.scopes, case_sensitive=False)
         warnings = self.query_one("#model-warnings", Static)
         warnings.update("\n".join(f"⚠ {w}" for w in index.warnings))
         warnings.display = bool(index.warnings)
-        self.query_one(NodeTable).set_model(self.app.node_rows, self.app.selection)
+        self.query_one(NodeTable).set_model(ws.node_rows, ws.selection)
         self._unsafe = sum(1 for n in index.nodes if "trtexec-unsafe-name" in n.flags)
         self._op_count = len(index.op_counts)
         ops = self.query_one(OpTypeTable)
-        ops.set_rows(ops.rows_for(index, self.app.selection))
+        ops.set_rows(ops.rows_for(index, ws.selection))
         self._update_summary()
         self.call_after_refresh(self._fill_nodes)  # draw the frame first, then the 10,000 rows
 
@@ -102,7 +104,7 @@ class ModelScreen(TrtScreen):
         index = self._shown_index
         if index is None:
             return
-        sel = self.app.selection
+        sel = self.workspace.selection
         unsafe = self._unsafe
         text = (
             f"{index.path.name}: {len(index.nodes)} nodes, {self._op_count} op types · "
@@ -116,7 +118,7 @@ class ModelScreen(TrtScreen):
         self.query_one("#model-summary", Static).update(text)
 
     def _on_pins_changed(self, changed: set[str]) -> None:
-        index, sel = self._shown_index, self.app.selection
+        index, sel = self._shown_index, self.workspace.selection
         if index is None or sel is None or sel.index is not index:
             return
         self.query_one(NodeTable).update_pins(changed, sel)
@@ -164,7 +166,7 @@ class ModelScreen(TrtScreen):
 
     def _show_details(self) -> None:
         table = self.query_one(NodeTable)
-        self.query_one(NodeDetails).show(self._shown_index, table.node_at_cursor(), self.app.selection)
+        self.query_one(NodeDetails).show(self._shown_index, table.node_at_cursor(), self.workspace.selection)
 
     # ---- actions --------------------------------------------------------------------------------------
     def action_focus_filter(self) -> None:
@@ -187,7 +189,7 @@ class ModelScreen(TrtScreen):
     def action_pin_node(self) -> None:
         node = self._focused_node()
         if node is not None:
-            self.app.edit_pins(lambda sel: sel.toggle_node(node.name))
+            self.edit_pins(lambda sel: sel.toggle_node(node.name))
 
     def action_pin_op(self) -> None:
         op = None
@@ -197,17 +199,17 @@ class ModelScreen(TrtScreen):
             node = self._focused_node()
             op = node.op_type if node is not None else None
         if op is not None:
-            self.app.edit_pins(lambda sel: sel.toggle_op(op), describe=f"op type {op}")
+            self.edit_pins(lambda sel: sel.toggle_op(op), describe=f"op type {op}")
 
     def action_pin_matches(self) -> None:
         if self._shown_index is not None:
             f = self.node_filter
-            self.app.edit_pins(lambda sel: sel.pin_filter(f), describe=f"matches of {f.describe()}")
+            self.edit_pins(lambda sel: sel.pin_filter(f), describe=f"matches of {f.describe()}")
 
     def action_unpin_matches(self) -> None:
         if self._shown_index is not None:
             f = self.node_filter
-            self.app.edit_pins(lambda sel: sel.unpin_filter(f), describe=f"matches of {f.describe()}")
+            self.edit_pins(lambda sel: sel.unpin_filter(f), describe=f"matches of {f.describe()}")
 
     def action_show_warnings(self) -> None:
         index = self._shown_index
@@ -224,10 +226,10 @@ class ModelScreen(TrtScreen):
             yield PaletteCommand(
                 f"Pin/unpin op type: {op}",
                 f"Toggle the FP32 pin of all {index.op_counts[op]} {op} node(s)",
-                lambda op=op: self.app.edit_pins(lambda sel: sel.toggle_op(op), describe=f"op type {op}"),
+                lambda op=op: self.edit_pins(lambda sel: sel.toggle_op(op), describe=f"op type {op}"),
             )
             yield PaletteCommand(
                 f"Filter op type: {op}", f"Show only {op} nodes",
                 lambda op=op: self.set_filter(NodeFilter(self.node_filter.text, op, self.node_filter.scope)),
             )  # fmt: skip
-        yield PaletteCommand("Clear all pins", "Unpin every node", lambda: self.app.edit_pins(lambda s: s.clear()))
+        yield PaletteCommand("Clear all pins", "Unpin every node", lambda: self.edit_pins(lambda s: s.clear()))

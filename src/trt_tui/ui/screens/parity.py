@@ -10,7 +10,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.message import Message
 from textual.widgets import Input, Label, ProgressBar, Select, Sparkline, Static
 
 from trt_tui.core.parity.engine import BatchUpdate, CompareOptions, prepare_comparison
@@ -19,6 +18,7 @@ from trt_tui.core.errors import UserError
 from trt_tui.core.parity.results import CompareResult
 from trt_tui.core.parity.runners import CandidateSpec, require_tensorrt
 from trt_tui.core.parity.trt_preset import MARKED_ENGINE_SHORT, MARKED_ENGINE_WARNING
+from trt_tui.ui.messages import ParityBatch, ParityFinished
 from trt_tui.ui.screens.base import TrtScreen
 from trt_tui.ui.widgets.drift_details import DriftDetails
 from trt_tui.ui.widgets.drift_table import SORT_KEYS, DriftTable
@@ -32,19 +32,6 @@ CANDIDATES = [
 ]
 PRECISIONS = [("fp16", "fp16"), ("bf16", "bf16")]
 PLOT_EVERY_S = 0.25
-
-
-class ParityBatch(Message):
-    def __init__(self, update: BatchUpdate) -> None:
-        super().__init__()
-        self.update = update
-
-
-class ParityFinished(Message):
-    def __init__(self, result: CompareResult, warnings: list[str]) -> None:
-        super().__init__()
-        self.result = result
-        self.warnings = warnings
 
 
 class ParityScreen(TrtScreen):
@@ -86,12 +73,12 @@ class ParityScreen(TrtScreen):
         yield Sparkline([], id="parity-plot")
 
     def on_mount(self) -> None:
-        self.app.pins_changed.subscribe(self, lambda _changed: self._show_details())
-        self.app.preset_changed.subscribe(self, lambda _p: self._apply_preset_defaults())
+        self.workspace.pins_changed.subscribe(self, lambda _changed: self._show_details())
+        self.workspace.preset_changed.subscribe(self, lambda _p: self._apply_preset_defaults())
         self._apply_preset_defaults()
 
     def _apply_preset_defaults(self) -> None:
-        preset = self.app.preset
+        preset = self.workspace.preset
         if preset is None:
             return
         if preset.precision.mode in ("fp16", "bf16"):
@@ -117,15 +104,15 @@ class ParityScreen(TrtScreen):
         except UserError as exc:
             self.notify(exc.one_line(), severity="error")
             return None
-        return CandidateSpec("trt", precision=precision, preset=self.app.current_preset(), outputs_only=kind == "trt-outputs")
+        return CandidateSpec("trt", precision=precision, preset=self.workspace.current_preset(), outputs_only=kind == "trt-outputs")
 
     # ---- running ---------------------------------------------------------------------------------------
     def action_run(self) -> None:
         if self.running:
             self.notify("A comparison is running: cancel it (c) first.", severity="warning")
             return
-        app = self.app
-        if app.index is None:
+        ws = self.workspace
+        if ws.index is None:
             self.notify("Open a model first.", severity="warning")
             return
         precision = str(self.query_one("#parity-precision", Select).value)
@@ -134,7 +121,7 @@ class ParityScreen(TrtScreen):
             return
         seed_text = self.query_one("#parity-seed", Input).value.strip() or "1"
         inputs = self.query_one("#parity-inputs", Input).value.strip() or None
-        preset = app.preset
+        preset = ws.preset
         options = CompareOptions(tolerances=preset.tolerance_policy()) if preset is not None else CompareOptions()
         self.query_one(DriftTable).reset()
         self._failing = 0
@@ -146,10 +133,10 @@ class ParityScreen(TrtScreen):
         self.running = True
         self.query_one("#parity-status", Static).update("preparing (building both sides)…")
         self.run_comparison(
-            str(app.index.path),
+            str(ws.index.path),
             candidate,
             precision,
-            sorted(app.selection.pinned) if app.selection is not None else [],
+            ws.pinned_names(),
             inputs if inputs is not None else InputSpec(seed=int(seed_text)),
             options,
             self._cancel,
@@ -230,7 +217,7 @@ class ParityScreen(TrtScreen):
 
     def _show_details(self) -> None:
         table = self.query_one(DriftTable)
-        self.query_one(DriftDetails).show(table.drift_at_cursor(), self.app.index, self.app.selection)
+        self.query_one(DriftDetails).show(table.drift_at_cursor(), self.workspace.index, self.workspace.selection)
 
     def action_toggle_failing(self) -> None:
         table = self.query_one(DriftTable)
@@ -267,8 +254,9 @@ class ParityScreen(TrtScreen):
             self.notify("A comparison is running: cancel it (c) first.", severity="warning")
             return
         node = drift.node
-        if self.app.selection is not None and not self.app.selection.is_pinned(node):
-            self.app.edit_pins(lambda sel: sel.pin_nodes([node]), describe=f"node {node}")
+        selection = self.workspace.selection
+        if selection is not None and not selection.is_pinned(node):
+            self.edit_pins(lambda sel: sel.pin_nodes([node]), describe=f"node {node}")
         self.action_run()
 
     def palette_commands(self):

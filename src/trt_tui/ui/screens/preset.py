@@ -14,10 +14,13 @@ from textual.widgets import Input, Label, Select, Static, Switch
 
 from trt_tui.core.errors import UserError
 from trt_tui.core.preset import FORMATS, Preset, diff_presets, export, load_preset, resolve_preset, validate_preset
+from trt_tui.core.preset.roundtrip import ChangedOnDisk
 from trt_tui.core.resources import data_path
 from trt_tui.ui.screens.base import TrtScreen
 from trt_tui.ui.widgets.fast_table import FastTable
+from trt_tui.ui.widgets.choice_prompt import ChoicePrompt
 from trt_tui.ui.widgets.path_prompt import PathPrompt
+from trt_tui.ui.widgets.save_as_prompt import SaveAs, SaveAsPrompt
 
 UNSET = "unset"
 PRECISIONS = [("fp16", "fp16"), ("bf16", "bf16"), ("fp32", "fp32")]
@@ -74,14 +77,15 @@ class PresetScreen(TrtScreen):
         profiles = self.query_one("#preset-profiles", FastTable)
         for label, key in (("profile", "profile"), ("input", "input"), ("min", "min"), ("opt", "opt"), ("max", "max")):
             profiles.add_column(label, key, max_width=24)
-        self.app.preset_changed.subscribe(self, lambda _p: self.load_form())
-        self.app.pins_changed.subscribe(self, lambda _c: self.analyse())
-        self.app.model_changed.subscribe(self, lambda _i: self.analyse())
+        ws = self.workspace
+        ws.preset_changed.subscribe(self, lambda _p: self.load_form())
+        ws.pins_changed.subscribe(self, lambda _c: self.analyse())
+        ws.model_changed.subscribe(self, lambda _i: self.analyse())
         self.load_form()
 
     # ---- form <-> preset -------------------------------------------------------------------------------
     def load_form(self) -> None:
-        preset = self.app.preset
+        preset = self.workspace.preset
         if preset is None:
             self.query_one("#preset-title", Static).update("No preset yet: edit a field to start one (or ctrl+o).")
             self.analyse()
@@ -106,30 +110,30 @@ class PresetScreen(TrtScreen):
             None if constraints == UNSET else str(constraints),
             None if level == UNSET else int(level),
         )
-        p = self.app.preset
+        p = self.workspace.preset
         if p is not None and form == (
             p.precision.mode, p.trt, p.precision.tf32, p.precision.constraints, p.builder.optimization_level
         ):
             return  # the form only caught up with the preset (loading): not an edit
-        preset = self.app.current_preset()
+        preset = self.workspace.current_preset()
         (preset.precision.mode, preset.trt, preset.precision.tf32, preset.precision.constraints,
          preset.builder.optimization_level) = form  # fmt: skip
-        self.app.mark_preset_edited()
+        self.workspace.mark_edited()
         self.analyse()
 
     def analyse(self) -> None:
         """Validate and resolve the current settings; show problems, IO formats, profiles and the export."""
-        app = self.app
-        preset = app.preset
+        ws = self.workspace
+        preset = ws.preset
         title = self.query_one("#preset-title", Static)
         problems_view = self.query_one("#preset-problems", Static)
         if preset is None:
             problems_view.update("")
             self.query_one("#preset-export-text", Static).update("")
             return
-        if app.selection is not None:
-            preset.pins = app.selection.rules
-        title.update(Text(f"{preset.display_name}  ({app.preset_label()})", style="bold"))
+        if ws.selection is not None:
+            preset.pins = ws.selection.rules
+        title.update(Text(f"{preset.display_name}  ({ws.preset_label()})", style="bold"))
         rules = preset.pins
         pins = ", ".join([*(f"op:{o}" for o in rules.op_types), *(f"match:{p}" for p in rules.patterns),
                           *(f"name:{n}" for n in rules.names[:5])]) or "none"  # fmt: skip
@@ -138,7 +142,7 @@ class PresetScreen(TrtScreen):
         if rules.exclude:
             pins += f"; excluding {len(rules.exclude)}"
         self.query_one("#preset-pins", Static).update(pins)
-        index = app.index
+        index = ws.index
         problems = validate_preset(preset, index, for_export=self.export_format)
         text = Text()
         for p in problems:
@@ -184,53 +188,85 @@ class PresetScreen(TrtScreen):
     def _in_package(self, path: str | None) -> bool:
         return path is not None and Path(path).resolve().parent == data_path("").resolve().parent / "data"
 
-    def action_save(self) -> None:
-        path = self.app.preset_path
+    def action_save(self, then=None) -> None:
+        """Save into the preset's file (Save as for a new preset or a packaged one); `then()` runs once saved."""
+        path = self.workspace.preset_path
         if path is None or self._in_package(path):
-            self.action_save_as()
+            self.action_save_as(then)
             return
-        self.app.save_preset_to(path, overwrite=True)
-        self.analyse()
+        self._save(path, then=then)
 
-    def action_save_as(self) -> None:
-        current = self.app.preset_path
+    def _save(self, path: str, *, overwrite: bool = False, force: bool = False, then=None) -> None:
+        try:
+            target = self.workspace.save_preset(path, overwrite=overwrite, force=force)
+        except ChangedOnDisk as exc:
+            self._changed_on_disk(exc, then)
+            return
+        except UserError as exc:
+            self.notify(exc.one_line(), title="preset not saved", severity="error", timeout=10)
+            return
+        self.notify(f"saved {target}")
+        self.analyse()
+        if then is not None:
+            then()
+
+    def _changed_on_disk(self, exc: ChangedOnDisk, then) -> None:
+        path = self.workspace.preset_path
+
+        def chosen(answer: str | None) -> None:
+            if answer == "r":
+                self.app.load_preset_file(path)
+            elif answer == "o":
+                self._save(path, force=True, then=then)
+            elif answer == "a":
+                self.action_save_as(then)
+
+        self.app.push_screen(
+            ChoicePrompt("The preset file changed on disk", exc.one_line(),
+                         [("r", "reload it (drop my edits)"), ("o", "overwrite it with my edits"), ("a", "save as…")]),
+            chosen,
+        )  # fmt: skip
+
+    def action_save_as(self, then=None) -> None:
+        ws = self.workspace
+        current = ws.preset_path
+        preset = ws.current_preset()
         suggestion = str(Path.cwd() / (Path(current).name if current else "preset.toml"))
 
-        def done(path: str | None) -> None:
-            if path:
-                if self.app.save_preset_to(path, overwrite=Path(path) == Path(current or "")):
-                    self.analyse()
+        def done(answer: SaveAs | None) -> None:
+            if answer is None:
+                return
+            if (answer.name, answer.description) != (preset.name, preset.description):
+                preset.name, preset.description = answer.name, answer.description
+                ws.mark_edited()
+            same = current is not None and Path(answer.path).absolute() == Path(current).absolute()
+            self._save(answer.path, overwrite=same, then=then)
 
-        self.app.push_screen(PathPrompt("Save preset as (an existing file is not replaced)", suggestion), done)
+        self.app.push_screen(SaveAsPrompt(suggestion, preset.name or "", preset.description or ""), done)
 
     def action_open(self) -> None:
         def done(path: str | None) -> None:
             if path:
                 self.app.load_preset_file(path)
 
-        self.app.push_screen(PathPrompt("Open preset", self.app.preset_path or ""), done)
+        self.app.push_screen(PathPrompt("Open preset", self.workspace.preset_path or ""), done)
 
     def action_new(self) -> None:
-        app = self.app
-        model = str(app.index.path) if app.index is not None else (app.model_path or "model.onnx")
-        app.preset = Preset(model=model)
-        app.preset_path = None
-        if app.selection is not None:
-            app.edit_pins(lambda sel: sel.clear(), mark_dirty=False)
-        app.mark_preset_edited()
-        app.preset_changed.publish(app.preset)
+        ws = self.workspace
+        model = str(ws.index.path) if ws.index is not None else (ws.model_path or "model.onnx")
+        ws.set_preset(Preset(model=model), source=None, dirty=True)  # no pins: the selection is cleared
 
     def action_diff(self) -> None:
-        app = self.app
-        if app.preset is None or not app.preset_path:
+        ws = self.workspace
+        if ws.preset is None or not ws.preset_path:
             self.notify("Nothing to compare: the preset has no file yet.")
             return
         try:
-            saved = load_preset(app.preset_path)
+            saved = load_preset(ws.preset_path)
         except UserError as exc:
             self.notify(exc.one_line(), severity="error")
             return
-        name = Path(app.preset_path).name
-        changes = [c.one_line(name, "the edits") for c in diff_presets(saved, app.current_preset())]
+        name = Path(ws.preset_path).name
+        changes = [c.one_line(name, "the edits") for c in diff_presets(saved, ws.current_preset())]
         self.notify("\n".join(changes) if changes else "no changes since the file was saved",
                     title=f"vs {name}", timeout=15)  # fmt: skip

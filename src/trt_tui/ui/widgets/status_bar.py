@@ -5,25 +5,25 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from trt_tui.ui.plain import printable
+
 
 class StatusBar(Static):
     def on_mount(self) -> None:
         self.watch(self.app, "status_version", self._update_status, init=True)
 
     def _update_status(self, _version: int = 0) -> None:
-        app = self.app
+        ws = getattr(self.app, "workspace", None)
+        if ws is None:  # an app without a workspace (widget tests)
+            return
         text = Text(no_wrap=True, overflow="ellipsis")
-        index = getattr(app, "index", None)
-        model = index.path.name if index is not None else (app.model_label() if hasattr(app, "model_label") else "")
         text.append(" model ", style="bold reverse")
-        text.append(f" {model or 'none'} ")
-        selection = getattr(app, "selection", None)
-        if selection is not None:
-            text.append(f" pinned {len(selection)} ", style="bold")
+        text.append(f" {printable(ws.model_label()) or 'none'} ")
+        if ws.selection is not None:
+            text.append(f" pinned {len(ws.selection)} ", style="bold")
         text.append(" preset ", style="bold reverse")
-        preset = app.preset_label() if hasattr(app, "preset_label") else "none"
-        text.append(f" {preset} ")
-        for backend in getattr(app, "backends", []):
+        text.append(f" {printable(ws.preset_label())} ")
+        for backend in ws.backends:
             mark, style = ("✓", "green") if backend.available else ("✗", "red")
             text.append(f" {backend.name} ", style="bold")
             text.append(mark, style=style)
