@@ -8,7 +8,8 @@ from trt_tui.cli import main
 def test_exit_codes_table_json_csv(pair, tmp_path, capsys):
     ref, cand = pair
     out = tmp_path / "r.json"
-    assert main(["compare", str(ref), "--candidate", f"onnx:{cand}", "--json", str(out), "--csv", str(tmp_path / "r.csv"), "--top", "3"]) == 1
+    tight = ["--atol", "1e-5", "--rtol", "1e-5", "--check-error-stat", "elemwise"]  # fp16 weights pass the defaults
+    assert main(["compare", str(ref), "--candidate", f"onnx:{cand}", *tight, "--json", str(out), "--csv", str(tmp_path / "r.csv"), "--top", "3"]) == 1
     text = capsys.readouterr().out
     assert "first divergence: #" in text and "verdict: FAIL" in text
     data = json.loads(out.read_text())
@@ -23,7 +24,7 @@ def test_exit_codes_table_json_csv(pair, tmp_path, capsys):
         assert sum(t["histogram"].values()) == t["iterations"] * math.prod(t["shape"])
         assert len(t["worst"]) == min(8, sum(t["histogram"].values()))
         assert t["worst"][0]["index"] == t["worst_index"] and set(t["worst"][0]) == {"index", "ref", "cand", "abs", "iteration"}
-    assert main(["compare", str(ref), "--candidate", f"onnx:{cand}", "--json", str(out), "--worst", "2"]) == 1
+    assert main(["compare", str(ref), "--candidate", f"onnx:{cand}", *tight, "--json", str(out), "--worst", "2", "--force"]) == 1
     assert {len(t["worst"]) for t in json.loads(out.read_text())["tensors"]} == {2}
     assert main(["compare", str(ref), "--candidate", f"onnx:{cand}", "--atol", "0.05", "--check-error-stat", "max"]) == 0
     assert "verdict: PASS" in capsys.readouterr().out

@@ -13,6 +13,7 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING
 
+from trt_tui.commands.args import non_negative_float
 from trt_tui.commands.output import console, err_console, print_json
 from trt_tui.core.build.constants import CHOICES
 
@@ -42,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=CHOICES, default="auto",
                    help="auto (default: the best available, with the reason shown), tensorrt, trtexec, or emulate "
                    "(CPU preview: writes the mixed-precision and emulated ONNX, builds no engine)")
-    p.add_argument("--timeout", type=float, metavar="S", help="stop the build after S seconds")
+    p.add_argument("--timeout", type=non_negative_float, metavar="S", help="stop the build after S seconds")
     p.add_argument("--json", action="store_true", help="no live display; print the finished job as JSON")
     add_state_dir(p)
     p.set_defaults(func=run)

@@ -12,6 +12,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from trt_tui.core import jsonio
+from trt_tui.commands.args import non_negative_float, unit_float
 from trt_tui.commands.output import console, err_console
 from trt_tui.core.errors import UserError
 from trt_tui.core.parity.constants import DEFAULT_MAX_MEMORY, DEFAULT_SEED, ERROR_STATS, RANK_KEYS, TOP_K
@@ -59,22 +60,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--range", action="append", default=[], metavar="[INPUT:]LO,HI", help="random value range (default 0,1)")
     p.add_argument("--max-memory", default=None, metavar="SIZE",
                    help=f"tensor data held at once, both sides (default {DEFAULT_MAX_MEMORY >> 20}M)")
-    p.add_argument("--atol", type=float, default=None, help="absolute tolerance (default 1e-5, as Polygraphy)")
-    p.add_argument("--rtol", type=float, default=None, help="relative tolerance (default 1e-5)")
-    p.add_argument("--check-error-stat", choices=ERROR_STATS, default=None, help="statistic checked (default elemwise)")
-    p.add_argument("--error-quantile", type=float, default=None, help="quantile for --check-error-stat quantile")
-    p.add_argument("--quantile", action="append", type=float, default=[], metavar="Q", help="extra |diff| quantile to report")
+    p.add_argument("--atol", type=non_negative_float, default=None, help="absolute tolerance (default per precision: fp16/bf16 1e-4; see README, Tolerances)")
+    p.add_argument("--rtol", type=non_negative_float, default=None, help="relative tolerance (default per precision: fp16 5e-3, bf16 4e-2)")
+    p.add_argument("--check-error-stat", choices=ERROR_STATS, default=None, help="statistic checked (default median for fp16/bf16)")
+    p.add_argument("--error-quantile", type=unit_float, default=None, help="quantile for --check-error-stat quantile")
+    p.add_argument("--quantile", action="append", type=unit_float, default=[], metavar="Q", help="extra |diff| quantile to report")
     p.add_argument("--worst", type=int, default=TOP_K, metavar="K",
                    help=f"worst elements (index, both values) kept per tensor in --json (default {TOP_K})")
     p.add_argument("--match", metavar="REGEX", help="compare only tensors whose name matches")
     p.add_argument("--json", metavar="OUT", help="write the full result as JSON ('-' for stdout)")
     p.add_argument("--csv", metavar="OUT", help="write the per-tensor table as CSV")
+    p.add_argument("--force", action="store_true", help="overwrite --json/--csv files that exist")
     p.add_argument("--top", type=int, default=20, help="rows in the printed table (default 20)")
     p.add_argument("--sort", choices=RANK_KEYS, default="rel_rms", help="ranking of the printed table")
     p.set_defaults(func=run)
 
 
 def _input_spec(args: argparse.Namespace) -> InputSpec:
+    from trt_tui.core.numbers import require_finite
     from trt_tui.core.parity.inputs import InputSpec, parse_shape
 
     shapes = {}
@@ -93,9 +96,11 @@ def _input_spec(args: argparse.Namespace) -> InputSpec:
     for item in args.range:
         name, _, bounds = item.rpartition(":")
         try:
-            lo, hi = (float(v) for v in bounds.split(","))
+            lo, hi = (require_finite(v, "bound") for v in bounds.split(","))
         except ValueError:
-            raise UserError(f"--range {item!r}: expected [INPUT:]LO,HI, e.g. x:-1,1") from None
+            raise UserError(f"--range {item!r}: expected [INPUT:]LO,HI with finite numbers, e.g. x:-1,1") from None
+        if lo > hi:
+            raise UserError(f"--range {item!r}: LO must not exceed HI")
         ranges[name] = (lo, hi)
     if args.iterations < 1:
         raise UserError("--iterations must be at least 1")
@@ -103,9 +108,9 @@ def _input_spec(args: argparse.Namespace) -> InputSpec:
 
 
 def _policy(args: argparse.Namespace) -> TolerancePolicy:
-    from trt_tui.core.parity.metrics import Tolerance, TolerancePolicy
+    from trt_tui.core.parity.metrics import Tolerance, TolerancePolicy, default_tolerance
 
-    base = Tolerance()
+    base = default_tolerance(args.precision)
     try:
         tol = Tolerance(
             atol=base.atol if args.atol is None else args.atol,
@@ -118,16 +123,15 @@ def _policy(args: argparse.Namespace) -> TolerancePolicy:
     return TolerancePolicy(default=tol)
 
 
-def _pins(args: argparse.Namespace) -> list[str]:
+def _pins(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """(pinned node names, warnings) from the --pin* flags."""
     if not (args.pin or args.pin_op or args.pin_match):
-        return []
+        return [], []
     from trt_tui.core.graph import load_graph
-    from trt_tui.core.pins import PinRules, resolve_pins
+    from trt_tui.core.pins import PinRules, pin_nodes
 
-    index = load_graph(args.model)
-    resolution = resolve_pins(index, PinRules(op_types=tuple(args.pin_op), patterns=tuple(args.pin_match), names=tuple(args.pin)))
-    resolution.raise_for_unknown(args.model)
-    return resolution.nodes
+    rules = PinRules(op_types=tuple(args.pin_op), patterns=tuple(args.pin_match), names=tuple(args.pin))
+    return pin_nodes(load_graph(args.model), rules, args.model)
 
 
 def _apply_preset(args: argparse.Namespace) -> TolerancePolicy | None:
@@ -161,9 +165,11 @@ def run(args: argparse.Namespace) -> int:
     if not args.model:
         raise UserError("give a MODEL or a --preset")
     args.precision = args.precision or "fp16"
+    _check_targets(args)  # before minutes of inference, not after
     args.seed = DEFAULT_SEED if args.seed is None else args.seed
     explicit_tol = any(v is not None for v in (args.atol, args.rtol, args.check_error_stat, args.error_quantile))
-    spec = parse_candidate(args.candidate, precision=args.precision, pins=_pins(args), fuse_bias=not args.no_fuse_bias,
+    pins, pin_warnings = _pins(args)
+    spec = parse_candidate(args.candidate, precision=args.precision, pins=pins, fuse_bias=not args.no_fuse_bias,
                            preset=args.preset, outputs_only=args.outputs_only)  # fmt: skip
     options = CompareOptions(
         tolerances=preset_tolerances if preset_tolerances is not None and not explicit_tol else _policy(args),
@@ -180,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
         args.model, spec, reference=args.reference, precision=args.precision,
         inputs=args.inputs if args.inputs else _input_spec(args), options=options,
     )  # fmt: skip
+    comparison.warnings[:0] = pin_warnings
     progress = err_console() if sys.stderr.isatty() else None
     for update in comparison.run():
         if progress is not None:
@@ -191,12 +198,41 @@ def run(args: argparse.Namespace) -> int:
 
             sys.stdout.write(jsonio.dumps(result.to_json()) + "\n")
         else:
-            result.write_json(args.json)
+            result.write_json(args.json, overwrite=args.force)
     if args.csv:
-        result.write_csv(args.csv)
+        result.write_csv(args.csv, overwrite=args.force)
     if args.json != "-":
         _print(result, args.top, args.sort)
     return 0 if result.passed else 1
+
+
+def _check_targets(args: argparse.Namespace) -> None:
+    """--json/--csv never overwrite a file without --force, and never one this comparison reads (the model,
+    the preset, the candidate's or reference's file, the inputs), --force or not."""
+    import os
+    from pathlib import Path
+
+    targets = [t for t in (args.json, args.csv) if t and t != "-"]
+    if len(targets) == 2 and Path(targets[0]).absolute() == Path(targets[1]).absolute():
+        raise UserError("--json and --csv name the same file", targets[0])
+    sources = [args.model, args.preset, args.inputs]
+    for spec in (args.candidate, args.reference):
+        kind, sep, path = spec.partition(":")
+        if sep and kind in ("onnx", "engine", "outputs", "trt"):
+            sources.append(path.partition("#")[0])
+    for target in targets:
+        p = Path(target)
+        if not p.exists():
+            continue
+        for source in filter(None, sources):
+            try:
+                same = os.path.samefile(p, source)
+            except OSError:
+                same = False
+            if same:
+                raise UserError("is an input of this comparison; write the results elsewhere", p)
+        if not args.force:
+            raise UserError("already exists; choose another name or pass --force", p)
 
 
 def _fmt(v: float) -> str:
@@ -233,12 +269,14 @@ def _print(result: CompareResult, top: int, sort: str) -> None:
         names = result.unpaired.get(key, [])
         if names:
             out.print(f"{label} {len(names)} tensor(s) (not compared): {escape(', '.join(names[:5]))}{' ...' if len(names) > 5 else ''}")
-    out.print(f"compared {len(result.tensors)} tensors in {result.batches} batch(es), {result.iterations} iteration(s), "
+    weights = f" ({result.constants_skipped} computed from weights alone not compared)" if result.constants_skipped else ""
+    out.print(f"compared {len(result.tensors)} tensors{weights} in {result.batches} batch(es), {result.iterations} iteration(s), "
               f"{result.elapsed_s:.2f} s: {len(result.failed)} outside tolerance")  # fmt: skip
     for label, d in (("first divergence", result.first_divergence), ("first non-finite", result.first_nonfinite)):
         if d is None:
             out.print(f"{label}: none")
         else:
-            out.print(f"{label}: #{d.topo_index} {escape(d.name)} ({d.op_type} node {escape(str(d.node))}) rel_rms={_fmt(d.rel_rms)} "
-                      f"max|d|={_fmt(d.max_abs)} inf/nan cand={d.nonfinite_cand}")  # fmt: skip
+            growth = f" ({_fmt(d.growth)}x its inputs')" if d.growth is not None else ""
+            out.print(f"{label}: #{d.topo_index} {escape(d.name)} ({d.op_type} node {escape(str(d.node))}) rel_rms={_fmt(d.rel_rms)}"
+                      f"{growth} max|d|={_fmt(d.max_abs)} inf/nan cand={d.nonfinite_cand}")  # fmt: skip
     out.print("verdict: [green]PASS[/]" if result.passed else "verdict: [red]FAIL[/]")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from trt_tui.commands.args import non_negative_float
 from trt_tui.commands.output import print_json
 from trt_tui.core.errors import UserError
 
@@ -36,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="keep float graph inputs/outputs FP32 (default: the preset's keep_io_types, else off, as AutoCast)",
     )
-    p.add_argument("--init-max", type=float, default=65504.0, metavar="X", help="constants beyond |X| keep their consumers FP32 (default 65504)")
+    p.add_argument("--init-max", type=non_negative_float, default=65504.0, metavar="X", help="constants beyond |X| keep their consumers FP32 (default 65504)")
     p.add_argument("--no-fuse-bias", action="store_true", help="--emulate: also round MatMul outputs before their bias Add")
     p.add_argument("--check", action="store_true", help="run onnx.checker (full) and strict shape inference on the result")
     p.add_argument("--force", action="store_true", help="overwrite OUT.onnx if it exists")
@@ -47,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _settings(args: argparse.Namespace):
     """(model path, low, pinned node names, keep_io_types, warnings) from the preset or the flags."""
     from trt_tui.core.graph import load_graph
-    from trt_tui.core.pins import PinRules, resolve_pins, suggest
+    from trt_tui.core.pins import PinRules, pin_nodes
 
     pin_flags = args.pin_op or args.pin_match or args.pin or args.pin_exclude
     if args.preset:
@@ -66,19 +67,9 @@ def _settings(args: argparse.Namespace):
         return model, resolved.precision, list(resolved.pinned_nodes), keep_io, warnings
     if not args.model or not args.precision:
         raise UserError("convert needs MODEL and --precision fp16|bf16 (or --preset FILE)")
-    index = load_graph(args.model)
     rules = PinRules(tuple(args.pin_op), tuple(args.pin_match), tuple(args.pin), tuple(args.pin_exclude))
-    resolution = resolve_pins(index, rules)
-    resolution.raise_for_unknown(args.model)
-    present = sorted({n.op_type for n in index.nodes})
-    absent = [op for op in args.pin_op if op.lower() not in {p.lower() for p in present}]
-    if absent:  # almost always a typo on the command line; a regex that matches nothing only warns
-        hints = "; ".join(f"no {op!r} node" + (f"; did you mean {suggest(op, present)[0]!r}?" if suggest(op, present) else "") for op in absent)
-        raise UserError(f"--pin-op: {hints}", args.model)
-    warnings = [f"pin rule {key!r} matched no node" for key in resolution.unmatched_rules]
-    if resolution.non_float:
-        warnings.append(f"{len(resolution.non_float)} pinned node(s) have no float output (pin has no effect)")
-    return Path(args.model), args.precision, resolution.nodes, bool(args.keep_io_types), warnings
+    pins, warnings = pin_nodes(load_graph(args.model), rules, args.model)  # an absent op type only warns
+    return Path(args.model), args.precision, pins, bool(args.keep_io_types), warnings
 
 
 def run(args: argparse.Namespace) -> int:

@@ -59,17 +59,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _pins(args: argparse.Namespace) -> list[str]:
+def _pins(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """(pinned node names, warnings) from the --pin* flags (core.pins.pin_nodes: one behaviour everywhere)."""
     if not (args.pin or args.pin_op or args.pin_match):
-        return []
+        return [], []
     from trt_tui.core.graph import load_graph
-    from trt_tui.core.pins import PinRules, resolve_pins
+    from trt_tui.core.pins import PinRules, pin_nodes
 
-    resolution = resolve_pins(
-        load_graph(args.model), PinRules(op_types=tuple(args.pin_op), patterns=tuple(args.pin_match), names=tuple(args.pin))
-    )
-    resolution.raise_for_unknown(args.model)
-    return resolution.nodes
+    rules = PinRules(op_types=tuple(args.pin_op), patterns=tuple(args.pin_match), names=tuple(args.pin))
+    return pin_nodes(load_graph(args.model), rules, args.model)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,10 +80,12 @@ def run(args: argparse.Namespace) -> int:
 
             if Path(target).exists():
                 raise UserError("already exists; choose another name or pass --force", target)
+    pins, pin_warnings = _pins(args)
     setup = setup_stream(
-        args.model, args.contract, candidate=args.candidate, precision=args.precision, pins=_pins(args),
+        args.model, args.contract, candidate=args.candidate, precision=args.precision, pins=pins,
         preset=args.preset, inputs_file=args.inputs, fuse_bias=not args.no_fuse_bias, max_memory=_max_memory(args),
     )  # fmt: skip
+    setup.warnings[:0] = pin_warnings
     plot_output = _plot_output(setup, args.plot_output)
     quiet = args.json == "-"
     out = console()

@@ -29,6 +29,9 @@ TORCH_SCOPE_KEY = "pkg.torch.onnx.name_scopes"
 # trtexec's --layerPrecisions/--layerOutputTypes use ',' between entries and ':' before the type.
 TRTEXEC_UNSAFE = re.compile(r"[,:]")
 
+# Ops whose output is random: a comparison of two runs must seed them alike or refuse (see random_nodes).
+RANDOM_OPS = frozenset({"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli"})
+
 Dim = int | str | None
 Shape = tuple[Dim, ...]
 
@@ -150,6 +153,45 @@ class GraphIndex:
             for c in self.consumers.get(t, ()):
                 seen[c] = None
         return list(seen)
+
+    @functools.cached_property
+    def constant_tensors(self) -> frozenset[str]:
+        """Tensors computable from constants alone (initializers, Constant nodes and whatever only they feed):
+        weights, not layers. A comparison never reports them: their drift is the rounding of a weight, and
+        it shows in the first computed tensor that reads them. Random ops and nodes with subgraphs (which
+        may read outer tensors) are never constant."""
+        const = set(self.initializers)
+        for n in self.top_level_nodes:
+            if n.op_type in RANDOM_OPS or (n.proto is not None and any(a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in n.proto.attribute)):
+                continue
+            if all(t in const for t in n.inputs if t):
+                const.update(t for t in n.outputs if t)
+        return frozenset(const)
+
+    def random_nodes(self) -> list[NodeInfo]:
+        """Nodes whose output is random: the RANDOM_OPS, and Dropout in training mode (training_mode input
+        given and not a constant False). Listed by `inspect`; comparisons seed them alike or refuse."""
+        out = []
+        for n in self.nodes:
+            if n.op_type in RANDOM_OPS and n.domain in ("ai.onnx", ""):
+                out.append(n)
+            elif n.op_type == "Dropout" and len(n.inputs) >= 3 and n.inputs[2] and not self._constant_false(n.inputs[2]):
+                out.append(n)
+        return out
+
+    def _constant_false(self, tensor: str) -> bool:
+        """A boolean tensor whose value is known to be False (an initializer or a Constant node)."""
+        from onnx import numpy_helper
+
+        for init in self.model.graph.initializer:
+            if init.name == tensor:
+                return init.data_location != TensorProto.EXTERNAL and not bool(numpy_helper.to_array(init).any())
+        producer = self.by_name.get(self.producer.get(tensor, ""))
+        if producer is not None and producer.op_type == "Constant" and producer.proto is not None:
+            for attr in producer.proto.attribute:
+                if attr.name == "value":
+                    return not bool(numpy_helper.to_array(attr.t).any())
+        return False
 
     def filter(self, op: str | None = None, match: str | None = None) -> list[NodeInfo]:
         """Nodes of an op type (exact, case-insensitive) and/or whose name matches a regex (searched)."""

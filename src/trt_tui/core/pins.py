@@ -53,9 +53,33 @@ class PinResolution:
     unknown_names: list[UnknownName] = field(default_factory=list)
     non_float: list[str] = field(default_factory=list)  # pinned nodes with no float output (pin is a no-op)
 
+    op_types_present: tuple[str, ...] = ()  # every op type of the pool (for suggestions)
+
     def raise_for_unknown(self, source: str | None = None) -> None:
         if self.unknown_names:
             raise UserError("; ".join(u.message() for u in self.unknown_names), source)
+
+    def rule_messages(self) -> list[tuple[str, str]]:
+        """(rule key, message) per rule that matched nothing: an op type the model lacks (with the closest
+        op types), a regex no node name matches. Warnings, never errors: the run goes on without them."""
+        out = []
+        for rule in self.unmatched_rules:
+            kind, _, value = rule.partition(":")
+            if kind == "op":
+                hint = suggest(value, list(self.op_types_present))
+                out.append((rule, f"pin op type {value!r}: the model has no such node"
+                            + (f"; did you mean {', '.join(map(repr, hint))}?" if hint else "")))  # fmt: skip
+            else:
+                out.append((rule, f"pin regex {value!r} matches no node name"))
+        return out
+
+    def warnings(self) -> list[str]:
+        """Every warning a front (compare, convert, stream, preset, TUI) shows for these pins."""
+        out = [message for _, message in self.rule_messages()]
+        if self.non_float:
+            out.append(f"{len(self.non_float)} pinned node(s) have no float output (pin has no effect): "
+                       + ", ".join(self.non_float[:5]) + (" ..." if len(self.non_float) > 5 else ""))  # fmt: skip
+        return out
 
 
 def suggest(name: str, candidates: list[str], n: int = 3) -> list[str]:
@@ -119,4 +143,14 @@ def resolve_pins(index: GraphIndex, rules: PinRules, *, include_subgraphs: bool 
         unmatched_rules=unmatched,
         unknown_names=unknown,
         non_float=[n.name for n in ordered if not index.is_float_node(n)],
+        op_types_present=tuple(sorted(set(ops_present.values()))),
     )
+
+
+def pin_nodes(index: GraphIndex, rules: PinRules, source: str | None = None) -> tuple[list[str], list[str]]:
+    """The one way a command turns pin flags into node names: (pinned nodes, warnings). A node name that does
+    not exist is an error (UserError, with suggestions); an op type or regex that matches nothing is a
+    warning naming it, and the run goes on."""
+    resolution = resolve_pins(index, rules)
+    resolution.raise_for_unknown(source)
+    return resolution.nodes, resolution.warnings()

@@ -15,6 +15,7 @@ Cancellation is checked between batches, so the rows already streamed stay valid
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import threading
@@ -28,7 +29,7 @@ import onnx
 
 from trt_tui.core.errors import UserError
 from trt_tui.core.graph import GraphIndex, load_graph
-from trt_tui.core.parity.constants import DEFAULT_MAX_MEMORY
+from trt_tui.core.parity.constants import DEFAULT_MAX_MEMORY, UNIT_ROUNDOFF
 from trt_tui.core.parity.inputs import InputSpec, load_feeds, load_saved_outputs, random_feeds
 from trt_tui.core.parity.metrics import (
     BF16_MAX,
@@ -36,6 +37,7 @@ from trt_tui.core.parity.metrics import (
     TOP_K,
     LayerDrift,
     TolerancePolicy,
+    default_tolerance,
     merge_iterations,
     tensor_drift,
 )
@@ -70,7 +72,7 @@ def parse_size(text: str) -> int:
 
 @dataclass
 class CompareOptions:
-    tolerances: TolerancePolicy = field(default_factory=TolerancePolicy)
+    tolerances: TolerancePolicy | None = None  # None: the candidate precision's default (metrics.default_tolerance)
     max_memory: int = DEFAULT_MAX_MEMORY
     quantiles: tuple[float, ...] = (0.99,)
     match: str | None = None  # regex (searched) on tensor names: compare only these
@@ -92,12 +94,14 @@ class BatchUpdate:
 
 
 def _tensor_order(index: GraphIndex) -> dict[str, tuple[int, int, str, str]]:
-    """Float tensors produced by top-level nodes -> (topo_index, output slot, node, op_type)."""
+    """Float tensors computed by top-level nodes -> (topo_index, output slot, node, op_type). Tensors computable
+    from constants alone are weights, not layers (GraphIndex.constant_tensors): never compared."""
     order = {}
+    constant = index.constant_tensors
     for node in index.top_level_nodes:
         for slot, t in enumerate(node.outputs):
             info = index.tensor(t) if t else None
-            if t and t not in index.initializers and (info is None or info.dtype in (None, "undefined") or info.is_float):
+            if t and t not in constant and (info is None or info.dtype in (None, "undefined") or info.is_float):
                 order[t] = (node.topo_index, slot, node.name, node.op_type)
     return order
 
@@ -175,6 +179,8 @@ class Comparison:
         wanted = [t for t in order if pattern is None or pattern.search(t)]
         self.names = [t for t in wanted if t in ref_names and t in cand_names]
         self.meta = order
+        self.constants_skipped = sum(1 for n in index.top_level_nodes for t in n.outputs
+                                     if t in index.constant_tensors and t not in index.initializers)  # fmt: skip
         # A rewritten ONNX candidate has private tensors (e.g. pre-rounding values), a marked TensorRT engine
         # built from a preset has its own (Casts of the mixed ONNX, unnamed layers): not worth listing.
         private = isinstance(candidate, OnnxSide) or getattr(candidate, "private_names", False)
@@ -193,7 +199,7 @@ class Comparison:
     def run(self, cancel: threading.Event | None = None) -> Iterator[BatchUpdate]:
         """Compare batch after batch, yielding each batch's rows; stops early (cancelled) when `cancel` is set."""
         done = 0
-        policy = self.options.tolerances
+        policy = self.options.tolerances or TolerancePolicy(default_tolerance(self.precision))
         for k, batch in enumerate(self.batches):
             if cancel is not None and cancel.is_set():
                 self.cancelled = True
@@ -232,13 +238,33 @@ class Comparison:
             if hasattr(side, "close"):
                 side.close()
 
+    def _set_growth(self, rows: list[LayerDrift]) -> None:
+        """Each row's rel_rms over the largest of its inputs' (graph inputs and weights count as rounded once,
+        u/2; other inputs not compared count as 0): how much of its error the node adds itself."""
+        floor = UNIT_ROUNDOFF.get(self.precision or "", 0.0) / 2
+        rel = {d.name: d.rel_rms for d in rows}
+        external = {t.name for t in self.index.inputs} | self.index.constant_tensors
+        for d in rows:
+            node = self.index.node(d.node) if d.node else None
+            if node is None:
+                continue
+            carried = [rel[t] if t in rel else floor if t in external else 0.0 for t in node.inputs if t]
+            base = max([floor, *carried])
+            if math.isnan(d.rel_rms):
+                d.growth = math.inf
+            elif base > 0:
+                d.growth = d.rel_rms / base
+            else:
+                d.growth = math.inf if d.rel_rms > 0 else 0.0
+
     def result(self) -> CompareResult:
         rows = sorted(self.rows, key=lambda d: (d.topo_index, self.meta[d.name][1]))
+        self._set_growth(rows)
         return CompareResult(
             model=str(self.index.path), reference=self.reference.label, candidate=self.candidate.label, tensors=rows,
             precision=self.precision, iterations=len(self.feeds), unpaired=self.unpaired, errors=self.errors,
             warnings=self.warnings, batches=len(self.batches), max_memory=self.options.max_memory,
-            cancelled=self.cancelled, elapsed_s=self._elapsed,
+            cancelled=self.cancelled, elapsed_s=self._elapsed, constants_skipped=self.constants_skipped,
         )  # fmt: skip
 
 

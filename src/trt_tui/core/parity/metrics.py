@@ -25,7 +25,8 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from trt_tui.core.parity.constants import ERROR_STATS, TOP_K
+from trt_tui.core.numbers import require_finite
+from trt_tui.core.parity.constants import DEFAULT_TOLERANCES, ERROR_STATS, TOP_K
 
 FP16_MAX = 65504.0
 BF16_MAX = 3.3895313892515355e38
@@ -45,10 +46,21 @@ class Tolerance:
     quantile: float = 0.99  # used when stat == "quantile"
 
     def __post_init__(self) -> None:
+        for key in ("atol", "rtol"):  # NaN would make every comparison pass (NaN > x is False)
+            require_finite(getattr(self, key), key, minimum=0.0)
         if self.stat not in ERROR_STATS:
             raise ValueError(f"error statistic must be one of {', '.join(ERROR_STATS)}, not {self.stat!r}")
-        if not 0.0 <= self.quantile <= 1.0:
+        if not (isinstance(self.quantile, (int, float)) and 0.0 <= self.quantile <= 1.0):
             raise ValueError(f"quantile must be in [0, 1], not {self.quantile}")
+
+
+def default_tolerance(precision: str | None) -> Tolerance:
+    """The default tolerance for a candidate in `precision` (fp16/bf16: constants.DEFAULT_TOLERANCES, see
+    there why); anything else keeps Polygraphy's 1e-5 elementwise."""
+    if precision in DEFAULT_TOLERANCES:
+        atol, rtol, stat = DEFAULT_TOLERANCES[precision]
+        return Tolerance(atol=atol, rtol=rtol, stat=stat)
+    return Tolerance()
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,9 @@ class LayerDrift:
     # the k largest |d|, worst first (ties: lowest index, NaN/inf first), each
     # {"index": [...], "ref": r, "cand": c, "abs": |d|, "iteration": i}
     worst: list[dict] = field(default_factory=list)
+    # rel_rms / the largest rel_rms among the node's inputs (graph inputs and weights: rounded once);
+    # >= DIVERGENCE_GROWTH marks a divergence of this node's own, not drift carried from upstream
+    growth: float | None = None
 
     def to_json(self) -> dict:
         data = asdict(self)

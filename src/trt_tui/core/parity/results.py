@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from trt_tui.core import jsonio
 from trt_tui.core.fileio import atomic_write
-from trt_tui.core.parity.constants import RANK_KEYS
+from trt_tui.core.parity.constants import DIVERGENCE_GROWTH, RANK_KEYS
 from trt_tui.core.parity.metrics import LayerDrift, _json_float
 
 SCHEMA = "trt_tui.compare/1"
@@ -36,7 +36,7 @@ def _marker(d: LayerDrift | None) -> dict | None:
     if d is None:
         return None
     return {"name": d.name, "node": d.node, "op_type": d.op_type, "topo_index": d.topo_index,
-            "rel_rms": _json_float(d.rel_rms), "max_abs": _json_float(d.max_abs),
+            "rel_rms": _json_float(d.rel_rms), "max_abs": _json_float(d.max_abs), "growth": _json_float(d.growth),
             "nonfinite_ref": d.nonfinite_ref, "nonfinite_cand": d.nonfinite_cand}  # fmt: skip
 
 
@@ -55,6 +55,7 @@ class CompareResult:
     max_memory: int = 0
     cancelled: bool = False
     elapsed_s: float = 0.0
+    constants_skipped: int = 0  # tensors computable from constants alone (weights): never compared
 
     @property
     def passed(self) -> bool:
@@ -67,8 +68,12 @@ class CompareResult:
 
     @property
     def first_divergence(self) -> LayerDrift | None:
-        """The topologically first tensor outside its tolerance."""
-        return next((d for d in self.tensors if not d.passed), None)
+        """The topologically first tensor outside its tolerance whose node adds error of its own (rel_rms at
+        least DIVERGENCE_GROWTH times its inputs', or non-finite where the reference is not); when every
+        failing tensor only carries drift from upstream, the first failing one."""
+        failed = [d for d in self.tensors if not d.passed]
+        own = (d for d in failed if (d.growth is not None and d.growth >= DIVERGENCE_GROWTH) or d.nonfinite_cand > d.nonfinite_ref)
+        return next(own, failed[0] if failed else None)
 
     @property
     def first_nonfinite(self) -> LayerDrift | None:
@@ -111,9 +116,10 @@ class CompareResult:
             "max_memory": self.max_memory,
             "cancelled": self.cancelled,
             "elapsed_s": round(self.elapsed_s, 3),
+            "constants_skipped": self.constants_skipped,
         }
 
-    def write_json(self, path: str | os.PathLike[str], *, overwrite: bool = True) -> None:
+    def write_json(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
         atomic_write(path, jsonio.dumps(self.to_json(), indent=1) + "\n", overwrite=overwrite)
 
     def to_csv(self) -> str:
@@ -125,5 +131,5 @@ class CompareResult:
             writer.writerow(["x".join(map(str, v)) if isinstance(v := row[c], list) else v for c in CSV_COLUMNS])
         return buf.getvalue()
 
-    def write_csv(self, path: str | os.PathLike[str], *, overwrite: bool = True) -> None:
+    def write_csv(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
         atomic_write(path, self.to_csv(), overwrite=overwrite)

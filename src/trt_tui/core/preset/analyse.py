@@ -11,7 +11,7 @@ from pathlib import Path
 
 from trt_tui.core.errors import UserError
 from trt_tui.core.graph import TRTEXEC_UNSAFE, GraphIndex, load_graph
-from trt_tui.core.pins import resolve_pins, suggest
+from trt_tui.core.pins import resolve_pins
 from trt_tui.core.preset.model import (
     CONSTRAINTS,
     MEMORY_POOLS,
@@ -117,16 +117,8 @@ def _check_pins(preset: Preset, index: GraphIndex, for_export: str | None, repor
     res = resolve_pins(index, rules)
     for unknown in res.unknown_names:
         report("pins.names", "error", unknown.message())
-    for rule in res.unmatched_rules:
-        kind, _, value = rule.partition(":")
-        key = {"op": "pins.op_types", "match": "pins.match"}.get(kind, "pins")
-        if kind == "op":
-            ops = sorted(index.op_counts)
-            hint = suggest(value, ops)
-            message = f"op type {value!r} matches no node" + (f"; did you mean {', '.join(map(repr, hint))}?" if hint else "")
-        else:
-            message = f"regex {value!r} matches no node name"
-        report(key, "warning", message)
+    for rule, message in res.rule_messages():  # the same words compare, convert and stream print
+        report({"op": "pins.op_types", "match": "pins.match"}.get(rule.partition(":")[0], "pins"), "warning", message)
     for name in res.non_float:
         report("pins", "warning", f"{name!r} has no float output; pinning it to FP32 does nothing")
     if res.nodes and preset.precision.mode == "fp32":
