@@ -93,3 +93,39 @@ def test_bad_pin_from_a_real_process(demo_model, tmp_path):
 def test_subgraph_model_refused(models, tmp_path, capsys):
     assert main(["convert", str(models["if_subgraph"]), "--precision", "fp16", "-o", str(tmp_path / "o.onnx")]) == 2
     assert "has a subgraph" in capsys.readouterr().err
+
+
+def _corrupting(monkeypatch, name):
+    """Make the rewrite `name` return a model ONNX Runtime cannot load (a node reads an undefined tensor)."""
+    from trt_tui.core import precision
+
+    real = getattr(precision, name)
+
+    def broken(*args, **kwargs):
+        result = real(*args, **kwargs)
+        result.model.graph.node[-1].input[0] = "no_such_tensor"
+        return result
+
+    monkeypatch.setattr(precision, name, broken)
+
+
+@pytest.mark.parametrize("name, flags", [("to_mixed_precision", []), ("emulate", ["--emulate"])])
+def test_invalid_result_is_exit_2_and_leaves_no_file(demo_model, tmp_path, capsys, monkeypatch, name, flags):
+    """Issue 11.3: what convert writes is validated by default; an invalid model never takes OUT's name."""
+    _corrupting(monkeypatch, name)
+    out = tmp_path / "o.onnx"
+    assert main(["convert", str(demo_model), "--precision", "fp16", *flags, "-o", str(out)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and f"{out}: the written model fails onnx.checker" in lines[0]
+    assert list(tmp_path.iterdir()) == []  # neither the target nor the staging folder
+    # --no-check is the user's choice for huge models: written as is, and said so
+    assert main(["convert", str(demo_model), "--precision", "fp16", *flags, "-o", str(out), "--no-check"]) == 0
+    assert out.exists() and "not validated (--no-check)" in capsys.readouterr().out
+
+
+def test_valid_model_ort_cpu_cannot_run_is_a_note(demo_model, tmp_path, capsys):
+    """A bf16 mixed model is valid (for TensorRT) although ORT's CPU provider has no bf16 kernels: exit 0, said."""
+    out = tmp_path / "bf16.onnx"
+    data = convert_json(capsys, demo_model, "--precision", "bf16", "-o", out)
+    assert data["checked"] is True and out.exists()
+    assert any("ONNX Runtime's CPU provider cannot run it" in w for w in data["warnings"])

@@ -32,11 +32,15 @@ def test_unknown_precision(models, rewrite):
 
 
 @pytest.mark.parametrize("rewrite", REWRITES)
-def test_external_data_is_loaded(tmp_path, rewrite):
+def test_external_data_stays_on_disk(tmp_path, rewrite):
     path = tmp_path / "ext.onnx"
     onnx.save(transformer_encoder(layers=1), path, save_as_external_data=True, location="w.bin", size_threshold=0)
     from_path = rewrite(path, "fp16", [])
-    assert all(i.data_location != onnx.TensorProto.EXTERNAL for i in from_path.model.graph.initializer)
+    # no weight is read into the rewritten proto: unchanged ones point at w.bin, changed ones are derived
+    from trt_tui.core.precision.writing import INLINE_BYTES
+    from trt_tui.core.weights import nbytes
+
+    assert all(i.data_location == onnx.TensorProto.EXTERNAL for i in from_path.model.graph.initializer if nbytes(i) > INLINE_BYTES)
     bare = onnx.load(path, load_external_data=False)
     with pytest.raises(UserError, match="external weight data that is not loaded"):
         rewrite(bare, "fp16", [])

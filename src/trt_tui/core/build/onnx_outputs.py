@@ -27,9 +27,7 @@ def write_emulated_model(spec: EngineSpec, build_dir: Path) -> Path:
 
 def _write(rewrite, spec: EngineSpec, target: Path, report: Path) -> Path:
     """Run one precision rewrite on the preset's model; save the model and what the rewrite did."""
-    from trt_tui.core.precision import save_model
-
     result = rewrite(spec.model_path, spec.precision, list(spec.pinned_nodes), keep_io_types=spec.keep_io_types)
-    save_model(result.model, target, overwrite=True)
+    result.save(target, overwrite=True)
     atomic_write(report, jsonio.dumps(result.to_json(), indent=1), overwrite=True)
     return target

@@ -44,7 +44,7 @@ from trt_tui.core.parity.metrics import (
 from trt_tui.core.parity.results import CompareResult
 from trt_tui.core.parity.runners import (
     CandidateSpec,
-    candidate_model,
+    candidate_model_and_weights,
     default_providers,
     load_model,
     parse_candidate,
@@ -324,7 +324,8 @@ def prepare_comparison(
         if not same:
             warnings.append(f"the preset builds from {plan.onnx_path or 'its own model'}, not from {index.path}")
     else:
-        cand_side = OnnxSide(candidate_model(full, spec, Path(model).parent), spec.label, providers, weights)
+        cand_model, cand_weights = candidate_model_and_weights(full, spec, Path(model).parent)
+        cand_side = OnnxSide(cand_model, spec.label, providers, cand_weights)
 
     if isinstance(inputs, list):
         feeds = inputs

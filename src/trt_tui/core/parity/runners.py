@@ -109,9 +109,15 @@ def load_model(path: str | os.PathLike[str]) -> onnx.ModelProto:
 def candidate_model(model: onnx.ModelProto, spec: CandidateSpec, base_dir: str | os.PathLike[str] | None = None) -> onnx.ModelProto:
     """The ONNX model a candidate runs (kinds emulate, mixed and onnx). Tensor names stay the original ones.
 
-    `base_dir` is the folder of `model`'s external data (None when it has none)."""
+    `base_dir` is the folder of `model`'s external data (None when it has none). Its initializer values come
+    from `candidate_model_and_weights`'s WeightSource (a rewrite derives changed weights on demand)."""
+    return candidate_model_and_weights(model, spec, base_dir)[0]
+
+
+def candidate_model_and_weights(model: onnx.ModelProto, spec: CandidateSpec, base_dir: str | os.PathLike[str] | None = None):
+    """(The candidate's model, the WeightSource its initializers are read from)."""
     if spec.kind == "onnx":
-        return load_model(spec.path)
+        return load_model(spec.path), WeightSource(Path(spec.path).parent)
     try:
         from trt_tui.core import precision
     except ImportError:  # the precision rewrite lands separately; say what is missing rather than crash
@@ -121,9 +127,11 @@ def candidate_model(model: onnx.ModelProto, spec: CandidateSpec, base_dir: str |
         # the emulated model runs in the parity engine's own (segment) sessions, not emulation_session:
         # check once per process that this ORT really rounds through the low precision
         precision.check_ort_keeps_rounding()
-        return precision.emulate(model, low, list(spec.pins), fuse_bias=spec.fuse_bias, base_dir=base_dir).model
+        result = precision.emulate(model, low, list(spec.pins), fuse_bias=spec.fuse_bias, base_dir=base_dir)
+        return result.model, result.weights
     if spec.kind == "mixed":
-        return precision.to_mixed_precision(model, low, list(spec.pins), keep_io_types=True, base_dir=base_dir).model
+        result = precision.to_mixed_precision(model, low, list(spec.pins), keep_io_types=True, base_dir=base_dir)
+        return result.model, result.weights
     raise UserError(f"candidate {spec.kind!r} is not an ONNX model")
 
 
@@ -242,7 +250,7 @@ def make_runners(
     elif spec.kind == "trt":
         cand = trt_candidate_runner(spec, name="candidate")[0]
     else:
-        cand = onnx_runner(candidate_model(ref_model, spec, base_dir), outputs, providers=providers, name="candidate",
-                           weights=WeightSource(base_dir))  # fmt: skip
+        cand_model, cand_weights = candidate_model_and_weights(ref_model, spec, base_dir)
+        cand = onnx_runner(cand_model, outputs, providers=providers, name="candidate", weights=cand_weights)
     return RunnerPair(reference, cand)
 

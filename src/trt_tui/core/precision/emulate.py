@@ -29,6 +29,7 @@ from onnx import helper
 from trt_tui.core.precision.common import SHORT, Names, add_cast, round_through, set_metadata, skeleton, tensor_from
 from trt_tui.core.precision.opsupport import PASS_THROUGH_OPS
 from trt_tui.core.precision.plan import FLOAT, ModelLike, OverflowInitializer, Plan, make_plan
+from trt_tui.core.precision.writing import DerivedWeights, save_model
 from trt_tui.core.precision.summary import KeptFp32, LowPrecisionSummary, write_low_precision
 
 METADATA_KEY = "trt_tui.emulation"
@@ -46,9 +47,13 @@ class EmulationResult:
     fused_matmuls: list[str] = field(default_factory=list)
     auto_fp32: list[KeptFp32] = field(default_factory=list)
     overflow_initializers: list[OverflowInitializer] = field(default_factory=list)
+    weights: DerivedWeights | None = None  # the values of model's initializers (writing.py); save with save()
     kept_fp32: list[KeptFp32] = field(default_factory=list)  # every FP32 node, with its reason
     low_nodes: int = 0
     opset_upgrade: tuple[int, int] | None = None
+
+    def save(self, path, *, overwrite: bool = False):
+        return save_model(self.model, path, overwrite=overwrite, weights=self.weights)
 
     @property
     def low_precision(self) -> LowPrecisionSummary:
@@ -106,7 +111,7 @@ class _Emulator:
         self.fp32_alias: dict[str, str] = {}  # graph outputs rounded for IO: FP32 readers use the raw value
         self.res = EmulationResult(
             self.out, plan.low, list(plan.pinned), auto_fp32=plan.auto_fp32, overflow_initializers=plan.overflow,
-            kept_fp32=plan.kept_fp32, opset_upgrade=plan.opset_upgrade,
+            kept_fp32=plan.kept_fp32, opset_upgrade=plan.opset_upgrade, weights=plan.weights,
         )
 
     def run(self) -> EmulationResult:
@@ -147,15 +152,15 @@ class _Emulator:
 
     def _pre_round_initializer(self, init: onnx.TensorProto, readers: tuple[int, int]) -> None:
         g = self.out.graph
-        rounded = round_through(self.plan.const_array(init.name), self.low)
+        rounded = lambda arr: round_through(arr, self.low)  # noqa: E731 - element-wise, so weights can stream
         self.res.pre_rounded_constants.append(init.name)
         if readers[0] == readers[1] and init.name not in self.graph_outputs:
-            g.initializer.append(tensor_from(rounded, init.name))  # every reader is low: round in place
+            g.initializer.append(self.plan.derived(init.name, init.name, FLOAT, rounded))  # every reader is low: in place
             self.exact.add(init.name)
             return
         g.initializer.append(init)
         copy = self.names.fresh(f"{init.name}__{self.tag}r")
-        g.initializer.append(tensor_from(rounded, copy))
+        g.initializer.append(self.plan.derived(init.name, copy, FLOAT, rounded))
         self.alias[init.name] = copy
 
     def _rounded_alias(self, tensor: str) -> str:

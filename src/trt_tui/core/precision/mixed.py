@@ -25,6 +25,7 @@ from onnx import helper
 from trt_tui.core.precision.common import SHORT, Names, add_cast, set_metadata, skeleton, tensor_from, to_low
 from trt_tui.core.precision.opsupport import DTYPE_ATTRIBUTE, FLEXIBLE_INPUT_OPS
 from trt_tui.core.precision.plan import FLOAT, ModelLike, OverflowInitializer, Plan, make_plan
+from trt_tui.core.precision.writing import DerivedWeights, save_model
 from trt_tui.core.precision.summary import KeptFp32, LowPrecisionSummary, write_low_precision
 
 
@@ -51,7 +52,11 @@ class MixedPrecisionResult:
     converted_initializers: int = 0
     kept_fp32: list[KeptFp32] = field(default_factory=list)  # every FP32 node, with its reason
     low_tensors: int = 0  # node outputs, initializers and constants stored in the low type
+    weights: DerivedWeights | None = None  # the values of model's initializers (writing.py); save with save()
     opset_upgrade: tuple[int, int] | None = None
+
+    def save(self, path, *, overwrite: bool = False):
+        return save_model(self.model, path, overwrite=overwrite, weights=self.weights)
 
     @property
     def low_precision(self) -> LowPrecisionSummary:
@@ -100,7 +105,7 @@ class _Rewriter:
         self.out = skeleton(self.src)
         self.result = MixedPrecisionResult(
             self.out, plan.low, list(plan.pinned), plan.auto_fp32, plan.overflow,
-            kept_fp32=plan.kept_fp32, opset_upgrade=plan.opset_upgrade,
+            kept_fp32=plan.kept_fp32, opset_upgrade=plan.opset_upgrade, weights=plan.weights,
         )
 
     # ---- what each consumer needs ------------------------------------------------------------------------
@@ -167,8 +172,9 @@ class _Rewriter:
 
     def _materialise_initializer(self, init: onnx.TensorProto, need: set[int | None]) -> None:
         g = self.out.graph
+        convert = lambda arr: to_low(arr, self.low)  # noqa: E731 - element-wise, so weights can stream
         if need == {self.low}:  # only low-precision readers: convert in place, keeping the name
-            g.initializer.append(tensor_from(to_low(self.plan.const_array(init.name), self.low), init.name))
+            g.initializer.append(self.plan.derived(init.name, init.name, self.low, convert))
             self.forms[init.name] = {self.low: init.name}
             self.result.converted_initializers += 1
             return
@@ -176,7 +182,7 @@ class _Rewriter:
         self.forms[init.name] = {FLOAT: init.name}
         if self.low in need:
             copy = self.names.fresh(f"{init.name}__{SHORT[self.low]}")
-            g.initializer.append(tensor_from(to_low(self.plan.const_array(init.name), self.low), copy))
+            g.initializer.append(self.plan.derived(init.name, copy, self.low, convert))
             self.forms[init.name][self.low] = copy
             self.result.converted_initializers += 1
 

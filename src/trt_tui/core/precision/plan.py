@@ -32,7 +32,11 @@ from onnx import AttributeProto, TensorProto, numpy_helper
 from trt_tui.core.errors import UserError
 from trt_tui.core.graph import _topological_order, missing_external_data, read_model
 from trt_tui.core.pins import UnknownName, suggest
+from trt_tui.core.precision import writing
+from trt_tui.core.precision.common import tensor_from
 from trt_tui.core.precision.summary import PINNED, KeptFp32
+from trt_tui.core.precision.writing import INLINE_BYTES, DerivedWeights
+from trt_tui.core.weights import is_external, nbytes
 from trt_tui.core.precision.opsupport import (
     DTYPE_ATTRIBUTE,
     FLEXIBLE_INPUT_OPS,
@@ -89,19 +93,43 @@ class Plan:
     kept_fp32: list[KeptFp32] = field(default_factory=list)  # every FP32 node with its reason, in graph order
     opset_upgrade: tuple[int, int] | None = None
     _arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    # initializer values (external data read on demand) and the derived ones a rewrite adds (writing.py)
+    weights: DerivedWeights = field(default_factory=DerivedWeights)
+    lazy: bool = False  # derive changed weights on demand instead of holding them (large or external models)
 
     def const_array(self, name: str) -> np.ndarray:
         arr = self._arrays.get(name)
         if arr is None:
-            arr = self._arrays[name] = numpy_helper.to_array(self.consts[name])
+            t = self.consts[name]
+            if is_external(t):  # memory-mapped, not cached: the pages go when the caller drops it
+                return self.weights.array(t)
+            arr = self._arrays[name] = numpy_helper.to_array(t)
         return arr
+
+    def const_max_abs(self, name: str) -> float:
+        t = self.consts[name]
+        if not is_external(t):
+            return _max_abs(self.const_array(name))
+        return max((_max_abs(part) for part in self.weights._source_chunks(t)), default=0.0)
+
+    def derived(self, name: str, new_name: str, data_type: int, transform) -> onnx.TensorProto:
+        """The constant `name` transformed element-wise, as a tensor named `new_name` of `data_type`: a
+        placeholder computed on demand for big weights of lazy plans, else the values themselves."""
+        t = self.consts[name]
+        if self.lazy and name in self.initializer_names and nbytes(t) > INLINE_BYTES:
+            return self.weights.derive(t, new_name, data_type, transform)
+        return tensor_from(transform(self.const_array(name)), new_name)
+
+    @functools.cached_property
+    def initializer_names(self) -> set[str]:
+        return {i.name for i in self.model.graph.initializer}
 
 
 # ---- loading ---------------------------------------------------------------------------------------------
-def prepare_model(model: ModelLike, base_dir: str | os.PathLike | None = None) -> onnx.ModelProto:
-    """A model with its weights in memory: from a path (external data loaded) or a ModelProto.
+def prepare_model(model: ModelLike, base_dir: str | os.PathLike | None = None) -> tuple[onnx.ModelProto, Path | None]:
+    """(The model, the folder of its external data): from a path or a ModelProto, weights left on disk.
 
-    A ModelProto loaded without its external data needs `base_dir` (the folder of the .onnx file).
+    A ModelProto with external data needs `base_dir` (the folder of the .onnx file).
     Models with If/Loop/Scan subgraphs are refused: their outer-scope references would need Casts inside
     the bodies, which this rewrite does not do (TensorRT runs such bodies as separate subnetworks anyway).
     """
@@ -121,10 +149,6 @@ def prepare_model(model: ModelLike, base_dir: str | os.PathLike | None = None) -
         missing = missing_external_data(proto, Path(base_dir))
         if missing:
             raise UserError("external weight data missing: " + ", ".join(missing), source or base_dir)
-        loaded = onnx.ModelProto()
-        loaded.CopyFrom(proto)
-        onnx.external_data_helper.load_external_data_for_model(loaded, str(base_dir))
-        proto = loaded
     for node in proto.graph.node:
         if any(a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in node.attribute):
             raise UserError(
@@ -132,7 +156,7 @@ def prepare_model(model: ModelLike, base_dir: str | os.PathLike | None = None) -
                 "supports graphs without If/Loop/Scan only",
                 source,
             )
-    return proto
+    return proto, (Path(base_dir) if base_dir is not None else None)
 
 
 def node_name(node: onnx.NodeProto) -> str:
@@ -193,7 +217,7 @@ def make_plan(
 ) -> Plan:
     if low not in LOW_TYPES:
         raise UserError(f"unknown low precision {low!r}; choose fp16 or bf16")
-    proto = prepare_model(model, base_dir)
+    proto, base_dir = prepare_model(model, base_dir)
     source = None if isinstance(model, onnx.ModelProto) else str(model)
     low_type = LOW_TYPES[low]
     names = [node_name(n) for n in proto.graph.node]
@@ -219,12 +243,12 @@ def make_plan(
                     source,
                 ) from None
             # mixed: go on at the model's opset; the nodes the spec keeps FP32 are listed with their reason
-    plan = _plan_at(proto, low, low_type, pin_set, init_max, round_all)
+    plan = _plan_at(proto, low, low_type, pin_set, init_max, round_all, DerivedWeights(base_dir))
     plan.opset_upgrade = upgrade
     return plan
 
 
-def _plan_at(proto: onnx.ModelProto, low: str, low_type: int, pin_set: set[str], init_max: float, round_all: bool) -> Plan:
+def _plan_at(proto: onnx.ModelProto, low: str, low_type: int, pin_set: set[str], init_max: float, round_all: bool, weights: DerivedWeights) -> Plan:
     graph = proto.graph
     nodes = list(graph.node)
     names = [node_name(n) for n in nodes]
@@ -256,7 +280,9 @@ def _plan_at(proto: onnx.ModelProto, low: str, low_type: int, pin_set: set[str],
     ins = [tuple(n.input) for n in nodes]
     outs = [tuple(n.output) for n in nodes]
     order = _topological_order(ins, outs, graph_inputs | {i.name for i in graph.initializer})
-    plan = Plan(proto, low, low_type, order, names, [], dtypes, consts, consumers)
+    plan = Plan(proto, low, low_type, order, names, [], dtypes, consts, consumers, weights=weights)
+    # a rewrite may hold an FP32 and a low copy of a weight: past the limit, derive weights on demand
+    plan.lazy = any(is_external(t) for t in graph.initializer) or 2 * sum(nbytes(t) for t in graph.initializer) > writing.EXTERNAL_DATA_LIMIT
     host = _host_computed(nodes, order, {i.name for i in graph.initializer if i.name not in graph_inputs})
     for i, sig in enumerate(_signatures(proto, dtypes)):
         float_touch, mode, low_in, low_out, reason = _classify(*sig, LOW_TYPE_STR[low_type], round_all)
@@ -471,7 +497,7 @@ def _apply_init_max(plan: Plan, nodes: list[onnx.NodeProto], init_max: float) ->
         users = [i for i in users if any(nodes[i].input[k] == cname for k in plan.nodes[i].low_in)]
         if not users:
             continue
-        peak = _max_abs(plan.const_array(cname))
+        peak = plan.const_max_abs(cname)
         if peak > init_max:
             for i in users:
                 plan.nodes[i] = NodePlan("overflow")

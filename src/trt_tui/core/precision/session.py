@@ -1,4 +1,4 @@
-"""ONNX Runtime sessions for emulated models, and saving rewritten models.
+"""ONNX Runtime sessions for emulated models (rewritten models are written by writing.py).
 
 `emulation_session` disables every graph optimisation and then checks, in the model ORT actually runs,
 that the rounding Cast pairs are all still there: today's ORT keeps them at every level (measured), but a
@@ -17,10 +17,9 @@ import onnx
 from onnx import TensorProto
 
 from trt_tui.core.errors import UserError
-from trt_tui.core.fileio import atomic_write
+from trt_tui.core.precision.writing import save_model  # noqa: F401 - re-exported: one writer for rewritten models
 
 LOW = (TensorProto.FLOAT16, TensorProto.BFLOAT16)
-PROTO_LIMIT = 2_000_000_000  # protobuf cannot serialise a message above 2 GiB; leave a margin
 
 
 def _cast_to(node: onnx.NodeProto) -> int | None:
@@ -105,28 +104,10 @@ def check_ort_keeps_rounding(providers: tuple[str, ...] = ("CPUExecutionProvider
 
 
 def _serialise_for_ort(proto: onnx.ModelProto, tmp: str) -> bytes | str:
-    if proto.ByteSize() < PROTO_LIMIT:
+    from trt_tui.core.precision.writing import EXTERNAL_DATA_LIMIT
+
+    if proto.ByteSize() < EXTERNAL_DATA_LIMIT:
         return proto.SerializeToString()
     path = Path(tmp) / "emulated.onnx"
     onnx.save_model(proto, str(path), save_as_external_data=True, location="emulated.bin")
     return str(path)
-
-
-def save_model(model: onnx.ModelProto, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Write a model atomically; above 2 GiB its weights go to `<name>.data` next to it (also atomic)."""
-    target = Path(path)
-    if model.ByteSize() < PROTO_LIMIT:
-        return atomic_write(target, model.SerializeToString(), overwrite=overwrite)
-    data_name = target.name + ".data"
-    if not overwrite:
-        for p in (target, target.with_name(data_name)):
-            if p.exists():
-                raise UserError("already exists; choose another name or allow overwriting", p)
-    with tempfile.TemporaryDirectory(prefix=".trt_tui_save_", dir=target.parent) as tmp:
-        staged = Path(tmp) / target.name
-        copy = onnx.ModelProto()
-        copy.CopyFrom(model)
-        onnx.save_model(copy, str(staged), save_as_external_data=True, all_tensors_to_one_file=True, location=data_name)
-        os.replace(Path(tmp) / data_name, target.with_name(data_name))
-        os.replace(staged, target)
-    return target
