@@ -119,3 +119,36 @@ async def test_bad_keymap_is_a_notification(demo_model, tmp_path):
         await settle(app, pilot)
         assert app.is_running
         assert any("unknown binding id 'model.pin_nod'" in str(n.message) for n in app._notifications)
+
+
+async def test_node_table_draws_its_cursor_row_focused_or_not(demo_model, tmp_path):
+    """Rows of plain cells used to render without the row style: the cursor was invisible on them."""
+    from tests.ui.helpers import make_app, settle
+    from trt_tui.ui.widgets.node_table import NodeTable
+    from trt_tui.ui.widgets.op_table import OpTypeTable
+
+    app = make_app(demo_model, tmp_path=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("down", "down")
+        table = app.screen.query_one(NodeTable)
+        assert table.has_focus and table.cursor_row == 2
+        base, header, cursor, _ = table._styles()
+        bg = lambda y: {seg.style.bgcolor for seg in table.render_line(y) if seg.style and seg.text.strip()}  # noqa: E731
+        assert bg(3) == {cursor.bgcolor} and cursor.bgcolor != base.bgcolor  # header is line 0: row 2 is line 3
+        assert cursor.bgcolor not in bg(2)
+        app.screen.query_one(OpTypeTable).focus()
+        await pilot.pause()
+        _, _, blurred, _ = table._styles()
+        assert bg(3) == {blurred.bgcolor} and blurred.bgcolor not in (base.bgcolor, cursor.bgcolor)
+
+
+async def test_digits_go_to_a_focused_input_not_to_the_screen_switch(demo_model, tmp_path):
+    from tests.ui.helpers import make_app, settle
+    from trt_tui.ui.screens.model import ModelScreen
+
+    app = make_app(demo_model, tmp_path=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("slash", "3", "0", "0")
+        assert isinstance(app.screen, ModelScreen) and app.screen.query_one("#filter").value == "300"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,8 +37,13 @@ from trt_tui.ui.screens.parity import ParityScreen
 from trt_tui.ui.screens.builds import BuildsScreen
 from trt_tui.ui.screens.streaming import StreamingScreen
 from trt_tui.ui.screens.preset import PresetScreen
+from trt_tui.ui.message_log import MessageLog
+from trt_tui.ui.plain import printable
+from trt_tui.ui.screens.messages import MessageLogScreen
 from trt_tui.ui.widgets.choice_prompt import ChoicePrompt
 from trt_tui.ui.workspace import Workspace
+
+TOAST_CHARS = 600  # a toast shows this much; the message log keeps everything
 
 SCREENS_BY_MODE: dict[str, type[Screen]] = {
     "model": ModelScreen,
@@ -60,6 +66,7 @@ class TrtTuiApp(App):
         Binding("4", "switch_mode('parity')", "Parity", id="app.mode.parity"),
         Binding("5", "switch_mode('streaming')", "Streaming", id="app.mode.streaming"),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
+        Binding("L,f2", "messages", "Messages", id="app.messages"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
@@ -76,6 +83,7 @@ class TrtTuiApp(App):
     ) -> None:
         super().__init__()
         self.keymap_file = keymap_file
+        self.messages = MessageLog()
         self.workspace = Workspace(
             self,
             model_path=model_path,
@@ -229,6 +237,22 @@ class TrtTuiApp(App):
             return 0
         return sum(1 for job in self.build_manager.jobs(200) if not job.state.terminal)
 
+    # ---- messages: every notification is plain text, and kept in the log -------------------------------
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = False, detail: str | None = None) -> None:  # fmt: skip
+        """Show a toast and keep it in the message log. Never markup: messages carry names from models and
+        files (`[ONNXRuntimeError]`, a node named `[/]`); control characters are escaped. `detail` (a
+        traceback, a long list) goes to the log only."""
+        self.messages.add(severity, title, message + (f"\n\n{detail}" if detail else ""))
+        if len(message) > TOAST_CHARS:
+            message = message[:TOAST_CHARS] + " … (L: full text in the message log)"
+        super().notify(printable(message, keep_newlines=True), title=printable(title), severity=severity,
+                       timeout=timeout, markup=False)  # fmt: skip
+
+    def action_messages(self) -> None:
+        if not isinstance(self.screen, MessageLogScreen):
+            self.push_screen(MessageLogScreen(self.messages))
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
@@ -239,5 +263,9 @@ class TrtTuiApp(App):
         """The one place worker errors surface (screens forward theirs): a notification, never a crash."""
         if event.state is WorkerState.ERROR:
             error = event.worker.error
-            text = error.one_line() if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
-            self.notify(text, title=f"{event.worker.name} failed", severity="error", timeout=10)
+            if isinstance(error, UserError):
+                text, detail = error.one_line(), None
+            else:  # unexpected: the log keeps the traceback for a bug report
+                text = f"{type(error).__name__}: {error}"
+                detail = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+            self.notify(text, title=f"{event.worker.name} failed", severity="error", timeout=10, detail=detail)

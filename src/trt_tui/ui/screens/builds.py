@@ -108,7 +108,7 @@ class BuildsScreen(TrtScreen):
                 yield Static("", id="builds-result")
             with Vertical(id="builds-right"):
                 with Horizontal(id="builds-progress-row"):
-                    yield Static("", id="builds-phase")
+                    yield Static("", id="builds-phase", markup=False)
                     yield ProgressBar(total=100, id="builds-progress", show_eta=False)
                 yield Log(max_lines=LOG_LINES, id="builds-log", auto_scroll=True)
 

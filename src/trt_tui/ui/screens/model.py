@@ -13,6 +13,7 @@ from textual.widgets import Input, Static
 from trt_tui.core.errors import UserError
 from trt_tui.core.graph import GraphIndex
 from trt_tui.core.selection import NodeFilter
+from trt_tui.ui.plain import printable
 from trt_tui.ui.screens.base import PaletteCommand, TrtScreen
 from trt_tui.ui.widgets.fast_table import FastTable
 from trt_tui.ui.widgets.node_details import NodeDetails
@@ -46,8 +47,8 @@ class ModelScreen(TrtScreen):
         with Horizontal(id="model-filters"):
             yield Input(placeholder="/ name regex (smart case)", id="filter")
             yield Input(placeholder="s module scope prefix", id="scope-filter")
-        yield Static("No model loaded. Run `trt-tui MODEL` or `trt-tui demo`.", id="model-summary")
-        yield Static("", id="model-warnings")
+        yield Static("No model loaded. Run `trt-tui MODEL` or `trt-tui demo`.", id="model-summary", markup=False)
+        yield Static("", id="model-warnings", markup=False)
         with Horizontal(id="model-body"):
             yield OpTypeTable(id="op-types")
             yield NodeTable(id="nodes")
@@ -74,7 +75,7 @@ class ModelScreen(TrtScreen):
         ws = self.workspace
         scope_input.suggester = SuggestFromList(ws.scopes, case_sensitive=False)
         warnings = self.query_one("#model-warnings", Static)
-        warnings.update("\n".join(f"⚠ {w}" for w in index.warnings))
+        warnings.update(printable("\n".join(f"⚠ {w}" for w in index.warnings), keep_newlines=True))
         warnings.display = bool(index.warnings)
         self.query_one(NodeTable).set_model(ws.node_rows, ws.selection)
         self._unsafe = sum(1 for n in index.nodes if "trtexec-unsafe-name" in n.flags)
@@ -115,7 +116,7 @@ class ModelScreen(TrtScreen):
             text += f" · ⚠ {unsafe} trtexec-unsafe name(s)"
         if error:
             text += f" · {error}"
-        self.query_one("#model-summary", Static).update(text)
+        self.query_one("#model-summary", Static).update(printable(text))
 
     def _on_pins_changed(self, changed: set[str]) -> None:
         index, sel = self._shown_index, self.workspace.selection

@@ -19,6 +19,7 @@ from trt_tui.core.parity.results import CompareResult
 from trt_tui.core.parity.runners import CandidateSpec, require_tensorrt
 from trt_tui.core.parity.trt_preset import MARKED_ENGINE_SHORT, MARKED_ENGINE_WARNING
 from trt_tui.ui.messages import ParityBatch, ParityFinished
+from trt_tui.ui.plain import printable
 from trt_tui.ui.screens.base import TrtScreen
 from trt_tui.ui.widgets.drift_details import DriftDetails
 from trt_tui.ui.widgets.drift_table import SORT_KEYS, DriftTable
@@ -64,7 +65,7 @@ class ParityScreen(TrtScreen):
             yield Input("1", id="parity-seed", type="integer")
             yield Input(placeholder="inputs file (.npz / Polygraphy JSON); empty = random", id="parity-inputs")
         with Horizontal(id="parity-progress-row"):
-            yield Static("reference: onnxruntime fp32 · press r to run", id="parity-status")
+            yield Static("reference: onnxruntime fp32 · press r to run", id="parity-status", markup=False)
             yield ProgressBar(total=100, id="parity-progress", show_eta=False)
         with Horizontal(id="parity-body"):
             yield DriftTable(id="drift-table")
@@ -189,7 +190,7 @@ class ParityScreen(TrtScreen):
             text += f" · first divergence #{first.topo_index} {first.name} (n)"
         if MARKED_ENGINE_WARNING in result.warnings:
             text += " · ⚠ marked engine ≠ shipped engine (outputs only compares the unmarked one)"
-        self.query_one("#parity-status", Static).update(text)
+        self.query_one("#parity-status", Static).update(printable(text))
         for problem in result.errors[:3]:
             self.notify(problem, title="not compared", severity="warning")
 
@@ -203,7 +204,10 @@ class ParityScreen(TrtScreen):
 
     def worker_failed(self, worker) -> None:
         self.running = False
-        self.query_one("#parity-status", Static).update(f"{worker.name} failed: see the notification")
+        error = worker.error
+        line = error.one_line() if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
+        self.query_one("#parity-status", Static).update(printable(f"✗ failed: {line} (L: message log)"))
+        self.query_one("#parity-progress", ProgressBar).update(total=100, progress=0)  # stop the animation
 
     def action_cancel(self) -> None:
         if self.running:

@@ -16,6 +16,7 @@ from trt_tui.core.errors import UserError
 from trt_tui.core.preset import FORMATS, Preset, diff_presets, export, load_preset, resolve_preset, validate_preset
 from trt_tui.core.preset.roundtrip import ChangedOnDisk
 from trt_tui.core.resources import data_path
+from trt_tui.ui.plain import printable
 from trt_tui.ui.screens.base import TrtScreen
 from trt_tui.ui.widgets.fast_table import FastTable
 from trt_tui.ui.widgets.choice_prompt import ChoicePrompt
@@ -60,7 +61,7 @@ class PresetScreen(TrtScreen):
                 yield Label("optimization level")
                 yield Select(OPT_LEVELS, allow_blank=False, value=UNSET, id="preset-opt")
                 yield Label("FP32 pins (edit them on the Model screen)")
-                yield Static("", id="preset-pins")
+                yield Static("", id="preset-pins", markup=False)
             with Vertical(id="preset-right"):
                 yield Static("", id="preset-problems")
                 with Horizontal(id="preset-tables"):
@@ -141,12 +142,12 @@ class PresetScreen(TrtScreen):
             pins += f" … (+{len(rules.names) - 5} names)"
         if rules.exclude:
             pins += f"; excluding {len(rules.exclude)}"
-        self.query_one("#preset-pins", Static).update(pins)
+        self.query_one("#preset-pins", Static).update(printable(pins))
         index = ws.index
         problems = validate_preset(preset, index, for_export=self.export_format)
         text = Text()
         for p in problems:
-            text.append(("✗ " if p.is_error else "⚠ ") + p.one_line() + "\n", style="red" if p.is_error else "yellow")
+            text.append(("✗ " if p.is_error else "⚠ ") + printable(p.one_line()) + "\n", style="red" if p.is_error else "yellow")
         if not problems:
             text.append("✓ valid for " + self.export_format, style="green")
         problems_view.update(text)
@@ -178,7 +179,7 @@ class PresetScreen(TrtScreen):
                 shape = lambda s: "x".join(map(str, s))  # noqa: E731
                 rows.append((f"{name}:{tensor}", (name, tensor, shape(lo), shape(opt), shape(hi))))
         profiles.set_rows(rows)
-        export_view.update(Text(preview))
+        export_view.update(Text(printable(preview, keep_newlines=True)))
 
     # ---- file actions ----------------------------------------------------------------------------------
     def action_next_format(self) -> None:

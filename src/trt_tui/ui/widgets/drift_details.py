@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+
+from trt_tui.ui.plain import plain_text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -78,8 +80,8 @@ def drift_renderable(d: LayerDrift, index: GraphIndex | None, selection: PinSele
     head = Table.grid(padding=(0, 1))
     head.add_column(style="dim", no_wrap=True)
     head.add_column()
-    head.add_row("tensor", Text(d.name, style="bold"))
-    head.add_row("node", f"{d.node or '?'} ({d.op_type or '?'}, #{d.topo_index})")
+    head.add_row("tensor", plain_text(d.name, "bold"))
+    head.add_row("node", plain_text(f"{d.node or '?'} ({d.op_type or '?'}, #{d.topo_index})"))
     head.add_row("shape", f"{d.dtype} {'x'.join(map(str, d.shape)) or 'scalar'}")
     head.add_row("verdict", verdict)
     t = d.tolerance

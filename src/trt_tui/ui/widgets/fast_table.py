@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
@@ -23,6 +24,8 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+
+from trt_tui.ui.plain import has_control, plain_text, printable
 
 Cell = str | Text
 
@@ -87,6 +90,7 @@ class FastTable(ScrollView, can_focus=True):
     DEFAULT_CSS = """
     FastTable { background: $surface; }
     FastTable > .fast-table--header { text-style: bold; background: $panel; }
+    FastTable:focus > .fast-table--header { background: $primary 60%; }
     FastTable > .fast-table--cursor { background: $block-cursor-blurred-background; }
     FastTable:focus > .fast-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground; }
     FastTable > .fast-table--highlight { background: $warning 20%; }
@@ -365,13 +369,17 @@ class FastTable(ScrollView, can_focus=True):
                 return cached
             style = cursor if state == 1 else highlight if state == 2 else base
             line = self._line(cells, style)
-            strip = Strip(line.render(self.app.console), line.cell_len).crop_extend(sx, sx + width, style)
+            strip = self._strip(line, style).crop_extend(sx, sx + width, style)
             if len(self._strips) > 4000:
                 self._strips.clear()
             self._strips[cache_key] = strip
             return strip
-        strip = Strip(line.render(self.app.console), line.cell_len)
-        return strip.crop_extend(sx, sx + width, style)
+        return self._strip(line, style).crop_extend(sx, sx + width, style)
+
+    def _strip(self, line: Text, style: Style) -> Strip:
+        # Text.render drops the Text's own style when it has no spans (a row of plain str cells): apply the
+        # row style (cursor, highlight) to every segment, or a cursor on such a row is invisible.
+        return Strip(Segment.apply_style(line.render(self.app.console), style), line.cell_len)
 
     def _drop_strips(self, key: str) -> None:
         for cache_key in [k for k in self._strips if k[0] == key]:
@@ -394,7 +402,10 @@ class FastTable(ScrollView, can_focus=True):
             self._widths = self._layout()
         after = " " * (self.CELL_GAP - 1)
         for col, w, cell in zip(self.columns, self._widths, cells):
-            text = cell.copy() if isinstance(cell, Text) else Text(cell)
+            if isinstance(cell, Text):
+                text = plain_text(cell.plain, cell.style) if has_control(cell.plain) else cell.copy()
+            else:
+                text = Text(printable(cell))  # never markup; control characters escaped
             if text.cell_len > w:
                 if col.overflow == "middle":
                     text = elide_middle(text, w)

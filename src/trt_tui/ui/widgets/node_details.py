@@ -10,6 +10,7 @@ from textual.widgets import Static
 
 from trt_tui.core.graph import GraphIndex, NodeInfo
 from trt_tui.core.selection import PinSelection
+from trt_tui.ui.plain import plain_text, printable
 
 MAX_LINKS = 12  # producers/consumers listed per tensor before "... and N more"
 
@@ -22,18 +23,18 @@ FLAG_TEXT = {
 
 
 def node_renderable(index: GraphIndex, node: NodeInfo, selection: PinSelection | None) -> Group:
-    title = Text(node.name, style="bold")
+    title = plain_text(node.name, "bold")
     head = Table.grid(padding=(0, 1))
     head.add_column(style="dim", no_wrap=True)
     head.add_column()
-    head.add_row("op", f"{node.op_type}" + (f" ({node.domain})" if node.domain != "ai.onnx" else ""))
+    head.add_row("op", plain_text(node.op_type + (f" ({node.domain})" if node.domain != "ai.onnx" else "")))
     head.add_row("index", str(node.topo_index))
-    head.add_row("scope", node.scope or "-")
+    head.add_row("scope", plain_text(node.scope or "-"))
     if node.parent:
-        head.add_row("parent", node.parent)
+        head.add_row("parent", plain_text(node.parent))
     if selection is not None:
         reasons = selection.reasons(node.name)
-        pin = Text("FP32 (" + ", ".join(reasons) + ")", style="bold magenta") if reasons else Text("no", style="dim")
+        pin = plain_text("FP32 (" + ", ".join(reasons) + ")", "bold magenta") if reasons else Text("no", style="dim")
         head.add_row("pinned", pin)
     parts: list = [title, head]
     for flag in node.flags:
@@ -43,7 +44,7 @@ def node_renderable(index: GraphIndex, node: NodeInfo, selection: PinSelection |
     parts.append(_tensors("outputs", index, node.outputs, producers=False))
     if node.attributes:
         parts.append(Text("attributes", style="bold underline"))
-        parts.append(Text(node.attributes))
+        parts.append(plain_text(node.attributes, keep_newlines=True))
     return Group(*parts)
 
 
@@ -57,21 +58,21 @@ def _tensors(title: str, index: GraphIndex, names: tuple[str, ...], *, producers
         dtype = (info.dtype if info else None) or "?"
         shape = info.shape_text() if info else "?"
         text.append("\n• ")
-        text.append(name)
+        text.append(printable(name))
         text.append(f"\n  {dtype} [{shape}]", style="cyan")
         if producers:
             if name in index.initializers:
                 text.append("  initializer", style="dim")
             elif name in index.producer:
                 text.append("\n  ← ", style="dim")
-                text.append(index.producer[name])
+                text.append(printable(index.producer[name]))
             else:
                 text.append("  graph input", style="dim")
         else:
             users = index.consumers.get(name, [])
             for user in users[:MAX_LINKS]:
                 text.append("\n  → ", style="dim")
-                text.append(user)
+                text.append(printable(user))
             if len(users) > MAX_LINKS:
                 text.append(f"\n  … and {len(users) - MAX_LINKS} more", style="dim")
             if name in graph_outputs:
