@@ -15,6 +15,7 @@ import importlib.metadata
 import importlib.util
 import os
 import shutil
+import sys
 from dataclasses import dataclass
 
 TRTEXEC_ENV = "TRT_TUI_TRTEXEC"
@@ -30,10 +31,10 @@ class BackendStatus:
 
 def _installed(module: str, distributions: tuple[str, ...]) -> tuple[bool, str | None]:
     try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):  # ValueError: a module in sys.modules without a spec (a test stand-in)
-        spec = None
-    if spec is None:
+        found = sys.modules.get(module) is not None or importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
         return False, None
     for dist in distributions:
         try:

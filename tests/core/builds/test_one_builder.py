@@ -1,9 +1,11 @@
-"""One builder: the build worker (`trt-tui build --backend tensorrt`) and the comparison's `trt` candidate
-build the same network with the same config from the same preset. Both run through Polygraphy's real
-loaders on the stand-in `tensorrt` module (tests/fixtures/fake_tensorrt.py, a test double): no engine exists."""
+"""One builder: `trt-tui build --backend tensorrt` and the comparison's `trt` candidate (a build job of its
+own) build the same network with the same config from the same preset, the candidate's engine differing
+only by its marked outputs (layer-wise). Both run the build worker's code through Polygraphy's real loaders
+on the stand-in `tensorrt` module (tests/fixtures/fake_tensorrt.py, a test double): no engine exists."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -25,11 +27,12 @@ class _Available(TensorRTBackend):
 
 def fingerprint(built: dict) -> dict:
     network, config = built["network"], built["config"]
-    tensors = [network.get_input(i) for i in range(network.num_inputs)] + list(network.outputs)
+    inputs = [network.get_input(i) for i in range(network.num_inputs)]
     return {
         "strongly_typed": network.flags,
         "layers": [(layer.name, layer._precision, dict(layer.output_types)) for layer in network.layers],
-        "io": [(t.name, t.dtype, t.allowed_formats) for t in tensors],
+        "inputs": [(t.name, t.dtype, t.allowed_formats) for t in inputs],
+        "outputs": {t.name: (t.dtype, t.allowed_formats) for t in network.outputs},
         "flags": sorted(f.name for f in config.flags),
         "profiles": [p.shapes for p in config.profiles],
         "pools": config.pools,
@@ -51,14 +54,19 @@ def test_build_worker_and_trt_candidate_build_the_same_engine(fake_trt, tmp_path
     assert result.engine_built, result.message
     built_by_worker = fingerprint(trt.built)
 
-    runner, plan = trt_preset.trt_preset_runner(PRESETS / f"{preset}.toml", outputs_only=True)
-    assert plan.spec == spec  # the comparison derives the same spec from the same preset
-    runner._engine_or_context._serialized_engine()  # its build loader, on the stand-in
-    built_for_comparison = fingerprint(trt.built)
-    built_for_comparison["progress_monitor"] = True  # the comparison build reports no progress (in-process)
-    assert built_for_comparison == built_by_worker
+    for outputs_only in (True, False):
+        candidate, plan = trt_preset.candidate_build_request(PRESETS / f"{preset}.toml", outputs_only=outputs_only,
+                                                             backends={"tensorrt": _Available()})  # fmt: skip
+        assert plan.spec == dataclasses.replace(spec, mark_all_outputs=not outputs_only)
+        assert candidate.backend == "tensorrt" and "for compare" in candidate.label
+        (tmp_path / str(outputs_only)).mkdir()
+        result = trt_build.run(candidate, tmp_path / str(outputs_only), lambda *a: None, lambda: False)
+        assert result.engine_built, result.message
+        built_for_comparison = fingerprint(trt.built)
+        outputs = built_for_comparison.pop("outputs")
+        shipped = {name: outputs.pop(name) for name in built_by_worker["outputs"]}
+        assert {**built_for_comparison, "outputs": shipped} == built_by_worker
+        assert (outputs == {}) == outputs_only  # layer-wise: every other tensor is an engine output too
     if spec.trt_major < 11:
         pinned = [layer for layer in built_by_worker["layers"] if layer[0] in spec.pinned_nodes]
         assert pinned and all(p == trt.float32 for _, p, _ in pinned)
-    if getattr(runner, "trt_tui_workdir", None):
-        runner.trt_tui_workdir.cleanup()

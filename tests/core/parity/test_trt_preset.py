@@ -123,19 +123,22 @@ def fake_trt(monkeypatch):
     fake_tensorrt.forget_polygraphy_tensorrt()
 
 
-def _build(runner):
-    """Run the candidate's build loader (EngineFromBytes -> EngineBytesFromNetwork) on the stand-in."""
-    return runner._engine_or_context._serialized_engine
+def _build(plan, tmp_path):
+    """THE builder's loader for the candidate's spec (what its build job runs), on the stand-in."""
+    from trt_tui.core.build.onnx_outputs import write_mixed_model
+    from trt_tui.core.build.trt_loaders import engine_bytes_loader
+
+    onnx_path = plan.onnx_path or write_mixed_model(plan.spec, tmp_path)
+    return engine_bytes_loader(plan.spec, onnx_path, sys.modules["tensorrt"])
 
 
-def test_compose_10x_loaders_and_config_with_the_stand_in(fake_trt, resolved):
-    from polygraphy.backend.trt import CreateConfig, EngineBytesFromNetwork, NetworkFromOnnxPath, TrtRunner
+def test_compose_10x_loaders_and_config_with_the_stand_in(fake_trt, resolved, tmp_path):
+    from polygraphy.backend.trt import CreateConfig, EngineBytesFromNetwork
 
     trt = fake_trt("10.9.0.34")
     r = resolved["demo_fp16"]
-    runner, plan = trt_preset.trt_preset_runner(r)
-    assert isinstance(runner, TrtRunner) and runner.name == "candidate" and not runner.is_active
-    build = _build(runner)
+    plan = plan_trt_candidate(r)
+    build = _build(plan, tmp_path)
     assert isinstance(build, EngineBytesFromNetwork)
     chain = _chain(build._network)
     names = [getattr(step, "name", type(step).__name__) for step in chain]
@@ -157,21 +160,21 @@ def test_compose_10x_loaders_and_config_with_the_stand_in(fake_trt, resolved):
     assert network.num_outputs > len(r.output_names)  # layer-wise: every tensor marked
 
 
-def test_compose_outputs_only_leaves_the_engine_unmarked(fake_trt, resolved):
+def test_compose_outputs_only_leaves_the_engine_unmarked(fake_trt, resolved, tmp_path):
     trt = fake_trt("10.9.0.34")
-    runner, plan = trt_preset.trt_preset_runner(resolved["demo_bf16"], outputs_only=True)
-    names = [getattr(step, "name", type(step).__name__) for step in _chain(_build(runner)._network)]
+    plan = plan_trt_candidate(resolved["demo_bf16"], outputs_only=True)
+    names = [getattr(step, "name", type(step).__name__) for step in _chain(_build(plan, tmp_path)._network)]
     assert "ModifyNetworkOutputs" not in names and plan.warnings == []
-    _build(runner)()
+    _build(plan, tmp_path)()
     assert {f.name for f in trt.built["config"].flags} == {"BF16", "OBEY_PRECISION_CONSTRAINTS"}  # noTF32
     assert [t.name for t in trt.built["network"].outputs] == resolved["demo_bf16"].output_names
 
 
-def test_compose_11x_from_the_mixed_onnx(fake_trt, resolved):
+def test_compose_11x_from_the_mixed_onnx(fake_trt, resolved, tmp_path):
     trt = fake_trt("11.1.0")
     r = resolved["demo_fp16_trt11"]
-    runner, plan = trt_preset.trt_preset_runner(r)
-    chain = _chain(_build(runner)._network)
+    plan = plan_trt_candidate(r)
+    chain = _chain(_build(plan, tmp_path)._network)
     assert [getattr(s, "name", type(s).__name__) for s in chain] == ["ModifyNetworkOutputs", "trt_tui IO formats",
                                                                      "NetworkFromOnnxPath"]  # fmt: skip
     parsed = Path(chain[-1].path)
@@ -179,21 +182,16 @@ def test_compose_11x_from_the_mixed_onnx(fake_trt, resolved):
     model = onnx.load(parsed, load_external_data=False)
     casts = [n for n in model.graph.node if n.op_type == "Cast"]
     assert casts and {o.name for o in model.graph.output} == set(r.output_names)  # original names kept
-    _build(runner)()
+    _build(plan, tmp_path)()
     assert trt.built["config"].flags == {trt.BuilderFlag.TF32}  # nothing 11.x removed was asked for
-    runner.trt_tui_workdir.cleanup()
-    assert not parsed.exists()
 
 
-def test_compose_pools_and_version_mismatch(fake_trt, resolved, tmp_path):
+def test_compose_pools_and_timing_cache(fake_trt, resolved, tmp_path):
     trt = fake_trt("10.9.0.34")
     r = dataclasses.replace(resolved["demo_fp16"], memory_pools={"workspace": 64}, timing_cache=tmp_path / "t.cache")
-    runner, _ = trt_preset.trt_preset_runner(r, outputs_only=True)
-    build = _build(runner)
+    build = _build(plan_trt_candidate(r, outputs_only=True), tmp_path)
     assert build._config.memory_pool_limits == {trt.MemoryPoolType.WORKSPACE: 64 << 20}
     assert build._config.timing_cache_path == str(tmp_path / "t.cache") == build.timing_cache_path  # load AND save
-    with pytest.raises(UserError, match="targets TensorRT 11.x but TensorRT 10.9.0.34 is installed"):
-        trt_preset.trt_preset_runner(resolved["demo_fp16_trt11"])
 
 
 def test_preset_object_or_file(resolved):

@@ -1,25 +1,29 @@
-"""A TensorRT engine built from a preset, as a comparison candidate: the preset's EngineSpec built by THE
-builder (trt_tui.core.build.trt_loaders, the chain the build worker uses), layer-wise or outputs only.
+"""A TensorRT engine built from a preset, as a comparison candidate: a BUILD JOB of the preset's EngineSpec
+(the job manager's worker child runs THE builder, trt_tui.core.build.trt_loaders, as `trt-tui build` does:
+same pins, IO formats, config, timing cache), then the comparison runs `engine:PATH`.
 
-    plan = plan_trt_candidate(resolved, outputs_only=False)    # pure: what will be built, no TensorRT needed
-    runner = trt_preset_runner(resolved, outputs_only=False)   # Polygraphy TrtRunner; needs TensorRT
+    plan = plan_trt_candidate(resolved, outputs_only=False)          # pure: what will be built, no TensorRT
+    built = build_candidate_engine(manager, preset, cancel=event)    # a job: progress, cancel, history, artifacts
+    runner, plan = trt_preset_runner(preset)                         # CLI: the job, then a TrtRunner in-process
 
 Layer-wise, the spec marks every tensor as an engine output (ModifyNetworkOutputs MARK_ALL), which blocks
-fusions: the marked engine is not the shipped one (MARKED_ENGINE_WARNING). Everything else (pins through
-the layer metadata, IO formats, config, timing cache) is the build's.
+fusions: the marked engine is not the shipped one (MARKED_ENGINE_WARNING). The TUI never loads TensorRT: it
+builds through its job manager and compares in a child process (trt_tui.core.parity.isolated).
 
-Not exercised against a real TensorRT here (none is installable on these machines): the composition runs
-through Polygraphy's loaders on a stand-in `tensorrt` module in the tests; the plan needs no TensorRT.
+Not exercised against a real TensorRT here (none is installable on these machines): the build runs through
+Polygraphy's loaders on a stand-in `tensorrt` module in the tests; the plan needs no TensorRT.
 """
 
 from __future__ import annotations
 
-import tempfile
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from trt_tui.core.engine_spec import EngineSpec
+from trt_tui.core.errors import UserError
 from trt_tui.core.preset.resolved import ResolvedPreset
 
 MARKED_ENGINE_WARNING = (
@@ -87,44 +91,86 @@ def resolve_candidate_preset(preset: Any, index=None) -> ResolvedPreset:
     return resolve_preset(preset, index)
 
 
-class _Workdir:
-    """A private temporary folder for the mixed-precision ONNX, removed when the runner is garbage collected
-    (TemporaryDirectory has its own finalizer) or explicitly through `cleanup()`."""
+@dataclass
+class CandidateEngine:
+    """An engine built for a comparison by a build job: a child process with progress, cancel, history and
+    artifacts like any `trt-tui build`, listed in the Builds screen and `trt-tui builds`."""
 
-    def __init__(self) -> None:
-        self._tmp = tempfile.TemporaryDirectory(prefix="trt_tui_cand_")
-        self.path = Path(self._tmp.name)
-
-    def cleanup(self) -> None:
-        self._tmp.cleanup()
+    path: str
+    plan: TrtPresetPlan
+    job_id: str
 
 
-def trt_preset_runner(preset: Any, *, outputs_only: bool = False, index=None, name: str = "candidate"):
-    """Polygraphy's TrtRunner over an engine built from `preset` (not activated: activation builds it).
+def candidate_build_request(preset: Any, *, outputs_only: bool, backends: dict) -> tuple[Any, TrtPresetPlan]:
+    """The build request for the candidate engine of `preset` (a file, a Preset with unsaved edits, or a
+    ResolvedPreset): the preset's own EngineSpec, with every tensor marked unless `outputs_only`."""
+    import copy
+    import dataclasses
 
-    Returns (runner, plan). Needs TensorRT, of the major version the preset targets.
+    from trt_tui.core.build.request import request_from_edited_preset, request_from_preset
+
+    if isinstance(preset, ResolvedPreset):
+        preset = preset.preset
+    if isinstance(preset, (str, Path)):
+        request = request_from_preset(preset, "tensorrt", backends)
+    else:
+        request = request_from_edited_preset(copy.deepcopy(preset), "tensorrt", backends)
+    spec = dataclasses.replace(EngineSpec.from_json(request.settings), mark_all_outputs=not outputs_only)
+    plan = TrtPresetPlan(spec, [] if outputs_only else [MARKED_ENGINE_WARNING])
+    mode = "outputs only" if outputs_only else "layer-wise, every tensor marked"
+    request = dataclasses.replace(request, settings=spec.to_json(), label=f"{request.label} · for compare ({mode})")
+    return request, plan
+
+
+def build_candidate_engine(manager, preset: Any, *, outputs_only: bool = False,
+                           on_progress: Callable[[str, float | None], None] | None = None,
+                           cancel: threading.Event | None = None, poll_s: float = 0.25) -> CandidateEngine:  # fmt: skip
+    """Submit the candidate's build to `manager` (a JobManager) and wait for it; `cancel` cancels the job.
+
+    A build that does not succeed is a UserError naming the job (its log says why)."""
+    from trt_tui.core.build.types import JobState
+
+    request, plan = candidate_build_request(preset, outputs_only=outputs_only, backends=manager.backends)
+    job = manager.submit(request)
+    seen = None
+    while not job.state.terminal:
+        if cancel is not None and cancel.is_set():
+            manager.cancel(job.id)
+        job = manager.wait(job.id, poll_s)
+        if on_progress is not None and (job.phase, job.progress) != seen:
+            seen = (job.phase, job.progress)
+            on_progress(job.phase or job.state.value, job.progress)
+    result = job.result
+    if job.state != JobState.SUCCEEDED or result is None or not result.engine_built or not result.engine_path:
+        why = result.message if result is not None and result.message else job.state.value
+        raise UserError(f"the candidate engine was not built ({job.state.value}: {why}); "
+                        f"see `trt-tui builds show {job.id}`")  # fmt: skip
+    return CandidateEngine(path=result.engine_path, plan=plan, job_id=job.id)
+
+
+def trt_preset_runner(preset: Any, *, outputs_only: bool = False, index=None, name: str = "candidate",
+                      manager=None, on_progress: Callable[[str, float | None], None] | None = None):  # fmt: skip
+    """(Polygraphy TrtRunner over the engine a build job built from `preset`, its plan); not activated.
+
+    The build runs in the job manager's child process (`manager`, else one on the default state dir, so
+    the build is in the history); the runner loads the engine in THIS process: a front that must never load
+    TensorRT (the TUI) compares in a child process instead (trt_tui.core.parity.isolated). `index` is unused
+    (the build request resolves the preset itself) and kept for the callers' signature.
     """
-    from trt_tui.core.build.trt_build import check_version
-    from trt_tui.core.parity.runners import require_tensorrt
+    from trt_tui.core.parity.runners import require_tensorrt, trt_engine_runner
 
-    require_tensorrt("building a candidate engine from a preset")
-    import tensorrt as trt
+    require_tensorrt("building a candidate engine from a preset")  # before queueing a build that cannot run
+    own = manager is None
+    if own:
+        from trt_tui.core.build.manager import JobManager
+        from trt_tui.core.build.state import state_dir
 
-    r = resolve_candidate_preset(preset, index)
-    plan = plan_trt_candidate(r, outputs_only=outputs_only)
-    check_version(plan.spec, trt, r.source_path)
-    workdir = None
-    onnx_path = plan.onnx_path
-    if onnx_path is None:  # 11.x low precision: the precision lives in the graph
-        from trt_tui.core.build.onnx_outputs import write_mixed_model
-
-        workdir = _Workdir()
-        onnx_path = write_mixed_model(plan.spec, workdir.path)
-    from polygraphy.backend.trt import EngineFromBytes, TrtRunner
-
-    from trt_tui.core.build.trt_loaders import engine_bytes_loader
-
-    runner = TrtRunner(EngineFromBytes(engine_bytes_loader(plan.spec, onnx_path, trt)), name=name)
-    runner.trt_tui_workdir = workdir  # keeps the mixed ONNX alive as long as the runner (parsed at activation)
-    runner.trt_tui_plan = plan
-    return runner, plan
+        manager = JobManager(state_dir())
+    try:
+        built = build_candidate_engine(manager, preset, outputs_only=outputs_only, on_progress=on_progress)
+    finally:
+        if own:
+            manager.close()
+    runner = trt_engine_runner(built.path, name=name)
+    runner.trt_tui_plan = built.plan
+    return runner, built.plan

@@ -14,9 +14,9 @@ from textual.widgets import Input, Label, ProgressBar, Select, Sparkline, Static
 
 from trt_tui.core.parity.engine import BatchUpdate, CompareOptions, prepare_comparison
 from trt_tui.core.parity.inputs import InputSpec
-from trt_tui.core.errors import UserError
 from trt_tui.core.parity.results import CompareResult
-from trt_tui.core.parity.runners import CandidateSpec, require_tensorrt
+from trt_tui.core.backends import tensorrt_status
+from trt_tui.core.parity.runners import CandidateSpec
 from trt_tui.core.parity.trt_preset import MARKED_ENGINE_SHORT, MARKED_ENGINE_WARNING
 from trt_tui.ui.messages import ParityBatch, ParityFinished
 from trt_tui.ui.plain import printable
@@ -100,10 +100,9 @@ class ParityScreen(TrtScreen):
         """The candidate to run; a TensorRT one is built from the current preset (unsaved edits included)."""
         if kind not in ("trt", "trt-outputs"):
             return kind
-        try:
-            require_tensorrt("a TensorRT candidate")
-        except UserError as exc:
-            self.notify(exc.one_line(), severity="error")
+        status = tensorrt_status()  # THE availability probe: never imports TensorRT into this process
+        if not status.available:
+            self.notify(f"a TensorRT candidate needs TensorRT: {status.detail}", severity="error")
             return None
         return CandidateSpec("trt", precision=precision, preset=self.workspace.current_preset(), outputs_only=kind == "trt-outputs")
 
@@ -146,6 +145,9 @@ class ParityScreen(TrtScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="parity", name="parity-compare")
     def run_comparison(self, model, candidate, precision, pins, inputs, options, cancel) -> None:
         try:
+            if isinstance(candidate, CandidateSpec) and candidate.kind == "trt":
+                self._compare_built_engine(model, candidate, precision, pins, inputs, options, cancel)
+                return
             comparison = prepare_comparison(
                 model, candidate, precision=precision, pins=pins, inputs=inputs, options=options
             )
@@ -154,6 +156,32 @@ class ParityScreen(TrtScreen):
             self.post_message(ParityFinished(comparison.result(), comparison.warnings))
         finally:
             self.app.call_from_thread(setattr, self, "running", False)
+
+    def _compare_built_engine(self, model, candidate, precision, pins, inputs, options, cancel) -> None:
+        """TensorRT never enters this process: the engine is built by a build job (child process, in the
+        Builds history), then compared in a child process (core.parity.isolated). Runs in the worker thread."""
+        from trt_tui.core.parity.isolated import compare_isolated
+        from trt_tui.core.parity.trt_preset import build_candidate_engine
+
+        def progress(phase: str, fraction: float | None) -> None:
+            done = "" if fraction is None else f" {fraction:.0%}"
+            self.app.call_from_thread(self.query_one("#parity-status", Static).update,
+                                      f"building the candidate engine (Builds screen): {phase}{done}")  # fmt: skip
+
+        built = build_candidate_engine(self.app.job_manager(), candidate.preset, outputs_only=candidate.outputs_only,
+                                       on_progress=progress, cancel=cancel)  # fmt: skip
+        self.app.call_from_thread(self.query_one("#parity-status", Static).update,
+                                  f"comparing engine {built.path} (child process)…")  # fmt: skip
+        engine = CandidateSpec("engine", path=built.path)
+        for kind, payload in compare_isolated(model, engine, precision=precision, pins=pins, inputs=inputs,
+                                              options=options, cancel=cancel):  # fmt: skip
+            if kind == "batch":
+                self.post_message(ParityBatch(payload))
+            else:
+                result, warnings = payload
+                result.candidate = built.plan.label
+                result.warnings = [*built.plan.warnings, *result.warnings]
+                self.post_message(ParityFinished(result, [*built.plan.warnings, *warnings]))
 
     def on_parity_batch(self, message: ParityBatch) -> None:
         u = message.update
