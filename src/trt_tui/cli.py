@@ -15,7 +15,8 @@ from trt_tui import __version__
 from trt_tui.core.errors import UserError
 
 # Module names under trt_tui.commands; each defines register(subparsers) -> None and sets `func` defaults.
-COMMAND_MODULES = ["inspect", "demo", "compare", "contract", "preset", "convert", "build", "builds", "stream", "search"]
+COMMAND_MODULES = ["inspect", "demo", "compare", "contract", "preset", "convert", "build", "builds", "stream", "search",
+                   "calibrate"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,12 +24,28 @@ def build_parser() -> argparse.ArgumentParser:
         prog="trt-tui",
         description="Explore TensorRT engine builds: pin layers to FP32, compose presets, build, and compare "
         "layer-wise drift. Run without a command to open the terminal UI.",
+        epilog=_runtimes_line(),
     )
     parser.add_argument("--version", action="version", version=f"trt-tui {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"trt_tui.commands.{name}").register(sub)
     return parser
+
+
+def _runtimes_line() -> str:
+    """Which ONNX Runtime build is installed, read from package metadata (importing it would cost ~0.3 s).
+
+    onnxruntime and onnxruntime-gpu install the same module: the GPU build adds the CUDA (and TensorRT) EPs."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    for dist, what in (("onnxruntime-gpu", "CUDA and CPU execution providers: --candidate cuda, trt-tui calibrate"),
+                       ("onnxruntime", "CPU execution provider only; pip install onnxruntime-gpu for --candidate cuda")):  # fmt: skip
+        try:
+            return f"ONNX Runtime: {dist} {version(dist)} ({what})."
+        except PackageNotFoundError:
+            continue
+    return "ONNX Runtime: not installed."
 
 
 def _app_parser() -> argparse.ArgumentParser:

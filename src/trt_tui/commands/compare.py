@@ -39,7 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "opt), seed and input data from a preset; flags given here override it")
     p.add_argument("--candidate", default="emulate", metavar="SPEC",
                    help="emulate (CPU emulation of --precision, default), mixed (ONNX Runtime on the mixed-precision "
-                   "rewrite), onnx:PATH, engine:PATH (TensorRT), trt[:PRESET] (a TensorRT engine built from the preset, "
+                   "rewrite), cuda (the mixed-precision rewrite on ONNX Runtime's CUDA EP: real GPU fp16/bf16 kernels, "
+                   "against the FP32 model on the CUDA EP with TF32 off; needs onnxruntime-gpu), onnx:PATH, engine:PATH (TensorRT), trt[:PRESET] (a TensorRT engine built from the preset, "
                    "default --preset, through Polygraphy; every tensor marked unless --outputs-only) or "
                    "outputs:PATH[#runner] (.npz or Polygraphy JSON)")
     p.add_argument("--outputs-only", action="store_true",

@@ -52,6 +52,7 @@ from trt_tui.core.parity.runners import (
     trt_candidate_runner,
     trt_engine_runner,
 )
+from trt_tui.core.parity.providers import GPU_PROVIDERS, require_cuda
 from trt_tui.core.parity.sides import OnnxSide, RunnerSide, SavedSide
 from trt_tui.core.weights import WeightSource
 
@@ -237,6 +238,10 @@ class Comparison:
         for side in (self.reference, self.candidate):
             if hasattr(side, "close"):
                 side.close()
+            nodes = side.cpu_fallbacks() if isinstance(side, OnnxSide) else []
+            if nodes:
+                self.warnings.append(f"{side.label}: {len(nodes)} node(s) ran on ONNX Runtime's CPU EP (no CUDA kernel): "
+                                     + ", ".join(nodes[:10]) + (" ..." if len(nodes) > 10 else ""))  # fmt: skip
 
     def _set_growth(self, rows: list[LayerDrift]) -> None:
         """Each row's rel_rms over the largest of its inputs' (graph inputs and weights count as rounded once,
@@ -304,9 +309,13 @@ def prepare_comparison(
     index = load_graph(model)
     spec = parse_candidate(candidate, precision=precision, pins=pins) if isinstance(candidate, str) else candidate
     ref_kind, ref_path = parse_reference(reference)
-    providers = list(options.providers or default_providers())
+    if spec.kind == "cuda":  # real fp16/bf16 GPU kernels: both sides on the CUDA EP (TF32 off), CPU EP as fallback
+        require_cuda("the cuda candidate")
+        providers = list(options.providers or GPU_PROVIDERS)
+    else:
+        providers = list(options.providers or default_providers())
     warnings: list[str] = []
-    needs_model = ref_kind == "onnxruntime" or spec.kind in ("emulate", "mixed")
+    needs_model = ref_kind == "onnxruntime" or spec.kind in ("emulate", "mixed", "cuda")
     full = load_model(model) if needs_model else None
 
     weights = WeightSource(Path(model).parent)  # external data stays on disk, mapped segment by segment
@@ -339,7 +348,7 @@ def prepare_comparison(
         feeds = random_feeds(index, inputs or InputSpec(), warnings)
     if not feeds:
         raise UserError("no input data: zero iterations")
-    low = spec.precision if spec.kind in ("emulate", "mixed") else None  # other candidates carry their own types
+    low = spec.precision if spec.kind in ("emulate", "mixed", "cuda") else None  # other candidates carry their own types
     if spec.kind == "trt" and plan.precision in ("fp16", "bf16"):
         low = plan.precision  # headroom against the preset's low precision
     return Comparison(index, ref_side, cand_side, feeds, options, precision=low, warnings=warnings)

@@ -24,7 +24,7 @@ from trt_tui.core.parity.segments import ort_runner
 from trt_tui.core.weights import WeightSource, load_without_weights, weights_apart
 
 PRECISIONS = ("fp16", "bf16")
-CANDIDATE_KINDS = ("emulate", "mixed", "onnx", "engine", "trt", "outputs")
+CANDIDATE_KINDS = ("emulate", "mixed", "cuda", "onnx", "engine", "trt", "outputs")
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class CandidateSpec:
 
     def __post_init__(self) -> None:
         if self.kind not in CANDIDATE_KINDS:
-            raise UserError(f"unknown candidate {self.kind!r}; choose emulate, mixed, onnx:PATH, engine:PATH, "
+            raise UserError(f"unknown candidate {self.kind!r}; choose emulate, mixed, cuda, onnx:PATH, engine:PATH, "
                             "trt[:PRESET] or outputs:PATH")  # fmt: skip
         if self.kind == "trt" and not (self.path or self.preset is not None):
             raise UserError("candidate trt builds a TensorRT engine from a preset: give --preset FILE or trt:PRESET")
@@ -56,7 +56,7 @@ class CandidateSpec:
 
     @property
     def label(self) -> str:
-        if self.kind in ("emulate", "mixed"):
+        if self.kind in ("emulate", "mixed", "cuda"):
             pins = f" +{len(self.pins)} pinned" if self.pins else ""
             return f"{self.kind} {self.precision}{pins}"
         if self.kind == "trt":
@@ -88,10 +88,9 @@ def parse_reference(text: str) -> tuple[str, str | None]:
 
 
 def default_providers() -> list[str]:
-    """CUDA when onnxruntime-gpu can use it, else CPU."""
-    import onnxruntime as ort
-
-    return ["cuda", "cpu"] if "CUDAExecutionProvider" in ort.get_available_providers() else ["cpu"]
+    """The CPU: the drift preview is GPU-free by design, and both sides must run the same kernels. GPU runs are
+    asked for by name (the `cuda` candidate: providers.GPU_PROVIDERS)."""
+    return ["cpu"]
 
 
 def load_model(path: str | os.PathLike[str]) -> onnx.ModelProto:
@@ -129,7 +128,7 @@ def candidate_model_and_weights(model: onnx.ModelProto, spec: CandidateSpec, bas
         precision.check_ort_keeps_rounding()
         result = precision.emulate(model, low, list(spec.pins), fuse_bias=spec.fuse_bias, base_dir=base_dir)
         return result.model, result.weights
-    if spec.kind == "mixed":
+    if spec.kind in ("mixed", "cuda"):  # cuda: the same mixed-precision ONNX, on ONNX Runtime's CUDA EP
         result = precision.to_mixed_precision(model, low, list(spec.pins), keep_io_types=True, base_dir=base_dir)
         return result.model, result.weights
     raise UserError(f"candidate {spec.kind!r} is not an ONNX model")
@@ -243,7 +242,11 @@ def make_runners(
     spec = parse_candidate(candidate, precision=precision, pins=pins) if isinstance(candidate, str) else candidate
     if spec.kind == "outputs":
         raise UserError("saved outputs are not a runner; compare them with trt_tui.core.parity.engine instead")
-    providers = list(providers or default_providers())
+    if spec.kind == "cuda":
+        from trt_tui.core.parity.providers import GPU_PROVIDERS, require_cuda
+
+        require_cuda("the cuda candidate")
+    providers = list(providers or (GPU_PROVIDERS if spec.kind == "cuda" else default_providers()))
     reference = onnx_runner(ref_model, outputs, providers=providers, name="reference", weights=WeightSource(base_dir))
     if spec.kind == "engine":
         cand = trt_engine_runner(spec.path, name="candidate")

@@ -26,6 +26,8 @@ import onnx
 from onnx import helper
 
 from trt_tui.core.errors import UserError
+from trt_tui.core.parity.providers import make_session
+from trt_tui.core.parity.providers import resolve as resolve_providers
 from trt_tui.core.weights import WeightSource, placeholder, supplied_separately
 
 
@@ -172,11 +174,13 @@ def quiet_polygraphy() -> None:
 
 
 def ort_runner(model_bytes: bytes, providers: Iterable[str] = ("cpu",), *, optimize: bool = False, name: str = "onnxrt",
-               initializers: dict | None = None):  # fmt: skip
+               initializers: dict | None = None, on_placement=None):  # fmt: skip
     """A Polygraphy ONNX Runtime runner (not activated) over serialized model bytes.
 
     `initializers` maps placeholder initializer names to OrtValues (see `weights.placeholder`); the session
-    uses their memory as is, so their arrays must outlive it (the caller holds them).
+    uses their memory as is, so their arrays must outlive it (the caller holds them). `providers` are matched
+    by substring (providers.resolve: TF32 off on CUDA); on a GPU `on_placement(provider -> node names)` is
+    told where ONNX Runtime placed the nodes.
 
     The session is ours rather than Polygraphy's SessionFromOnnx, for one option it does not expose: idle
     intra-op threads must not spin. Both sides' sessions are open while numpy reduces their tensors, and
@@ -186,21 +190,15 @@ def ort_runner(model_bytes: bytes, providers: Iterable[str] = ("cpu",), *, optim
     from polygraphy.backend.onnxrt import OnnxrtRunner
 
     quiet_polygraphy()
-    available = ort.get_available_providers()
-    chosen = []
-    for want in providers:
-        match = next((p for p in available if want.lower() in p.lower()), None)
-        if match is None:
-            raise UserError(f"ONNX Runtime has no execution provider {want!r}; available: {', '.join(available)}")
-        chosen.append(match)
+    chosen = resolve_providers(providers)
 
-    def session():
+    def make(log_severity: int):
         options = ort.SessionOptions()
         options.graph_optimization_level = (
             ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize else ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         )
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3  # errors only: ORT warns about every unused initializer of a segment
+        options.log_severity_level = log_severity  # 3, errors only: ORT warns about every unused initializer
         if initializers:
             options.add_external_initializers(list(initializers), list(initializers.values()))
             # prepacking would copy every supplied weight into ORT's own buffers: twice the memory we bound
@@ -209,6 +207,9 @@ def ort_runner(model_bytes: bytes, providers: Iterable[str] = ("cpu",), *, optim
             return ort.InferenceSession(model_bytes, sess_options=options, providers=chosen)
         except Exception as exc:  # ORT's own exception types (NotImplemented, Fail, InvalidGraph, ...)
             raise UserError(ort_failure(exc, name)) from None
+
+    def session():
+        return make_session(make, chosen, on_placement)
 
     return OnnxrtRunner(session, name=name)
 
@@ -222,9 +223,11 @@ class SegmentedExecutor:
         feeds: Sequence[dict[str, np.ndarray]],
         providers: Sequence[str] = ("cpu",),
         label: str = "onnxrt",
+        on_placement=None,
     ):
         self.plan = plan
         self.providers = tuple(providers)
+        self.on_placement = on_placement  # GPU runs: told which provider took each segment's nodes
         self.label = label  # which side (reference / candidate) this runs, for error messages
         missing = [n for n in plan.graph_inputs if n not in feeds[0]] if feeds else []
         if missing:
@@ -254,7 +257,7 @@ class SegmentRun:
             self.values = {t.name: plan.weights.ort_value(t) for t in supplied}
             self.runner = ort_runner(
                 sub.SerializeToString(), self.executor.providers, name=f"{self.executor.label} (segment {self.k})",
-                initializers=self.values,
+                initializers=self.values, on_placement=self.executor.on_placement,
             )  # fmt: skip
             self.runner.activate()
         return self

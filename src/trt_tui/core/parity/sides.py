@@ -31,12 +31,25 @@ class OnnxSide:
         self.label = label
         self.providers = tuple(providers)
         self.executor: SegmentedExecutor | None = None
+        self.placements: dict[str, str] = {}  # GPU runs: node name -> the execution provider that ran it
+
+    def _placed(self, by_provider: dict[str, list[str]]) -> None:
+        for provider, nodes in by_provider.items():
+            for node in nodes:
+                self.placements[node] = provider
+
+    def cpu_fallbacks(self) -> list[str]:
+        """Nodes ONNX Runtime ran on its CPU EP in a GPU run (no CUDA kernel for that op and type)."""
+        from trt_tui.core.parity.providers import CPU, memcpy_or_internal
+
+        return [n for n, p in self.placements.items() if p == CPU and not memcpy_or_internal(n)]
 
     def names(self) -> set[str]:
         return {t for n in self.model.graph.node for t in n.output if t}
 
     def prepare(self, batches: Sequence[Sequence[str]], feeds: Sequence[dict[str, np.ndarray]]) -> None:
-        self.executor = SegmentedExecutor(SegmentPlan(self.model, batches, self.weights), feeds, self.providers, label=self.label)
+        self.executor = SegmentedExecutor(SegmentPlan(self.model, batches, self.weights), feeds, self.providers, label=self.label,
+                                          on_placement=self._placed)  # fmt: skip
 
     def open(self, k: int):
         return self.executor.open(k)

@@ -27,7 +27,7 @@ from trt_tui.core.streaming.guards import unfed_state_inputs
 from trt_tui.core.streaming.memory import check_stream_memory, model_bytes
 
 
-LOW_PRECISION_KINDS = ("emulate", "mixed", "engine", "trt")  # candidates that round: zero error is suspect
+LOW_PRECISION_KINDS = ("emulate", "mixed", "cuda", "engine", "trt")  # candidates that round: zero error is suspect
 
 
 @dataclass
