@@ -4,15 +4,17 @@ For every node that computes in low precision, two quantities, both measured on 
 
 - its local error `e`: the node alone in low precision on FP32 inputs (inputs rounded as a low-precision
   node reads them, output rounded), relative RMS against its FP32 output;
-- its amplification `k`: the node in FP32 fed the all-low run's (already drifted) inputs; the relative error
-  of its output divided by the worst relative error of its float inputs (1 where that is ~0 or unknown).
+- its amplification `k` per float input edge: the node in FP32 fed the all-low run's (already drifted)
+  value on that input only; the relative error of its output divided by that input's relative error (1
+  where that is ~0 or unknown). Per edge, because a residual Add passes a small branch's error on scaled
+  by the branch's share of the sum, and the trunk's error almost unchanged.
 
 Both come from one "detached" model in which every node reads graph inputs instead of its producers: one
 copy per low node (fed the FP32 reference's tensors, emulated in low precision) and one pinned copy per float
-node (fed the all-low run's tensors), emulated by the same `precision.emulate` the evaluations use. The gain
-`G` of a tensor is how much relative error there reaches a checked output: 1 at a checked output, else the
-largest `k * G` over its consumers (reverse topological order). A state output feeds the next chunk back,
-so its error piles up over the stream: its gain is at least `chunks * max(1, G(state input))`.
+input edge (fed that drifted tensor), emulated by the same `precision.emulate` the evaluations use. The gain
+`G` of a tensor is how much of its relative error reaches the checked outputs: 1 at a checked output, else
+the sum over its consumers of `k * G` (reverse topological order; paths add up). A state output feeds the
+next chunk back, so its error piles up over the stream: its gain is at least `chunks * max(1, G(state in))`.
 
 score = e * G. A node whose tensors reach no checked output gets G = 0 and is never a candidate (pinning it
 cannot change what is checked). Non-finite local error (an overflow) ranks first, earliest node first.
@@ -85,7 +87,7 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
     probe = OrtModel(precision.emulate(detached, low, kap_pins, fuse_bias=fuse_bias).model, label="sensitivity model")
 
     local: dict[int, float] = {}
-    kappa: dict[int, float] = {}
+    kappa: dict[tuple[int, str], float] = {}
     try:
         for sample in samples:
             ref = {**sample, **reference.run(sample)}
@@ -96,11 +98,11 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
             for i, outs in solo_of.items():
                 e = max((rel_error(ref[o], got[c]) for o, c in outs), default=0.0)
                 local[i] = max(local.get(i, 0.0), e)
-            for i, (ins, outs) in kap_of.items():
-                e_in = max((rel_error(ref[t], low_run[t]) for t in ins), default=0.0)
+            for (i, t), outs in kap_of.items():
+                e_in = rel_error(ref[t], low_run[t])
                 e_out = max((rel_error(ref[o], got[c]) for o, c in outs), default=0.0)
                 k = e_out / e_in if e_in > _TINY and math.isfinite(e_in) and math.isfinite(e_out) else 1.0
-                kappa[i] = max(kappa.get(i, 0.0), min(max(k, KAPPA_RANGE[0]), KAPPA_RANGE[1]))
+                kappa[(i, t)] = max(kappa.get((i, t), 0.0), min(max(k, KAPPA_RANGE[0]), KAPPA_RANGE[1]))
             del ref, low_run, feed, got
     finally:
         for s in (reference, all_low, probe):
@@ -128,7 +130,7 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
 def _detached_model(plan) -> tuple[onnx.ModelProto, dict, dict, list[str], dict[str, str]]:
     """Every node reading graph inputs: a low copy per low node (`T__solo`), a pinned copy per float node fed
     the drifted tensors (`T__noisy` -> `T__kap`). Returns the model, {node: [(tensor, solo output)]},
-    {node: ([float inputs], [(tensor, kap output)])}, the pinned copies' names and {noisy input: tensor}."""
+    {(node, float input): [(tensor, kap output)]}, the pinned copies' names and {noisy input: tensor}."""
     src = plan.model
     nodes = list(src.graph.node)
     consts = set(plan.consts) | {t.name for t in src.graph.initializer}
@@ -146,9 +148,10 @@ def _detached_model(plan) -> tuple[onnx.ModelProto, dict, dict, list[str], dict[
     graph = helper.make_graph([], "trt_tui_sensitivity", [], [], list(src.graph.initializer))
     inputs: dict[str, int] = {}
     solo_of: dict[int, list[tuple[str, str]]] = {}
-    kap_of: dict[int, tuple[list[str], list[tuple[str, str]]]] = {}
+    kap_of: dict[tuple[int, str], list[tuple[str, str]]] = {}
     pins: list[str] = []
     noisy_of: dict[str, str] = {}
+    noisy_name: dict[str, str] = {}
     for i in plan.order:
         node, mode = nodes[i], plan.nodes[i].mode
         if node.op_type == "Constant" and (node.domain or "") == "":
@@ -161,11 +164,13 @@ def _detached_model(plan) -> tuple[onnx.ModelProto, dict, dict, list[str], dict[
             solo_of[i] = [(o, c) for o, c in outs if o in float_out]
             graph.node.append(copy)
             _declare(copy, consts, dtypes, inputs)
-        if float_out and float_in:
-            noisy = {t: fresh(t + "__noisy") for t in float_in}
-            noisy_of.update({v: k for k, v in noisy.items()})
+        for t in dict.fromkeys(float_in) if float_out else ():  # one pinned copy per float input edge
+            if t not in noisy_name:
+                noisy_name[t] = fresh(t + "__noisy")
+                noisy_of[noisy_name[t]] = t
+            noisy = {t: noisy_name[t]}
             copy, outs = _copy(node, fresh(plan.names[i] + "__kap"), noisy, fresh, "__kap")
-            kap_of[i] = (float_in, [(o, c) for o, c in outs if o in float_out])
+            kap_of[(i, t)] = [(o, c) for o, c in outs if o in float_out]
             graph.node.append(copy)
             pins.append(copy.name)
             _declare(copy, consts, dtypes, inputs, noisy)
@@ -173,7 +178,7 @@ def _detached_model(plan) -> tuple[onnx.ModelProto, dict, dict, list[str], dict[
         graph.input.append(helper.make_tensor_value_info(name, dtype, None))
     for outs in solo_of.values():
         graph.output.extend(helper.make_tensor_value_info(c, FLOAT, None) for _, c in outs)
-    for _, outs in kap_of.values():
+    for outs in kap_of.values():
         graph.output.extend(helper.make_tensor_value_info(c, FLOAT, None) for _, c in outs)
     model = helper.make_model(graph, opset_imports=src.opset_import, ir_version=src.ir_version)
     model.functions.extend(src.functions)
@@ -202,7 +207,7 @@ def _declare(copy: onnx.NodeProto, consts: set[str], dtypes: dict[str, int], inp
             inputs[t] = FLOAT if t in back else (dtypes.get(t) or FLOAT)
 
 
-def _gains(plan, nodes, kappa: dict[int, float], outputs: list[str], state_pairs: dict[str, str], chunks: int) -> dict[str, float]:
+def _gains(plan, nodes, kappa: dict[tuple[int, str], float], outputs: list[str], state_pairs: dict[str, str], chunks: int) -> dict[str, float]:
     """Gain of every tensor towards the checked outputs (see the module docstring)."""
     seeds = {t: 1.0 for t in outputs}
 
@@ -213,10 +218,9 @@ def _gains(plan, nodes, kappa: dict[int, float], outputs: list[str], state_pairs
             out = max((g.get(t, 0.0) for t in node.output if t), default=0.0)
             if out == 0.0:
                 continue
-            k = kappa.get(i, 1.0)
-            for t in node.input:
-                if t:
-                    g[t] = max(g.get(t, 0.0), k * out)
+            for t in dict.fromkeys(node.input):
+                if t:  # paths add up (an upper bound: errors along two paths may partly cancel)
+                    g[t] = g.get(t, 0.0) + kappa.get((i, t), 1.0) * out
         return g
 
     gain = propagate(seeds)

@@ -45,6 +45,7 @@ class ParityScreen(TrtScreen):
         Binding("n", "first_divergence", "First divergence", id="parity.first"),
         Binding("o", "cycle_sort", "Sort", id="parity.sort"),
         Binding("p", "pin_rerun", "Pin node + re-run", id="parity.pin_rerun"),
+        Binding("s", "search", "Search pins", id="parity.search"),
     ]
 
     def __init__(self) -> None:
@@ -290,6 +291,16 @@ class ParityScreen(TrtScreen):
         if selection is not None and not selection.is_pinned(node):
             self.edit_pins(lambda sel: sel.pin_nodes([node]), describe=f"node {node}")
         self.action_run()
+
+    def action_search(self) -> None:
+        """The pin search dialog (screens/search.py) with this screen's precision and inputs."""
+        from trt_tui.ui.screens.search import SearchScreen
+
+        if self.app.index is None:
+            self.notify("Open a model first.", severity="warning")
+            return
+        inputs = self.query_one("#parity-inputs", Input).value.strip()
+        self.app.push_screen(SearchScreen(str(self.app.index.path), str(self.query_one("#parity-precision", Select).value), inputs or "1"))
 
     def palette_commands(self):
         from trt_tui.ui.screens.base import PaletteCommand

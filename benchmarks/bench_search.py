@@ -1,0 +1,216 @@
+"""Finding the FP32 pins: `trt-tui search` vs onnxconverter-common's `auto_convert_mixed_precision`.
+
+On the same model, the same input and the same target, each tool searches the nodes to keep in FP32:
+- trt_tui: `prepare_search(...).run()` (sensitivity ranking, prefix search, pruning; CPU emulation of fp16);
+- onnxconverter-common 1.16 `auto_convert_mixed_precision` (group testing over the topological order; each
+  attempt converts the whole model to fp16 and runs it on ONNX Runtime CPU), with the same criterion as its
+  `validate_fn`. It is NOT a trt_tui dependency: install it apart, e.g.
+  `pip install --target /tmp/occ --no-deps onnxconverter-common==1.16.0` and pass `--occ-path /tmp/occ`.
+- ModelOpt AutoCast's heuristic is reported as not run when `modelopt` does not import (it needs torch).
+
+Printed per tool: wall time of the search (model already loaded), evaluations (inferences of a candidate
+pin set), FP32 nodes kept / low-precision nodes, and the output error of the result measured by the SAME code
+for both: the fp16 storage-rounding emulation of the model with that set pinned, run on ONNX Runtime, error
+computed here with numpy (independent of the search's own bookkeeping), and whether that meets the target.
+The target is `--factor` x the rel_rms that fp16 everywhere gives on the first float output (so nothing
+pinned always misses it).
+
+Usage: python benchmarks/bench_search.py [--occ-path DIR] [--models demo,transformer,overflow,corpus]
+       [--corpus-dir ~/.cache/trt_tui/corpus] [--corpus-models a,b] [--factor 0.5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+CORPUS_DEFAULT = ["magika_v3_3", "oww_embedding", "captcha_crnn", "ddddocr_ocr"]
+
+
+def _models(args, tmp: Path) -> list[tuple[str, Path]]:
+    from trt_tui.core.modelgen.demo import build_demo_model
+    from trt_tui.core.modelgen.synth import transformer_encoder
+
+    out = []
+    wanted = args.models.split(",")
+    if "demo" in wanted:
+        p = tmp / "demo.onnx"
+        onnx.save(build_demo_model(), p)
+        out.append(("demo (streaming conformer-like)", p))
+    if "transformer" in wanted:
+        p = tmp / "transformer.onnx"
+        onnx.save(transformer_encoder(layers=6, d=128, ffn=512, seq=32, batch=1, decomposed_ln=True), p)
+        out.append(("transformer 6x128 (decomposed LN)", p))
+    if "overflow" in wanted:
+        p = tmp / "transformer_overflow.onnx"
+        onnx.save(transformer_encoder(layers=4, d=64, ffn=256, seq=32, batch=1, logit_scale=2000.0), p)
+        out.append(("transformer 4x64, QK overflows fp16", p))
+    if "corpus" in wanted:
+        corpus = Path(args.corpus_dir).expanduser()
+        for name in args.corpus_models.split(","):
+            p = corpus / f"{name}.onnx"
+            if p.exists():
+                out.append((f"corpus {name}", p))
+            else:
+                print(f"(corpus model {p} not found: skipped)")
+    return out
+
+
+def emulated_error(model_path: Path, pins: list[str], feeds: list[dict], output: str) -> tuple[float, int]:
+    """(worst rel_rms over the feeds, non-finite count) of `output` with `pins` in FP32: the same code for all."""
+    import onnxruntime as ort
+
+    from trt_tui.core.precision import emulate
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    cand = ort.InferenceSession(emulate(str(model_path), "fp16", pins).model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    ref = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+    worst, nonfinite = 0.0, 0
+    for feed in feeds:
+        names = [i.name for i in ref.get_inputs()]
+        r = ref.run([output], {k: feed[k] for k in names})[0].astype(np.float64)
+        c = cand.run([output], {k: feed[k] for k in names})[0].astype(np.float64)
+        nonfinite += int((~np.isfinite(c)).sum())
+        err = math.inf if not np.isfinite(c).all() else float(np.linalg.norm(c - r) / max(np.linalg.norm(r), 1e-30))
+        worst = max(worst, err)
+    return worst, nonfinite
+
+
+def run_trt_tui(path: Path, target: str, feeds: list[dict]) -> dict:
+    from trt_tui.core.search.session import prepare_search
+
+    with tempfile.TemporaryDirectory() as tmp:
+        np.savez(Path(tmp) / "sample.npz", **feeds[0])
+        job = prepare_search(path, targets=[target], inputs=[Path(tmp) / "sample.npz"])
+        t0 = time.perf_counter()
+        result = job.run()
+        seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "evaluations": result.evaluations, "pins": result.pins, "float_nodes": result.float_nodes,
+            "status": result.status, "passed": result.passed}  # fmt: skip
+
+
+def run_occ(path: Path, target_value: float, output: str, feeds: list[dict], occ_path: str, *, emulated: bool = False) -> dict:
+    """auto_convert_mixed_precision as released (`emulated=False`: each attempt is its fp16 model on ORT CPU,
+    which adds FP32 islands and under-reports the error), or with each attempt's conversion replaced by the
+    same fp16 emulation trt_tui evaluates (`emulated=True`): the same measurement, only the search differs."""
+    if occ_path not in sys.path:
+        sys.path.insert(0, occ_path)
+    from onnxconverter_common import auto_mixed_precision, float16
+
+    from trt_tui.core.precision import emulate
+
+    model = onnx.load(str(path))
+    outputs = [o.name for o in model.graph.output]
+    k = outputs.index(output)
+    attempts, last_block = [0], [[]]
+    convert = float16.convert_float_to_float16
+
+    def counting_convert(m, *a, **kw):
+        attempts[0] += 1
+        last_block[0] = list(kw.get("node_block_list") or [])
+        if emulated:
+            known = {n.name for n in m.graph.node}
+            return emulate(m, "fp16", [n for n in last_block[0] if n in known]).model
+        return convert(m, *a, **kw)
+
+    def validate(res0, res1):
+        r, c = np.asarray(res0[k], np.float64), np.asarray(res1[k], np.float64)
+        if not np.isfinite(c).all():
+            return False
+        return float(np.linalg.norm(c - r) / max(np.linalg.norm(r), 1e-30)) <= target_value
+
+    auto_mixed_precision.float16.convert_float_to_float16 = counting_convert
+    feed = {i.name: feeds[0][i.name] for i in model.graph.input if i.name in feeds[0]}
+    t0 = time.perf_counter()
+    status = "ok"
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            auto_mixed_precision.auto_convert_mixed_precision(model, feed, validate_fn=validate, keep_io_types=True)
+    except Exception as exc:  # the tool's own failures are part of the result
+        status = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+    finally:
+        auto_mixed_precision.float16.convert_float_to_float16 = convert
+    seconds = time.perf_counter() - t0
+    names = {n.name for n in model.graph.node}
+    pins = [n for n in last_block[0] if n in names]
+    return {"seconds": seconds, "evaluations": attempts[0], "pins": pins, "status": status}
+
+
+def run_autocast() -> dict | None:
+    try:
+        import modelopt.onnx.autocast  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 - any import failure means "not available here"
+        return {"status": f"not run: modelopt does not import ({type(exc).__name__})"}
+    return {"status": "not run: AutoCast wiring not implemented in this benchmark"}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--occ-path", default=None, help="folder where onnxconverter-common is installed (pip --target)")
+    ap.add_argument("--models", default="demo,transformer,overflow,corpus")
+    ap.add_argument("--corpus-dir", default="~/.cache/trt_tui/corpus")
+    ap.add_argument("--corpus-models", default=",".join(CORPUS_DEFAULT))
+    ap.add_argument("--factor", type=float, default=0.5, help="target = factor x fp16-everywhere rel_rms (default 0.5)")
+    args = ap.parse_args()
+
+    from trt_tui.core.graph import load_graph
+    from trt_tui.core.parity.inputs import InputSpec, random_feeds
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, path in _models(args, Path(tmp)):
+            index = load_graph(path)
+            feeds = random_feeds(index, InputSpec(seed=1, iterations=1), [])
+            model = onnx.load(str(path))
+            floats = [o.name for o in model.graph.output if o.type.tensor_type.elem_type == onnx.TensorProto.FLOAT]
+            output = floats[0]
+            base, base_nonfinite = emulated_error(path, [], feeds, output)
+            if base == 0:
+                print(f"{label}: fp16 everywhere is exact on {output}: nothing to search")
+                continue
+            value = args.factor * base if math.isfinite(base) else 1e-2
+            target = f"{output}:rel_rms<={value:.3g}"
+            print(f"\n== {label}: {len(model.graph.node)} nodes; target {target} (fp16 everywhere: {base:.3g}"
+                  f"{f', {base_nonfinite} non-finite' if base_nonfinite else ''})", flush=True)  # fmt: skip
+            tools = {"trt_tui search": run_trt_tui(path, target, feeds)}
+            if args.occ_path:
+                bound = float(f"{value:.3g}")
+                tools["auto_convert_mixed_precision"] = run_occ(path, bound, output, feeds, args.occ_path, emulated=True)
+                tools["auto_convert (its ORT fp16 run)"] = run_occ(path, bound, output, feeds, args.occ_path)
+            tools["AutoCast (heuristic)"] = run_autocast()
+            float_nodes = tools["trt_tui search"]["float_nodes"]
+            for name, r in tools.items():
+                if "seconds" not in r:
+                    print(f"  {name:30s} {r['status']}")
+                    continue
+                err, nonfinite = emulated_error(path, r["pins"], feeds, output)
+                ok = err <= float(f"{value:.3g}")
+                print(f"  {name:30s} {r['seconds']:8.2f} s  {r['evaluations']:4d} evaluations  FP32 {len(r['pins']):4d} / "
+                      f"{float_nodes} low nodes  error {err:.3g}{' (non-finite)' if nonfinite else ''}  "
+                      f"{'PASS' if ok else 'FAIL'}  [{r['status']}]", flush=True)  # fmt: skip
+                r.update(error=err, ok=ok)
+            rows.append((label, tools))
+    print("\n== ratios (auto_convert_mixed_precision / trt_tui search)")
+    for label, tools in rows:
+        ours, theirs = tools["trt_tui search"], tools.get("auto_convert_mixed_precision")
+        if not theirs or "seconds" not in theirs:
+            continue
+        label += " (same emulation)"
+        print(f"  {label:40s} time {theirs['seconds'] / ours['seconds']:6.1f}x  evaluations "
+              f"{theirs['evaluations'] / max(ours['evaluations'], 1):6.1f}x  FP32 nodes {len(ours['pins'])} vs {len(theirs['pins'])}"
+              f"  re-checked: ours {'PASS' if ours['ok'] else 'FAIL'}, theirs {'PASS' if theirs['ok'] else 'FAIL'}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

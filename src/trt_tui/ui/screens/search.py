@@ -1,0 +1,193 @@
+"""Pin search dialog (opened from the Parity screen): target, samples, budget; live evaluations; apply.
+
+The search runs in a worker thread (`trt_tui.core.search`); every evaluation arrives as a message and adds a
+row (pins vs error), the status line shows the best passing set so far. `a` applies the answer to the current
+preset (its pin rules are replaced; the preset is marked unsaved), `c` cancels (the best set is kept).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Input, Label, ProgressBar, Static
+
+from trt_tui.core.errors import UserError
+from trt_tui.core.search.strategy import Progress
+
+
+class SearchProgress(Message):
+    def __init__(self, progress: Progress) -> None:
+        super().__init__()
+        self.progress = progress
+
+
+class SearchDone(Message):
+    def __init__(self, result) -> None:
+        super().__init__()
+        self.result = result
+
+
+class SearchFailed(Message):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+def worst_error(errors: dict[str, dict[str, float]]) -> float:
+    """The largest rel_rms over the checked outputs (a stream's: its trend metric's maximum)."""
+    values = []
+    for metrics in errors.values():
+        v = metrics.get("rel_rms", next((m for k, m in metrics.items() if k.endswith("_max")), None))
+        if v is not None:
+            values.append(math.inf if math.isnan(v) else v)
+    return max(values, default=0.0)
+
+
+class SearchScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    SearchScreen { align: center middle; }
+    #search-body { width: 110; height: 34; border: thick $primary; background: $surface; padding: 0 1; }
+    #search-form { height: 3; }
+    #search-form Label { padding: 1 1 0 0; }
+    #search-target { width: 1fr; }
+    #search-samples { width: 22; }
+    #search-budget { width: 10; }
+    #search-log { height: 1fr; }
+    #search-status { height: 3; }
+    """
+    BINDINGS = [
+        Binding("ctrl+r", "start", "Start", id="search.start"),
+        Binding("c", "cancel", "Cancel", id="search.cancel"),
+        Binding("a", "apply", "Apply to preset", id="search.apply"),
+        Binding("escape", "close", "Close", id="search.close"),
+    ]
+
+    def __init__(self, model: str, precision: str, samples: str = "1", target: str = "") -> None:
+        super().__init__()
+        self.model = model
+        self.precision = precision
+        self.samples_text = samples
+        self.target_text = target
+        self.cancel_event = threading.Event()
+        self.running = False
+        self.result = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="search-body"):
+            yield Label(f"Search FP32 pins · {self.precision} · Enter or ctrl+r starts, c cancels, a applies, Esc closes")
+            with Horizontal(id="search-form"):
+                yield Label("target")
+                yield Input(self.target_text, placeholder="e.g. log_probs:rel_rms<=1e-3 (empty: the preset's tolerances)",
+                            id="search-target")  # fmt: skip
+                yield Label("samples")
+                yield Input(self.samples_text, placeholder="N random, or a file/folder", id="search-samples")
+                yield Label("budget")
+                yield Input("", placeholder="none", id="search-budget", type="integer")
+            yield ProgressBar(total=None, id="search-progress", show_eta=False)
+            yield Static("idle", id="search-status")
+            table = DataTable(id="search-log", cursor_type="row", zebra_stripes=True)
+            table.add_columns("#", "phase", "pins", "worst error", "")
+            yield table
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.action_start()
+
+    # ---- running -------------------------------------------------------------------------------------
+    def action_start(self) -> None:
+        if self.running:
+            self.notify("A search is running: cancel it (c) first.", severity="warning")
+            return
+        target = self.query_one("#search-target", Input).value.strip()
+        samples = self.query_one("#search-samples", Input).value.strip() or "1"
+        budget_text = self.query_one("#search-budget", Input).value.strip()
+        preset = self.app.preset
+        policy = preset.tolerance_policy() if preset is not None else None
+        if not target and policy is None:
+            self.notify("Give a target (e.g. rel_rms<=1e-3) or open a preset with tolerances.", severity="warning")
+            return
+        self.query_one("#search-log", DataTable).clear()
+        self.query_one("#search-progress", ProgressBar).update(total=int(budget_text) if budget_text else None, progress=0)
+        self.query_one("#search-status", Static).update("preparing (FP32 reference)…")
+        self.cancel_event = threading.Event()
+        self.running = True
+        self.result = None
+        self.query_one("#search-log", DataTable).focus()  # keys (c, a) act on the dialog, not on an input
+        self.run_search(target, samples, int(budget_text) if budget_text else None, policy, self.cancel_event)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="search", name="pin-search")
+    def run_search(self, target: str, samples: str, budget: int | None, policy, cancel: threading.Event) -> None:
+        from trt_tui.core.parity.inputs import InputSpec
+        from trt_tui.core.search.session import prepare_search
+
+        try:
+            seed = self.app.preset.comparison.seed if self.app.preset is not None else None
+            random = samples.isdigit()
+            job = prepare_search(
+                self.model, precision=self.precision, targets=[target] if target else [], policy=policy,
+                inputs=[] if random else [samples], input_spec=InputSpec(seed=seed if seed is not None else 1,
+                                                                          iterations=int(samples) if random else 1),
+                budget=budget,
+            )  # fmt: skip
+            result = job.run(cancel=cancel, on_progress=lambda p: self.post_message(SearchProgress(p)))
+            self.post_message(SearchDone(result))
+        except UserError as exc:
+            self.post_message(SearchFailed(exc.one_line()))
+        finally:
+            self.app.call_from_thread(setattr, self, "running", False)
+
+    def on_search_progress(self, message: SearchProgress) -> None:
+        p = message.progress
+        ev = p.last
+        if ev is None:
+            return
+        self.query_one("#search-log", DataTable).add_row(
+            str(ev.number or "-"), ev.phase, str(len(ev.pins)), f"{worst_error(ev.verdict.errors):.3g}",
+            "pass" if ev.passed else "fail",
+        )  # fmt: skip
+        self.query_one("#search-progress", ProgressBar).update(progress=p.evaluations)
+        best = "none yet" if p.best is None else f"{len(p.best)} pins"
+        self.query_one("#search-status", Static).update(
+            f"evaluation {p.evaluations}{f'/{p.budget}' if p.budget else ''} · {p.phase} · {p.candidates} candidate nodes · best {best}"
+        )
+
+    def on_search_done(self, message: SearchDone) -> None:
+        r = self.result = message.result
+        self.running = False
+        head = f"{r.message}: {len(r.pins)} pins ({r.rules.text()})" if r.passed else r.message
+        self.query_one("#search-status", Static).update(
+            f"{head} · {r.evaluations} evaluations, {r.elapsed_s:.1f} s" + (" · a applies it to the preset" if r.passed else "")
+        )
+
+    def on_search_failed(self, message: SearchFailed) -> None:
+        self.running = False
+        self.query_one("#search-status", Static).update(message.text)
+        self.notify(message.text, title="search", severity="error")
+
+    def action_cancel(self) -> None:
+        if self.running:
+            self.cancel_event.set()
+            self.query_one("#search-status", Static).update("cancelling after this evaluation (the best set is kept)…")
+
+    def action_apply(self) -> None:
+        r = self.result
+        if r is None or not r.passed:
+            self.notify("No passing pin set to apply yet.", severity="warning")
+            return
+        from trt_tui.core.search.preset_out import pins_as_rules
+
+        rules = pins_as_rules(r)
+        self.app.current_preset()  # a new preset for the model when none is open
+        self.app.edit_pins(lambda sel: sel.set_rules(rules), describe=f"search result ({r.rules.text()})")
+        self.app.mark_preset_edited()
+
+    def action_close(self) -> None:
+        if self.running:
+            self.cancel_event.set()
+        self.dismiss(None)
