@@ -66,5 +66,5 @@ def test_search_bad_input_is_one_line_exit_2(demo_model, tmp_path, capsys):
 
 
 def test_search_unreachable_is_exit_1(demo_model, capsys):
-    assert main(["search", str(demo_model), "--target", TARGET, "--budget", "2"]) == 1
+    assert main(["search", str(demo_model), "--target", TARGET, "--budget", "1"]) == 1
     assert "budget spent" in capsys.readouterr().out

@@ -24,11 +24,11 @@ async def test_search_dialog_runs_and_applies_to_the_preset(demo_model, tmp_path
         rows = screen.query_one("#search-log", DataTable).row_count
         assert rows == result.evaluations + 1  # the FP32 check, then one row per evaluation
         assert "found a passing pin set" in str(screen.query_one("#search-status", Static).content)
-        assert not app.preset_dirty
+        assert not app.workspace.dirty
         await pilot.press("a")
         await pilot.pause()
-        assert sorted(app.selection.pinned) == sorted(result.pins)
-        assert app.preset_dirty and app.preset is not None
+        assert sorted(app.workspace.selection.pinned) == sorted(result.pins)
+        assert app.workspace.dirty and app.workspace.preset is not None
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, SearchScreen)

@@ -112,10 +112,9 @@ def test_budget_caps_evaluations_and_keeps_the_best_set(demo_model):
     assert result.passed and len(result.pins) < result.candidates  # the best set so far, smaller than everything
 
 
-def test_budget_spent_before_a_nontrivial_set_is_exit_1(demo_model):
-    result = prepare_search(demo_model, targets=[DEMO_TARGET], budget=2).run()
-    assert result.evaluations == 2 and result.status == "budget"
-    # the only passing set is every candidate pinned (FP32 everywhere): not an answer
+def test_budget_spent_before_any_passing_set_is_exit_1(demo_model):
+    result = prepare_search(demo_model, targets=[DEMO_TARGET], budget=1).run()
+    assert result.evaluations == 1 and result.status == "budget"  # nothing pinned, which fails
     assert not result.passed and result.pins == [] and result.exit_code == 1
 
 
@@ -189,7 +188,7 @@ def test_bad_requests_are_user_errors(demo_model, models):
     with pytest.raises(UserError, match="names no graph output"):
         prepare_search(demo_model, targets=["nope:rel_rms<=1"])
     with pytest.raises(UserError, match="budget"):
-        prepare_search(demo_model, targets=[DEMO_TARGET], budget=1)
+        prepare_search(demo_model, targets=[DEMO_TARGET], budget=0)
     with pytest.raises(UserError, match="subgraph"):
         prepare_search(models["if_subgraph"], targets=["rel_rms<=1"])
     with pytest.raises(UserError, match="--chunks"):

@@ -49,13 +49,13 @@ class SearchJob:
         ev = self.evaluator
         ranking_box = {}
 
-        def rank() -> list[str]:
+        def rank():
             kwargs = {}
             if ev.stateful:
                 kwargs = {"state_pairs": ev.state_pairs(), "chunks": self.chunks or 1}
             ranking_box["r"] = rank_nodes(self.model, self.precision, ev.sensitivity_samples(), self.outputs,
                                           fuse_bias=self.fuse_bias, **kwargs)  # fmt: skip
-            return ranking_box["r"].order
+            return ranking_box["r"]
 
         try:
             outcome = run_search(ev, rank, budget=self.budget, cancel=cancel, on_progress=on_progress)
@@ -145,8 +145,8 @@ def prepare_search(
 
     if precision not in ("fp16", "bf16"):
         raise UserError(f"unknown precision {precision!r}; choose fp16 or bf16")
-    if budget is not None and budget < 2:
-        raise UserError("--budget must be at least 2 (nothing pinned, then every candidate pinned)")
+    if budget is not None and budget < 1:
+        raise UserError("--budget must be at least 1")
     path = Path(model)
     index = load_graph(path)
     proto = load_model(path)

@@ -1,12 +1,16 @@
 """The search over the ranked nodes: few evaluations, each one verified, the best passing set always kept.
 
 1. FP32 against itself: a target the FP32 model misses (a nondeterministic graph) cannot be met: not searched.
-2. Nothing pinned (every sample): passes -> no pin needed.
-3. Rank the nodes (sensitivity.py); every candidate pinned: the first passing set (Ctrl-C keeps it).
-4. The shortest passing prefix of the ranking: galloping (1, 2, 4, ... pins) then binary search between the
-   last failing and the first passing prefix: about 2 log2(needed) evaluations, not log2(all nodes).
+2. Nothing pinned (every sample): passes -> no pin needed. Its errors say by how much they must shrink.
+3. Rank the nodes (sensitivity.py). Every candidate pinned is the FP32 model itself: known to pass (step 1),
+   not evaluated.
+4. The shortest passing prefix of the ranking, starting from a guess: the ranking's scores, read as each
+   node's share of the output error (errors adding in quadrature), give the prefix that removes enough of
+   it; nodes whose error alone is non-finite (overflow) are always in it. Then exponential search around the
+   guess (k-1 when k passes; k+1, k+2, k+4... when it fails) and binary search in the bracket.
 5. Pruning by group testing: try dropping the prefix's lower-ranked pins in one group; a failing group is
-   split in halves (the prefix's last pin is needed: the prefix without it failed).
+   split in halves. The prefix's last pin (the prefix without it failed) and overflowing nodes stay. At most
+   2 log2(pins) + 6 tries: on a dense set (most pins needed) group testing costs ~2 evaluations a pin.
 6. Held-out samples (when several were given): the answer is checked on every sample; if a held-out sample
    fails, the held-out samples join the search samples and steps 4-5 run again.
 
@@ -16,6 +20,7 @@ what to evaluate next. `budget` caps the evaluations; `cancel` is checked before
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -54,9 +59,9 @@ class Outcome:
     held_out: dict | None = None
 
 
-def run_search(evaluator, rank: Callable[[], list[str]], *, budget: int | None = None, cancel: threading.Event | None = None,
+def run_search(evaluator, rank: Callable[[], object], *, budget: int | None = None, cancel: threading.Event | None = None,
                on_progress: Callable[[Progress], None] | None = None) -> Outcome:  # fmt: skip
-    """Run steps 1-6 (module docstring). `rank()` returns the candidate nodes, most sensitive first."""
+    """Run steps 1-6 (module docstring). `rank()` returns a `sensitivity.Ranking` (most sensitive first)."""
     return _Runner(evaluator, rank, budget, cancel, on_progress).run()
 
 
@@ -70,8 +75,8 @@ class _Runner:
         self.log: list[Evaluation] = []
         self.count = 0
         self.best: frozenset[str] | None = None
-        self.best_eval: Evaluation | None = None
         self.candidates: list[str] = []
+        self.ranking = None
 
     def _eval(self, pins: frozenset[str], phase: str, *, every_sample: bool = False, counted: bool = True) -> Evaluation:
         if self.cancel is not None and self.cancel.is_set():
@@ -108,13 +113,10 @@ class _Runner:
             if out.baseline.passed:
                 out.status, out.best, out.final = "no-pins-needed", frozenset(), out.baseline
                 return out
-            self.candidates = self.rank()
-            every = frozenset(self.candidates)
-            if not self._eval(every, "all-pinned").passed:
-                out.status = "unreachable"
-                return out
-            pins = self._shortest_prefix(frozenset())
-            pins = self._prune(pins)
+            self.ranking = self.rank()
+            self.candidates = list(self.ranking.order)
+            fraction = out.baseline.verdict.fraction
+            pins = self._prune(self._shortest_prefix(fraction))
             if self.ev.has_held_out:
                 check = self._eval(pins, "held-out", every_sample=True)
                 out.held_out = {"samples": len(self.ev.samples.held_out), "passed": check.passed, "folded_in": False}
@@ -123,10 +125,7 @@ class _Runner:
                     self.ev.fold_in_held_out()
                     out.held_out["folded_in"] = True
                     self.best = None
-                    if not self._eval(every, "all-pinned").passed:
-                        out.status = "unreachable"
-                        return out
-                    pins = self._prune(self._shortest_prefix(frozenset()))
+                    pins = self._prune(self._shortest_prefix(check.verdict.fraction))
             out.status, out.best = "found", pins
         except Stop as stop:
             # no further evaluation (the budget is spent, or the user wants out): the best set as evaluated
@@ -134,6 +133,8 @@ class _Runner:
             out.final = next((e for e in reversed(self.log) if e.pins == self.best and e.passed), None)
             return out
         out.final = self._final(out.best)
+        if not out.final.passed:  # only when every candidate pinned (the FP32 model) fails: it cannot
+            out.status, out.best = "unreachable", None
         return out
 
     def _final(self, pins: frozenset[str]) -> Evaluation | None:
@@ -146,33 +147,65 @@ class _Runner:
             self.log.append(ev)
         return ev
 
-    def _shortest_prefix(self, base: frozenset[str]) -> frozenset[str]:
-        """The shortest passing prefix of the ranking (prefix of all: known to pass)."""
-        ranked = [c for c in self.candidates if c not in base]
+    def _guess(self, fraction: float | None) -> tuple[int, int]:
+        """(prefix length assumed to fail, guessed passing length) from the ranking's scores."""
+        scores = [self.ranking.score[c] for c in self.candidates]
+        overflow = sum(1 for v in scores if math.isinf(v))  # ranked first
+        finite = [v * v for v in scores[overflow:]]
+        total = sum(finite)
+        if overflow and not fraction:  # the overflow hides everything else: pin it first, look again
+            return overflow - 1, overflow
+        f = 0.5 if fraction is None or not 0 < fraction < 1 else fraction
+        k, left = overflow, total
+        while k < len(scores) and total > 0 and left > (f * f) * total:
+            left -= finite[k - overflow]
+            k += 1
+        return max(overflow - 1, 0), max(k, overflow, 1)
+
+    def _shortest_prefix(self, fraction: float | None) -> frozenset[str]:
+        """The shortest passing prefix of the ranking, searched around the guess (every candidate: passes)."""
+        ranked = self.candidates
         n = len(ranked)
-        lo, hi, k = 0, n, 1  # prefix lo fails (0: the baseline), prefix hi passes
-        while k < hi:  # gallop: 1, 2, 4, ...
-            if self._eval(base | frozenset(ranked[:k]), "prefix").passed:
+        lo, k = self._guess(fraction)
+        hi = n  # every candidate pinned: the FP32 model, known to pass
+        k = min(k, n)
+        if k < hi:
+            if self._eval(frozenset(ranked[:k]), "prefix").passed:
                 hi = k
-                break
-            lo, k = k, 2 * k
+                if k - 1 > lo:  # the guess is often exact: one look just below it
+                    if self._eval(frozenset(ranked[: k - 1]), "prefix").passed:
+                        hi = k - 1
+                    else:
+                        lo = k - 1
+            else:
+                lo, step = k, 1
+                while lo + step < hi:  # exponential search upwards
+                    if self._eval(frozenset(ranked[: lo + step]), "prefix").passed:
+                        hi = lo + step
+                        break
+                    lo, step = lo + step, 2 * step
         while hi - lo > 1:
             mid = (lo + hi) // 2
-            if self._eval(base | frozenset(ranked[:mid]), "prefix").passed:
+            if self._eval(frozenset(ranked[:mid]), "prefix").passed:
                 hi = mid
             else:
                 lo = mid
-        return base | frozenset(ranked[:hi])
+        return frozenset(ranked[:hi])
 
     def _prune(self, pins: frozenset[str]) -> frozenset[str]:
         """Drop the pins that are not needed, lowest ranked first, by halving groups."""
         rank = {c: i for i, c in enumerate(self.candidates)}
         ordered = sorted(pins, key=lambda p: rank.get(p, -1))
-        if len(ordered) < 2:
+        droppable = [p for p in ordered[:-1] if not math.isinf(self.ranking.score.get(p, 0.0))]
+        if not droppable:
             return pins
         current = set(pins)
-        groups = [list(reversed(ordered[:-1]))]  # the last pin of the prefix is needed: not tried
-        while groups:
+        groups = [list(reversed(droppable))]  # the prefix's last pin and overflowing nodes stay
+        # a dense set (most pins needed) would cost ~2 evaluations a pin: stop after O(log) of them; every
+        # drop made so far was verified, the rest simply stays pinned
+        allowance = 2 * math.ceil(math.log2(len(droppable) + 1)) + 6
+        while groups and allowance > 0:
+            allowance -= 1
             group = groups.pop(0)
             trial = frozenset(current - set(group))
             if self._eval(trial, "prune").passed:

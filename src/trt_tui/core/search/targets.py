@@ -69,6 +69,9 @@ class OutputCheck:
     drift: LayerDrift
     passed: bool
     failed: list[str]  # target texts (or "tolerance") that failed
+    # by how much the error must shrink to pass (1.0: it passes; 0.0: non-finite or unknown): the search
+    # uses it to guess how many pins it takes
+    fraction: float = 1.0
 
     def metrics(self) -> dict[str, float]:
         d = self.drift
@@ -111,6 +114,7 @@ class Criterion:
     def _judge(self, name: str, rows: list[LayerDrift]) -> OutputCheck:
         merged = merge_iterations(rows)
         failed = []
+        fraction = 1.0
         targets = self.targets_for(name)
         if targets:
             for t in targets:
@@ -121,6 +125,21 @@ class Criterion:
                     worst = max(values, key=lambda v: math.inf if math.isnan(v) else v)
                 if not t.met_by(worst) or any(r.nonfinite_cand > r.nonfinite_ref for r in rows):
                     failed.append(t.text)
+                    fraction = min(fraction, _shrink(t, worst))
         elif not merged.passed:
             failed.append("tolerance")
-        return OutputCheck(name, merged, not failed, failed)
+            d = merged  # Polygraphy's check passes when either statistic gets within its tolerance
+            tol = d.tolerance
+            ratios = [b / v for b, v in ((tol.atol, d.required_atol), (tol.rtol, d.required_rtol)) if v > 0 and math.isfinite(v)]
+            fraction = min(fraction, max(ratios, default=0.0))
+        return OutputCheck(name, merged, not failed, failed, fraction)
+
+
+def _shrink(t: Target, measured: float) -> float:
+    """The factor the error must shrink by to meet `t` (errors scale alike; 1 - cosine goes as error^2)."""
+    if not math.isfinite(measured):
+        return 0.0
+    if t.metric == "cosine":
+        gap, allowed = 1.0 - measured, 1.0 - t.value
+        return math.sqrt(allowed / gap) if gap > 0 and allowed > 0 else 0.0
+    return t.value / measured if measured > 0 else 0.0

@@ -296,11 +296,12 @@ class ParityScreen(TrtScreen):
         """The pin search dialog (screens/search.py) with this screen's precision and inputs."""
         from trt_tui.ui.screens.search import SearchScreen
 
-        if self.app.index is None:
+        index = self.workspace.index
+        if index is None:
             self.notify("Open a model first.", severity="warning")
             return
         inputs = self.query_one("#parity-inputs", Input).value.strip()
-        self.app.push_screen(SearchScreen(str(self.app.index.path), str(self.query_one("#parity-precision", Select).value), inputs or "1"))
+        self.app.push_screen(SearchScreen(str(index.path), str(self.query_one("#parity-precision", Select).value), inputs or "1"))
 
     def palette_commands(self):
         from trt_tui.ui.screens.base import PaletteCommand

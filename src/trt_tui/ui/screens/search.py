@@ -107,7 +107,7 @@ class SearchScreen(ModalScreen[None]):
         target = self.query_one("#search-target", Input).value.strip()
         samples = self.query_one("#search-samples", Input).value.strip() or "1"
         budget_text = self.query_one("#search-budget", Input).value.strip()
-        preset = self.app.preset
+        preset = self.app.workspace.preset
         policy = preset.tolerance_policy() if preset is not None else None
         if not target and policy is None:
             self.notify("Give a target (e.g. rel_rms<=1e-3) or open a preset with tolerances.", severity="warning")
@@ -127,7 +127,8 @@ class SearchScreen(ModalScreen[None]):
         from trt_tui.core.search.session import prepare_search
 
         try:
-            seed = self.app.preset.comparison.seed if self.app.preset is not None else None
+            preset = self.app.workspace.preset
+            seed = preset.comparison.seed if preset is not None else None
             random = samples.isdigit()
             job = prepare_search(
                 self.model, precision=self.precision, targets=[target] if target else [], policy=policy,
@@ -181,11 +182,15 @@ class SearchScreen(ModalScreen[None]):
             self.notify("No passing pin set to apply yet.", severity="warning")
             return
         from trt_tui.core.search.preset_out import pins_as_rules
+        from trt_tui.ui.workspace import describe_pin_edit
 
         rules = pins_as_rules(r)
-        self.app.current_preset()  # a new preset for the model when none is open
-        self.app.edit_pins(lambda sel: sel.set_rules(rules), describe=f"search result ({r.rules.text()})")
-        self.app.mark_preset_edited()
+        ws = self.app.workspace
+        ws.current_preset()  # a new preset for the model when none is open
+        edit = ws.edit_pins(lambda sel: sel.set_rules(rules))
+        ws.mark_edited()  # even when the pins were already these: the preset now holds the search's answer
+        if edit is not None:
+            self.notify(describe_pin_edit(edit, f"search result ({r.rules.text()})"))
 
     def action_close(self) -> None:
         if self.running:
