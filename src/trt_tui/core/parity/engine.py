@@ -238,10 +238,18 @@ class Comparison:
         for side in (self.reference, self.candidate):
             if hasattr(side, "close"):
                 side.close()
-            nodes = side.cpu_fallbacks() if isinstance(side, OnnxSide) else []
-            if nodes:
-                self.warnings.append(f"{side.label}: {len(nodes)} node(s) ran on ONNX Runtime's CPU EP (no CUDA kernel): "
-                                     + ", ".join(nodes[:10]) + (" ..." if len(nodes) > 10 else ""))  # fmt: skip
+            if isinstance(side, OnnxSide) and side.placements:
+                self._report_cpu_fallbacks(side)
+
+    def _report_cpu_fallbacks(self, side: OnnxSide) -> None:
+        """A GPU run's float nodes that ONNX Runtime put on its CPU EP (shape arithmetic is CPU by design)."""
+        compared = set(self.names)
+        outputs = {n.name: n.outputs for n in self.index.nodes}
+        nodes = [n for n in side.cpu_fallbacks() if any(t in compared for t in outputs.get(n, ()))]
+        if nodes:
+            self.warnings.append(f"{side.label}: {len(nodes)} compute node(s) ran on ONNX Runtime's CPU EP, not the GPU "
+                                 "(no CUDA kernel for that op and type): " + ", ".join(nodes[:10])
+                                 + (" ..." if len(nodes) > 10 else ""))  # fmt: skip
 
     def _set_growth(self, rows: list[LayerDrift]) -> None:
         """Each row's rel_rms over the largest of its inputs' (graph inputs and weights count as rounded once,
