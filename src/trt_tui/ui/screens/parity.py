@@ -16,6 +16,7 @@ from trt_tui.core.parity.engine import BatchUpdate, CompareOptions, prepare_comp
 from trt_tui.core.parity.inputs import InputSpec
 from trt_tui.core.parity.results import CompareResult
 from trt_tui.core.backends import tensorrt_status
+from trt_tui.core.errors import UserError
 from trt_tui.core.parity.runners import CandidateSpec
 from trt_tui.core.parity.trt_preset import MARKED_ENGINE_SHORT, MARKED_ENGINE_WARNING
 from trt_tui.ui.messages import ParityBatch, ParityFinished
