@@ -44,7 +44,8 @@ def test_cli_start_imports_no_heavy_package():
     # from the core, only the packages and their dependency-free `constants` modules (and the errors)
     allowed = {"trt_tui.core", "trt_tui.core.errors", "trt_tui.core.build", "trt_tui.core.parity",
                "trt_tui.core.preset", "trt_tui.core.streaming",
-               "trt_tui.core.jsonio"}  # the one JSON encoder: stdlib only, numpy looked up not imported  # fmt: skip
+               "trt_tui.core.jsonio",  # the one JSON encoder: stdlib only, numpy looked up not imported
+               "trt_tui.core.safe_text"}  # the one terminal sanitizer: stdlib re only  # fmt: skip
     core = sorted(m for m in loaded if m.startswith("trt_tui.core") and m not in allowed and not m.endswith(".constants"))
     assert not core, f"build_parser() imported {core}"
     assert "trt_tui.core.build.manager" not in loaded

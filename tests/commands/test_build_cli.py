@@ -93,7 +93,7 @@ def test_missing_tensorrt_is_one_line_exit_2(preset, capsys):
 
 def test_bad_input_is_one_line_exit_2(preset, tmp_path, capsys):
     assert main(["build", str(tmp_path / "missing.toml")]) == 2
-    assert capsys.readouterr().err.strip() == f"trt-tui: error: {tmp_path / 'missing.toml'}: no such preset file"
+    assert capsys.readouterr().err.strip() == f"trt-tui: error: {tmp_path / 'missing.toml'}: no such file"
     assert main(["builds", "show", "nope"]) == 2
     assert "no build with id 'nope'" in capsys.readouterr().err
     assert main(["build", str(preset), "--timeout", "0", "--backend", "emulate"]) == 2

@@ -34,3 +34,14 @@ def unit_float(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1], not {text!r}")
     return value
+
+
+def seed_int(text: str) -> int:
+    """argparse type: a random seed, 0 to 2**32 - 1 (what numpy and Polygraphy accept; -1 used to crash)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, not {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected a seed from 0 to {2**32 - 1}, not {text}")
+    return value

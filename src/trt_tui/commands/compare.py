@@ -12,7 +12,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from trt_tui.core import jsonio
-from trt_tui.commands.args import non_negative_float, unit_float
+from trt_tui.commands.args import non_negative_float, seed_int, unit_float
 from trt_tui.commands.output import console, err_console
 from trt_tui.core.errors import UserError
 from trt_tui.core.parity.constants import DEFAULT_MAX_MEMORY, DEFAULT_SEED, ERROR_STATS, RANK_KEYS, TOP_K
@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pin-match", action="append", default=[], metavar="REGEX", help="keep nodes whose name matches in FP32")
     p.add_argument("--no-fuse-bias", action="store_true", help="emulation: round MatMul outputs before a bias Add too")
     p.add_argument("--inputs", metavar="FILE", help="input data: .npz or Polygraphy JSON (--save-inputs)")
-    p.add_argument("--seed", type=int, default=None, help=f"random input seed (default {DEFAULT_SEED}, as Polygraphy)")
+    p.add_argument("--seed", type=seed_int, default=None, help=f"random input seed (default {DEFAULT_SEED}, as Polygraphy)")
     p.add_argument("--iterations", type=int, default=1, help="random input iterations (default 1)")
     p.add_argument("--shape", action="append", default=[], metavar="INPUT:SHAPE", help="input shape, e.g. x:1x64x256")
     p.add_argument("--dim", action="append", default=[], metavar="NAME=N", help="value of a symbolic dim, e.g. T=64")
@@ -243,13 +243,12 @@ def _fmt(v: float) -> str:
 
 
 def _print(result: CompareResult, top: int, sort: str) -> None:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
     out = console()
     if not out.is_terminal:  # piped: rich would assume 80 columns and fold every tensor name
-        out = Console(highlight=False, soft_wrap=False, width=max(out.width, 150))
+        out = console(width=max(out.width, 150))
     t = Table(title=f"{result.candidate} vs {result.reference}: worst {min(top, len(result.tensors))} of "
               f"{len(result.tensors)} tensors by {sort}", title_justify="left")  # fmt: skip
     for col in ("#", "tensor", "op", "max|d|", "p99|d|", "rel_rms", "cosine", "inf/nan r/c", "headroom", ""):

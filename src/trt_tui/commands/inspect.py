@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from trt_tui.commands.output import BIG_TABLE, console, print_json, print_plain_table
+from trt_tui.commands.output import BIG_TABLE, console, print_json, print_plain_table, safe
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -56,19 +56,19 @@ def run(args: argparse.Namespace) -> int:
             else:
                 out.print(_node_table(index, nodes))
     for w in index.warnings:
-        out.print(f"[yellow]warning:[/] {w}")
+        out.print(f"[yellow]warning:[/] {safe(w)}")
     return 0
 
 
 def _io_table(index: GraphIndex) -> Table:
     from rich.table import Table
 
-    t = Table(title=f"{index.path.name}: inputs and outputs", title_justify="left")
+    t = Table(title=f"{safe(index.path.name)}: inputs and outputs", title_justify="left")
     for col in ("kind", "name", "dtype", "shape", "dynamic axes"):
         t.add_column(col)
     for kind, items in (("input", index.inputs), ("output", index.outputs)):
         for ti in items:
-            t.add_row(kind, ti.name, ti.dtype or "?", ti.shape_text(), ",".join(map(str, ti.dynamic_axes)) or "-")
+            t.add_row(kind, safe(ti.name), ti.dtype or "?", safe(ti.shape_text()), safe(",".join(map(str, ti.dynamic_axes)) or "-"))
     return t
 
 
@@ -79,7 +79,7 @@ def _op_table(index: GraphIndex) -> Table:
     t.add_column("op type")
     t.add_column("count", justify="right")
     for op, n in sorted(index.op_counts.items(), key=lambda kv: (-kv[1], kv[0])):
-        t.add_row(op, str(n))
+        t.add_row(safe(op), str(n))
     return t
 
 
@@ -101,5 +101,5 @@ def _node_table(index: GraphIndex, nodes) -> Table:
     for col in ("#", "name", "op", "scope", "outputs", "flags"):
         t.add_column(col, overflow="fold")
     for row in _node_rows(index, nodes):
-        t.add_row(*row)
+        t.add_row(*(safe(cell) for cell in row))
     return t

@@ -1,11 +1,21 @@
-"""Shared CLI output helpers: rich consoles and JSON printing."""
+"""Shared CLI output helpers: rich consoles, JSON printing, and the terminal-safety layer.
+
+Everything a command prints passes the core sanitizer (`trt_tui.core.safe_text`): `cli.main` wraps stdout
+and stderr in `SafeStream` for the duration of a command, so a plain `print()` of a node name cannot emit
+an escape sequence; rich consoles write to the real stream (their own styling is ours) and sanitize every
+string they render (`_SafeConsole.render_str`), and a string that is not valid markup is shown as text
+rather than crashing with MarkupError. Data interpolated into markup goes through `safe()`, so `[bold]` or
+`[link=...]` in a name is shown, never interpreted.
+"""
 
 from __future__ import annotations
 
+import io
 import sys
 from typing import TYPE_CHECKING, Any
 
 from trt_tui.core import jsonio
+from trt_tui.core.safe_text import escape_controls
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -13,17 +23,77 @@ if TYPE_CHECKING:
 # rich is imported when a console is first asked for, not here: every command module imports this one, and
 # `trt-tui --help` should not pay for rich.
 
+# Layout characters our own output uses; every other control character is escaped.
+LAYOUT = "\n\t\r"
 
-def console() -> Console:
+
+def plain(value: Any) -> str:
+    """Text from a model or file, safe for a terminal: control characters escaped (one line)."""
+    return escape_controls(str(value))
+
+
+def safe(value: Any) -> str:
+    """`plain(value)` with rich markup escaped too: for data interpolated into a markup string."""
+    from rich.markup import escape
+
+    return escape(plain(value))
+
+
+class SafeStream(io.TextIOBase):
+    """A text stream that escapes control characters (except LAYOUT) before they reach `raw`."""
+
+    def __init__(self, raw) -> None:
+        self.raw = raw
+
+    def write(self, text: str) -> int:
+        self.raw.write(escape_controls(text, keep=LAYOUT))
+        return len(text)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    def isatty(self) -> bool:
+        return self.raw.isatty()
+
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
+    @property
+    def encoding(self):  # type: ignore[override]
+        return getattr(self.raw, "encoding", "utf-8")
+
+    def writable(self) -> bool:
+        return True
+
+
+def raw_stream(stream):
+    """The stream below a SafeStream (rich writes its own escape sequences there)."""
+    return stream.raw if isinstance(stream, SafeStream) else stream
+
+
+def _console_class():
     from rich.console import Console
+    from rich.errors import MarkupError
+    from rich.text import Text
 
-    return Console(highlight=False, soft_wrap=False)
+    class _SafeConsole(Console):
+        def render_str(self, text: str, **kwargs: Any) -> Text:
+            text = escape_controls(text, keep=LAYOUT)
+            try:
+                return super().render_str(text, **kwargs)
+            except MarkupError:  # data that looks like broken markup: show it as it is
+                return Text(text)
+
+    return _SafeConsole
+
+
+def console(**kwargs: Any) -> Console:
+    options = {"highlight": False, "soft_wrap": False, **kwargs}
+    return _console_class()(file=raw_stream(sys.stdout), **options)
 
 
 def err_console() -> Console:
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False)
+    return _console_class()(stderr=True, highlight=False, file=raw_stream(sys.stderr))
 
 
 def print_json(payload: Any, *, pretty: bool = True) -> None:
@@ -36,6 +106,7 @@ BIG_TABLE = 500  # rows above which tables are printed as plain aligned text (ri
 
 
 def print_plain_table(title: str, headers: list[str], rows: list[list[str]]) -> None:
+    rows = [[plain(cell) for cell in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row[:-1]):

@@ -50,7 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     val = ps.add_parser("validate", help="check a preset against its model", description="List every problem of a preset.")
     val.add_argument("preset", help="preset TOML file")
-    val.add_argument("--for", dest="for_export", choices=FORMATS, help="also check what this export format needs")
+    val.add_argument("--for", dest="for_export", choices=FORMATS, default="trtexec",
+                     help="also check what this export format needs (default trtexec, the preset's own command line; "
+                     "json checks only what a Python API build needs)")
     val.add_argument("--json", action="store_true", help="print one JSON object")
     val.set_defaults(func=run_validate)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from trt_tui.core.safe_text import escape_controls
+
 
 class UserError(Exception):
     """A problem with the user's input, reported as one line: `<file>: <problem>`."""
@@ -21,8 +23,9 @@ class UserError(Exception):
         super().__init__(self.one_line())
 
     def one_line(self) -> str:
-        text = " ".join(self.message.split())  # never more than one line
-        return f"{self.path}: {text}" if self.path else text
+        # never more than one line, and never a control character from a file name or a model
+        text = escape_controls(" ".join(self.message.split()))
+        return f"{escape_controls(self.path)}: {text}" if self.path else text
 
 
 class MissingBackendError(UserError):

@@ -22,6 +22,7 @@ from google.protobuf.message import DecodeError
 from onnx import AttributeProto, TensorProto
 
 from trt_tui.core.errors import UserError
+from trt_tui.core.fileio import require_regular_file
 from trt_tui.core.weights import weight_free
 
 FLOAT_DTYPES = frozenset({"float32", "float16", "bfloat16", "float64"})
@@ -221,10 +222,7 @@ class GraphIndex:
 def read_model(path: str | os.PathLike[str]) -> onnx.ModelProto:
     """Parse an ONNX file without its external data; every failure is a one-line UserError."""
     p = Path(path)
-    if not p.exists():
-        raise UserError("no such file", p)
-    if p.is_dir():
-        raise UserError("is a directory, not an ONNX file", p)
+    require_regular_file(p, "ONNX file")  # a FIFO or /dev/zero would never return
     try:
         model = onnx.load_model(str(p), load_external_data=False)
     except DecodeError as exc:

@@ -7,6 +7,7 @@ order, and reports what matched nothing and which names do not exist (with the c
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import re
 from dataclasses import dataclass, field
@@ -82,8 +83,19 @@ class PinResolution:
         return out
 
 
+MAX_SUGGESTED = 10  # unknown pin names that get "did you mean" suggestions
+
+
+NEIGHBOURS = 500  # on big graphs, suggestions come from the names sorted next to the unknown one
+
+
 def suggest(name: str, candidates: list[str], n: int = 3) -> list[str]:
-    close = difflib.get_close_matches(name, candidates, n=n, cutoff=0.6)
+    pool = candidates
+    if len(candidates) > 2 * NEIGHBOURS:  # difflib over 20k names takes about a second per name
+        ordered = sorted(candidates)
+        at = bisect.bisect_left(ordered, name)
+        pool = ordered[max(0, at - NEIGHBOURS // 2) : at + NEIGHBOURS // 2]
+    close = difflib.get_close_matches(name, pool, n=n, cutoff=0.6)
     if close:
         return close
     lowered = name.lower()
@@ -118,7 +130,9 @@ def resolve_pins(index: GraphIndex, rules: PinRules, *, include_subgraphs: bool 
     for name in rules.names:
         node = pool_by_name.get(name)
         if node is None:
-            unknown.append(UnknownName(name, suggest(name, all_names)))
+            # suggestions cost a scan of every name: only the first few unknown names get them (linear time)
+            hints = suggest(name, all_names) if len(unknown) < MAX_SUGGESTED else []
+            unknown.append(UnknownName(name, hints))
             matches[f"name:{name}"] = []
         else:
             matches[f"name:{name}"] = [name]

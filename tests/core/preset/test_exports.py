@@ -79,7 +79,7 @@ def test_script_quotes_any_node_name(models, tmp_path):
     subprocess.run(["bash", "-n"], input=script, text=True, check=True)  # syntactically valid bash
     convert = script.split('"$TRT_TUI" ', 1)[1].split("\n# 2.")[0].replace("\\\n", " ")
     words = shlex.split(convert)
-    pins = [words[i + 1] for i, w in enumerate(words) if w == "--pin"]
+    pins = [w.split("=", 1)[1] for w in words if w.startswith("--pin=")]
     assert pins == ["block:1/Softmax", "/my block/relu out"]
 
 

@@ -97,7 +97,7 @@ def test_unknown_keys_are_kept_for_validation(write_preset):
 
 
 def test_missing_file_and_directory(tmp_path):
-    with pytest.raises(UserError, match="no such preset file"):
+    with pytest.raises(UserError, match="no such file"):
         load_preset(tmp_path / "nope.toml")
     with pytest.raises(UserError, match="is a directory"):
         load_preset(tmp_path)

@@ -137,7 +137,8 @@ def test_trt11_rejects_ten_only_options(write_preset, demo_model):
 
 def test_trtexec_unsafe_names_only_matter_for_trtexec(write_preset, models):
     text = 'model = "{model}"\n[pins]\nop_types = ["MatMul", "Softmax"]\n'
-    assert problems_of(write_preset, text, models["odd_names"]) == {}
+    # the Python API build takes any name: a warning, not an error, unless the trtexec line is asked for
+    assert set(problems_of(write_preset, text, models["odd_names"])) == {("pins", "warning")}
     found = problems_of(write_preset, text, models["odd_names"], for_export="trtexec")
     assert "cannot be written on a trtexec command line" in found[("pins", "error")]
     # on TensorRT 11 the pins go into the converted ONNX, not on the command line

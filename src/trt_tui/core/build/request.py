@@ -10,6 +10,7 @@ the build) run in the child.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -79,7 +80,7 @@ def _request(
     from trt_tui.core.preset import resolve_preset
     from trt_tui.core.preset.exports import trtexec_args
 
-    if timeout_s is not None and timeout_s <= 0:
+    if timeout_s is not None and not (math.isfinite(timeout_s) and timeout_s > 0):  # nan never times out
         raise UserError(f"--timeout must be positive, not {timeout_s:g}")
     name, reason = select_backend(backend, backends)
     resolved = resolve_preset(preset, for_export="trtexec" if name == "trtexec" else None)

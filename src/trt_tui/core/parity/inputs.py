@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from trt_tui.core.errors import UserError
+from trt_tui.core.fileio import require_regular_file
 from trt_tui.core.graph import GraphIndex
 from trt_tui.core.parity.constants import DEFAULT_SEED
 
@@ -136,8 +137,7 @@ def load_saved_outputs(spec: str) -> SavedOutputs:
     """`PATH` or `PATH#runner` (a Polygraphy RunResults JSON holding several runners) or an `.npz`."""
     path_text, _, runner = spec.partition("#")
     p = Path(path_text)
-    if not p.exists():
-        raise UserError("no such file", p)
+    require_regular_file(p)
     if p.suffix == ".npz":
         try:
             npz = np.load(p, allow_pickle=False)  # lazy: each array is read when compared
@@ -165,8 +165,7 @@ def load_saved_outputs(spec: str) -> SavedOutputs:
 
 
 def _load_any(p: Path):
-    if not p.exists():
-        raise UserError("no such file", p)
+    require_regular_file(p)
     if p.suffix == ".npz":
         try:
             with np.load(p, allow_pickle=False) as npz:

@@ -20,6 +20,7 @@ import numpy as np
 import onnx
 
 from trt_tui.core.errors import MissingBackendError, UserError
+from trt_tui.core.fileio import require_regular_file
 from trt_tui.core.parity.segments import ort_runner
 from trt_tui.core.weights import WeightSource, load_without_weights, weights_apart
 
@@ -97,8 +98,7 @@ def load_model(path: str | os.PathLike[str]) -> onnx.ModelProto:
     """The model proto with external data left on disk (read it with `WeightSource(path.parent)`: sessions and
     rewrites map it when they need it); bad files are a UserError naming the file."""
     p = Path(path)
-    if not p.exists():
-        raise UserError("no such file", p)
+    require_regular_file(p, "ONNX file")
     try:
         return load_without_weights(p)
     except Exception as exc:  # protobuf DecodeError, missing external data (FileNotFoundError / OSError), ...

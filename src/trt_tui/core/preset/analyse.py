@@ -6,6 +6,7 @@ many more there are) and otherwise returns the `ResolvedPreset`.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -33,10 +34,12 @@ REMOVED_IN_11 = ("--fp16", "--bf16", "--int8", "--fp8", "--best", "--precisionCo
 class _Collector:
     def __init__(self) -> None:
         self.items: list[Problem] = []
+        self._seen: set[Problem] = set()  # a set, not `in self.items`: 20k pins must not cost 20k^2
 
     def __call__(self, key: str, severity: str, message: str) -> None:
         p = Problem(key, severity, message)
-        if p not in self.items:  # the same unresolved dim is met once per input that uses it
+        if p not in self._seen:  # the same unresolved dim is met once per input that uses it
+            self._seen.add(p)
             self.items.append(p)
 
 
@@ -96,8 +99,12 @@ def _check_settings(preset: Preset, report: _Collector) -> None:
         except re.error as exc:
             report(f"comparison.outputs[{i}].pattern", "error", f"bad regular expression {rule.pattern!r}: {exc}")
     for key, tol in [("comparison.default", c.default)] + [(f"comparison.outputs[{i}]", o.tolerance) for i, o in enumerate(c.outputs)]:
-        if tol.atol < 0 or tol.rtol < 0:
+        if not all(math.isfinite(v) for v in (tol.atol, tol.rtol, tol.quantile)):
+            report(key, "error", "atol, rtol and quantile must be finite numbers (a NaN tolerance passes everything)")
+        elif tol.atol < 0 or tol.rtol < 0:
             report(key, "error", "atol and rtol must not be negative")
+    if c.seed is not None and not 0 <= c.seed < 2**32:
+        report("comparison.seed", "error", f"must be 0 to {2**32 - 1}, not {c.seed}")
     if c.input_data != "random" and not preset.resolve_path(c.input_data).exists():
         report("comparison.input_data", "warning", f"{c.input_data!r} does not exist (yet); comparisons need it")
     names = [p.name for p in preset.profiles]
@@ -123,14 +130,16 @@ def _check_pins(preset: Preset, index: GraphIndex, for_export: str | None, repor
         report("pins", "warning", f"{name!r} has no float output; pinning it to FP32 does nothing")
     if res.nodes and preset.precision.mode == "fp32":
         report("pins", "warning", "precision is fp32: the pins have no effect")
-    if for_export in ("trtexec", "script") and preset.trt < 11 and preset.precision.mode != "fp32":
+    if preset.trt < 11 and preset.precision.mode != "fp32":
+        # an error for the trtexec command line and script; the Python API build takes any name (a warning)
+        severity = "error" if for_export in ("trtexec", "script") else "warning"
         for name in res.nodes:
             if TRTEXEC_UNSAFE.search(name):
                 report(
                     "pins",
-                    "error",
+                    severity,
                     f"node name {name!r} contains ',' or ':' and cannot be written on a trtexec command line; "
-                    "exclude it, or build with the Python API (trt-tui build)",
+                    "exclude it, or build with the Python API (trt-tui build --backend tensorrt)",
                 )
     return res.nodes
 

@@ -9,6 +9,7 @@ problems are reported together. Writing is atomic and never replaces an existing
 from __future__ import annotations
 
 import copy
+import math
 import os
 import re
 import sys
@@ -18,7 +19,7 @@ from typing import Any
 import tomli_w
 
 from trt_tui.core.errors import UserError
-from trt_tui.core.fileio import atomic_write
+from trt_tui.core.fileio import atomic_write, read_text_file
 from trt_tui.core.parity.metrics import Tolerance
 from trt_tui.core.pins import PinRules
 from trt_tui.core.preset.model import (
@@ -38,6 +39,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 _AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+MAX_PRESET_BYTES = 64 * 1024 * 1024  # a preset is a few KiB; 20k pinned names are ~1 MiB
+INT64 = 2**63  # TOML integers are 64-bit; Python's parser reads any size
+MAX_DIM = 2**31 - 1  # a profile dimension or batch beyond this cannot be built or run (int32 volumes)
 
 
 class _Reader:
@@ -68,15 +72,26 @@ class _Reader:
     def str(self, name: str, default: str | None = None) -> str | None:
         return self.get(name, str, "a string", default)
 
-    def int(self, name: str, default: int | None = None) -> int | None:
-        return self.get(name, int, "an integer", default)
+    def int(self, name: str, default: int | None = None, *, maximum: int = INT64 - 1) -> int | None:
+        value = self.get(name, int, "an integer", default)
+        if value is not None and not -INT64 <= value <= maximum:
+            raise self.fail(name, f"an integer up to {maximum}", value)
+        return value
 
     def bool(self, name: str, default: bool | None = None) -> bool | None:
         return self.get(name, bool, "true or false", default)
 
     def float(self, name: str, default: float | None = None) -> float | None:
         value = self.get(name, (int, float), "a number", default)
-        return None if value is None else float(value)
+        if value is None:
+            return None
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond float range
+            raise self.fail(name, "a finite number", value) from None
+        if not math.isfinite(number):  # TOML has nan and inf: a NaN tolerance would pass every comparison
+            raise self.fail(name, "a finite number", value)
+        return number
 
     def strs(self, name: str) -> list[str]:
         value = self.get(name, list, "a list of strings", [])
@@ -101,11 +116,15 @@ class _Reader:
 def _int_list(reader: _Reader, name: str, value: Any) -> tuple[int, ...]:
     if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
         raise reader.fail(name, "a list of integers (a shape)", value)
+    if any(v > MAX_DIM for v in value):
+        raise reader.fail(name, f"dimensions up to {MAX_DIM}", value)
     return tuple(value)
 
 
 def _dim_range(reader: _Reader, name: str, value: Any) -> tuple[int, int, int]:
     if isinstance(value, int) and not isinstance(value, bool):
+        if value > MAX_DIM:
+            raise reader.fail(name, f"a dimension up to {MAX_DIM}", value)
         return (value, value, value)
     if isinstance(value, list) and len(value) == 3:
         return _int_list(reader, name, value)  # type: ignore[return-value]
@@ -124,7 +143,7 @@ def _tolerance(r: _Reader, base: Tolerance) -> Tolerance:
 
 
 def _profile(r: _Reader, index: int) -> Profile:
-    prof = Profile(name=r.str("name", f"profile{index}"), batch=r.int("batch", 1), batch_dim=r.str("batch_dim"))
+    prof = Profile(name=r.str("name", f"profile{index}"), batch=r.int("batch", 1, maximum=MAX_DIM), batch_dim=r.str("batch_dim"))
     dims = r.sub("dims")
     for dim, value in dims.table.items():
         dims.seen.add(dim)
@@ -230,16 +249,11 @@ def preset_from_dict(data: dict, source: Path) -> Preset:
 
 def load_preset(path: str | os.PathLike[str]) -> Preset:
     source = Path(path)
-    if not source.exists():
-        raise UserError("no such preset file", source)
-    if source.is_dir():
-        raise UserError("is a directory, not a preset file", source)
-    try:
-        text = source.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read preset: {exc}", source) from None
+    text = read_text_file(source, "preset file", max_bytes=MAX_PRESET_BYTES)
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        raise UserError("invalid TOML: nested too deeply", source) from None
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         at = _AT.search(message)
@@ -423,6 +437,6 @@ def save_preset(preset: Preset, path: str | os.PathLike[str], *, overwrite: bool
     target = Path(path).absolute()
     rebase_paths(preset, target.parent)
     text = preset_to_toml(preset)
-    atomic_write(target, text, overwrite=overwrite)
+    atomic_write(target, text, overwrite=overwrite, make_parents=True)  # Save As may name a new folder
     preset.path = target
     return target

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from trt_tui.core.errors import UserError
+from trt_tui.core.fileio import read_text_file
 from trt_tui.core.parity.metrics import ERROR_STATS, Tolerance
 from trt_tui.core.streaming.constants import MODES
 
@@ -207,18 +208,11 @@ def _num(v: float | None) -> str:
 def read_json(path: str | os.PathLike[str]) -> Any:
     """Read a JSON file; a malformed one is one line `file:line:col: invalid JSON: why` (UserError)."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError("no such file", p) from None
-    except IsADirectoryError:
-        raise UserError("is a directory, not a contract file", p) from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"not UTF-8 text (byte {exc.start})", p) from None
-    except OSError as exc:
-        raise UserError(exc.strerror or str(exc), p) from None
+    text = read_text_file(p, "contract file", max_bytes=64 * 1024 * 1024)  # refuses FIFOs, devices, folders
     try:
         return json.loads(text)
+    except RecursionError:
+        raise UserError("invalid JSON: nested too deeply", p) from None
     except json.JSONDecodeError as exc:
         raise UserError(f"invalid JSON: {exc.msg}", f"{p}:{exc.lineno}:{exc.colno}") from None
 

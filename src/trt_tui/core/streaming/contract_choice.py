@@ -73,6 +73,6 @@ class ContractChoices:
         data = self._read()
         data[str(Path(model).resolve())] = str(Path(contract).resolve())
         try:
-            atomic_write(self.path, jsonio.dumps(data, indent=2, sort_keys=True) + "\n", overwrite=True)
+            atomic_write(self.path, jsonio.dumps(data, indent=2, sort_keys=True) + "\n", overwrite=True, make_parents=True)
         except OSError as exc:
             raise UserError(f"cannot remember the contract choice: {exc.strerror or exc}", self.path) from None

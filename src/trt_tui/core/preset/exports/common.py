@@ -7,6 +7,7 @@ import shlex
 from pathlib import Path
 
 from trt_tui.core.preset.resolved import ResolvedPreset
+from trt_tui.core.safe_text import escape_controls
 
 
 class Paths:
@@ -18,8 +19,14 @@ class Paths:
     def __call__(self, path: Path) -> str:
         if self.base_dir is None:
             return str(Path(path).absolute())
-        rel = os.path.relpath(Path(path).absolute(), Path(self.base_dir).absolute())
-        return Path(rel).as_posix()
+        rel = Path(os.path.relpath(Path(path).absolute(), Path(self.base_dir).absolute())).as_posix()
+        return f"./{rel}" if rel.startswith("-") else rel  # never read as an option
+
+
+def comment(text: str) -> str:
+    """A shell comment line. Text from the user's files (a preset's name, its path) is data: a newline in it
+    would end the comment and run the rest as a command, so every control character is escaped."""
+    return "# " + escape_controls(text)
 
 
 def shape_text(shape: tuple[int, ...], sep: str = "x") -> str:
@@ -55,16 +62,13 @@ def convert_args(r: ResolvedPreset, paths: Paths, tool: str = "trt-tui", *, forc
         args += ["--preset", paths(r.source_path)]
     else:
         args += ["--precision", r.precision]
+        # `--pin=NAME`, not `--pin NAME`: a name starting with '-' must stay a value, never become an option
         if rules.exclude:  # exclusions have no flag: name every resolved node instead
-            for name in r.pinned_nodes:
-                args += ["--pin", name]
+            args += [f"--pin={name}" for name in r.pinned_nodes]
         else:
-            for op in rules.op_types:
-                args += ["--pin-op", op]
-            for pattern in rules.patterns:
-                args += ["--pin-match", pattern]
-            for name in rules.names:
-                args += ["--pin", name]
+            args += [f"--pin-op={op}" for op in rules.op_types]
+            args += [f"--pin-match={pattern}" for pattern in rules.patterns]
+            args += [f"--pin={name}" for name in rules.names]
     args += ["-o", paths(r.converted_model_path)]
     if r.keep_io_types:
         args.append("--keep-io-types")
