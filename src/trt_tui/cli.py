@@ -73,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
             with safe_streams():
                 try:
                     args = parser.parse_args(argv)
-                except SystemExit as exc:  # a bad flag (one line, see _Parser) or --help / --version
+                except SystemExit as exc:  # a bad flag (one line, see _Parser): its exit code; --help exits
+                    if not exc.code:
+                        raise
                     return exc.code if isinstance(exc.code, int) else 2
                 return int(args.func(args) or 0)
         args = _app_parser().parse_args(argv)
