@@ -204,7 +204,29 @@ def run(args: argparse.Namespace) -> int:
         result.write_csv(args.csv, overwrite=args.force)
     if args.json != "-":
         _print(result, args.top, args.sort)
+    if result.nothing_low is not None:  # FP32 against FP32 checks nothing: neither a pass nor a fail
+        print(f"trt-tui: error: {result.nothing_low}; this comparison checks nothing", file=sys.stderr)
+        return 2
     return 0 if result.passed else 1
+
+
+def _print_kept_fp32(out, result: CompareResult, shown: int = 8) -> None:
+    """The candidate's nodes kept FP32, grouped by reason (all of them are in --json)."""
+    from rich.markup import escape
+
+    kept = result.kept_fp32
+    if result.low_precision is not None:
+        lp = result.low_precision
+        out.print(f"low precision: {lp.low_nodes} node(s) compute in {lp.low}, {lp.low_tensors} tensor(s) hold {lp.low} "
+                  f"values; {len(kept)} node(s) kept FP32")  # fmt: skip
+    by_reason: dict[str, list[str]] = {}
+    for k in kept:
+        by_reason.setdefault(k.reason, []).append(k.node)
+    for reason, nodes in by_reason.items():
+        more = f" ... (+{len(nodes) - shown})" if len(nodes) > shown else ""
+        out.print(f"  kept FP32 ({escape(reason)}): {escape(', '.join(nodes[:shown]))}{more}")
+    if result.nothing_low is not None:
+        out.print(f"[red]nothing ran in low precision:[/] {escape(result.nothing_low)}")
 
 
 def _check_targets(args: argparse.Namespace) -> None:
@@ -279,4 +301,10 @@ def _print(result: CompareResult, top: int, sort: str) -> None:
             growth = f" ({_fmt(d.growth)}x its inputs')" if d.growth is not None else ""
             out.print(f"{label}: #{d.topo_index} {escape(d.name)} ({d.op_type} node {escape(str(d.node))}) rel_rms={_fmt(d.rel_rms)}"
                       f"{growth} max|d|={_fmt(d.max_abs)} inf/nan cand={d.nonfinite_cand}")  # fmt: skip
-    out.print("verdict: [green]PASS[/]" if result.passed else "verdict: [red]FAIL[/]")
+    if result.shape_divergence is not None:
+        out.print(f"first shape divergence: {escape(result.shape_divergence.one_line())}")
+    _print_kept_fp32(out, result)
+    if result.nothing_low is not None:
+        out.print("verdict: [red]NOTHING CHECKED[/] (FP32 against FP32)")
+    else:
+        out.print("verdict: [green]PASS[/]" if result.passed else "verdict: [red]FAIL[/]")

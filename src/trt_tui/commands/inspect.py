@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         payload = index.to_json()
         payload["nodes"] = [n.to_json(index) for n in nodes]
+        payload["random_nodes"] = [{"name": n.name, "op_type": n.op_type} for n in index.random_nodes()]
         print_json(payload, pretty=len(nodes) <= BIG_TABLE)
         return 0
     out = console()
@@ -55,6 +56,12 @@ def run(args: argparse.Namespace) -> int:
                 print_plain_table(f"nodes ({len(nodes)} shown)", ["#", "name", "op", "scope", "outputs", "flags"], _node_rows(index, nodes))
             else:
                 out.print(_node_table(index, nodes))
+    from trt_tui.core.parity.determinism import random_note
+
+    note = random_note(index)
+    if note is not None:  # noise a comparison would report as drift
+        out.print(f"[yellow]warning:[/] {safe(note)}: every run draws new values; comparisons seed them alike on "
+                  "both sides (emulate, mixed, onnx:) or refuse (engine, saved outputs)")  # fmt: skip
     for w in index.warnings:
         out.print(f"[yellow]warning:[/] {safe(w)}")
     return 0

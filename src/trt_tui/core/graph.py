@@ -538,6 +538,8 @@ def _build_index(path: Path, model: onnx.ModelProto, inferred: onnx.GraphProto, 
             flags.append("unnamed")
         if n.parent is not None:
             flags.append("in-subgraph")
+        if n.op_type in RANDOM_OPS:
+            flags.append("random")
         n.flags = tuple(flags)
         by_name.setdefault(n.name, n)
         for o in n.outputs:

@@ -30,6 +30,8 @@ import onnx
 from trt_tui.core.errors import UserError
 from trt_tui.core.graph import GraphIndex, load_graph
 from trt_tui.core.parity.constants import DEFAULT_MAX_MEMORY, UNIT_ROUNDOFF
+from trt_tui.core.precision.summary import LowPrecisionSummary, read_low_precision
+from trt_tui.core.parity.determinism import RANDOM_SEED, random_note, refuse_unseedable, seed_random_ops
 from trt_tui.core.parity.inputs import InputSpec, load_feeds, load_saved_outputs, random_feeds
 from trt_tui.core.parity.metrics import (
     BF16_MAX,
@@ -41,7 +43,7 @@ from trt_tui.core.parity.metrics import (
     merge_iterations,
     tensor_drift,
 )
-from trt_tui.core.parity.results import CompareResult
+from trt_tui.core.parity.results import CompareResult, ShapeDivergence
 from trt_tui.core.parity.runners import (
     CandidateSpec,
     candidate_model_and_weights,
@@ -170,6 +172,9 @@ class Comparison:
         self.warnings = list(warnings or [])
         self.errors: list[str] = []
         self.rows: list[LayerDrift] = []
+        self.shape_mismatches: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}  # tensor -> (ref, cand)
+        # what a trt_tui rewrite put in low precision (emulate, mixed, a converted onnx:); None: not known
+        self.low_precision: LowPrecisionSummary | None = None
         self.cancelled = False
         self._started = time.perf_counter()
         self._elapsed = 0.0
@@ -207,6 +212,7 @@ class Comparison:
                 break
             per_tensor: dict[str, list[LayerDrift]] = {t: [] for t in batch}
             errors: list[str] = []
+            notes: list[str] = []
             with self.reference.open(k) as ref, self.candidate.open(k) as cand:
                 for i in range(len(self.feeds)):
                     r_out, c_out = ref.run(i), cand.run(i)
@@ -214,8 +220,10 @@ class Comparison:
                         r, c = r_out.pop(t), c_out.pop(t)
                         if not (_floatish(r) or _floatish(c)):
                             continue  # a tensor typed only at run time turned out not to be float
-                        if r.shape != c.shape:
-                            errors.append(f"{t}: shape mismatch, reference {r.shape} vs candidate {c.shape}")
+                        if r.shape != c.shape:  # a finding of its own kind (ShapeDivergence), not an error line
+                            if not self.shape_mismatches:  # shown while streaming; the result holds the finding
+                                notes.append(f"{t}: shape differs, reference {r.shape} vs candidate {c.shape}")
+                            self.shape_mismatches.setdefault(t, (tuple(r.shape), tuple(c.shape)))
                             per_tensor.pop(t, None)
                             continue
                         if t in per_tensor:
@@ -234,7 +242,7 @@ class Comparison:
             self.rows.extend(drifts)
             self.errors.extend(dict.fromkeys(errors))
             self._elapsed = time.perf_counter() - self._started
-            yield BatchUpdate(k, len(self.batches), drifts, done, len(self.names), self._elapsed, errors)
+            yield BatchUpdate(k, len(self.batches), drifts, done, len(self.names), self._elapsed, errors + notes)
         for side in (self.reference, self.candidate):
             if hasattr(side, "close"):
                 side.close()
@@ -270,6 +278,25 @@ class Comparison:
             else:
                 d.growth = math.inf if d.rel_rms > 0 else 0.0
 
+    def _shape_divergence(self) -> ShapeDivergence | None:
+        """The topologically first tensor whose shape differs, its producer and both shapes."""
+        if not self.shape_mismatches:
+            return None
+        first = min(self.shape_mismatches, key=lambda t: self.meta[t][:2])
+        topo, _, node, op_type = self.meta[first]
+        ref_shape, cand_shape = self.shape_mismatches[first]
+        return ShapeDivergence(first, node, op_type, topo, list(ref_shape), list(cand_shape), len(self.shape_mismatches) - 1)
+
+    def _nothing_low(self, rows: list[LayerDrift]) -> str | None:
+        """Why this candidate ran nothing in low precision (None: it did, or it cannot be told). A comparison
+        of FP32 with FP32 must never PASS: the rewrite's own count says so, or, when low precision was asked
+        for, every compared tensor is bit-identical to the reference."""
+        if self.low_precision is not None and self.low_precision.ran_nothing_low:
+            return self.low_precision.one_line()
+        if self.precision and rows and not self.cancelled and all(d.max_abs == 0 and d.nonfinite_cand == d.nonfinite_ref for d in rows):
+            return f"nothing ran in {self.precision}: every compared tensor is bit-identical to the FP32 reference"
+        return None
+
     def result(self) -> CompareResult:
         rows = sorted(self.rows, key=lambda d: (d.topo_index, self.meta[d.name][1]))
         self._set_growth(rows)
@@ -278,6 +305,8 @@ class Comparison:
             precision=self.precision, iterations=len(self.feeds), unpaired=self.unpaired, errors=self.errors,
             warnings=self.warnings, batches=len(self.batches), max_memory=self.options.max_memory,
             cancelled=self.cancelled, elapsed_s=self._elapsed, constants_skipped=self.constants_skipped,
+            shape_divergence=self._shape_divergence(), low_precision=self.low_precision,
+            nothing_low=self._nothing_low(rows),
         )  # fmt: skip
 
 
@@ -323,8 +352,17 @@ def prepare_comparison(
     else:
         providers = list(options.providers or default_providers())
     warnings: list[str] = []
+    low_summary = None
     needs_model = ref_kind == "onnxruntime" or spec.kind in ("emulate", "mixed", "cuda")
     full = load_model(model) if needs_model else None
+    random = {n.name for n in index.random_nodes()}
+    if random:  # the same seed on both sides, or a refusal for a side we cannot seed
+        for kind, label in ((ref_kind, "the reference"), (spec.kind, f"candidate {spec.label}")):
+            if kind in ("outputs", "engine", "trt"):
+                refuse_unseedable(index, label)
+        if full is not None:
+            seeded = seed_random_ops(full, random)
+            warnings.append(f"{random_note(index)}: seeded alike on both sides (seed {RANDOM_SEED:g}; {seeded} had none)")
 
     weights = WeightSource(Path(model).parent)  # external data stays on disk, mapped segment by segment
     ref_side = OnnxSide(full, "onnxruntime fp32", providers, weights) if ref_kind == "onnxruntime" else SavedSide(load_saved_outputs(ref_path))
@@ -342,7 +380,10 @@ def prepare_comparison(
             warnings.append(f"the preset builds from {plan.onnx_path or 'its own model'}, not from {index.path}")
     else:
         cand_model, cand_weights = candidate_model_and_weights(full, spec, Path(model).parent)
+        if random and spec.kind == "onnx":
+            seed_random_ops(cand_model, random)  # same node names as the reference: the same seed
         cand_side = OnnxSide(cand_model, spec.label, providers, cand_weights)
+        low_summary = read_low_precision(cand_model)  # what the rewrite really put in low precision
 
     if isinstance(inputs, list):
         feeds = inputs
@@ -359,7 +400,9 @@ def prepare_comparison(
     low = spec.precision if spec.kind in ("emulate", "mixed", "cuda") else None  # other candidates carry their own types
     if spec.kind == "trt" and plan.precision in ("fp16", "bf16"):
         low = plan.precision  # headroom against the preset's low precision
-    return Comparison(index, ref_side, cand_side, feeds, options, precision=low, warnings=warnings)
+    comparison = Comparison(index, ref_side, cand_side, feeds, options, precision=low, warnings=warnings)
+    comparison.low_precision = low_summary
+    return comparison
 
 
 def compare(

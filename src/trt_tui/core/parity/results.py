@@ -41,6 +41,31 @@ def _marker(d: LayerDrift | None) -> dict | None:
 
 
 @dataclass
+class ShapeDivergence:
+    """The first tensor (topological order) whose shape differs between the two sides: a finding of its own
+    kind (e.g. fp16 really produces a shorter waveform), reported once instead of one error per tensor
+    downstream. `downstream`: how many other tensors differ in shape too (none of them is compared)."""
+
+    name: str
+    node: str
+    op_type: str
+    topo_index: int
+    reference_shape: list[int]
+    candidate_shape: list[int]
+    downstream: int = 0
+
+    def one_line(self) -> str:
+        more = f"; {self.downstream} more tensor(s) downstream differ in shape (not compared)" if self.downstream else ""
+        ref, cand = ("x".join(map(str, s)) or "scalar" for s in (self.reference_shape, self.candidate_shape))
+        return f"#{self.topo_index} {self.name} ({self.op_type} node {self.node}): reference {ref} vs candidate {cand}{more}"
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "node": self.node, "op_type": self.op_type, "topo_index": self.topo_index,
+                "reference_shape": self.reference_shape, "candidate_shape": self.candidate_shape,
+                "downstream": self.downstream}  # fmt: skip
+
+
+@dataclass
 class CompareResult:
     model: str
     reference: str
@@ -56,11 +81,20 @@ class CompareResult:
     cancelled: bool = False
     elapsed_s: float = 0.0
     constants_skipped: int = 0  # tensors computable from constants alone (weights): never compared
+    shape_divergence: ShapeDivergence | None = None  # the first tensor whose shape differs (fails the run)
+    low_precision: object | None = None  # core.precision.summary.LowPrecisionSummary of a rewritten candidate
+    nothing_low: str | None = None  # why the candidate ran nothing in low precision: never a PASS (CLI exit 2)
 
     @property
     def passed(self) -> bool:
         """Everything compared is within tolerance, nothing failed to compare, and the run was not cut short."""
-        return bool(self.tensors) and not self.errors and not self.cancelled and all(d.passed for d in self.tensors)
+        return (bool(self.tensors) and not self.errors and not self.cancelled and self.shape_divergence is None
+                and self.nothing_low is None and all(d.passed for d in self.tensors))  # fmt: skip
+
+    @property
+    def kept_fp32(self) -> list:
+        """Every candidate node kept FP32, with its reason (KeptFp32), when the candidate is a trt_tui rewrite."""
+        return list(self.low_precision.kept_fp32) if self.low_precision is not None else []
 
     @property
     def failed(self) -> list[LayerDrift]:
@@ -117,6 +151,9 @@ class CompareResult:
             "cancelled": self.cancelled,
             "elapsed_s": round(self.elapsed_s, 3),
             "constants_skipped": self.constants_skipped,
+            "shape_divergence": self.shape_divergence.to_json() if self.shape_divergence else None,
+            "nothing_low": self.nothing_low,
+            "low_precision": self.low_precision.to_json() if self.low_precision is not None else None,
         }
 
     def write_json(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
