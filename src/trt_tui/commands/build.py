@@ -167,8 +167,16 @@ def print_job(job: BuildJob) -> None:
             out.print(f"  {label} (ms): {shown}")
     if r.pin_check:
         out.print(f"  pin check: {r.pin_check['summary']}")
-        for node in r.pin_check["mismatches"][:10]:
-            out.print(f"    [red]not FP32:[/] {escape(node)}")
+        shown = [row for row in r.pin_check["pins"] if row["status"] != "fp32"][:10]
+        for row in shown:  # the verdict names the layer: ran in FP32 / fused into another precision / cannot be told
+            style = "red" if row["status"] in ("mismatch", "fused") else "yellow"
+            out.print(f"    [{style}]{escape(row['node'])}[/]: {escape(row.get('verdict', row['status']))}")
+    if r.accuracy:
+        verdict = "[green]passed[/]" if r.accuracy["passed"] else "[red]FAILED[/]"
+        out.print(f"  trtexec accuracy check: {verdict}")
+        for name, row in list(r.accuracy["tensors"].items())[:10]:
+            limit = "" if row.get("threshold") is None else f" >= threshold {row['threshold']:g}"
+            out.print(f"    {escape(name)}: {row['algorithm']} {row['loss']}{limit}")
     for note in r.notes:
         if note not in r.message:
             out.print(f"  [yellow]note:[/] {escape(note)}")

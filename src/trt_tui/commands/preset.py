@@ -72,6 +72,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     exp.add_argument("--format", "-f", required=True, choices=FORMATS)
     exp.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout (a script's paths are then relative to it)")
     exp.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    exp.add_argument("--reference-data", action="store_true",
+                     help="trtexec, TensorRT 11.1+ presets: write the inputs and the FP32 reference outputs (ONNX Runtime) "
+                          "as raw files next to FILE and add --loadInputs/--loadRefOutputs/--accuracyAlgorithm/"
+                          "--accuracyThreshold from the preset's tolerance, so trtexec checks accuracy itself")  # fmt: skip
     exp.set_defaults(func=run_export)
 
 
@@ -220,11 +224,24 @@ def run_export(args: argparse.Namespace) -> int:
     resolved = resolve_preset(preset, for_export=args.format)
     _warn(resolved.warnings, args.preset)
     if args.output is None:
+        if args.reference_data:
+            raise UserError("--reference-data writes files next to the export: give -o FILE")
         sys.stdout.write(export(resolved, args.format, base_dir=Path.cwd()))
         return 0
     target = Path(args.output).absolute()
     base = target.parent if args.format == "script" else Path.cwd()
-    atomic_write(target, export(resolved, args.format, base_dir=base), overwrite=args.force)
+    accuracy = None
+    if args.reference_data:
+        from trt_tui.core.preset.exports.trtexec_accuracy import write_reference_data
+
+        if args.format != "trtexec":
+            raise UserError("--reference-data applies to --format trtexec")
+        if target.exists() and not args.force:
+            raise UserError("exists; pass --force to overwrite", target)
+        accuracy = write_reference_data(resolved, target.parent, target.stem, overwrite=args.force)
+        print(f"wrote {len(accuracy.inputs)} input and {len(accuracy.references)} reference file(s) next to {target.name}",
+              file=sys.stderr)  # fmt: skip
+    atomic_write(target, export(resolved, args.format, base_dir=base, accuracy=accuracy), overwrite=args.force)
     if args.format == "script":
         target.chmod(target.stat().st_mode | 0o111)
     print(f"wrote {target}", file=sys.stderr)

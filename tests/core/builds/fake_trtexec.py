@@ -11,6 +11,10 @@ Behaviour is chosen with environment variables (so the backend's real command li
   FAKE_TRTEXEC_LAYERS   a JSON file copied to --exportLayerInfo (default: a tiny inspector JSON)
   FAKE_TRTEXEC_PIDFILE  `hang` mode writes "<own pid> <grandchild pid>" here, then sleeps
   FAKE_TRTEXEC_IGNORE_TERM=1  `hang` mode ignores SIGTERM (so only SIGKILL ends it)
+  FAKE_TRTEXEC_PROFILE  a JSON file copied to --exportProfile (default: timings for DEFAULT_LAYERS)
+  FAKE_TRTEXEC_ACCURACY "name=loss,..." losses printed when --loadRefOutputs is given (11.1+ accuracy lines,
+                        the format of samples/common/sampleInference.cpp); a loss >= --accuracyThreshold fails
+                        the run (exit 1), as trtexec does
 """
 
 from __future__ import annotations
@@ -44,6 +48,13 @@ DEFAULT_LAYERS = {
     ],
     "Bindings": ["x", "z"],
 }
+
+
+DEFAULT_PROFILE = [
+    {"count": 29},
+    {"name": "/layers.0/MatMul", "timeMs": 2900.5, "averageMs": 100.017, "medianMs": 99.8, "percentage": 89.6},
+    {"name": "/layers.0/Softmax", "timeMs": 335.1, "averageMs": 11.555, "medianMs": 11.5, "percentage": 10.4},
+]
 
 
 def out(text: str, severity: str = "I") -> None:
@@ -129,6 +140,11 @@ def main() -> int:
             data = open(source).read() if source else json.dumps(DEFAULT_LAYERS)
             with open(layers, "w") as fh:
                 fh.write(data)
+            profile = option("exportProfile")
+            if profile:
+                source = os.environ.get("FAKE_TRTEXEC_PROFILE")
+                with open(profile, "w") as fh:
+                    fh.write(open(source).read() if source else json.dumps(DEFAULT_PROFILE))
     out("Starting inference")
     out("Warmup completed 2 queries over 200 ms")
     out("Timing trace has 29 queries over 3.34555 s")
@@ -143,8 +159,28 @@ def main() -> int:
     out("Total GPU Compute Time: 3.23514 s")
     out("* GPU compute time is unstable, with coefficient of variance = 1.08662%.", "W")
     out("Explanations of the performance metrics are printed in the verbose logs.")
-    sys.stdout.write(f"&&&& PASSED TensorRT.trtexec {header()}\n")
-    return 0
+    failed = accuracy_lines()
+    sys.stdout.write(f"&&&& {'FAILED' if failed else 'PASSED'} TensorRT.trtexec {header()}\n")
+    return 1 if failed else 0
+
+
+def accuracy_lines() -> bool:
+    refs = option("loadRefOutputs")
+    if not refs:
+        return False
+    algorithm = option("accuracyAlgorithm") or "l0"
+    threshold = float(option("accuracyThreshold") or 0)
+    losses = dict(item.split("=") for item in os.environ.get("FAKE_TRTEXEC_ACCURACY", "").split(",") if item)
+    failed = False
+    for entry in refs.split(","):
+        name = entry.rsplit(":", 1)[0]
+        loss = float(losses.get(name, 0.0))
+        text = f"Accuracy loss for tensor {name} ({algorithm.upper() if algorithm != 'lInf' else 'LInf'}): {loss:.6f}"
+        if threshold > 0 and loss >= threshold:
+            text += f" [FAIL: >= threshold {threshold:g}]"
+            failed = True
+        out(text)
+    return failed
 
 
 if __name__ == "__main__":

@@ -7,10 +7,18 @@ to ONNX nodes through the `[ONNX Layer: <node>]` entries the ONNX parser puts in
 `"Format/Datatype": "Row major linear FP16 format"` and, defensively, from 11.x's split keys (their exact
 spelling is unverified, so any key naming a data type is accepted).
 
-Statuses per pin: `fp32` (every float tensor of its layers is FP32), `mismatch` (a layer made only from
-this node ran in lower precision), `fused` (it ran inside a layer fused with other nodes whose boundary is
-lower precision: its internal precision is not reported), `unknown` (no data types: not DETAILED, or
-dynamic shapes), `not_found` (no engine layer came from it: folded away or fused without metadata).
+Statuses per pin, each with a one-line `verdict` naming the layer: `fp32` (ran in FP32: every float tensor
+of its layers is FP32), `mismatch` (a layer made only from this node ran in lower precision), `fused`
+(fused into a layer of another precision: `A + B` vertical or `A || B` horizontal fusions, Myelin
+regions `ForeignNode[first...last]` / `__myl_...`, whose boundary is lower precision), `unknown` (cannot be
+told: no data types (not DETAILED, dynamic shapes), or inside a Myelin region whose boundary is FP32:
+Myelin does not report what ran inside it), `not_found` (no engine layer came from it: folded away, or
+fused without metadata and not named in any layer name).
+
+Without metadata (LAYER_NAMES_ONLY engines, older versions) nodes are found in the layer names themselves:
+`A + B`, `A || B`, and the first/last node of `ForeignNode[A...B]` (the nodes between cannot be told).
+Per-layer timings (trtexec --exportProfile: `[{"count": N}, {"name", "timeMs", "averageMs", "medianMs",
+"percentage"}, ...]`) are attached to the layers when given.
 """
 
 from __future__ import annotations
@@ -66,9 +74,50 @@ def onnx_nodes_of(layer: dict[str, Any]) -> list[str]:
     return []
 
 
-def pin_check(inspector: dict[str, Any] | list[Any], pins: list[str]) -> dict[str, Any]:
+_FOREIGN = re.compile(r"ForeignNode\[(.*?)(?:\.\.\.(.*?))?\]", re.S)
+
+
+def is_myelin(layer: dict[str, Any]) -> bool:
+    """A Myelin region: it hides what ran inside (`ForeignNode[...]`, `__myl_...`, LayerType Myelin)."""
+    name = str(layer.get("Name", ""))
+    return "ForeignNode[" in name or name.startswith("__myl") or str(layer.get("LayerType", "")).lower() == "myelin"
+
+
+def nodes_in_name(name: str) -> list[str]:
+    """ONNX node names readable in a fused layer name: `A + B`, `A || B`, `ForeignNode[A...B]` (ends only)."""
+    out = []
+    for part in re.split(r"\s+\+\s+|\s*\|\|\s*", name):
+        part = part.strip()
+        m = _FOREIGN.search(part)
+        if m:
+            out += [n.strip() for n in m.groups() if n and n.strip()]
+        elif part:
+            out.append(part)
+    return out
+
+
+def layer_timings(profile: Any) -> dict[str, dict[str, float]]:
+    """trtexec --exportProfile JSON -> {layer name: {"average_ms", "median_ms", "time_ms", "percentage"}}."""
+    rows = profile if isinstance(profile, list) else (profile.get("Layers") or profile.get("layers") or []) if isinstance(profile, dict) else []
+    out: dict[str, dict[str, float]] = {}
+    for row in rows:
+        if not isinstance(row, dict) or "name" not in row:
+            continue  # the leading {"count": N}
+        keep = {}
+        for key, ours in (("averageMs", "average_ms"), ("medianMs", "median_ms"), ("timeMs", "time_ms"), ("percentage", "percentage")):
+            try:
+                keep[ours] = float(row[key])
+            except (KeyError, TypeError, ValueError):
+                continue
+        out[str(row["name"])] = keep
+    return out
+
+
+def pin_check(inspector: dict[str, Any] | list[Any], pins: list[str], timings: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
     layers = inspector.get("Layers", []) if isinstance(inspector, dict) else list(inspector)
     detailed = any(isinstance(layer, dict) for layer in layers)
+    if not detailed and layers:  # LAYER_NAMES_ONLY: a list of names; nodes can still be found in them
+        layers = [{"Name": str(name), "_names_only": True} for name in layers]
     by_node: dict[str, list[dict[str, Any]]] = defaultdict(list)
     with_metadata = 0
     for layer in layers:
@@ -78,16 +127,21 @@ def pin_check(inspector: dict[str, Any] | list[Any], pins: list[str]) -> dict[st
         with_metadata += bool(nodes)
         for node in dict.fromkeys(nodes):
             by_node[node].append(layer)
-    if detailed and not with_metadata:
-        # No metadata at all (older engines): fall back to the parser's naming, first layer = node name.
+    if not with_metadata:
+        # No metadata at all (older engines, LAYER_NAMES_ONLY): the parser's naming, read in fused names.
         for layer in layers:
             if isinstance(layer, dict) and layer.get("LayerType") != "Reformat":
-                for part in str(layer.get("Name", "")).split(" + "):
-                    by_node[part.strip()].append({**layer, "_nodes": len(str(layer.get("Name", "")).split(" + "))})
+                named = nodes_in_name(str(layer.get("Name", "")))
+                for part in named:
+                    by_node[part].append({**layer, "_nodes": len(named) + (1 if is_myelin(layer) else 0)})
 
     rows = []
     for node in pins:
-        rows.append(_check_one(node, by_node.get(node, []), detailed))
+        row = _check_one(node, by_node.get(node, []), detailed)
+        for layer in row["layers"]:
+            if timings and layer["name"] in timings:
+                layer["timing"] = timings[layer["name"]]
+        rows.append(row)
     counts: dict[str, int] = defaultdict(int)
     for row in rows:
         counts[row["status"]] += 1
@@ -95,38 +149,46 @@ def pin_check(inspector: dict[str, Any] | list[Any], pins: list[str]) -> dict[st
     summary = f"{len(rows)} FP32 pin(s): " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) if rows else "no FP32 pins"
     if not detailed:
         summary += " (the inspector JSON has no per-layer detail: build with DETAILED profiling verbosity)"
-    return {"detailed": detailed, "pins": rows, "mismatches": mismatches, "counts": dict(counts), "summary": summary}
+    return {"detailed": detailed, "pins": rows, "mismatches": mismatches, "counts": dict(counts), "summary": summary,
+            "timed": bool(timings)}
 
 
 def _check_one(node: str, layers: list[dict[str, Any]], detailed: bool) -> dict[str, Any]:
     row: dict[str, Any] = {"node": node, "layers": [], "precisions": []}
-    if not detailed:
-        row["status"] = "unknown"
-        return row
     if not layers:
-        row["status"] = "not_found"
+        row["status"] = "not_found" if detailed else "unknown"
+        row["verdict"] = ("cannot be told: no engine layer came from it (folded away, or fused without metadata)"
+                          if detailed else "cannot be told: no per-layer detail (build with DETAILED profiling verbosity)")
         return row
     precisions: set[str] = set()
-    low_alone = low_fused = False
+    low_alone = low_fused = hidden = False
     for layer in layers:
         tensors = _as_list(layer.get("Inputs")) + _as_list(layer.get("Outputs"))
         dtypes = sorted({d for d in map(tensor_dtype, tensors) if d in FLOAT_PRECISIONS})
-        fused = layer.get("_nodes", len(set(onnx_nodes_of(layer)))) > 1
+        myelin = is_myelin(layer)
+        fused = layer.get("_nodes", len(set(onnx_nodes_of(layer)))) > 1 or (myelin and layer.get("_nodes") is not None)
         low = any(d != "fp32" for d in dtypes)
         low_alone |= low and not fused
         low_fused |= low and fused
+        hidden |= myelin and fused and not low  # an FP32 boundary says nothing about what ran inside
         precisions.update(dtypes)
         row["layers"].append({"name": layer.get("Name"), "type": layer.get("LayerType"), "precisions": dtypes,
-                              "fused": fused})
+                              "fused": fused, "myelin": myelin})
     row["precisions"] = sorted(precisions)
+    names = ", ".join(repr(str(la["name"])) for la in row["layers"][:3])
+    low_text = "/".join(p for p in row["precisions"] if p != "fp32")
     if low_alone:
-        row["status"] = "mismatch"
+        row["status"], row["verdict"] = "mismatch", f"did not run in FP32: ran in {low_text} in layer {names}"
     elif low_fused:
-        row["status"] = "fused"
+        row["status"], row["verdict"] = "fused", f"fused into a layer of another precision ({low_text}): {names}"
+    elif hidden:
+        row["status"] = "unknown"
+        row["verdict"] = f"cannot be told: inside a Myelin region with an FP32 boundary, which hides what ran inside: {names}"
     elif precisions == {"fp32"}:
-        row["status"] = "fp32"
+        row["status"], row["verdict"] = "fp32", f"ran in FP32 in layer {names}"
     else:
         row["status"] = "unknown"
+        row["verdict"] = f"cannot be told: no data types for layer {names} (not DETAILED, or dynamic shapes)"
     return row
 
 

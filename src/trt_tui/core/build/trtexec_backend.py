@@ -1,9 +1,11 @@
 """The trtexec backend: run the preset's exported trtexec command, in the build dir, and read its log.
 
 trtexec is found through `TRT_TUI_TRTEXEC` (a path) or on PATH. The command is the preset's own export
-with three changes, all recorded in the build dir's command.txt: argv[0] becomes the trtexec found, the
-engine is saved into the build dir, and the engine-inspector JSON is exported (detailed verbosity) so the
-FP32 pins can be checked layer by layer, as the TensorRT backend does.
+with these changes, all recorded in the build dir's command.txt: argv[0] becomes the trtexec found, the
+engine is saved into the build dir, the layer information is exported (`--profilingVerbosity=detailed
+--exportLayerInfo`) so the FP32 pins get the same pin check as the Python backend, and the per-layer
+timings (`--exportProfile`) are kept and attached to it. trtexec 11.1+ accuracy lines ("Accuracy loss for
+tensor ...", from --loadRefOutputs in the preset's export) go into the result.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from trt_tui.core.backends import TRTEXEC_ENV, trtexec_status
 from trt_tui.core.build.backend import Availability, Backend, BuildPlan, Watcher, engine_file, outcome_state
-from trt_tui.core.build.pincheck import pin_check
+from trt_tui.core.build.pincheck import layer_timings, pin_check
 from trt_tui.core.build.protocol import parse_line
 from trt_tui.core.build.runner import RunOutcome
 from trt_tui.core.build.trtexec_log import TrtexecLog
@@ -24,8 +26,9 @@ from trt_tui.core.errors import UserError
 ENV_VAR = TRTEXEC_ENV
 ENGINE_NAME = "engine.plan"
 LAYERS_NAME = "layers.json"
+PROFILE_NAME = "profile.json"  # per-layer timings (written only when trtexec runs inference)
 # Flags this backend sets itself; the preset's values for them are replaced, not duplicated.
-_OWNED = ("--saveEngine", "--exportLayerInfo", "--profilingVerbosity")
+_OWNED = ("--saveEngine", "--exportLayerInfo", "--profilingVerbosity", "--exportProfile")
 
 
 def find_trtexec() -> tuple[str | None, str]:
@@ -48,6 +51,7 @@ def build_argv(preset_argv: list[str], trtexec: str, build_dir: Path, *, mixed_o
         *args,
         f"--saveEngine={build_dir / ENGINE_NAME}",
         f"--exportLayerInfo={build_dir / LAYERS_NAME}",
+        f"--exportProfile={build_dir / PROFILE_NAME}",
         "--profilingVerbosity=detailed",
     ]
 
@@ -110,6 +114,7 @@ class TrtexecWatcher(Watcher):
             build_time_s=summary["build_time_s"],
             engine_size_mib=summary["engine_size_mib"],
             trt_version=summary["trt_version"],
+            accuracy=summary["accuracy"],
         )
         if engine:
             result.artifacts["engine"] = ENGINE_NAME
@@ -125,20 +130,33 @@ class TrtexecWatcher(Watcher):
             result.message = "trtexec exited 0 but wrote no engine file; no engine was built"
         else:
             result.message = f"engine built ({summary['engine_size_mib'] or '?'} MiB) by trtexec"
+        if result.accuracy and result.accuracy["failed"]:  # trtexec exits non-zero: say why, engine or not
+            failed = result.accuracy["failed"]
+            built = "engine built, but " if engine else ""
+            result.message = (f"{built}trtexec's accuracy check failed for {len(failed)} output(s): "
+                              + ", ".join(f"{n} ({_loss(result.accuracy['tensors'][n])})" for n in failed[:3]))  # fmt: skip
+        elif result.accuracy and result.state == JobState.SUCCEEDED:
+            result.notes.append(f"trtexec's accuracy check passed for {len(result.accuracy['tensors'])} output(s)")
         self._check_version(result)
         self._check_pins(result)
         return result
 
     def _check_version(self, result: BuildResult) -> None:
-        wanted = self.request.settings.get("trt_major")
-        if wanted and result.trt_version and not result.trt_version.startswith(f"{wanted}."):
-            result.notes.append(
-                f"the preset targets TensorRT {wanted}.x but trtexec is TensorRT {result.trt_version}"
-            )
+        spec = EngineSpec.from_json(self.request.settings, self.request.preset_path or None)
+        if not result.trt_version:
+            return
+        major, _, rest = result.trt_version.partition(".")
+        minor = int(rest.split(".")[0]) if rest.split(".")[0].isdigit() else None
+        if major != str(spec.trt_major):
+            result.notes.append(f"the preset targets TensorRT {spec.trt_major}.x but trtexec is TensorRT {result.trt_version}")
+        elif spec.trt_minor is not None and minor is not None and minor < spec.trt_minor:
+            result.notes.append(f"the preset targets TensorRT {spec.trt_major}.{spec.trt_minor} but trtexec is "
+                                f"TensorRT {result.trt_version}")  # fmt: skip
 
     def _check_pins(self, result: BuildResult) -> None:
         layers_path = self.build_dir / LAYERS_NAME
         pins = list(self.request.settings.get("pinned_nodes") or [])
+        timings = self._timings(result)
         if not layers_path.is_file():
             return
         result.artifacts["layer_info"] = LAYERS_NAME
@@ -149,6 +167,27 @@ class TrtexecWatcher(Watcher):
         except json.JSONDecodeError as exc:
             result.notes.append(f"{LAYERS_NAME} is not valid JSON ({exc}); pins not checked")
             return
-        result.pin_check = pin_check(info, pins)
+        result.pin_check = pin_check(info, pins, timings)
         if result.pin_check["mismatches"]:
             result.notes.append(f"{len(result.pin_check['mismatches'])} FP32 pin(s) did not run in FP32")
+
+    def _timings(self, result: BuildResult) -> dict | None:
+        """Per-layer timings from --exportProfile (kept as an artifact; the slowest layers in `performance`)."""
+        path = self.build_dir / PROFILE_NAME
+        if not path.is_file():
+            return None
+        try:
+            timings = layer_timings(json.loads(path.read_text(encoding="utf-8", errors="replace")))
+        except json.JSONDecodeError as exc:
+            result.notes.append(f"{PROFILE_NAME} is not valid JSON ({exc}); per-layer timings not read")
+            return None
+        result.artifacts["layer_profile"] = PROFILE_NAME
+        slowest = sorted(timings.items(), key=lambda kv: -kv[1].get("average_ms", 0.0))[:5]
+        result.performance = {**(result.performance or {}), "layers_timed": len(timings),
+                              "slowest_layers": [{"name": n, **t} for n, t in slowest]}  # fmt: skip
+        return timings
+
+
+def _loss(row: dict) -> str:
+    threshold = "" if row.get("threshold") is None else f" >= {row['threshold']:g}"
+    return f"{row['algorithm']} {row['loss']}{threshold}"

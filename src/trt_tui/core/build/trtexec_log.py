@@ -14,6 +14,10 @@ from typing import Any
 _PREFIX = re.compile(r"^\[\d\d/\d\d/\d{4}-\d\d:\d\d:\d\d\] \[([IWEVF])\] (?:\[TRT\] )?")
 _NUM = r"([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
 _STAT = re.compile(r"(min|max|mean|median|percentile\((\d+(?:\.\d+)?)%\))\s*=\s*" + _NUM + r"\s*(ms|s|us)?")
+# trtexec 11.1+ (samples/common/sampleInference.cpp, validateAccuracy): one line per reference output,
+#   "Accuracy loss for tensor <name> (<algorithm>): 0.001234" + " [FAIL: >= threshold 0.001]" when it fails;
+# the algorithm's spelling in the parentheses is not confirmed (L0 / l0 / Cos ...): any word is accepted.
+_ACCURACY = re.compile(r"^Accuracy loss for tensor (.+) \(([A-Za-z0-9]+)\): (\S+)(?: \[FAIL: >= threshold (\S+?)\])?\s*$")
 _VERSION = re.compile(r"^&&&& (RUNNING|PASSED|FAILED|WAIVED) TensorRT\.trtexec \[TensorRT v(\d+)\]")
 
 # (phase name, fraction reached when the phase starts, pattern)
@@ -64,6 +68,8 @@ class TrtexecLog:
     status: str | None = None  # RUNNING / PASSED / FAILED from the &&&& lines
     errors: list[str] = field(default_factory=list)  # the first [E]/[F] lines, for the result message
     performance: dict[str, Any] = field(default_factory=dict)
+    # trtexec 11.1+ accuracy checks: tensor -> {"algorithm", "loss", "failed", "threshold"}
+    accuracy: dict[str, dict[str, Any]] = field(default_factory=dict)
     _in_summary: bool = False
 
     def feed(self, line: str, at_s: float = 0.0) -> tuple[str, float] | None:
@@ -79,7 +85,9 @@ class TrtexecLog:
         severity, text = strip_prefix(line)
         if severity in ("E", "F") and len(self.errors) < 5:
             self.errors.append(text.strip())
-        if text.startswith("TensorRT version: "):
+        if text.startswith("Accuracy loss for tensor "):
+            self._accuracy_line(text)
+        elif text.startswith("TensorRT version: "):
             self.trt_version = text.split(":", 1)[1].strip()
         elif text.startswith("Engine generation completed in "):
             self.engine_generation_s = _first_float(text)
@@ -120,6 +128,25 @@ class TrtexecLog:
         if sep and key:
             self.performance[key] = parse_stats(rest)
 
+    def _accuracy_line(self, text: str) -> None:
+        m = _ACCURACY.match(text.strip())
+        if not m:
+            return
+        name, algorithm, loss, threshold = m.groups()
+        try:
+            value = float(loss)
+        except ValueError:
+            value = None
+        self.accuracy[name] = {"algorithm": algorithm, "loss": value, "failed": threshold is not None,
+                               "threshold": None if threshold is None else float(threshold)}  # fmt: skip
+
+    def accuracy_summary(self) -> dict[str, Any] | None:
+        """{"tensors": {...}, "failed": [names], "passed": bool} when trtexec checked accuracy, else None."""
+        if not self.accuracy:
+            return None
+        failed = [name for name, row in self.accuracy.items() if row["failed"]]
+        return {"tensors": dict(self.accuracy), "failed": failed, "passed": not failed}
+
     def summary(self) -> dict[str, Any]:
         return {
             "trt_version": self.trt_version,
@@ -130,6 +157,7 @@ class TrtexecLog:
             "engine_size_mib": self.engine_size_mib,
             "performance": self.performance or None,
             "errors": list(self.errors),
+            "accuracy": self.accuracy_summary(),
         }
 
 

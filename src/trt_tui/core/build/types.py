@@ -75,6 +75,7 @@ class BuildResult:
     trt_version: str | None = None
     artifacts: dict[str, str] = field(default_factory=dict)  # role -> path relative to the build dir
     pin_check: dict[str, Any] | None = None
+    accuracy: dict[str, Any] | None = None  # trtexec 11.1+ accuracy checks against reference outputs
     notes: list[str] = field(default_factory=list)  # warnings worth showing (version mismatch, ...)
 
     def to_json(self) -> dict[str, Any]:

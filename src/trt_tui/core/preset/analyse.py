@@ -201,6 +201,7 @@ def analyse(
         model_path=preset.model_path,
         precision=pr.mode,
         trt_major=preset.trt,
+        trt_minor=preset.trt_minor,
         tf32=pr.tf32,
         strongly_typed=bool(pr.strongly_typed) if ten else True,
         precision_constraints=constraints if ten and low else None,

@@ -108,6 +108,8 @@ class Preset:
     name: str = ""
     description: str = ""
     trt: int = 10
+    # the TensorRT minor version, where it matters (trtexec 11.1+ checks accuracy itself); `trt = "11.1"` in TOML
+    trt_minor: int | None = None
     precision: PrecisionSettings = field(default_factory=PrecisionSettings)
     pins: PinRules = field(default_factory=PinRules)
     io: IOSettings = field(default_factory=IOSettings)

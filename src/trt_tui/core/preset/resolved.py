@@ -48,6 +48,7 @@ class ResolvedPreset:
     warnings: list[Problem] = field(default_factory=list)
     input_names: list[str] = field(default_factory=list)  # the model's inputs / outputs, binding order
     output_names: list[str] = field(default_factory=list)
+    trt_minor: int | None = None  # None: any minor of `trt_major` (`trt = "11.1"` in the preset sets it)
 
     @property
     def source_path(self) -> Path | None:
@@ -61,6 +62,15 @@ class ResolvedPreset:
     def uses_conversion(self) -> bool:
         """TensorRT 11 pins precision in the ONNX graph: low-precision builds go through `trt-tui convert`."""
         return self.trt_major >= 11 and self.low_precision
+
+    @property
+    def trt_version(self) -> str:
+        return f"{self.trt_major}" if self.trt_minor is None else f"{self.trt_major}.{self.trt_minor}"
+
+    @property
+    def trtexec_checks_accuracy(self) -> bool:
+        """trtexec 11.1+ compares its outputs with reference outputs itself (--loadRefOutputs)."""
+        return (self.trt_major, self.trt_minor or 0) >= (11, 1)
 
     @property
     def build_model_path(self) -> Path:
@@ -77,6 +87,7 @@ class ResolvedPreset:
             "model": str(self.model_path),
             "build_model": str(self.build_model_path),
             "trt": self.trt_major,
+            "trt_minor": self.trt_minor,
             "precision": self.precision,
             "tf32": self.tf32,
             "strongly_typed": self.strongly_typed,

@@ -168,6 +168,17 @@ def _profile(r: _Reader, index: int) -> Profile:
     return prof
 
 
+def _trt_version(top: _Reader) -> tuple[int, int | None]:
+    """`trt = 10` (a major) or `trt = "11.1"` (major.minor, where the minor matters)."""
+    value = top.get("trt", (int, str), 'a TensorRT version such as 10, 11 or "11.1"', 10)
+    if isinstance(value, int):
+        return value, None
+    m = re.fullmatch(r"\s*(\d+)(?:\.(\d+))?\s*", value)
+    if not m:
+        raise top.fail("trt", 'a TensorRT version such as 10, 11 or "11.1"', value)
+    return int(m.group(1)), None if m.group(2) is None else int(m.group(2))
+
+
 def preset_from_dict(data: dict, source: Path) -> Preset:
     unknown: list[str] = []
     top = _Reader(data, "", source, unknown)
@@ -177,7 +188,9 @@ def preset_from_dict(data: dict, source: Path) -> Preset:
     model = top.str("model")
     if not model:
         raise UserError("model: missing; set model = \"path/to/model.onnx\" (relative to this file)", source)
-    preset = Preset(model=model, name=top.str("name", ""), description=top.str("description", ""), trt=top.int("trt", 10))
+    trt, trt_minor = _trt_version(top)
+    preset = Preset(model=model, name=top.str("name", ""), description=top.str("description", ""), trt=trt,
+                    trt_minor=trt_minor)
 
     p = top.sub("precision")
     preset.precision = PrecisionSettings(
@@ -285,7 +298,7 @@ def preset_to_dict(preset: Preset) -> dict:
     doc: dict[str, Any] = {"schema": SCHEMA_VERSION}
     doc.update(_drop_none({"name": preset.name or None, "description": preset.description or None}))
     doc["model"] = preset.model
-    doc["trt"] = preset.trt
+    doc["trt"] = preset.trt if preset.trt_minor is None else f"{preset.trt}.{preset.trt_minor}"
     doc["precision"] = _drop_none(
         {
             "mode": pr.mode,

@@ -69,13 +69,19 @@ def result_text(job: BuildJob | None) -> Text:
         if r.engine_path:
             facts.append(f"{r.engine_path}")
         if r.performance:
-            facts.extend(f"{k} {v}" for k, v in list(r.performance.items())[:4])
+            facts.extend(f"{k} {v}" for k, v in list(r.performance.items())[:4] if k != "slowest_layers")
         if facts:
             text.append("\n" + " · ".join(facts))
         if r.pin_check:
             ok = r.pin_check.get("ok", r.pin_check.get("passed"))
             text.append("\npin check: ", style="bold")
             text.append(str(r.pin_check.get("summary", "ok" if ok else r.pin_check)), style="green" if ok else "red")
+            for row in [row for row in r.pin_check.get("pins", []) if row.get("status") != "fp32"][:5]:
+                text.append(f"\n  {row['node']}: {row.get('verdict', row['status'])}", style="red")
+        if r.accuracy:
+            text.append("\ntrtexec accuracy: ", style="bold")
+            text.append("passed" if r.accuracy["passed"] else f"FAILED ({', '.join(r.accuracy['failed'][:3])})",
+                        style="green" if r.accuracy["passed"] else "red")
         for note in r.notes[:3]:
             text.append(f"\n⚠ {note}", style="yellow")
     text.append(f"\nbuild dir: {job.build_dir}", style="dim")

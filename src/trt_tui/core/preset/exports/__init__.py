@@ -15,12 +15,13 @@ from trt_tui.core.preset.exports.trtexec import export_trtexec, trtexec_args
 from trt_tui.core.preset.resolved import ResolvedPreset
 
 
-def export(resolved: ResolvedPreset, fmt: str, *, base_dir: str | Path | None = None) -> str:
+def export(resolved: ResolvedPreset, fmt: str, *, base_dir: str | Path | None = None, accuracy=None) -> str:
     """The preset as `fmt` text. Paths are absolute, or relative to `base_dir` when given (for `script`: the
-    directory the script will live in; it changes into it before running anything)."""
+    directory the script will live in; it changes into it before running anything). `accuracy`: trtexec
+    11.1+ reference data (exports.trtexec_accuracy.write_reference_data), trtexec format only."""
     paths = Paths(Path(base_dir) if base_dir is not None else None)
     if fmt == "trtexec":
-        return export_trtexec(resolved, paths)
+        return export_trtexec(resolved, paths, accuracy)
     if fmt == "script":
         return export_script(resolved, paths)
     if fmt == "polygraphy":

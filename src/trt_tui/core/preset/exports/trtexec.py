@@ -19,8 +19,9 @@ def _shapes(profile: dict) -> list[str]:
     return [",".join(f"{name}:{shape_text(triple[i])}" for name, triple in profile.items()) for i in range(3)]
 
 
-def trtexec_args(r: ResolvedPreset, paths: Paths | None = None, tool: str = "trtexec") -> list[str]:
-    """The trtexec argv (unquoted; for subprocess). Paths absolute unless `paths` renders them otherwise."""
+def trtexec_args(r: ResolvedPreset, paths: Paths | None = None, tool: str = "trtexec", accuracy=None) -> list[str]:
+    """The trtexec argv (unquoted; for subprocess). Paths absolute unless `paths` renders them otherwise.
+    `accuracy` (trtexec_accuracy.AccuracyData, 11.1+): the reference data and check flags."""
     paths = paths or Paths(None)
     ten = r.trt_major < 11
     if ten and r.low_precision:
@@ -61,12 +62,16 @@ def trtexec_args(r: ResolvedPreset, paths: Paths | None = None, tool: str = "trt
     if r.profiling_verbosity:
         args.append(f"--profilingVerbosity={r.profiling_verbosity}")
     args += r.extra_args
+    if accuracy is not None:
+        args += accuracy.args(paths)
     return args
 
 
-def export_trtexec(r: ResolvedPreset, paths: Paths) -> str:
+def export_trtexec(r: ResolvedPreset, paths: Paths, accuracy=None) -> str:
     lines = []
     if r.uses_conversion:
         lines.append(command(convert_args(r, paths), multiline=False))
-    lines.append(command(trtexec_args(r, paths)))
+    if accuracy is not None:
+        lines += [f"# {note}" for note in accuracy.check.notes]
+    lines.append(command(trtexec_args(r, paths, accuracy=accuracy)))
     return "\n".join(lines) + "\n"
