@@ -62,7 +62,27 @@ def _models(args, tmp: Path) -> list[tuple[str, Path]]:
                 out.append((f"corpus {name}", p))
             else:
                 print(f"(corpus model {p} not found: skipped)")
+    for extra in args.extra:
+        out.append((f"{Path(extra).stem}", Path(extra)))
     return out
+
+
+def _input_spec(args, path: Path):
+    """Random inputs with the corpus manifest's dims and ranges for this model (by file stem), if given."""
+    import json
+
+    from trt_tui.core.parity.inputs import InputSpec
+
+    spec = InputSpec(seed=1, iterations=1)
+    if args.manifest:
+        entries = json.loads(Path(args.manifest).read_text())
+        entries = entries.get("models", entries) if isinstance(entries, dict) else entries
+        stem = path.stem
+        entry = next((e for e in entries if e.get("id") in (stem, f"torch_{stem}")), None)
+        if entry is not None:
+            spec.dims = dict(entry.get("dims", {}))
+            spec.ranges = {k: tuple(v) for k, v in entry.get("ranges", {}).items()}
+    return spec
 
 
 def emulated_error(model_path: Path, pins: list[str], feeds: list[dict], output: str) -> tuple[float, int]:
@@ -160,17 +180,19 @@ def main() -> int:
     ap.add_argument("--models", default="demo,transformer,overflow,corpus")
     ap.add_argument("--corpus-dir", default="~/.cache/trt_tui/corpus")
     ap.add_argument("--corpus-models", default=",".join(CORPUS_DEFAULT))
+    ap.add_argument("--extra", action="append", default=[], metavar="MODEL", help="another ONNX model (e.g. a torch export)")
+    ap.add_argument("--manifest", default=None, help="corpus manifest.json: dims and value ranges per model id")
     ap.add_argument("--factor", type=float, default=0.5, help="target = factor x fp16-everywhere rel_rms (default 0.5)")
     args = ap.parse_args()
 
     from trt_tui.core.graph import load_graph
-    from trt_tui.core.parity.inputs import InputSpec, random_feeds
+    from trt_tui.core.parity.inputs import random_feeds
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for label, path in _models(args, Path(tmp)):
             index = load_graph(path)
-            feeds = random_feeds(index, InputSpec(seed=1, iterations=1), [])
+            feeds = random_feeds(index, _input_spec(args, path), [])
             model = onnx.load(str(path))
             floats = [o.name for o in model.graph.output if o.type.tensor_type.elem_type == onnx.TensorProto.FLOAT]
             output = floats[0]

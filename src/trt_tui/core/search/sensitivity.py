@@ -53,20 +53,28 @@ class Ranking:
 
 
 def rel_error(ref: np.ndarray, cand: np.ndarray) -> float:
-    """Relative RMS of cand against ref; inf where the candidate is non-finite and the reference is not."""
-    r = np.asarray(ref, np.float64).reshape(-1)
-    c = np.asarray(cand, np.float64).reshape(-1)
+    """Relative RMS of cand against ref; inf where the candidate is non-finite and the reference is not.
+
+    Sums accumulate in float64 over float32 data (no float64 copies): this runs once per node and edge."""
+    r = np.asarray(ref).reshape(-1)
+    c = np.asarray(cand).reshape(-1)
     if r.shape != c.shape:
         return math.inf
-    finite_r = np.isfinite(r)
-    if not np.isfinite(c[finite_r]).all():
+    r = r if r.dtype == np.float32 else r.astype(np.float32)
+    c = c if c.dtype == np.float32 else c.astype(np.float32)
+    f64 = np.float64
+    ref_sq = float(np.einsum("i,i->", r, r, dtype=f64))
+    if not math.isfinite(ref_sq):  # the reference itself has inf/NaN: compare where it is finite
+        keep = np.isfinite(r)
+        r, c = r[keep], c[keep]
+        ref_sq = float(np.einsum("i,i->", r, r, dtype=f64))
+    d = c - r
+    diff_sq = float(np.einsum("i,i->", d, d, dtype=f64))
+    if not math.isfinite(diff_sq):
         return math.inf
-    r, c = r[finite_r], c[finite_r]
-    den = float(np.sqrt(np.dot(r, r)))
-    num = float(np.sqrt(np.dot(c - r, c - r)))
-    if den == 0:
-        return 0.0 if num == 0 else math.inf
-    return num / den
+    if ref_sq == 0:
+        return 0.0 if diff_sq == 0 else math.inf
+    return math.sqrt(diff_sq / ref_sq)
 
 
 def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndarray]], outputs: list[str], *,
@@ -98,8 +106,11 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
             for i, outs in solo_of.items():
                 e = max((rel_error(ref[o], got[c]) for o, c in outs), default=0.0)
                 local[i] = max(local.get(i, 0.0), e)
+            drift_in: dict[str, float] = {}  # per tensor, however many nodes read it
             for (i, t), outs in kap_of.items():
-                e_in = rel_error(ref[t], low_run[t])
+                if t not in drift_in:
+                    drift_in[t] = rel_error(ref[t], low_run[t])
+                e_in = drift_in[t]
                 e_out = max((rel_error(ref[o], got[c]) for o, c in outs), default=0.0)
                 k = e_out / e_in if e_in > _TINY and math.isfinite(e_in) and math.isfinite(e_out) else 1.0
                 kappa[(i, t)] = max(kappa.get((i, t), 0.0), min(max(k, KAPPA_RANGE[0]), KAPPA_RANGE[1]))
