@@ -68,3 +68,20 @@ def test_search_bad_input_is_one_line_exit_2(demo_model, tmp_path, capsys):
 def test_search_unreachable_is_exit_1(demo_model, capsys):
     assert main(["search", str(demo_model), "--target", TARGET, "--budget", "1"]) == 1
     assert "budget spent" in capsys.readouterr().out
+
+
+def test_search_stateful_contract_writes_a_preset(models, tmp_path, capsys):
+    from trt_tui.core.graph import load_graph
+    from trt_tui.core.modelgen.streaming import RUNNING_SUM_UPDATE
+    from trt_tui.core.streaming.contract_model import contract_from_model
+
+    path = models["running_norm"]
+    contract = tmp_path / "rn.contract.json"
+    contract.write_text(json.dumps(contract_from_model(load_graph(path))))
+    out, preset = tmp_path / "r.json", tmp_path / "rn.toml"
+    assert main(["search", str(path), "--contract", str(contract), "--chunks", "60", "--json", str(out), "-o", str(preset)]) == 0
+    data = json.loads(out.read_text())
+    assert RUNNING_SUM_UPDATE in data["pins"] and data["samples"] == {"stream_chunks": 60}
+    assert RUNNING_SUM_UPDATE in preset.read_text()
+    assert main(["preset", "validate", str(preset)]) == 0
+    assert main(["search", str(path), "--contract", str(contract), "--target", "rel_rms<=1"]) == 2

@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output and result.passed:
         from trt_tui.core.search.preset_out import write_preset
 
-        sample = job.evaluator.all_samples()[0] if not job.evaluator.stateful else None
+        sample = job.evaluator.first_sample()  # its shapes become the profile of a new preset's dynamic inputs
         written = write_preset(result, args.output, base=preset, model=args.model, precision=args.precision, sample=sample)
         print(f"wrote {written}", file=sys.stderr if quiet else sys.stdout)
     if args.json:

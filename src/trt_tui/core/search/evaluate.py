@@ -153,6 +153,9 @@ class ModelEvaluator:
             self.inferences += 1
         return self.ref_outputs[k]
 
+    def first_sample(self) -> dict[str, np.ndarray]:
+        return self.all_samples()[0]
+
     def fold_in_held_out(self) -> None:
         self.active = self.all_samples()
 

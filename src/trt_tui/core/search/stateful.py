@@ -126,6 +126,10 @@ class StreamEvaluator:
             self._stream(_NullCandidate(self.reference))
         return [self.reference.feeds[-1]]
 
+    def first_sample(self) -> dict[str, np.ndarray] | None:
+        """The first chunk's feeds (state included), once a stream ran."""
+        return self.reference.feeds[0] if self.reference.feeds else None
+
     def state_pairs(self) -> dict[str, str]:
         return {p.output: p.input for p in self.contract.state}
 
