@@ -103,3 +103,28 @@ async def _build_with_cpu_preview(app, pilot):
     job = app.build_manager.wait(job_id, timeout=60)
     assert job.state.value == "succeeded", job.result
     return screen, job_id, job
+
+
+async def test_build_history_shows_progress_in_words_and_files_follow_the_umask(tmp_path):
+    import os
+    import stat
+
+    from textual.widgets import Log
+
+    preset = _demo_preset(tmp_path)
+    old = os.umask(0o022)
+    try:
+        app = make_app(preset=preset, tmp_path=tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            screen, job_id, job = await _build_with_cpu_preview(app, pilot)
+            assert "@@trt_tui" in (Path(job.build_dir) / "build.log").read_text()  # the file keeps them raw
+            screen.show_job(job_id)  # reopened from the history, as after a restart
+            await pilot.pause()
+            shown = "\n".join(screen.query_one("#builds-log", Log).lines)
+            assert "@@trt_tui" not in shown and "» " in shown
+            made = [p for p in Path(job.build_dir).iterdir() if p.is_file()]
+            assert made and all(stat.S_IMODE(p.stat().st_mode) & 0o044 == 0o044 for p in made if p.suffix in (".toml", ".json", ".onnx"))
+            app.build_manager.close()
+    finally:
+        os.umask(old)

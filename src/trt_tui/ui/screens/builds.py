@@ -17,7 +17,9 @@ from textual.widgets import Label, Log, ProgressBar, Select, Static
 from trt_tui.core.build import CHOICES, BuildJob, JobChanged, JobManager, LogLines, Progress
 from trt_tui.core.build.request import request_from_edited_preset, request_from_preset
 from trt_tui.core.preset import Preset
+from trt_tui.core.build.protocol import readable_line
 from trt_tui.ui.messages import BuildEvents
+from trt_tui.ui.plain import printable
 from trt_tui.ui.screens.base import TrtScreen
 from trt_tui.ui.widgets.fast_table import FastTable
 
@@ -181,7 +183,7 @@ class BuildsScreen(TrtScreen):
             elif isinstance(event, LogLines) and event.job_id == self.shown_job:
                 if event.skipped:
                     lines.append(f"… {event.skipped} line(s) skipped here (the full log is in the build directory)")
-                lines.extend(event.lines)
+                lines.extend(printable(line) for line in event.lines)  # trtexec output: no control sequences
         if reload:
             self._reload_jobs()
         if lines:
@@ -200,7 +202,8 @@ class BuildsScreen(TrtScreen):
         self.query_one("#builds-result", Static).update(result_text(job))
         log = self.query_one("#builds-log", Log)
         log.clear()
-        log.write_lines(self.manager.log_tail(job_id, 500))
+        # build.log keeps the worker's raw `@@trt_tui {...}` progress lines: show them in words, as live
+        log.write_lines([printable(readable_line(line)) for line in self.manager.log_tail(job_id, 500)])
         self.query_one("#builds-phase", Static).update(job.phase if job else "")
         bar = self.query_one("#builds-progress", ProgressBar)
         if job is not None and job.state.terminal:
