@@ -71,7 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--match", metavar="REGEX", help="compare only tensors whose name matches")
     p.add_argument("--json", metavar="OUT", help="write the full result as JSON ('-' for stdout)")
     p.add_argument("--csv", metavar="OUT", help="write the per-tensor table as CSV")
-    p.add_argument("--force", action="store_true", help="overwrite --json/--csv files that exist")
+    p.add_argument("--model-explorer", metavar="OUT",
+                   help="write per-tensor rel_rms as node data for Google's Model Explorer (drift on the graph)")
+    p.add_argument("--force", action="store_true", help="overwrite --json/--csv/--model-explorer files that exist")
     p.add_argument("--top", type=int, default=20, help="rows in the printed table (default 20)")
     p.add_argument("--sort", choices=RANK_KEYS, default="rel_rms", help="ranking of the printed table")
     p.set_defaults(func=run)
@@ -202,6 +204,10 @@ def run(args: argparse.Namespace) -> int:
             result.write_json(args.json, overwrite=args.force)
     if args.csv:
         result.write_csv(args.csv, overwrite=args.force)
+    if args.model_explorer:
+        from trt_tui.core.parity.model_explorer import write_node_data
+
+        write_node_data(result, args.model_explorer, overwrite=args.force)
     if args.json != "-":
         _print(result, args.top, args.sort)
     if result.nothing_low is not None:  # FP32 against FP32 checks nothing: neither a pass nor a fail
@@ -235,9 +241,10 @@ def _check_targets(args: argparse.Namespace) -> None:
     import os
     from pathlib import Path
 
-    targets = [t for t in (args.json, args.csv) if t and t != "-"]
-    if len(targets) == 2 and Path(targets[0]).absolute() == Path(targets[1]).absolute():
-        raise UserError("--json and --csv name the same file", targets[0])
+    targets = [t for t in (args.json, args.csv, args.model_explorer) if t and t != "-"]
+    absolute = [Path(t).absolute() for t in targets]
+    if len(set(absolute)) < len(absolute):
+        raise UserError("--json, --csv and --model-explorer name the same file", targets[0])
     sources = [args.model, args.preset, args.inputs]
     for spec in (args.candidate, args.reference):
         kind, sep, path = spec.partition(":")
