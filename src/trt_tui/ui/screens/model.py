@@ -17,7 +17,7 @@ from trt_tui.ui.plain import printable
 from trt_tui.ui.screens.base import PaletteCommand, TrtScreen
 from trt_tui.ui.widgets.fast_table import FastTable
 from trt_tui.ui.widgets.node_details import NodeDetails
-from trt_tui.ui.widgets.node_table import NodeTable
+from trt_tui.ui.widgets.node_table import NodeTable, node_drift
 from trt_tui.ui.widgets.op_table import ALL, OpTypeTable
 
 FILTER_DEBOUNCE_S = 0.15
@@ -35,12 +35,14 @@ class ModelScreen(TrtScreen):
         Binding("m", "pin_matches", "Pin matches", id="model.pin_matches"),
         Binding("M", "unpin_matches", "Unpin matches", id="model.unpin_matches", show=False),
         Binding("w", "show_warnings", "Warnings", id="model.warnings", show=False),
+        Binding("d", "sort_drift", "Sort by drift", id="model.sort_drift"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.node_filter = NodeFilter()
         self._debounce: Timer | None = None
+        self.sort_by_drift = False
         self._shown_index: GraphIndex | None = None
 
     def compose_body(self) -> ComposeResult:
@@ -59,6 +61,7 @@ class ModelScreen(TrtScreen):
         ws = self.workspace
         ws.model_changed.subscribe(self, self._on_model_changed)
         ws.pins_changed.subscribe(self, self._on_pins_changed)
+        ws.comparison_changed.subscribe(self, self._on_comparison)
         if ws.index is not None:
             self._on_model_changed(ws.index)
 
@@ -98,6 +101,9 @@ class ModelScreen(TrtScreen):
             self._update_summary(error=exc.one_line())
             return
         self._shown_count = len(shown)
+        if self.sort_by_drift:
+            drift = table.drift
+            shown = sorted(shown, key=lambda n: -drift.get(n.name, -1.0))  # worst first, then not compared
         self._update_summary()
         table.set_rows(table.rows_for(shown), keep_key=table.cursor_key, measure=False)
 
@@ -126,6 +132,21 @@ class ModelScreen(TrtScreen):
         self.query_one(OpTypeTable).update_pins(index, sel)
         self._update_summary()
         self._show_details()
+
+    def _on_comparison(self, result) -> None:
+        table = self.query_one(NodeTable)
+        table.set_drift(node_drift(result) if result is not None else {}, self.workspace.selection)
+        if self._shown_index is not None:
+            self._fill_nodes()
+
+    def action_sort_drift(self) -> None:
+        if not self.query_one(NodeTable).drift:
+            self.notify("No comparison yet: run one on the Parity screen (4), or open a kept run there (h).")
+            return
+        self.sort_by_drift = not self.sort_by_drift
+        self._fill_nodes()
+        self.notify("nodes sorted by drift of the last comparison (worst first)" if self.sort_by_drift
+                    else "nodes in graph order")  # fmt: skip
 
     # ---- filtering ------------------------------------------------------------------------------------
     @on(Input.Changed, "#filter, #scope-filter")

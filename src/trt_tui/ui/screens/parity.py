@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -12,6 +13,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Input, Label, ProgressBar, Select, Sparkline, Static
 
+from trt_tui.core.build.state import state_dir
+from trt_tui.core.parity.model_explorer import write_node_data
+from trt_tui.core.runstore import RunStore
 from trt_tui.core.parity.engine import BatchUpdate, CompareOptions, prepare_comparison
 from trt_tui.core.parity.inputs import InputSpec
 from trt_tui.core.parity.results import CompareResult
@@ -22,6 +26,8 @@ from trt_tui.core.parity.trt_preset import MARKED_ENGINE_SHORT, MARKED_ENGINE_WA
 from trt_tui.ui.messages import ParityBatch, ParityFinished
 from trt_tui.ui.plain import printable
 from trt_tui.ui.screens.base import TrtScreen
+from trt_tui.ui.screens.runs import RunDiffScreen, RunHistoryScreen
+from trt_tui.ui.widgets.path_prompt import PathPrompt
 from trt_tui.ui.widgets.drift_details import DriftDetails
 from trt_tui.ui.widgets.drift_table import SORT_KEYS, DriftTable
 from trt_tui.ui.widgets.fast_table import FastTable
@@ -47,6 +53,8 @@ class ParityScreen(TrtScreen):
         Binding("o", "cycle_sort", "Sort", id="parity.sort"),
         Binding("p", "pin_rerun", "Pin node + re-run", id="parity.pin_rerun"),
         Binding("s", "search", "Search pins", id="parity.search"),
+        Binding("h", "history", "Kept runs", id="parity.history"),
+        Binding("x", "model_explorer", "Model Explorer export", id="parity.model_explorer", show=False),
     ]
 
     def __init__(self) -> None:
@@ -56,6 +64,7 @@ class ParityScreen(TrtScreen):
         self.running = False
         self._failing = 0
         self._plotted_at = 0.0
+        self.run_id: str | None = None  # the kept run on screen when reopened from the history
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="parity-controls"):
@@ -126,6 +135,7 @@ class ParityScreen(TrtScreen):
         preset = ws.preset
         options = CompareOptions(tolerances=preset.tolerance_policy()) if preset is not None else CompareOptions()
         self.query_one(DriftTable).reset()
+        self.run_id = None
         self._failing = 0
         self._plotted_at = 0.0
         self.query_one(DriftDetails).show(None, None, None)
@@ -204,8 +214,22 @@ class ParityScreen(TrtScreen):
             self._show_details()
 
     def on_parity_finished(self, message: ParityFinished) -> None:
-        result = self.result = message.result
+        self._show_result(message.result)
+        if message.result.tensors:
+            self.keep_run(message.result, self.workspace.pinned_names())
+
+    @work(thread=True, exit_on_error=False, group="parity-keep", name="keep-comparison")
+    def keep_run(self, result: CompareResult, pins: list[str]) -> None:
+        record = self._store().save(result, pins=pins)
+        self.app.call_from_thread(self.notify, f"kept as run {record.id} (h: kept runs, side by side)", timeout=3)
+
+    def _store(self) -> RunStore:
+        return RunStore(self.workspace.state_dir or state_dir())
+
+    def _show_result(self, result: CompareResult) -> None:
+        self.result = result
         self.running = False
+        self.workspace.set_last_comparison(result)
         first = result.first_divergence
         table = self.query_one(DriftTable)
         self._update_plot()
@@ -213,7 +237,7 @@ class ParityScreen(TrtScreen):
         table.refresh()
         verdict = "PASS" if result.passed else ("CANCELLED" if result.cancelled else "FAIL")
         text = (
-            f"{verdict}: {len(result.tensors)} tensors, {len(result.failed)} outside tolerance, "
+            (f"run {self.run_id} · " if self.run_id else "") + f"{verdict}: {len(result.tensors)} tensors, {len(result.failed)} outside tolerance, "
             f"{result.elapsed_s:.1f} s · {result.reference} vs {result.candidate}"
         )
         if first is not None:
@@ -303,6 +327,56 @@ class ParityScreen(TrtScreen):
             return
         inputs = self.query_one("#parity-inputs", Input).value.strip()
         self.app.push_screen(SearchScreen(str(index.path), str(self.query_one("#parity-precision", Select).value), inputs or "1"))
+
+    # ---- kept runs -----------------------------------------------------------------------------------------
+    def action_history(self) -> None:
+        if self.running:
+            self.notify("A comparison is running: cancel it (c) first.", severity="warning")
+            return
+        store = self._store()
+
+        def chosen(answer: tuple | None) -> None:
+            if answer is None:
+                return
+            if answer[0] == "open":
+                self.open_run(answer[1])
+            elif answer[0] == "compare":
+                self.app.push_screen(RunDiffScreen(store, answer[1], answer[2]))
+
+        self.app.push_screen(RunHistoryScreen(store), chosen)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="parity", name="open-kept-run")
+    def open_run(self, run_id: str) -> None:
+        result = self._store().load(run_id)
+        self.app.call_from_thread(self._reopened, run_id, result)
+
+    def _reopened(self, run_id: str, result: CompareResult) -> None:
+        table = self.query_one(DriftTable)
+        table.reset()
+        table.add_drifts(result.tensors)
+        self.run_id = run_id
+        self._show_result(result)
+        self._show_details()
+
+    def action_model_explorer(self) -> None:
+        result = self.result
+        if result is None:
+            self.notify("Run or open a comparison first.", severity="warning")
+            return
+        stem = self.workspace.index.path.stem if self.workspace.index is not None else "model"
+
+        def done(path: str | None) -> None:
+            if not path:
+                return
+            try:
+                target = write_node_data(result, path)
+            except (UserError, OSError) as exc:
+                text = exc.one_line() if isinstance(exc, UserError) else f"{path}: {exc}"
+                self.notify(text, title="not written", severity="error")
+                return
+            self.notify(f"wrote {target}: load it in Model Explorer as node data over {stem}.onnx")
+
+        self.app.push_screen(PathPrompt("Model Explorer node data (JSON)", str(Path.cwd() / f"{stem}.drift.json")), done)
 
     def palette_commands(self):
         from trt_tui.ui.screens.base import PaletteCommand

@@ -34,7 +34,7 @@ Cell = str | Text
 class Column:
     key: str
     label: str
-    width: int | None = None  # fixed width; None sizes to the content, capped at max_width
+    width: int | None = None  # fixed width (0 hides the column); None sizes to the content, capped at max_width
     max_width: int = 60
     content_width: int = 0
     flex: bool = False
@@ -186,6 +186,11 @@ class FastTable(ScrollView, can_focus=True):
         self._resize()
         self.move_cursor(target, force=True)
 
+    def set_column_width(self, key: str, width: int | None) -> None:
+        """Change a column's fixed width (0 hides it, e.g. a column with nothing to show yet)."""
+        self.columns[self._col_index[key]].width = width
+        self._resize()
+
     def set_content_widths(self, widths: dict[str, int]) -> None:
         for col in self.columns:
             if col.key in widths:
@@ -240,7 +245,7 @@ class FastTable(ScrollView, can_focus=True):
         if flex is not None and viewport > 0:
             col = self.columns[flex]
             others = sum(w + gap for i, (w, c) in enumerate(zip(widths, self.columns))
-                         if i != flex and (i < flex or c.keep_visible))  # fmt: skip
+                         if w and i != flex and (i < flex or c.keep_visible))  # fmt: skip
             widths[flex] = max(col.min_width, len(col.label), min(widths[flex], viewport - others - gap))
         return widths
 
@@ -248,7 +253,7 @@ class FastTable(ScrollView, can_focus=True):
         self._strips.clear()
         self._widths = self._layout()
         self._viewport = self.scrollable_content_region.width
-        width = sum(w + self.CELL_GAP for w in self._widths)
+        width = sum(w + self.CELL_GAP for w in self._widths if w)  # width 0: a hidden column
         self.virtual_size = Size(width, len(self._rows) + 1)
         self.refresh()
 
@@ -317,6 +322,8 @@ class FastTable(ScrollView, can_focus=True):
         if offset.y == 0:
             x = offset.x + int(self.scroll_x)
             for col, w in zip(self.columns, self._widths):
+                if not w:
+                    continue
                 x -= w + self.CELL_GAP
                 if x < 0:
                     self.post_message(self.HeaderSelected(self, col.key))
@@ -402,6 +409,8 @@ class FastTable(ScrollView, can_focus=True):
             self._widths = self._layout()
         after = " " * (self.CELL_GAP - 1)
         for col, w, cell in zip(self.columns, self._widths, cells):
+            if not w:
+                continue  # hidden (fixed width 0)
             if isinstance(cell, Text):
                 text = plain_text(cell.plain, cell.style) if has_control(cell.plain) else cell.copy()
             else:

@@ -5,6 +5,7 @@ viewport leaves (the columns after it scroll into view to the right when it need
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -61,6 +62,25 @@ class NodeRows:
         return cls(index, cells, positions, position_of, widths)
 
 
+def _drift_cell(value: float | None) -> Text | str:
+    if value is None:
+        return ""
+    if not math.isfinite(value):
+        return Text(str(value), style="bold red")
+    style = "red" if value >= 1e-2 else "yellow" if value >= 1e-3 else "green"
+    return Text(f"{value:.2g}", style=style)
+
+
+def node_drift(result) -> dict[str, float]:
+    """Node name -> the largest rel_rms among its compared outputs (NaN counts as the worst)."""
+    out: dict[str, float] = {}
+    for d in result.tensors:
+        if d.node:
+            v = math.inf if math.isnan(d.rel_rms) else d.rel_rms
+            out[d.node] = max(out.get(d.node, -1.0), v)
+    return out
+
+
 class NodeTable(FastTable):
     """Rows are keyed by the node's position in `index.nodes` (names can repeat)."""
 
@@ -69,9 +89,11 @@ class NodeTable(FastTable):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.model: NodeRows | None = None
+        self.drift: dict[str, float] = {}
         self._row_cache: list[tuple[str, tuple]] = []
         self.add_column("pin", "pin", width=4)
         self.add_column("#", "idx", max_width=6)
+        self.add_column("drift", "drift", width=0)  # rel_rms of the node's worst output: shown after a comparison
         self.add_column("name", "name", max_width=160, flex=True, min_width=12, overflow="middle")
         self.add_column("op", "op", max_width=22, keep_visible=False)
         self.add_column("dtype", "dtype", max_width=8, keep_visible=False)
@@ -89,9 +111,19 @@ class NodeTable(FastTable):
         pinned = selection.pinned if selection is not None else frozenset()
         nodes = model.index.nodes
         # every row, ready to show; pin edits patch the entries they change, filters only pick from it
+        drift = self.drift
         self._row_cache = [
-            (str(pos), (PIN if nodes[pos].name in pinned else NO_PIN, *cells)) for pos, cells in enumerate(model.cells)
-        ]
+            (str(pos), (PIN if nodes[pos].name in pinned else NO_PIN, cells[0], _drift_cell(drift.get(nodes[pos].name)),
+                        *cells[1:]))
+            for pos, cells in enumerate(model.cells)
+        ]  # fmt: skip
+
+    def set_drift(self, drift: dict[str, float], selection: PinSelection | None) -> None:
+        """Node name -> rel_rms from the last comparison (the drift column); rows are rebuilt once."""
+        self.drift = drift
+        self.set_column_width("drift", 7 if drift else 0)
+        if self.model is not None:
+            self.set_model(self.model, selection)
 
     def rows_for(self, nodes: list[NodeInfo]) -> list[tuple[str, tuple]]:
         assert self.model is not None
