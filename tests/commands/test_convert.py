@@ -129,3 +129,17 @@ def test_valid_model_ort_cpu_cannot_run_is_a_note(demo_model, tmp_path, capsys):
     data = convert_json(capsys, demo_model, "--precision", "bf16", "-o", out)
     assert data["checked"] is True and out.exists()
     assert any("ONNX Runtime's CPU provider cannot run it" in w for w in data["warnings"])
+
+
+def test_checker_complaint_of_the_source_itself_is_a_note(tmp_path, capsys):
+    """Graph outputs without a shape fail onnx.checker's full check in the source too: not the rewrite's fault."""
+    from onnx import helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"], name="relu")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )  # fmt: skip
+    src = tmp_path / "noshape.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10), src)
+    data = convert_json(capsys, src, "--precision", "fp16", "--emulate", "-o", tmp_path / "o.onnx")
+    assert any("the source model fails onnx.checker the same way" in w for w in data["warnings"])

@@ -40,6 +40,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init-max", type=non_negative_float, default=65504.0, metavar="X", help="constants beyond |X| keep their consumers FP32 (default 65504)")
     p.add_argument("--no-fuse-bias", action="store_true", help="--emulate: also round MatMul outputs before their bias Add")
     p.add_argument(
+        "--round-recurrent-state",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="--emulate: round the running state of GRU/LSTM/RNN nodes at every step, as fp16/bf16 kernels keep it "
+        "(default; --no-round-recurrent-state rounds their outputs only)",
+    )
+    p.add_argument(
         "--check",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -87,13 +94,16 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("already exists; pass --force to overwrite", out if out.exists() else out.with_name(out.name + ".data"))
     model, low, pins, keep_io, warnings = _settings(args)
     if args.emulate:
-        result = emulate(model, low, pins, fuse_bias=not args.no_fuse_bias, keep_io_types=keep_io, init_max=args.init_max)
+        result = emulate(
+            model, low, pins, fuse_bias=not args.no_fuse_bias, keep_io_types=keep_io, init_max=args.init_max,
+            round_recurrent_state=args.round_recurrent_state,
+        )
     else:
         result = to_mixed_precision(model, low, pins, keep_io_types=keep_io, init_max=args.init_max)
     # written next to OUT.onnx under a temporary name, validated, then renamed: never an invalid OUT.onnx
     with StagedModel(out, overwrite=args.force) as staged:
         write_model(result.model, staged.path, result.weights)
-        note = validate_written(staged.path, out) if args.check else None
+        note = validate_written(staged.path, out, source=model) if args.check else None
         staged.commit()
     if note:
         warnings.append(note)
@@ -119,6 +129,9 @@ def run(args: argparse.Namespace) -> int:
             f"wrote {out}: {low} mixed precision, {result.low_nodes} node(s) in {low}, {len(pins)} pinned FP32, "
             f"{len(result.casts_inserted)} Cast(s) inserted, IO types {'kept' if keep_io else 'converted'}"
         )
+    if args.emulate and (result.recurrent_per_step or result.recurrent_outputs_only):
+        lines.append(f"  recurrent state rounded at every step: {len(result.recurrent_per_step)} node(s)")
+        lines += [f"    outputs only: {r.node} ({r.op_type}): {r.reason}" for r in result.recurrent_outputs_only]
     if summary.opset:
         lines.append(f"  opset upgraded {summary.opset[0]} -> {summary.opset[1]} ({low} needs it)")
     kept = [k for k in summary.kept_fp32 if k.node not in set(pins)]  # pins are counted above

@@ -28,6 +28,7 @@ from onnx import helper
 
 from trt_tui.core.precision.common import SHORT, Names, add_cast, round_through, set_metadata, skeleton, tensor_from
 from trt_tui.core.precision.opsupport import PASS_THROUGH_OPS
+from trt_tui.core.precision.recurrent import is_recurrent, sequence_axis, unroll, unroll_blocker
 from trt_tui.core.precision.plan import FLOAT, ModelLike, OverflowInitializer, Plan, make_plan
 from trt_tui.core.precision.writing import DerivedWeights, save_model
 from trt_tui.core.precision.summary import KeptFp32, LowPrecisionSummary, write_low_precision
@@ -51,6 +52,8 @@ class EmulationResult:
     kept_fp32: list[KeptFp32] = field(default_factory=list)  # every FP32 node, with its reason
     low_nodes: int = 0
     opset_upgrade: tuple[int, int] | None = None
+    recurrent_per_step: list[str] = field(default_factory=list)  # GRU/LSTM/RNN nodes unrolled, state rounded per step
+    recurrent_outputs_only: list[KeptFp32] = field(default_factory=list)  # those that could not be, with why
 
     def save(self, path, *, overwrite: bool = False):
         return save_model(self.model, path, overwrite=overwrite, weights=self.weights)
@@ -72,6 +75,8 @@ class EmulationResult:
             "fused_matmuls": list(self.fused_matmuls),
             "auto_fp32": [a.to_json() for a in self.auto_fp32],
             "overflow_initializers": [o.to_json() for o in self.overflow_initializers],
+            "recurrent_per_step": list(self.recurrent_per_step),
+            "recurrent_outputs_only": [r.to_json() for r in self.recurrent_outputs_only],
         }
 
 
@@ -84,19 +89,23 @@ def emulate(
     keep_io_types: bool = True,
     init_max: float = 65504.0,
     base_dir: str | os.PathLike | None = None,
+    round_recurrent_state: bool = True,
 ) -> EmulationResult:
     """The storage-rounding emulation of `to_mixed_precision(model, low, pins, ...)` as an FP32 model.
 
     `keep_io_types=False` also rounds float graph inputs (for every reader) and graph outputs, as an
-    engine with fp16/bf16 IO would. If/Loop/Scan models are refused with a UserError.
+    engine with fp16/bf16 IO would. `round_recurrent_state=True` rounds the running state of GRU/LSTM/RNN
+    nodes at every step, as fp16/bf16 kernels keep it (recurrent.py); False rounds their outputs only.
+    If/Loop/Scan models are refused with a UserError.
     """
     plan = make_plan(model, low, pins, init_max=init_max, base_dir=base_dir, round_all=True)
-    return _Emulator(plan, fuse_bias, keep_io_types).run()
+    return _Emulator(plan, fuse_bias, keep_io_types, round_recurrent_state).run()
 
 
 class _Emulator:
-    def __init__(self, plan: Plan, fuse_bias: bool, keep_io: bool) -> None:
+    def __init__(self, plan: Plan, fuse_bias: bool, keep_io: bool, round_recurrent: bool = True) -> None:
         self.plan = plan
+        self.round_recurrent = round_recurrent
         self.low = plan.low_type
         self.tag = SHORT[self.low]
         self.keep_io = keep_io
@@ -217,6 +226,8 @@ class _Emulator:
                 renamed[k] = self.fp32_alias[t]
             elif t in self.at_source:
                 renamed[k] = self.alias[t]  # a graph input rounded at the source: every reader sees it
+        if low and self.round_recurrent and is_recurrent(src_node) and self._unrolled(i, src_node, renamed):
+            return
         node = g.node.add()
         node.CopyFrom(src_node)
         for k, name in renamed.items():
@@ -243,6 +254,27 @@ class _Emulator:
             self.res.rounded_tensors.append(t)
         for k, t in pairs:
             self._cast_pair(node.output[k], t, f"{node.name or t}__round_{k}")
+
+    def _unrolled(self, i: int, src_node: onnx.NodeProto, renamed: dict[int, str]) -> bool:
+        """Unroll a recurrent node so its state is rounded at every step (recurrent.py); False if it cannot be."""
+        seq = self.plan.static_dim(src_node.input[0], sequence_axis(src_node))
+        why = unroll_blocker(src_node, seq)
+        if why is not None:
+            self.res.recurrent_outputs_only.append(KeptFp32(self.plan.names[i], src_node.op_type, why))
+            return False
+        g = self.out.graph
+
+        def add(op, inputs, outputs, name, **attrs):
+            g.node.append(helper.make_node(op, inputs, outputs, name=name, **attrs))
+
+        inputs = [renamed.get(k, t) for k, t in enumerate(src_node.input)]
+        unroll(src_node, inputs, seq, add, self.names.fresh, lambda src, dst: self._cast_pair(src, dst, f"{dst}__round"))
+        for t in src_node.output:
+            if t:  # every value in them was rounded at its step
+                self.exact.add(t)
+                self.res.rounded_tensors.append(t)
+        self.res.recurrent_per_step.append(self.plan.names[i])
+        return True
 
     def _emit_constant(self, node: onnx.NodeProto, readers: tuple[int, int] | None) -> None:
         out_name = node.output[0]

@@ -96,6 +96,11 @@ class Plan:
     # initializer values (external data read on demand) and the derived ones a rewrite adds (writing.py)
     weights: DerivedWeights = field(default_factory=DerivedWeights)
     lazy: bool = False  # derive changed weights on demand instead of holding them (large or external models)
+    shapes: dict[str, list[int | None]] = field(default_factory=dict)  # tensor -> dims (None: not static)
+
+    def static_dim(self, tensor: str, axis: int) -> int | None:
+        dims = self.shapes.get(tensor)
+        return dims[axis] if dims and axis < len(dims) and dims[axis] else None
 
     def const_array(self, name: str) -> np.ndarray:
         arr = self._arrays.get(name)
@@ -163,8 +168,9 @@ def node_name(node: onnx.NodeProto) -> str:
     return node.name or "node_of_" + next((o for o in node.output if o), "")
 
 
-def infer_dtypes(model: onnx.ModelProto) -> dict[str, int]:
-    """Element type of every tensor, from shape inference on a weight-free copy (fast, no 2 GB limit)."""
+def infer_dtypes(model: onnx.ModelProto, shapes: dict[str, list[int | None]] | None = None) -> dict[str, int]:
+    """Element type of every tensor, from shape inference on a weight-free copy (fast, no 2 GB limit);
+    `shapes`, when given, receives each tensor's dims (None where not static)."""
     light = onnx.ModelProto()
     light.ir_version = model.ir_version
     light.opset_import.extend(model.opset_import)
@@ -185,6 +191,8 @@ def infer_dtypes(model: onnx.ModelProto) -> dict[str, int]:
     for vi in (*inferred.graph.input, *inferred.graph.output, *inferred.graph.value_info):
         if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type:
             dtypes.setdefault(vi.name, vi.type.tensor_type.elem_type)
+            if shapes is not None and vi.type.tensor_type.HasField("shape"):
+                shapes.setdefault(vi.name, [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim])
     return dtypes
 
 
@@ -252,7 +260,8 @@ def _plan_at(proto: onnx.ModelProto, low: str, low_type: int, pin_set: set[str],
     graph = proto.graph
     nodes = list(graph.node)
     names = [node_name(n) for n in nodes]
-    dtypes = infer_dtypes(proto)
+    shapes: dict[str, list[int | None]] = {}
+    dtypes = infer_dtypes(proto, shapes)
     for init in graph.initializer:
         dtypes.setdefault(init.name, init.data_type)
     graph_inputs = {vi.name for vi in graph.input}
@@ -280,7 +289,7 @@ def _plan_at(proto: onnx.ModelProto, low: str, low_type: int, pin_set: set[str],
     ins = [tuple(n.input) for n in nodes]
     outs = [tuple(n.output) for n in nodes]
     order = _topological_order(ins, outs, graph_inputs | {i.name for i in graph.initializer})
-    plan = Plan(proto, low, low_type, order, names, [], dtypes, consts, consumers, weights=weights)
+    plan = Plan(proto, low, low_type, order, names, [], dtypes, consts, consumers, weights=weights, shapes=shapes)
     # a rewrite may hold an FP32 and a low copy of a weight: past the limit, derive weights on demand
     plan.lazy = any(is_external(t) for t in graph.initializer) or 2 * sum(nbytes(t) for t in graph.initializer) > writing.EXTERNAL_DATA_LIMIT
     host = _host_computed(nodes, order, {i.name for i in graph.initializer if i.name not in graph_inputs})

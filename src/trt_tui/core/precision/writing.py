@@ -190,19 +190,27 @@ def save_model(model: onnx.ModelProto, path: str | os.PathLike[str], *, overwrit
         return staged.commit()
 
 
-def validate_written(path: str | os.PathLike[str], name: str | os.PathLike[str] | None = None) -> str | None:
+def validate_written(
+    path: str | os.PathLike[str], name: str | os.PathLike[str] | None = None, source: str | os.PathLike[str] | None = None
+) -> str | None:
     """Check a written model: onnx.checker (full, from the file: works past 2 GB) and an ONNX Runtime load.
 
     Raises UserError (naming `name`, default `path`) when the model is invalid or ONNX Runtime refuses it;
     returns a one-line note when the only problem is one ONNX Runtime's CPU provider has with valid models:
     no kernel for a low-precision type (a bf16 mixed-precision model is meant for TensorRT; ORT CPU has no
-    bf16 Add), or an op of a custom domain it does not know (a TensorRT plugin)."""
+    bf16 Add), or an op of a custom domain it does not know (a TensorRT plugin). A checker complaint the
+    `source` model has too (e.g. graph outputs without a shape) is a note as well: the rewrite did not cause it."""
     path = Path(path)
     shown = name if name is not None else path
     try:
         onnx.checker.check_model(str(path), full_check=True)
     except Exception as exc:  # the checker raises several types; any of them means the file is invalid
-        raise UserError(f"the written model fails onnx.checker: {_first_line(exc)}", shown) from None
+        complaint = _first_line(exc)
+        if source is None or _checker_complaint(source) != complaint:
+            raise UserError(f"the written model fails onnx.checker: {complaint}", shown) from None
+        note = f"the source model fails onnx.checker the same way: {complaint[:160]}"
+    else:
+        note = None
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -218,6 +226,14 @@ def validate_written(path: str | os.PathLike[str], name: str | os.PathLike[str] 
         if custom and custom.group(1) not in ("", "ai.onnx"):
             return f"valid model (onnx.checker); ONNX Runtime does not know the custom op {custom.group(1)}:{custom.group(2)}"
         raise UserError(f"ONNX Runtime cannot load the written model: {text[:300]}", shown) from None
+    return note
+
+
+def _checker_complaint(path: str | os.PathLike[str]) -> str | None:
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except Exception as exc:  # noqa: BLE001 - any checker failure is the answer
+        return _first_line(exc)
     return None
 
 
