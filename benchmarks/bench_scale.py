@@ -130,8 +130,8 @@ def routes(model: Path, contract: Path | None, tmp: Path) -> dict[str, list[str]
         "ORT FP32 inference (peer)": [sys.executable, "-c", ORT_ONCE, str(model)],
         "inspect --json": [*cli, "inspect", str(model), "--json"],
         "polygraphy inspect (peer)": [sys.executable, "-m", "polygraphy", "inspect", "model", str(model), "--show", "layers"],
-        "convert mixed fp16": [*cli, "convert", str(model), "-o", str(tmp / "mixed.onnx"), "--force"],
-        "convert --emulate": [*cli, "convert", str(model), "--emulate", "-o", str(tmp / "emulated.onnx"), "--force"],
+        "convert mixed fp16": [*cli, "convert", str(model), "--precision", "fp16", "-o", str(tmp / "mixed.onnx"), "--force"],
+        "convert --emulate": [*cli, "convert", str(model), "--precision", "fp16", "--emulate", "-o", str(tmp / "emulated.onnx"), "--force"],
         "compare (3 iterations)": [*cli, "compare", str(model), "--iterations", "3", "--max-memory", "256M"],
     }
     if contract is not None:

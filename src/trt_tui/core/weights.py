@@ -135,19 +135,40 @@ def placeholder(init: TensorProto) -> TensorProto:
     return ph
 
 
+def on_disk(init: TensorProto) -> bool:
+    """External data in a real file (not a placeholder): ONNX Runtime can map it itself, without a copy."""
+    return is_external(init) and external_info(init).get("location") not in (None, "", PLACEHOLDER_LOCATION)
+
+
 def supplied_separately(init: TensorProto) -> bool:
     """Whether a segment's model gets this initializer as an OrtValue rather than inline."""
     return is_external(init) or nbytes(init) > INLINE_MAX_BYTES
 
 
-def weights_apart(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[TensorProto]]:
-    """A copy of `model` whose big initializers are placeholders, and those initializers (to supply as OrtValues)."""
-    supplied = [t for t in model.graph.initializer if supplied_separately(t)]
+def weight_bytes_by_output(model: onnx.ModelProto) -> dict[str, int]:
+    """Bytes of the initializers each node reads, charged to its first output: what a segment computing that
+    tensor must hold besides activations (the comparison's memory budget counts them)."""
+    sizes = {t.name: nbytes(t) for t in model.graph.initializer}
+    out: dict[str, int] = {}
+    for node in model.graph.node:
+        first = next((o for o in node.output if o), None)
+        read = sum(sizes.get(t, 0) for t in set(node.input))
+        if first and read:
+            out[first] = out.get(first, 0) + read
+    return out
+
+
+def weights_apart(model: onnx.ModelProto, mapped: bool = False) -> tuple[onnx.ModelProto, list[TensorProto]]:
+    """A copy of `model` whose big initializers are placeholders, and those initializers (to supply as OrtValues).
+
+    `mapped`: initializers in external data files stay references (ONNX Runtime maps them from the folder)."""
+    supplied = [t for t in model.graph.initializer if supplied_separately(t) and not (mapped and on_disk(t))]
     if not supplied:
         return model, []
     light = onnx.ModelProto()
     light.CopyFrom(model)  # initializer bytes are copied here, then dropped: cheaper than a serialisation
-    keep = [placeholder(t) if supplied_separately(t) else t for t in light.graph.initializer]
+    names = {t.name for t in supplied}
+    keep = [placeholder(t) if t.name in names else t for t in light.graph.initializer]
     del light.graph.initializer[:]
     light.graph.initializer.extend(keep)
     return light, supplied

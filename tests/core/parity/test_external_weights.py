@@ -16,7 +16,7 @@ from onnx import TensorProto, helper
 from trt_tui.core.errors import UserError
 from trt_tui.core.parity.engine import compare
 from trt_tui.core.parity.segments import SegmentPlan
-from trt_tui.core.weights import INLINE_MAX_BYTES, WeightSource, load_without_weights
+from trt_tui.core.weights import INLINE_MAX_BYTES, WeightSource, load_without_weights, on_disk
 
 
 def _mlp_with_external_data(folder, d=256, layers=3):
@@ -45,8 +45,13 @@ def test_segment_models_carry_no_weights(tmp_path):
     dtypes = {"x": np.dtype(np.float32), "sm0": np.dtype(np.float32)}
     for k in range(2):
         sub, supplied = plan.submodel(k, dtypes)
-        assert supplied, "the 256 KiB weights are supplied as OrtValues"
-        assert len(sub.SerializeToString()) < INLINE_MAX_BYTES * 4  # names and placeholders only
+        assert not supplied, "weights in the model's data file are mapped by ONNX Runtime, not copied"
+        assert all(on_disk(t) for t in sub.graph.initializer if t.name.startswith("w"))
+        assert len(sub.SerializeToString()) < INLINE_MAX_BYTES * 4  # names and file offsets only
+    inline = onnx.load(path)  # weights in memory: supplied as OrtValues, never inside the segment's bytes
+    plan = SegmentPlan(inline, [names[:2], names[2:]], WeightSource(None))
+    sub, supplied = plan.submodel(0, dtypes)
+    assert supplied and len(sub.SerializeToString()) < INLINE_MAX_BYTES * 4
 
 
 def test_compare_reads_external_data_and_matches_inline(tmp_path):

@@ -56,7 +56,7 @@ from trt_tui.core.parity.runners import (
 )
 from trt_tui.core.parity.providers import GPU_PROVIDERS, require_cuda
 from trt_tui.core.parity.sides import OnnxSide, RunnerSide, SavedSide
-from trt_tui.core.weights import WeightSource
+from trt_tui.core.weights import WeightSource, weight_bytes_by_output
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
           "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}  # fmt: skip
@@ -198,6 +198,10 @@ class Comparison:
         if not self.names:
             raise UserError(f"{reference.label} and {candidate.label} expose no float tensor under the same name", index.path)
         sizes = estimate_sizes(index.model, feeds[0], self.names)  # the reference graph, without its weights
+        # --max-memory bounds weights too: a tensor's cost includes the weights its node reads (both sides)
+        for t, extra in weight_bytes_by_output(index.model).items():
+            if t in sizes:
+                sizes[t] += extra
         self.batches = make_batches(self.names, sizes, options.max_memory)
         reference.prepare(self.batches, feeds)
         candidate.prepare(self.batches, feeds)

@@ -174,10 +174,11 @@ def onnx_runner(model: onnx.ModelProto, outputs: Sequence[str] | None = None, *,
     """
     if outputs is not None:
         model = mark_outputs(model, outputs)
-    model, supplied = weights_apart(model)
     source = weights or WeightSource()
+    model, supplied = weights_apart(model, mapped=source.base_dir is not None)
     values = {t.name: source.ort_value(t) for t in supplied}
-    return ort_runner(model.SerializeToString(), providers or default_providers(), name=name, initializers=values)
+    return ort_runner(model.SerializeToString(), providers or default_providers(), name=name, initializers=values,
+                      external_folder=source.base_dir)  # fmt: skip
 
 
 def mark_outputs(model: onnx.ModelProto, outputs: Sequence[str]) -> onnx.ModelProto:

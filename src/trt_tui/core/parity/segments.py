@@ -10,10 +10,12 @@ iteration, so a comparison in N batches costs one inference per side, not N.
 Sub-models run through Polygraphy's ONNX Runtime runner with graph optimisations off: fusions would differ
 between segment cuts and a full session, and the emulation's Cast pairs must survive (precision-emulation.md).
 
-Weights never travel inside a segment's model bytes (protobuf's 2 GB limit, and a copy per segment): each
-segment's model holds placeholders, and its session gets the values as OrtValues from a `WeightSource`
-(inline bytes as views, external data memory-mapped), so a segment holds only its own weights, and only while
-it runs.
+Weights never travel inside a segment's model bytes (protobuf's 2 GB limit, and a copy per segment). Weights
+in the model's external data files stay references to them, and ONNX Runtime maps those files itself (the
+session is told the model's folder; prepacking off, so nothing is copied: measured, a 256 MB weight costs
+256 MB while its session runs and nothing after). Weights that exist only in memory (inline, or derived by a
+rewrite, e.g. the emulation's rounded copies) reach the session as OrtValues from a `WeightSource` (ONNX
+Runtime copies those once). A segment holds only its own weights, and only while it runs.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from onnx import helper
 from trt_tui.core.errors import UserError
 from trt_tui.core.parity.providers import make_session
 from trt_tui.core.parity.providers import resolve as resolve_providers
-from trt_tui.core.weights import WeightSource, placeholder, supplied_separately
+from trt_tui.core.weights import WeightSource, on_disk, placeholder, supplied_separately
 
 
 @dataclass
@@ -156,8 +158,12 @@ class SegmentPlan:
         # Output types only when known: ONNX Runtime infers them, and a wrong guess would be an error.
         outputs = [helper.make_tensor_value_info(t, self.value_types[t], None) if t in self.value_types else onnx.ValueInfoProto(name=t) for t in seg.outputs]
         inits = [self.initializers[t] for t in sorted(used)]
-        supplied = [t for t in inits if supplied_separately(t)]
-        inline = [placeholder(t) if supplied_separately(t) else t for t in inits]
+        mapped = self.weights.base_dir is not None  # external data files ORT can map (placeholders are not on disk)
+        supplied = [t for t in inits if supplied_separately(t) and not (mapped and on_disk(t))]
+        for t in inits:
+            if mapped and on_disk(t):
+                self.weights.resolve(t)  # inside the model's folder, a regular file: one clear line if not
+        inline = [placeholder(t) if t in supplied else t for t in inits]
         graph = helper.make_graph(nodes, f"segment_{k}", inputs, outputs, inline)
         sub = helper.make_model(graph, opset_imports=self.model.opset_import, ir_version=self.model.ir_version)
         sub.functions.extend(self.model.functions)
@@ -174,7 +180,7 @@ def quiet_polygraphy() -> None:
 
 
 def ort_runner(model_bytes: bytes, providers: Iterable[str] = ("cpu",), *, optimize: bool = False, name: str = "onnxrt",
-               initializers: dict | None = None, on_placement=None):  # fmt: skip
+               initializers: dict | None = None, on_placement=None, external_folder=None):  # fmt: skip
     """A Polygraphy ONNX Runtime runner (not activated) over serialized model bytes.
 
     `initializers` maps placeholder initializer names to OrtValues (see `weights.placeholder`); the session
@@ -199,9 +205,12 @@ def ort_runner(model_bytes: bytes, providers: Iterable[str] = ("cpu",), *, optim
         )
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = log_severity  # 3, errors only: ORT warns about every unused initializer
+        if external_folder is not None:  # the model's external data: ORT maps the files itself, no copy
+            options.add_session_config_entry("session.model_external_initializers_file_folder_path", str(external_folder))
         if initializers:
             options.add_external_initializers(list(initializers), list(initializers.values()))
-            # prepacking would copy every supplied weight into ORT's own buffers: twice the memory we bound
+        if external_folder is not None or initializers:
+            # prepacking would copy every weight into ORT's own packed buffers: twice the memory we bound
             options.add_session_config_entry("session.disable_prepacking", "1")
         try:
             return ort.InferenceSession(model_bytes, sess_options=options, providers=chosen)
@@ -257,7 +266,7 @@ class SegmentRun:
             self.values = {t.name: plan.weights.ort_value(t) for t in supplied}
             self.runner = ort_runner(
                 sub.SerializeToString(), self.executor.providers, name=f"{self.executor.label} (segment {self.k})",
-                initializers=self.values, on_placement=self.executor.on_placement,
+                initializers=self.values, on_placement=self.executor.on_placement, external_folder=plan.weights.base_dir,
             )  # fmt: skip
             self.runner.activate()
         return self
