@@ -163,6 +163,19 @@ class Trend:
 
 
 @dataclass(frozen=True)
+class Criterion:
+    """The seeds' acceptance vocabulary for one output, over the per-chunk error series of a run."""
+
+    output: str
+    metric: str = "max_abs"  # the per-chunk error (one of TREND_METRICS)
+    percentiles: tuple[tuple[float, float], ...] = ()  # (q in 0..1, limit): the q-quantile must stay below limit
+    within: float | None = None  # pass-rate floor: at least `min_rate` of the chunks have error <= within
+    min_rate: float | None = None
+    warn_above: float | None = None  # a chunk above: a warning
+    fail_above: float | None = None  # a chunk above: the criterion fails
+
+
+@dataclass(frozen=True)
 class Contract:
     inputs: dict[str, TensorSpec]
     outputs: dict[str, TensorSpec]
@@ -176,6 +189,7 @@ class Contract:
     invariants: tuple[Invariant, ...] = ()
     trend: Trend = Trend()
     min_pass_rate: float = 1.0
+    criteria: tuple[Criterion, ...] = ()
     model: str | None = None
     path: Path | None = None
     warnings: tuple[str, ...] = ()  # e.g. guessed entries nobody has reviewed yet
@@ -324,17 +338,18 @@ class _Parser:
         invariants = self.invariants(top.get("invariants", []), outputs)
         trend = self.trend(top.get("trend", {}), outputs)
         min_pass = 1.0
-        acc = self.obj(top.get("acceptance", {}), "acceptance", ("min_pass_rate",))
+        acc = self.obj(top.get("acceptance", {}), "acceptance", ("min_pass_rate", "outputs"))
         if acc is not None and "min_pass_rate" in acc:
             v = self.number(acc["min_pass_rate"], "acceptance.min_pass_rate", minimum=0.0, maximum=1.0)
             min_pass = float(v) if v is not None else 1.0
+        criteria = self.criteria(acc.get("outputs", {}) if acc is not None else {}, outputs, trend.metric)
         self.cross_checks(inputs, outputs, state, dims, schedule)
         if self.problems:
             return None
         return Contract(
             inputs=inputs, outputs=outputs, dims=dims, profiles=profiles, state=state, schedule=schedule,
             default_tolerance=default_tol, tolerances=tols, masks=masks, invariants=invariants, trend=trend,
-            min_pass_rate=min_pass, model=model, path=self.path, warnings=tuple(self.warnings),
+            min_pass_rate=min_pass, criteria=criteria, model=model, path=self.path, warnings=tuple(self.warnings),
         )  # fmt: skip
 
     def dims(self, v: Any) -> dict[str, int]:
@@ -694,6 +709,47 @@ class _Parser:
             fail = True
         return Trend(metric, tuple(names), float(0.01 if alpha is None else alpha),
                      float(0.5 if growth is None else growth), fail)  # fmt: skip
+
+    def criteria(self, v: Any, outputs: dict[str, TensorSpec], default_metric: str) -> tuple[Criterion, ...]:
+        d = self.obj(v, "acceptance.outputs")
+        out = []
+        for name, cv in (d or {}).items():
+            w = f"acceptance.outputs.{name}"
+            if outputs and name not in outputs:
+                self.err(w, f"is not an output of the contract ({_names(outputs)})")
+                continue
+            c = self.obj(cv, w, ("metric", "percentiles", "pass_rate", "warn_above", "fail_above"))
+            if c is None:
+                continue
+            metric = self.string(c.get("metric", default_metric), f"{w}.metric", TREND_METRICS) or default_metric
+            pct: list[tuple[float, float]] = []
+            pd = self.obj(c.get("percentiles", {}), f"{w}.percentiles")
+            for key, limit in (pd or {}).items():
+                q = _percentile_stat(key)
+                if q is None:
+                    self.err(f"{w}.percentiles.{key}", "must be a percentile such as p95 or p100")
+                    continue
+                lim = self.number(limit, f"{w}.percentiles.{key}", minimum=0.0)
+                if lim is not None:
+                    pct.append((q, float(lim)))
+            within = min_rate = None
+            if "pass_rate" in c:
+                pr = self.obj(c["pass_rate"], f"{w}.pass_rate", ("within", "min"), ("within", "min"))
+                if pr is not None and "within" in pr and "min" in pr:
+                    within = self.number(pr["within"], f"{w}.pass_rate.within", minimum=0.0)
+                    min_rate = self.number(pr["min"], f"{w}.pass_rate.min", minimum=0.0, maximum=1.0)
+            levels = {k: self.number(c[k], f"{w}.{k}", minimum=0.0) for k in ("warn_above", "fail_above") if k in c}
+            if levels.get("warn_above") is not None and levels.get("fail_above") is not None and levels["warn_above"] > levels["fail_above"]:
+                self.err(w, f"warn_above ({levels['warn_above']}) is above fail_above ({levels['fail_above']})")
+            if not (pct or within is not None or levels):
+                self.err(w, "needs percentiles, pass_rate, warn_above or fail_above")
+                continue
+            out.append(Criterion(
+                name, metric, tuple(pct), None if within is None else float(within), None if min_rate is None else float(min_rate),
+                None if levels.get("warn_above") is None else float(levels["warn_above"]),
+                None if levels.get("fail_above") is None else float(levels["fail_above"]),
+            ))  # fmt: skip
+        return tuple(out)
 
     def cross_checks(self, inputs, outputs, state, dims, schedule) -> None:
         fed = {p.input for p in state}

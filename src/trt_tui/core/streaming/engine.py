@@ -28,7 +28,7 @@ import numpy as np
 
 from trt_tui.core.errors import UserError
 from trt_tui.core.parity.metrics import FP16_MAX, LayerDrift, quantile_label, tensor_drift
-from trt_tui.core.streaming.contract import MODES, Contract
+from trt_tui.core.streaming.contract import MODES, TREND_METRICS, Contract, Criterion
 from trt_tui.core.streaming.feeds import StreamInputs, initial_state
 from trt_tui.core.streaming.invariants import InvariantChecker, InvariantResult
 from trt_tui.core.streaming.masks import apply_mask
@@ -90,6 +90,7 @@ class OutputSummary:
     first_failure: int | None = None
     worst_max_abs: float = 0.0
     errors: list[float] = field(default_factory=list)  # the trend metric, chunk by chunk
+    by_metric: dict[str, list[float]] = field(default_factory=dict)  # every error metric, chunk by chunk
 
     def to_json(self, metric: str) -> dict:
         finite = [e for e in self.errors if math.isfinite(e)]
@@ -122,6 +123,17 @@ class StreamReport:
     state_inputs: tuple[str, ...] = ()
     float_outputs: tuple[str, ...] = ()
     _moved: set[str] = field(default_factory=set)
+    criteria: tuple[Criterion, ...] = ()  # the contract's acceptance criteria (signoff.py)
+
+    def metric_series(self, output: str, metric: str) -> list[float]:
+        s = self.outputs.get(output)
+        return list(s.by_metric.get(metric, [])) if s is not None else []
+
+    @property
+    def signoff(self) -> list:
+        from trt_tui.core.streaming.signoff import report_rows
+
+        return report_rows(self)
 
     @property
     def chunks_run(self) -> int:
@@ -157,6 +169,11 @@ class StreamReport:
             out.append(f"{len(inv)} invariant violation(s), first at chunk {i}: {f.side} {f.check}: {f.detail}")
         if self.fail_on_growth and self.growing:
             out.append(f"error grows chunk after chunk: {', '.join(self.growing)}")
+        from trt_tui.core.streaming.signoff import FAIL, criterion_rows
+
+        failed_criteria = [r for r in criterion_rows(self.criteria, self.metric_series) if r.status == FAIL]
+        if failed_criteria:
+            out.append("acceptance: " + "; ".join(f"{r.metric} is {r.actual} (target {r.target})" for r in failed_criteria))
         zero = self.zero_error_outputs
         if zero and len(zero) == len([n for n in self.float_outputs if n in self.outputs]):
             out.append("nothing was checked: every float output matched the reference exactly on every chunk "
@@ -202,6 +219,8 @@ class StreamReport:
                 s.worst_max_abs = d.max_abs  # NaN, once seen, stays the worst
             if name in result.errors:
                 s.errors.append(result.errors[name])
+                for m in TREND_METRICS:
+                    s.by_metric.setdefault(m, []).append(float(getattr(d, m)))
 
     def fit_trends(self, alpha: float, min_growth: float) -> None:
         self.trends = {n: fit_trend(s.errors, alpha, min_growth) for n, s in self.outputs.items() if s.errors}
@@ -227,6 +246,7 @@ class StreamReport:
             "series": {n: [_jf(e) for e in s.errors] for n, s in self.outputs.items()},
             "invariant_failures": [{"chunk": i, **f.to_json()} for i, f in self.invariant_failures],
             "checks_nothing": self.unchecked,
+            "signoff": [r.to_json() for r in self.signoff] if self.results else [],
             "seconds": round(self.seconds, 4),
         }
         if chunks:
@@ -382,6 +402,7 @@ def new_report(contract: Contract, mode: str, n: int, *, low_precision: bool = T
         min_pass_rate=contract.min_pass_rate, fail_on_growth=contract.trend.fail_on_growth,
         low_precision=low_precision, state_inputs=tuple(p.input for p in contract.state),
         float_outputs=tuple(n for n, s in contract.outputs.items() if s.dtype.startswith(("float", "bfloat"))),
+        criteria=contract.criteria,
     )  # fmt: skip
 
 

@@ -61,14 +61,15 @@ def initial_state(contract: Contract) -> dict[str, np.ndarray]:
 class StreamInputs:
     """Per-chunk feeds for every input that is not a state: from the inputs file first, else generated."""
 
-    def __init__(self, contract: Contract, inputs_file: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, contract: Contract, inputs_file: str | os.PathLike[str] | None = None, *,
+                 require_feeds: bool = True) -> None:  # fmt: skip
         self.contract = contract
         self.file = None if inputs_file is None else Path(inputs_file)
         self.loaded: list[dict[str, np.ndarray]] | None = None if self.file is None else load_inputs_file(self.file)
         state_inputs = contract.state_inputs
         self.names = [n for n in contract.inputs if n not in state_inputs]
         missing = [n for n in self.names if contract.inputs[n].feed is None and not self._in_file(n)]
-        if missing:
+        if missing and require_feeds:
             where = f"in {self.file}" if self.file else "(no --inputs file given)"
             raise UserError(f"no feed for input(s) {', '.join(missing)} and no data {where}", contract.path)
 
