@@ -57,7 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=seed_int, default=None, help=f"random input seed (default {DEFAULT_SEED}, as Polygraphy)")
     p.add_argument("--iterations", type=int, default=1, help="random input iterations (default 1)")
     p.add_argument("--shape", action="append", default=[], metavar="INPUT:SHAPE", help="input shape, e.g. x:1x64x256")
-    p.add_argument("--dim", action="append", default=[], metavar="NAME=N", help="value of a symbolic dim, e.g. T=64")
+    p.add_argument("--dim", action="append", default=[], metavar="NAME=N",
+                   help="value of a dynamic dim, e.g. T=64; an unnamed (?) axis is INPUT:AXIS, e.g. x:1=64")
     p.add_argument("--range", action="append", default=[], metavar="[INPUT:]LO,HI", help="random value range (default 0,1)")
     p.add_argument("--max-memory", default=None, metavar="SIZE",
                    help=f"tensor data held at once, both sides (default {DEFAULT_MAX_MEMORY >> 20}M)")
@@ -81,20 +82,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _input_spec(args: argparse.Namespace) -> InputSpec:
     from trt_tui.core.numbers import require_finite
-    from trt_tui.core.parity.inputs import InputSpec, parse_shape
+    from trt_tui.core.parity.inputs import InputSpec, parse_dim_flag, parse_shape_flag
 
-    shapes = {}
-    for item in args.shape:
-        name, sep, shape = item.rpartition(":")
-        if not sep or not name:
-            raise UserError(f"--shape {item!r}: expected INPUT:SHAPE, e.g. x:1x64x256")
-        shapes[name] = parse_shape(shape)
-    dims = {}
-    for item in args.dim:
-        name, sep, value = item.partition("=")
-        if not sep or not value.strip().isdigit():
-            raise UserError(f"--dim {item!r}: expected NAME=N, e.g. T=64")
-        dims[name] = int(value)
+    shapes = {name: triple[1] for name, triple in map(parse_shape_flag, args.shape)}  # the opt shape
+    dims = {name: triple[1] for name, triple in map(parse_dim_flag, args.dim)}
     ranges = {}
     for item in args.range:
         name, _, bounds = item.rpartition(":")

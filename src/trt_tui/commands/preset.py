@@ -12,8 +12,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from trt_tui.commands.args import non_negative_float
 from trt_tui.commands.output import print_json
 from trt_tui.core.errors import UserError
+from trt_tui.core.parity.constants import ERROR_STATS
 from trt_tui.core.preset.constants import FORMATS
 
 if TYPE_CHECKING:
@@ -43,6 +45,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     new.add_argument("--pin", action="append", default=[], metavar="NODE", help="pin this exact node name")
     new.add_argument("--trt", type=int, choices=[10, 11], default=10, help="target TensorRT major version")
     new.add_argument("--batch", type=int, default=1, metavar="N", help="OPT/MAX batch of the derived profile (MIN is 1)")
+    new.add_argument("--dim", action="append", default=[], metavar="NAME=N|MIN,OPT,MAX",
+                     help="profile value of a dynamic dim, e.g. T=16,64,256; an unnamed (?) axis is INPUT:AXIS, e.g. x:2=64")
+    new.add_argument("--shape", action="append", default=[], metavar="INPUT:SHAPE|MIN/OPT/MAX",
+                     help="profile shapes of one input, e.g. x:1x80x100/4x80x400/8x80x800")
+    new.add_argument("--atol", type=non_negative_float, default=None, help="comparison atol (default per precision; README, Tolerances)")
+    new.add_argument("--rtol", type=non_negative_float, default=None, help="comparison rtol (default per precision)")
+    new.add_argument("--check-error-stat", choices=ERROR_STATS, default=None, help="statistic the comparison checks (default median for fp16/bf16)")
     new.add_argument("--force-low-precision", action="store_true", help="TensorRT 10: force every other layer to the low precision (*:fp16)")
     new.add_argument("--name", help="preset name (default: the file name)")
     new.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
@@ -88,7 +97,8 @@ def _warn(problems: list[Problem], source: str) -> None:
 def run_new(args: argparse.Namespace) -> int:
     from trt_tui.core.graph import load_graph
     from trt_tui.core.pins import PinRules
-    from trt_tui.core.preset import PrecisionSettings, Preset, Profile, save_preset, validate_preset
+    from trt_tui.core.preset import PrecisionSettings, Preset, save_preset, validate_preset
+    from trt_tui.core.preset.model import ComparisonDefaults
     from trt_tui.core.preset.analyse import raise_for_errors
 
     model = Path(args.model).absolute()
@@ -111,12 +121,13 @@ def run_new(args: argparse.Namespace) -> int:
     shared = os.path.commonpath([model, target.parent])
     model_text = model.as_posix() if Path(shared) == Path(shared).parent else Path(os.path.relpath(model, target.parent)).as_posix()
     preset = Preset(
+        comparison=ComparisonDefaults(default=_new_tolerance(args)),
         model=model_text,
         name=args.name or target.stem,
         trt=args.trt,
         precision=precision,
         pins=PinRules(op_types=tuple(args.pin_op), patterns=tuple(args.pin_match), names=tuple(args.pin)),
-        profiles=[Profile(name="default", batch=args.batch)] if any(t.dynamic_axes for t in index.inputs) else [],
+        profiles=[_new_profile(args, index)] if any(t.dynamic_axes for t in index.inputs) or args.dim or args.shape else [],
         path=target,
     )
     problems = validate_preset(preset, index)
@@ -130,6 +141,59 @@ def run_new(args: argparse.Namespace) -> int:
             print(f"trt-tui: edit {target} and run `trt-tui preset validate {args.output}`", file=sys.stderr)
             return 1
     return 0
+
+
+def _new_tolerance(args: argparse.Namespace):
+    """[comparison.default] of a new preset: the precision's default (README, Tolerances), flags override."""
+    from trt_tui.core.parity.metrics import Tolerance, default_tolerance
+
+    base = default_tolerance(args.precision)
+    try:
+        return Tolerance(atol=base.atol if args.atol is None else args.atol, rtol=base.rtol if args.rtol is None else args.rtol,
+                         stat=args.check_error_stat or base.stat)  # fmt: skip
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _new_profile(args: argparse.Namespace, index):
+    """The derived profile of a new preset: --batch for the batch dim, --dim values for named dims, --shape for
+    whole inputs; an unnamed (?) axis given as --dim INPUT:AXIS=... becomes explicit shapes of that input
+    (a preset names dims, and that one has no name)."""
+    from trt_tui.core.parity.inputs import parse_dim_flag, parse_shape_flag
+    from trt_tui.core.preset import Profile
+    from trt_tui.core.preset.shapes import detect_batch_dim
+
+    dims = dict(map(parse_dim_flag, args.dim))
+    shapes = {name: {"min": t[0], "opt": t[1], "max": t[2]} for name, t in map(parse_shape_flag, args.shape)}
+    by_name = {t.name: t for t in index.inputs}
+    axis_keys = [k for k in dims if ":" in k]
+    for key in axis_keys:
+        name, _, axis_text = key.rpartition(":")
+        t = by_name.get(name)
+        if t is None or t.shape is None or not axis_text.isdigit() or int(axis_text) >= len(t.shape):
+            raise UserError(f"--dim {key}: no input {name!r} with an axis {axis_text}", index.path)
+        if isinstance(t.shape[int(axis_text)], (int, str)):
+            raise UserError(f"--dim {key}: axis {axis_text} of {name!r} is {t.shape[int(axis_text)]!r}, not an unnamed dynamic axis", index.path)
+    batch_dim = detect_batch_dim(index.inputs)
+    for name in {k.rpartition(":")[0] for k in axis_keys} - set(shapes):
+        t = by_name[name]
+        triple: list[list[int]] = [[], [], []]
+        for axis, d in enumerate(t.shape):
+            if isinstance(d, int):
+                values = (d, d, d)
+            elif isinstance(d, str) and d in dims:
+                values = dims[d]
+            elif isinstance(d, str) and d == batch_dim:
+                values = (1, args.batch, args.batch)
+            elif f"{name}:{axis}" in dims:
+                values = dims[f"{name}:{axis}"]
+            else:
+                raise UserError(f"input {name!r}: give axis {axis} ({d or '?'}) a value too (--dim {d or f'{name}:{axis}'}=...)", index.path)
+            for i in range(3):
+                triple[i].append(values[i])
+        shapes[name] = {"min": tuple(triple[0]), "opt": tuple(triple[1]), "max": tuple(triple[2])}
+    named = {k: v for k, v in dims.items() if ":" not in k}
+    return Profile(name="default", batch=args.batch, dims=named, shapes=shapes)
 
 
 # ---- validate -------------------------------------------------------------------------------------------------

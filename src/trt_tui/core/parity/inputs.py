@@ -9,6 +9,7 @@ through `RunResults`) or `.npz` (tensor name -> array); both are read by exact t
 from __future__ import annotations
 
 import os
+import re
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +35,36 @@ def parse_shape(text: str, source: str | None = None) -> tuple[int, ...]:
     return shape
 
 
+def parse_dim_flag(text: str) -> tuple[str, tuple[int, int, int]]:
+    """--dim 'NAME=N' or 'NAME=MIN,OPT,MAX' -> (NAME, (min, opt, max)). NAME is a symbolic dim ('T') or, for an
+    unnamed `?` axis, 'INPUT:AXIS'. One value means min = opt = max."""
+    name, sep, value = text.rpartition("=")
+    try:
+        parts = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        parts = ()
+    if not sep or not name or len(parts) not in (1, 3) or any(p < 0 for p in parts):
+        raise UserError(f"--dim {text!r}: expected NAME=N or NAME=MIN,OPT,MAX (NAME a dim name or INPUT:AXIS), e.g. T=64")
+    triple = parts * 3 if len(parts) == 1 else parts
+    if not triple[0] <= triple[1] <= triple[2]:
+        raise UserError(f"--dim {text!r}: needs MIN <= OPT <= MAX")
+    return name, triple  # type: ignore[return-value]
+
+
+def parse_shape_flag(text: str) -> tuple[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]:
+    """--shape 'INPUT:SHAPE' or 'INPUT:MIN/OPT/MAX' (e.g. x:1x80x100/4x80x400/8x80x800) -> (INPUT, triple)."""
+    name, sep, shapes = text.rpartition(":")
+    if not sep or not name:
+        raise UserError(f"--shape {text!r}: expected INPUT:SHAPE or INPUT:MIN/OPT/MAX, e.g. x:1x64x256")
+    parts = tuple(parse_shape(p) for p in shapes.split("/"))
+    if len(parts) not in (1, 3) or len({len(p) for p in parts}) != 1:
+        raise UserError(f"--shape {text!r}: give one shape, or MIN/OPT/MAX shapes of the same rank")
+    triple = parts * 3 if len(parts) == 1 else parts
+    if not all(a <= b <= c for a, b, c in zip(*triple)):
+        raise UserError(f"--shape {text!r}: needs MIN <= OPT <= MAX on every axis")
+    return name, triple  # type: ignore[return-value]
+
+
 @dataclass
 class InputSpec:
     """How to make random inputs: shapes per input (or per named dim), value ranges per input."""
@@ -45,12 +76,26 @@ class InputSpec:
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)  # input name or "" (default) -> (lo, hi)
 
 
+def dim_key(input_name: str, axis: int) -> str:
+    """The --dim key of an unnamed (`?`) dynamic axis: 'INPUT:AXIS' (a named dim uses its own name)."""
+    return f"{input_name}:{axis}"
+
+
 def resolve_shapes(index: GraphIndex, spec: InputSpec, warnings: list[str] | None = None) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """Concrete (dtype, shape) per model input. Unknown dynamic dims become 1, as Polygraphy does, with a warning."""
+    """Concrete (dtype, shape) per model input. A dynamic dim takes `spec.dims[name]` (unnamed `?` axes:
+    `spec.dims["INPUT:AXIS"]`); one nobody set becomes 1, as Polygraphy does, with one warning per dim saying
+    which inputs it touched and the flag that sets it."""
     names = {t.name for t in index.inputs}
     unknown = sorted(set(spec.shapes) - names) + sorted(k for k in spec.ranges if k and k not in names)
     if unknown:
         raise UserError(f"no model input named {', '.join(map(repr, unknown))}; inputs are {', '.join(sorted(names))}", index.path)
+    named = {d for t in index.inputs for d in (t.shape or ()) if isinstance(d, str)}
+    unnamed = {dim_key(t.name, a) for t in index.inputs for a, d in enumerate(t.shape or ()) if not isinstance(d, (int, str))}
+    stray = sorted(set(spec.dims) - named - unnamed)
+    if stray:
+        known = ", ".join(sorted(named | unnamed)) or "none"
+        raise UserError(f"--dim {', '.join(map(repr, stray))}: the model has no such dynamic dim (dims: {known})", index.path)
+    defaulted: dict[str, list[str]] = {}  # dim (or INPUT:AXIS) -> inputs where it became 1
     out = {}
     for t in index.inputs:
         if t.dtype is None or t.dtype == "undefined":
@@ -63,22 +108,91 @@ def resolve_shapes(index: GraphIndex, spec: InputSpec, warnings: list[str] | Non
             raise UserError(f"input {t.name!r} has unknown rank; give its shape", index.path)
         else:
             shape = []
-            for d in t.shape:
+            for axis, d in enumerate(t.shape):
+                key = d if isinstance(d, str) else dim_key(t.name, axis)
                 if isinstance(d, int):
                     shape.append(d)
-                elif isinstance(d, str) and d in spec.dims:
-                    shape.append(spec.dims[d])
+                elif key in spec.dims:
+                    shape.append(spec.dims[key])
                 else:
                     shape.append(1)
-                    if warnings is not None:
-                        warnings.append(f"input {t.name!r}: dynamic dim {d or '?'} set to 1 (give a shape to change it)")
+                    defaulted.setdefault(key, []).append(t.name)
             shape = tuple(shape)
         out[t.name] = (t.dtype, tuple(shape))
+    if warnings is not None:
+        for key, inputs in defaulted.items():
+            what = f"dynamic dim {key!r}" if key in named else f"unnamed dynamic axis {key.rpartition(':')[2]} of {inputs[0]!r}"
+            warnings.append(f"{what} (input(s) {', '.join(inputs)}) set to 1: set it with --dim {key}=N")
+    return out
+
+
+# integer inputs whose names say what they hold (searched, case-insensitive)
+LENGTH_NAME = re.compile(r"(^|[_.\-/])(len|lens|length|lengths|seq_?len|num_frames)($|[_.\-/])|length", re.IGNORECASE)
+IDS_NAME = re.compile(r"(^|[_.\-/])(ids?|tokens?|token_ids|input_ids|phonemes?|phoneme_ids|indices)($|[_.\-/])", re.IGNORECASE)
+DEFAULT_VOCAB = 16  # ids with no embedding table in sight are drawn from [0, DEFAULT_VOCAB)
+
+
+def _length_value(index: GraphIndex, name: str, shapes: dict[str, tuple[str, tuple[int, ...]]]) -> tuple[int, str] | None:
+    """(value, why) for a length input: the extent of the input it measures. That input is the one whose name
+    is the longest prefix of this one's (`audio_len` -> `audio`), else the first float input; its extent is
+    its first named non-batch dim, else its smallest non-batch axis (never longer than any axis)."""
+    floats = [t for t in index.inputs if t.is_float and len(shapes[t.name][1]) >= 1]
+    if not floats:
+        return None
+    stem = LENGTH_NAME.sub("", name).rstrip("_")
+    target = max((t for t in floats if stem and t.name.startswith(stem)), key=lambda t: len(t.name), default=floats[0])
+    dims = shapes[target.name][1]
+    batch = {d for t in index.inputs for d in (t.shape or ())[:1] if isinstance(d, str)}  # named leading dims
+    axes = [a for a, d in enumerate(target.shape or ()) if d not in batch] or list(range(len(dims)))
+    named = [a for a in axes if isinstance((target.shape or ())[a], str)]
+    axis = named[0] if named else min(axes, key=lambda a: dims[a])
+    return dims[axis], f"axis {axis} of {target.name!r}"
+
+
+def _vocab(index: GraphIndex, name: str) -> tuple[int, str] | None:
+    """(rows, table) of a constant embedding table the input indexes (a Gather reading it as indices)."""
+    for consumer in index.consumers.get(name, ()):
+        node = index.node(consumer)
+        if node is None or node.op_type != "Gather" or len(node.inputs) < 2 or node.inputs[1] != name:
+            continue
+        table = index.tensor(node.inputs[0])
+        axis = next((a.i for a in node.proto.attribute if a.name == "axis"), 0) if node.proto is not None else 0
+        if node.inputs[0] in index.constant_tensors and table is not None and table.shape and isinstance(table.shape[axis], int):
+            return table.shape[axis], node.inputs[0]
+    return None
+
+
+def integer_defaults(index: GraphIndex, spec: InputSpec, shapes: dict[str, tuple[str, tuple[int, ...]]],
+                     warnings: list[str] | None) -> dict[str, tuple[str, int, int]]:  # fmt: skip
+    """Integer inputs the user gave no range for -> ("length", value, value) or ("ids", 0, vocab): valid values
+    instead of Polygraphy's random 0/1. Every choice (and every integer input left at 0/1) is a warning
+    saying how to set it."""
+    out: dict[str, tuple[str, int, int]] = {}
+    for t in index.inputs:
+        dtype = shapes[t.name][0]
+        if not dtype.startswith(("int", "uint")) or t.name in spec.ranges or "" in spec.ranges:
+            continue
+        how = f"--range {t.name}:LO,HI or --inputs FILE"
+        if LENGTH_NAME.search(t.name) and (found := _length_value(index, t.name, shapes)) is not None:
+            value, why = found
+            out[t.name] = ("length", value, value)
+            note = f"integer input {t.name!r} looks like a length: set to {value} ({why}); change it with {how}"
+        elif IDS_NAME.search(t.name):
+            vocab = _vocab(index, t.name)
+            rows, where = vocab if vocab is not None else (DEFAULT_VOCAB, None)
+            out[t.name] = ("ids", 0, max(rows, 1))
+            src = f"the rows of embedding table {where!r}" if where else "no embedding table found"
+            note = f"integer input {t.name!r} looks like ids: drawn from [0, {rows}) ({src}); change it with {how}"
+        else:
+            note = f"integer input {t.name!r} filled with random 0/1 (Polygraphy's default range): give {how}"
+        if warnings is not None:
+            warnings.append(note)
     return out
 
 
 def random_feeds(index: GraphIndex, spec: InputSpec, warnings: list[str] | None = None) -> list[dict[str, np.ndarray]]:
-    """`spec.iterations` feed dicts from Polygraphy's DataLoader (seed, per-input ranges, integer ranges)."""
+    """`spec.iterations` feed dicts from Polygraphy's DataLoader (seed, per-input ranges, integer ranges);
+    integer lengths and ids get valid values (integer_defaults)."""
     from polygraphy.common import TensorMetadata
     from polygraphy.comparator import DataLoader
 
@@ -86,13 +200,22 @@ def random_feeds(index: GraphIndex, spec: InputSpec, warnings: list[str] | None 
 
     quiet_polygraphy()
 
+    shapes = resolve_shapes(index, spec, warnings)
     meta = TensorMetadata()
-    for name, (dtype, shape) in resolve_shapes(index, spec, warnings).items():
+    for name, (dtype, shape) in shapes.items():
         meta.add(name, np.dtype(_numpy_dtype(dtype)), shape)
     ranges = dict(spec.ranges) or None
     loader = DataLoader(seed=spec.seed, iterations=spec.iterations, input_metadata=meta, val_range=ranges)
     loader.input_metadata = meta  # normally set by the Comparator from a runner; ours is the model's own
-    return [dict(loader[i]) for i in range(spec.iterations)]
+    feeds = [dict(loader[i]) for i in range(spec.iterations)]
+    chosen = integer_defaults(index, spec, shapes, warnings)
+    rng = np.random.default_rng(spec.seed)
+    for feed in feeds:
+        for name, (kind, lo, hi) in chosen.items():
+            arr = feed[name]
+            values = np.full(arr.shape, lo) if kind == "length" else rng.integers(lo, hi, size=arr.shape)
+            feed[name] = values.astype(arr.dtype)
+    return feeds
 
 
 def _numpy_dtype(dtype: str):
