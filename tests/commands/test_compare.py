@@ -49,7 +49,8 @@ def test_preset_supplies_model_precision_pins_and_tolerances(tmp_path, capsys):
     assert main(["compare", "--preset", str(preset), "--json", str(out)]) == 0  # atol/rtol 1e-3 from the preset
     data = json.loads(out.read_text())
     assert data["candidate"].startswith("emulate fp16 +") and data["model"].endswith("demo_streaming_encoder.onnx")
-    assert data["tensors"][0]["tolerance"]["atol"] == 1e-3 and not data["warnings"]
+    # the preset gives every shape; only the integer inputs' chosen values are announced
+    assert data["tensors"][0]["tolerance"]["atol"] == 1e-3 and all("integer input" in w for w in data["warnings"])
     assert main(["compare", "--preset", str(preset), "--atol", "0", "--rtol", "0"]) == 1  # flags override it
 
 
