@@ -5,13 +5,16 @@ Usage (torch is never a trt_tui dependency; use a separate venv):
     ~/.cache/trt_tui/torchvenv/bin/pip install torch==2.13.0 onnxscript onnx==1.23.2
     ~/.cache/trt_tui/torchvenv/bin/python benchmarks/corpus/make_torch_models.py
 
-Writes (fixed seeds; each well under 1 MB):
+Writes (fixed seeds, byte for byte when run as this script; each well under 1 MB):
 - torch/transformer_encoder.onnx: 2 pre-norm encoder layers (LayerNormalization, multi-head Softmax attention,
   GELU FFN), dynamic batch and time; exported with the dynamo exporter (opset 18).
 - torch/conformer_stream.onnx: one streaming conformer block (FFN/2, attention over a key/value cache of past
   frames, depthwise causal conv with a left-context cache, FFN/2, LayerNorm), explicit cache inputs and
   outputs: past_key/past_value -> present_key/present_value, conv_cache -> conv_cache_next; TorchScript
   exporter, opset 17.
+- torch/transformer_decoder.onnx: a 2-layer causal decoder over token ids (embedding Gather, rotary-free learned
+  positions, pre-norm, Softmax attention) with a rolling key/value cache per layer in the Hugging Face naming
+  (past_key_values.N.key/value -> present.N.key/value), logits out; TorchScript exporter, opset 17.
 - torch/gru_enhancer.onnx: a GRU speech enhancer (mask on magnitude frames), `enhanced` has the shape of
   `noisy` (the shape-alone pairing trap) and the GRU state is h_in -> h_out; TorchScript exporter, opset 14.
 """
@@ -96,6 +99,44 @@ class ConformerStream(nn.Module):
         return x, k[:, -self.CACHE:], v[:, -self.CACHE:], conv_cache_next
 
 
+class Decoder(nn.Module):
+    """Token ids in, logits out; each layer attends over WINDOW cached positions plus the new ones."""
+
+    VOCAB, WINDOW, LAYERS = 64, 16, 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(self.VOCAB, D)
+        self.ln1 = nn.ModuleList([nn.LayerNorm(D) for _ in range(self.LAYERS)])
+        self.ln2 = nn.ModuleList([nn.LayerNorm(D) for _ in range(self.LAYERS)])
+        self.qkv = nn.ModuleList([nn.Linear(D, 3 * D) for _ in range(self.LAYERS)])
+        self.out = nn.ModuleList([nn.Linear(D, D) for _ in range(self.LAYERS)])
+        self.ffn = nn.ModuleList([nn.Sequential(nn.Linear(D, FFN), nn.GELU(), nn.Linear(FFN, D))
+                                  for _ in range(self.LAYERS)])  # fmt: skip
+        self.norm = nn.LayerNorm(D)
+        self.head = nn.Linear(D, self.VOCAB)
+
+    def forward(self, input_ids, *past):
+        x = self.embed(input_ids)
+        b, t, _ = x.shape
+        dh = D // HEADS
+        # causal mask over [cached WINDOW | new t] keys: new position i sees every cached key and new keys <= i
+        keys = torch.arange(self.WINDOW + t)
+        mask = keys[None, :] > (self.WINDOW + torch.arange(t))[:, None]
+        presents = []
+        for i in range(self.LAYERS):
+            q, k, v = self.qkv[i](self.ln1[i](x)).split(D, dim=-1)
+            q, k, v = (z.reshape(b, t, HEADS, dh).transpose(1, 2) for z in (q, k, v))
+            k = torch.cat([past[2 * i], k], dim=2)
+            v = torch.cat([past[2 * i + 1], v], dim=2)
+            scores = (q @ k.transpose(-1, -2)) / math.sqrt(dh)
+            att = torch.softmax(scores.masked_fill(mask, -1e4), dim=-1) @ v
+            x = x + self.out[i](att.transpose(1, 2).reshape(b, t, D))
+            x = x + self.ffn[i](self.ln2[i](x))
+            presents += [k[:, :, -self.WINDOW:], v[:, :, -self.WINDOW:]]
+        return (self.head(self.norm(x)), *presents)
+
+
 class GruEnhancer(nn.Module):
     BINS, HIDDEN = 64, 48
 
@@ -147,6 +188,19 @@ def export_all() -> list[Path]:
                       dynamic_axes={"x": {0: "B", 1: "T"}, "past_key": {0: "B"}, "past_value": {0: "B"},
                                     "conv_cache": {0: "B"}, "y": {0: "B", 1: "T"}, "present_key": {0: "B"},
                                     "present_value": {0: "B"}, "conv_cache_next": {0: "B"}})  # fmt: skip
+    written.append(path)
+
+    torch.manual_seed(3)
+    dec = Decoder().eval()
+    _randomize_norms(dec)
+    path = OUT / "transformer_decoder.onnx"
+    past_names = [f"past_key_values.{i}.{kv}" for i in range(Decoder.LAYERS) for kv in ("key", "value")]
+    present_names = [f"present.{i}.{kv}" for i in range(Decoder.LAYERS) for kv in ("key", "value")]
+    cache = [torch.randn(1, HEADS, Decoder.WINDOW, D // HEADS) for _ in past_names]
+    torch.onnx.export(dec, (torch.randint(0, Decoder.VOCAB, (1, 4)), *cache), str(path), dynamo=False,
+                      opset_version=17, input_names=["input_ids", *past_names], output_names=["logits", *present_names],
+                      dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "logits": {0: "batch", 1: "sequence"},
+                                    **{n: {0: "batch"} for n in past_names + present_names}})  # fmt: skip
     written.append(path)
 
     torch.manual_seed(2)
