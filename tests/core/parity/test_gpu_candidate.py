@@ -94,3 +94,27 @@ def test_calibrate_on_the_demo(demo_model, tmp_path):
     assert main(["calibrate", str(demo_model), "--json", str(out)]) == 0
     doc = json.loads(out.read_text())
     assert doc["overall"]["count"] > 10 and 0.5 < doc["overall"]["median"] < 2
+
+
+def test_emulation_gets_static_shapes_so_recurrent_state_is_rounded_per_step(tmp_path):
+    """A GRU over a dynamic time dim is unrolled (state rounded every step) once the comparison's feeds fix T."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    from trt_tui.core.parity.engine import _with_static_inputs, compare
+    from trt_tui.core.parity.inputs import InputSpec
+
+    rng = np.random.default_rng(0)
+    H, F = 8, 4
+    inits = [onnx.numpy_helper.from_array(rng.standard_normal(s).astype(np.float32) * 0.5, n)
+             for n, s in (("W", (1, 3 * H, F)), ("R", (1, 3 * H, H)))]  # fmt: skip
+    node = helper.make_node("GRU", ["x", "W", "R"], ["y", "h"], name="gru", hidden_size=H)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", 1, F])],
+                              [helper.make_tensor_value_info("h", TensorProto.FLOAT, None)], inits)  # fmt: skip
+    path = tmp_path / "gru.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)], ir_version=10), path)
+    static = _with_static_inputs(onnx.load(path), [{"x": np.zeros((50, 1, F), np.float32)}])
+    assert [d.dim_value for d in static.graph.input[0].type.tensor_type.shape.dim] == [50, 1, F]
+    result = compare(path, "emulate", precision="fp16", inputs=InputSpec(seed=1, dims={"T": 50}))
+    assert {d.name for d in result.tensors} >= {"h"} and not any("not static" in w for w in result.warnings)

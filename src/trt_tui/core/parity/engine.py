@@ -383,30 +383,64 @@ def prepare_comparison(
         if not same:
             warnings.append(f"the preset builds from {plan.onnx_path or 'its own model'}, not from {index.path}")
     else:
-        cand_model, cand_weights = candidate_model_and_weights(full, spec, Path(model).parent)
+        source = full
+        if spec.kind == "emulate" and _has_recurrent(full):
+            # a GRU/LSTM/RNN's running state is rounded at every step only over a static sequence length: give
+            # the emulation the shapes this comparison feeds (the reference runs the model as it is)
+            feeds_now = _feeds(inputs, index, ref_kind, spec.kind, [])
+            source = _with_static_inputs(full, feeds_now)
+        cand_model, cand_weights = candidate_model_and_weights(source, spec, Path(model).parent)
         if random and spec.kind == "onnx":
             seed_random_ops(cand_model, random)  # same node names as the reference: the same seed
         cand_side = OnnxSide(cand_model, spec.label, providers, cand_weights)
         low_summary = read_low_precision(cand_model)  # what the rewrite really put in low precision
 
-    if isinstance(inputs, list):
-        feeds = inputs
-    elif isinstance(inputs, (str, os.PathLike)):
-        feeds = load_feeds(inputs, index)
-    else:
-        feeds = None
-        for side in (ref_side, cand_side):  # saved outputs must be compared on the inputs that produced them
-            if isinstance(side, SavedSide) and inputs is None:
-                raise UserError(f"{side.label}: give the inputs that produced these outputs (--inputs FILE)")
-        feeds = random_feeds(index, inputs or InputSpec(), warnings)
-    if not feeds:
-        raise UserError("no input data: zero iterations")
+    feeds = _feeds(inputs, index, ref_kind, spec.kind, warnings)
     low = spec.precision if spec.kind in ("emulate", "mixed", "cuda") else None  # other candidates carry their own types
     if spec.kind == "trt" and plan.precision in ("fp16", "bf16"):
         low = plan.precision  # headroom against the preset's low precision
     comparison = Comparison(index, ref_side, cand_side, feeds, options, precision=low, warnings=warnings)
     comparison.low_precision = low_summary
     return comparison
+
+
+def _feeds(inputs, index: GraphIndex, ref_kind: str, cand_kind: str, warnings: list[str]) -> list[dict[str, np.ndarray]]:
+    """The comparison's input data (the same for a given `inputs`: random feeds are seeded)."""
+    if isinstance(inputs, list):
+        feeds = inputs
+    elif isinstance(inputs, (str, os.PathLike)):
+        feeds = load_feeds(inputs, index)
+    else:
+        for kind, label in ((ref_kind, "the reference"), (cand_kind, "the candidate")):
+            if kind == "outputs" and inputs is None:  # saved outputs are compared on the inputs that made them
+                raise UserError(f"{label} is saved outputs: give the inputs that produced them (--inputs FILE)")
+        feeds = random_feeds(index, inputs or InputSpec(), warnings)
+    if not feeds:
+        raise UserError("no input data: zero iterations")
+    return feeds
+
+
+def _has_recurrent(model: onnx.ModelProto) -> bool:
+    return any(n.op_type in ("GRU", "LSTM", "RNN") for n in model.graph.node)
+
+
+def _with_static_inputs(model: onnx.ModelProto, feeds: list[dict[str, np.ndarray]]) -> onnx.ModelProto:
+    """A copy of `model` (weights shared as references) whose graph inputs have the feeds' concrete shapes,
+    when every iteration has the same shapes; else the model as it is."""
+    shapes = {k: v.shape for k, v in feeds[0].items()}
+    if any({k: v.shape for k, v in f.items()} != shapes for f in feeds[1:]):
+        return model
+    out = onnx.ModelProto()
+    out.CopyFrom(model)  # external data stays on disk; inline weights are copied once
+    for vi in out.graph.input:
+        if vi.name in shapes and vi.type.HasField("tensor_type"):
+            dims = vi.type.tensor_type.shape.dim
+            if len(dims) == len(shapes[vi.name]):
+                for d, n in zip(dims, shapes[vi.name]):
+                    d.Clear()
+                    d.dim_value = int(n)
+    del out.graph.value_info[:]  # stale symbolic shapes would contradict the static ones
+    return out
 
 
 def compare(
