@@ -89,3 +89,26 @@ def test_external_data_too_short_is_one_line(tmp_path):
     model = load_without_weights(path)
     with pytest.raises(UserError, match="does not hold shape"):
         WeightSource(path.parent).array(model.graph.initializer[1])
+
+
+def test_bf16_tensors_cross_segment_edges_as_float32():
+    """ONNX Runtime's Python API cannot return or take numpy bf16: segments widen bf16 at their edges, exactly."""
+    from trt_tui.core.parity.segments import SegmentedExecutor
+
+    nodes = [helper.make_node("Cast", ["x"], ["a"], to=TensorProto.BFLOAT16, name="to_bf16"),
+             helper.make_node("Cast", ["a"], ["b"], to=TensorProto.FLOAT, name="to_f32")]  # fmt: skip
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3])],
+                              [helper.make_tensor_value_info("b", TensorProto.FLOAT, [3])])  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
+    x = np.array([1.0, 1.00390625 + 1e-3, 3.14159], np.float32)
+    executor = SegmentedExecutor(SegmentPlan(model, [["a"], ["b"]]), [{"x": x}])
+    got = {}
+    for k in range(2):
+        with executor.open(k) as seg:
+            got.update(seg.run(0))
+    import ml_dtypes
+
+    expected = x.astype(ml_dtypes.bfloat16).astype(np.float32)
+    assert got["a"].dtype == np.float32
+    np.testing.assert_array_equal(got["a"], expected)
+    np.testing.assert_array_equal(got["b"], expected)

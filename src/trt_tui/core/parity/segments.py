@@ -96,6 +96,8 @@ class SegmentPlan:
         graph = model.graph
         self.nodes = topological_nodes(graph)
         self.initializers = {t.name: t for t in graph.initializer}
+        self.widened: dict[int, tuple[set[str], set[str]]] = {}  # segment -> bf16 tensors carried as float32 (in, out)
+        self._inferred: dict[str, int] | None = None
         self.graph_inputs = [i.name for i in graph.input if i.name not in self.initializers]
         self.value_types: dict[str, int] = {}
         for vi in (*graph.input, *graph.value_info, *graph.output):
@@ -151,12 +153,25 @@ class SegmentPlan:
         seg = self.segments[k]
         nodes = [self.nodes[i] for i in seg.nodes]
         used = {t for n in nodes for t in (*n.input, *_subgraph_refs(n)) if t in self.initializers}
+        # bf16 tensors cross segment boundaries as float32 (exact both ways): ONNX Runtime's Python API can
+        # neither return nor take numpy bf16, so the segment casts them at its edges
+        types = self._types_with_inference() if any(t not in self.value_types for t in (*seg.inputs, *seg.outputs)) else self.value_types
+        wide_in = {t for t in seg.inputs if types.get(t) == onnx.TensorProto.BFLOAT16 and input_dtypes[t] == np.float32}
+        wide_out = {t for t in seg.outputs if types.get(t) == onnx.TensorProto.BFLOAT16}
+        self.widened[k] = (wide_in, wide_out)
+        nodes = [helper.make_node("Cast", [wide_name(t)], [t], to=onnx.TensorProto.BFLOAT16, name=wide_name(t) + "_in")
+                 for t in sorted(wide_in)] + nodes  # fmt: skip
+        nodes += [helper.make_node("Cast", [t], [wide_name(t)], to=onnx.TensorProto.FLOAT, name=wide_name(t) + "_out")
+                  for t in sorted(wide_out)]  # fmt: skip
         inputs = [
+            helper.make_tensor_value_info(wide_name(t), onnx.TensorProto.FLOAT, None) if t in wide_in else
             helper.make_tensor_value_info(t, helper.np_dtype_to_tensor_dtype(np.dtype(input_dtypes[t])), None)
             for t in seg.inputs
-        ]
+        ]  # fmt: skip
         # Output types only when known: ONNX Runtime infers them, and a wrong guess would be an error.
-        outputs = [helper.make_tensor_value_info(t, self.value_types[t], None) if t in self.value_types else onnx.ValueInfoProto(name=t) for t in seg.outputs]
+        outputs = [helper.make_tensor_value_info(wide_name(t), onnx.TensorProto.FLOAT, None) if t in wide_out else
+                   helper.make_tensor_value_info(t, types[t], None) if t in types else onnx.ValueInfoProto(name=t)
+                   for t in seg.outputs]  # fmt: skip
         inits = [self.initializers[t] for t in sorted(used)]
         mapped = self.weights.base_dir is not None  # external data files ORT can map (placeholders are not on disk)
         supplied = [t for t in inits if supplied_separately(t) and not (mapped and on_disk(t))]
@@ -168,6 +183,26 @@ class SegmentPlan:
         sub = helper.make_model(graph, opset_imports=self.model.opset_import, ir_version=self.model.ir_version)
         sub.functions.extend(self.model.functions)
         return sub, supplied
+
+
+    def _types_with_inference(self) -> dict[str, int]:
+        """Element types of every tensor: the graph's own value_info, completed by shape inference (weight-free)."""
+        if self._inferred is None:
+            from trt_tui.core.weights import weight_free
+
+            self._inferred = dict(self.value_types)
+            try:
+                inferred = onnx.shape_inference.infer_shapes(weight_free(self.model), strict_mode=False)
+                for vi in (*inferred.graph.value_info, *inferred.graph.output):
+                    if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type:
+                        self._inferred.setdefault(vi.name, vi.type.tensor_type.elem_type)
+            except Exception:  # inference is a best effort: unknown types stay unknown, as before
+                pass
+        return self._inferred
+
+
+def wide_name(tensor: str) -> str:
+    return f"{tensor}__trt_tui_as_float32"
 
 
 def quiet_polygraphy() -> None:
@@ -274,7 +309,10 @@ class SegmentRun:
     def run(self, i: int) -> dict[str, np.ndarray]:
         seg = self.segment
         live = self.executor.live[i]
-        out = self.runner.infer({t: live[t] for t in seg.inputs}, check_inputs=False) if self.runner else {}
+        wide_in, wide_out = self.executor.plan.widened.get(self.k, (set(), set()))
+        feed = {wide_name(t) if t in wide_in else t: live[t] for t in seg.inputs}
+        out = self.runner.infer(feed, check_inputs=False) if self.runner else {}
+        out = {t: out[wide_name(t)] for t in wide_out} | {t: v for t, v in out.items() if t not in wide_out}
         result = {t: out[t] if t in out else live[t] for t in seg.targets}
         for t in seg.live_out:
             live[t] = out[t]
