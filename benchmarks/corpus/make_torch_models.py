@@ -15,6 +15,10 @@ Writes (fixed seeds, byte for byte when run as this script; each well under 1 MB
 - torch/transformer_decoder.onnx: a 2-layer causal decoder over token ids (embedding Gather, rotary-free learned
   positions, pre-norm, Softmax attention) with a rolling key/value cache per layer in the Hugging Face naming
   (past_key_values.N.key/value -> present.N.key/value), logits out; TorchScript exporter, opset 17.
+- torch/tiny_tts.onnx: a VITS-like text-to-speech toy: phoneme ids + their count in, a duration predictor
+  (exp, ceil) whose sum sets the number of output frames (Range + an alignment matrix: the output length depends
+  on rounded values, so fp16 can change it), an unseeded RandomNormalLike noise term (as VITS samples its
+  prior), a Conv decoder to a waveform; TorchScript exporter, opset 17.
 - torch/gru_enhancer.onnx: a GRU speech enhancer (mask on magnitude frames), `enhanced` has the shape of
   `noisy` (the shape-alone pairing trap) and the GRU state is h_in -> h_out; TorchScript exporter, opset 14.
 """
@@ -137,6 +141,29 @@ class Decoder(nn.Module):
         return (self.head(self.norm(x)), *presents)
 
 
+class TinyTts(nn.Module):
+    VOCAB, HOP = 40, 8
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(self.VOCAB, D)
+        self.enc = nn.Conv1d(D, D, 3, padding=1)
+        self.dur = nn.Linear(D, 1)
+        self.dec = nn.ConvTranspose1d(D, 1, self.HOP, stride=self.HOP)
+
+    def forward(self, phoneme_ids, phoneme_lengths):
+        h = torch.relu(self.enc(self.embed(phoneme_ids).transpose(1, 2))).transpose(1, 2)  # [1, P, D]
+        valid = (torch.arange(phoneme_ids.shape[1])[None, :] < phoneme_lengths[:, None]).float()
+        dur = torch.ceil(torch.exp(self.dur(h).squeeze(-1)) * valid)  # [1, P] frames per phoneme
+        ends = torch.cumsum(dur, dim=1)
+        frames = torch.arange(ends[0, -1].long())  # the output length depends on rounded durations
+        t = frames.float()[:, None]
+        align = ((t >= ends[0] - dur[0]) & (t < ends[0])).float()  # [F, P]
+        z = align @ h[0]  # [F, D]
+        z = z + 0.3 * torch.randn_like(z)  # the prior's sample, unseeded
+        return self.dec(z.t()[None]).squeeze(1)  # [1, F * HOP]
+
+
 class GruEnhancer(nn.Module):
     BINS, HIDDEN = 64, 48
 
@@ -203,6 +230,14 @@ def export_all() -> list[Path]:
                                     **{n: {0: "batch"} for n in past_names + present_names}})  # fmt: skip
     written.append(path)
 
+    torch.manual_seed(4)
+    tts = TinyTts().eval()
+    path = OUT / "tiny_tts.onnx"
+    torch.onnx.export(tts, (torch.randint(0, TinyTts.VOCAB, (1, 12)), torch.tensor([12])), str(path), dynamo=False,
+                      opset_version=17, input_names=["phoneme_ids", "phoneme_lengths"], output_names=["waveform"],
+                      dynamic_axes={"phoneme_ids": {1: "phonemes"}, "waveform": {1: "samples"}})  # fmt: skip
+    written.append(path)
+
     torch.manual_seed(2)
     gru = GruEnhancer().eval()
     path = OUT / "gru_enhancer.onnx"
@@ -221,6 +256,10 @@ def main() -> int:
     for path in export_all():
         model = onnx.load(str(path))
         model.ir_version = min(model.ir_version, 10)  # onnxruntime 1.3x rejects IR 14 (onnx 1.23's default)
+        for node in model.graph.node:  # stack traces carry this script's line numbers: drop them, keep the scopes
+            kept = [p for p in node.metadata_props if p.key != "pkg.torch.onnx.stack_trace"]
+            del node.metadata_props[:]
+            node.metadata_props.extend(kept)
         onnx.save(model, str(path))
         onnx.checker.check_model(model, full_check=True)
         print(f"{path.name}: {path.stat().st_size} bytes, {len(model.graph.node)} nodes")
