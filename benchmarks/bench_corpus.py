@@ -2,7 +2,8 @@
 
 Usage: python benchmarks/bench_corpus.py [--only ID ...] [--route NAME ...] [--markdown]
 Fetch the corpus first (python benchmarks/corpus/fetch.py). Each route runs the real CLI in a child process
-(benchmarks/corpus/routes.py: what is run and what is checked); time and peak RSS are the child's own.
+(benchmarks/corpus/routes.py: what is run and what is checked); time, CPU time (user + system) and peak RSS
+are the checked CLI run's own. CPU time is what predicts CI on an idle machine when this one is shared.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     rows, start = [], time.perf_counter()
     if args.markdown:
-        print("| model | route | result | time s | peak MB |\n| --- | --- | --- | ---: | ---: |")
+        print("| model | route | result | time s | CPU s | peak MB |\n| --- | --- | --- | ---: | ---: | ---: |")
     with tempfile.TemporaryDirectory(prefix="trt_tui_bench_corpus_") as tmp:
         for entry in entries:
             work = Path(tmp) / entry["id"]
@@ -44,12 +45,14 @@ def main(argv: list[str] | None = None) -> int:
                 r = routes.run_route(entry, fetch.model_path(entry), route, work)
                 rows.append(r)
                 if args.markdown:
-                    print(f"| {r.model} | {r.route} | {r.message.replace('|', '/')} | {r.seconds:.1f} | {r.peak_mb:.0f} |")
+                    print(f"| {r.model} | {r.route} | {r.message.replace('|', '/')} | {r.seconds:.1f} | {r.cpu_s:.1f} | {r.peak_mb:.0f} |")
                 else:
-                    print(f"{r.model:26} {r.route:14} {r.seconds:6.1f}s {r.peak_mb:6.0f}MB  {r.message}", flush=True)
+                    print(f"{r.model:26} {r.route:14} {r.seconds:6.1f}s {r.cpu_s:6.1f}s cpu {r.peak_mb:6.0f}MB  {r.message}",
+                          flush=True)  # fmt: skip
     ok = sum(r.ok for r in rows)
     print(f"\n{ok} ok, {len(rows) - ok} failing, of {len(rows)} routes on {len(entries)} models "
-          f"({time.perf_counter() - start:.0f} s in all, one route at a time)")  # fmt: skip
+          f"({time.perf_counter() - start:.0f} s in all, one route at a time; the CLI runs used "
+          f"{sum(r.cpu_s for r in rows):.0f} CPU s)")  # fmt: skip
     return 0
 
 

@@ -8,6 +8,7 @@ wall time and the child's peak RSS. Shared by tests/corpus (pass/fail per route)
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,7 @@ class RouteResult:
     seconds: float
     peak_mb: float
     command: str = ""
+    cpu_s: float = 0.0  # the child's user + system CPU time: what an idle 2-core CI machine pays
 
 
 class RouteFailure(Exception):
@@ -46,6 +48,7 @@ class Run:
     seconds: float
     peak_mb: float
     command: str
+    cpu_s: float = 0.0
 
 
 RUNS: list[Run] = []  # the runs of the route in progress (one route at a time per process)
@@ -69,6 +72,7 @@ def run_cli(args: list[str], cwd: Path) -> Run:
     """`trt-tui ARGS` in a child process (this interpreter), with its wall time and peak RSS."""
     cmd = [sys.executable, "-c", _CHILD, *args]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         try:
@@ -78,6 +82,8 @@ def run_cli(args: list[str], cwd: Path) -> Run:
             proc.wait()
             raise RouteFailure(f"timed out after {ROUTE_TIMEOUT_S} s") from None
         seconds = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         out.seek(0)
         err.seek(0)
         text_out, text_err = out.read().decode(errors="replace"), err.read().decode(errors="replace")
@@ -86,7 +92,7 @@ def run_cli(args: list[str], cwd: Path) -> Run:
         text_err, _, tail = text_err.rpartition("__peak_kb__ ")
         peak_kb = float(tail.split()[0])
     shown = " ".join(["trt-tui", *(a if " " not in a else repr(a) for a in args)])
-    run = Run(proc.returncode, text_out, text_err.rstrip("\n"), seconds, peak_kb / 1024, shown)
+    run = Run(proc.returncode, text_out, text_err.rstrip("\n"), seconds, peak_kb / 1024, shown, cpu)
     RUNS.append(run)
     return run
 
@@ -334,6 +340,6 @@ def run_route(entry: dict, model: Path, route: str, work: Path) -> RouteResult:
     except (json.JSONDecodeError, OSError, KeyError, ValueError) as exc:
         ok, message = False, f"unreadable output: {_one(exc)}"
     last = RUNS[-1] if RUNS else Run(0, "", "", 0.0, 0.0, "")
-    return RouteResult(entry["id"], route, ok, message, last.seconds, last.peak_mb, last.command)
+    return RouteResult(entry["id"], route, ok, message, last.seconds, last.peak_mb, last.command, last.cpu_s)
 
 
