@@ -136,6 +136,10 @@ def routes(model: Path, contract: Path | None, tmp: Path) -> dict[str, list[str]
     }
     if contract is not None:
         out["stream (5 chunks)"] = [*cli, "stream", str(model), "--contract", str(contract), "--chunks", "5"]
+    preset = tmp / "p.toml"
+    out["preset new"] = [*cli, "preset", "new", str(model), "-o", str(preset), "--precision", "fp16", "--dim", "B=1"]
+    out["preset export trtexec"] = [*cli, "preset", "export", str(preset), "--format", "trtexec"]
+    out["build --backend emulate"] = [*cli, "build", str(preset), "--backend", "emulate", "--json", "--state-dir", str(tmp / "state")]
     return out
 
 
