@@ -121,6 +121,23 @@ def pinned_gru() -> onnx.ModelProto:
                    helper.make_tensor_value_info("h_out", TensorProto.FLOAT, [1, 1, hidden])], 14, inits)
 
 
+def stale_output_rank() -> onnx.ModelProto:
+    """F8 (ddddocr_ocr, opset 12): the output is declared [1, n] but Reshape makes it rank 3 (its target is
+    Concat(batch, -1, 1), not inferable at opset 12, so the original passes the checker). bf16 needs Conv-22:
+    after the upgrade, inference sees the rank-3 target and the written model fails the checker (exit 2)."""
+    ints = lambda name, v: numpy_helper.from_array(np.array(v, dtype=np.int64), name)  # noqa: E731
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+             helper.make_node("Shape", ["c"], ["s"], name="shape"),
+             helper.make_node("Gather", ["s", "i0"], ["b"], name="batch", axis=0),
+             helper.make_node("Unsqueeze", ["b"], ["b1"], name="b1", axes=[0]),
+             helper.make_node("Concat", ["b1", "minus1", "one"], ["target"], name="target", axis=0),
+             helper.make_node("Reshape", ["c", "target"], ["y"], name="Reshape_101")]  # fmt: skip
+    inits = [numpy_helper.from_array(np.ones((2, 1, 1, 1), np.float32), "w"), ints("i0", 0), ints("minus1", [-1]),
+             ints("one", [1])]  # fmt: skip
+    return _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, "w"])],
+                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "n"])], 12, inits)
+
+
 FINDING_MODELS = {
     "F1_scalar_pow_concat": scalar_pow_concat,
     "F2_conv_opset11": conv_opset11,
@@ -128,4 +145,5 @@ FINDING_MODELS = {
     "F4_if_subgraph": if_subgraph,
     "F5_vad_lstm_state": vad_lstm_state,
     "F7_pinned_gru": pinned_gru,
+    "F8_stale_output_rank": stale_output_rank,
 }

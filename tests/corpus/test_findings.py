@@ -9,7 +9,7 @@ import onnx
 import pytest
 
 from tests.corpus.finding_models import FINDING_MODELS
-from tests.corpus.known_failures import F4_SUBGRAPHS, F7_ORT_CRASH
+from tests.corpus.known_failures import F4_SUBGRAPHS, F7_ORT_CRASH, F8_UPGRADE_RESHAPE
 from tests.corpus.test_corpus import routes
 
 # (fixture, route, manifest-like entry fields, open finding or None)
@@ -25,6 +25,7 @@ CASES = [
     ("F4_if_subgraph", "compare fp16", {"ranges": {"sr": [16000, 16000]}}, F4_SUBGRAPHS),
     ("F5_vad_lstm_state", "contract init", {"stateful": True, "contract": {"state": {"hn": "h", "cn": "c"}}}, None),
     ("F7_pinned_gru", "convert fp16", {"pins": ["GRU"]}, F7_ORT_CRASH),
+    ("F8_stale_output_rank", "convert bf16", {}, F8_UPGRADE_RESHAPE),
 ]
 
 
