@@ -14,24 +14,27 @@ from textual.widgets import Input, Label, Select, Static, Switch
 
 from trt_tui.core.errors import UserError
 from trt_tui.core.preset import FORMATS, Preset, diff_presets, export, load_preset, resolve_preset, validate_preset
+from trt_tui.core.preset.model import Profile
 from trt_tui.core.preset.roundtrip import ChangedOnDisk
+from trt_tui.core.preset.toml_io import preset_to_dict
+from trt_tui.core.fileio import atomic_write
 from trt_tui.core.resources import data_path
 from trt_tui.ui.plain import printable
+from trt_tui.ui.preset_form import FIELDS, dynamic_dims, migrate_target, parse_triple, profiles_for_form, read_form, triple_text, write_form
 from trt_tui.ui.screens.base import TrtScreen
 from trt_tui.ui.widgets.fast_table import FastTable
 from trt_tui.ui.widgets.choice_prompt import ChoicePrompt
 from trt_tui.ui.widgets.path_prompt import PathPrompt
 from trt_tui.ui.widgets.save_as_prompt import SaveAs, SaveAsPrompt
 
-UNSET = "unset"
-PRECISIONS = [("fp16", "fp16"), ("bf16", "bf16"), ("fp32", "fp32")]
-TRT_MAJORS = [("TensorRT 10", 10), ("TensorRT 11", 11)]
-CONSTRAINTS = [("(not set)", UNSET), ("obey", "obey"), ("prefer", "prefer"), ("none", "none")]
-OPT_LEVELS = [("(default: 3)", UNSET)] + [(str(i), i) for i in range(6)]
+def _safe_id(dim: str) -> str:
+    """A widget id for a dim name (ids allow letters, digits, '-' and '_')."""
+    return "".join(c if c.isalnum() or c in "-_" else f"_{ord(c):x}_" for c in dim)
 
 
 class PresetScreen(TrtScreen):
     MODE_TITLE = "Preset"
+    AUTO_FOCUS = "#preset-precision"  # not a text field: digits still switch screens on arrival
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="preset.save"),
         Binding("a", "save_as", "Save as", id="preset.save_as"),
@@ -39,27 +42,40 @@ class PresetScreen(TrtScreen):
         Binding("ctrl+n", "new", "New", id="preset.new"),
         Binding("d", "diff", "Diff vs file", id="preset.diff"),
         Binding("e", "next_format", "Export format", id="preset.export_format"),
+        Binding("y", "copy_export", "Copy export", id="preset.copy_export"),
+        Binding("w", "write_export", "Write export", id="preset.write_export"),
+        Binding("P", "add_profile", "Add profile", id="preset.add_profile", show=False),
+        Binding("m", "focus_field('dims')", "Focus dims", id="preset.focus.dims", show=False),
+        *(Binding(f.key, f"focus_field('{f.id}')", f"Focus {f.label}", id=f"preset.focus.{f.id}", show=False)
+          for f in FIELDS),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.export_format = "trtexec"
+        self.form_problems: list[str] = []
+        self._resolved = None  # the last valid resolution and its export text (copy / write)
+        self._export_text: str | None = None
+        self._dims_shown: tuple = ((), ())  # (dims, profile names) the dims inputs were built for
+        self._loading = False
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="preset-body"):
             with VerticalScroll(id="preset-form"):
-                yield Static("", id="preset-title")
-                yield Label("precision")
-                yield Select(PRECISIONS, allow_blank=False, value="fp16", id="preset-precision")
-                yield Label("target TensorRT")
-                yield Select(TRT_MAJORS, allow_blank=False, value=10, id="preset-trt")
-                with Horizontal(classes="switch-row"):
-                    yield Switch(True, id="preset-tf32")
-                    yield Label("TF32")
-                yield Label("precision constraints (10.x)")
-                yield Select(CONSTRAINTS, allow_blank=False, value=UNSET, id="preset-constraints")
-                yield Label("optimization level")
-                yield Select(OPT_LEVELS, allow_blank=False, value=UNSET, id="preset-opt")
+                yield Static("", id="preset-title", markup=False)
+                for field in FIELDS:
+                    if field.kind == "switch":
+                        with Horizontal(classes="switch-row"):
+                            yield Switch(True, id=f"preset-{field.id}")
+                            yield Label(f"{field.label} [{field.key}]", markup=False)
+                        continue
+                    yield Label(f"{field.label} [{field.key}]", markup=False)
+                    if field.kind == "select":
+                        yield Select(list(field.options), allow_blank=False, value=field.options[0][1], id=f"preset-{field.id}")
+                    else:
+                        yield Input(placeholder=field.placeholder, id=f"preset-{field.id}")
+                yield Label("profiles: min,opt,max per dim [m] (P: add one)", markup=False)
+                yield Vertical(id="preset-dims")
                 yield Label("FP32 pins (edit them on the Model screen)")
                 yield Static("", id="preset-pins", markup=False)
             with Vertical(id="preset-right"):
@@ -81,7 +97,7 @@ class PresetScreen(TrtScreen):
         ws = self.workspace
         ws.preset_changed.subscribe(self, lambda _p: self.load_form())
         ws.pins_changed.subscribe(self, lambda _c: self.analyse())
-        ws.model_changed.subscribe(self, lambda _i: self.analyse())
+        ws.model_changed.subscribe(self, lambda _i: self.load_form())
         self.load_form()
 
     # ---- form <-> preset -------------------------------------------------------------------------------
@@ -91,36 +107,129 @@ class PresetScreen(TrtScreen):
             self.query_one("#preset-title", Static).update("No preset yet: edit a field to start one (or ctrl+o).")
             self.analyse()
             return
-        self.query_one("#preset-precision", Select).value = preset.precision.mode
-        self.query_one("#preset-trt", Select).value = preset.trt if preset.trt in (10, 11) else 10
-        self.query_one("#preset-tf32", Switch).value = preset.precision.tf32
-        self.query_one("#preset-constraints", Select).value = preset.precision.constraints or UNSET
-        level = preset.builder.optimization_level
-        self.query_one("#preset-opt", Select).value = level if level is not None else UNSET
+        self._loading = True
+        try:
+            for field_id, value in read_form(preset).items():
+                widget = self.query_one(f"#preset-{field_id}")
+                if widget.value != value:
+                    widget.value = value
+            self._show_dims(preset)
+        finally:
+            self.call_after_refresh(setattr, self, "_loading", False)  # the Changed events of the above first
         self.analyse()
+
+    def _show_dims(self, preset: Preset) -> None:
+        """One min,opt,max input per profile and dynamic dim (rebuilt only when that set changes)."""
+        dims = dynamic_dims(self.workspace.index, preset)
+        profiles = profiles_for_form(preset)
+        shape = (tuple(dims), tuple(p.name for p in profiles))
+        box = self.query_one("#preset-dims", Vertical)
+        if shape != self._dims_shown:
+            self._dims_shown = shape
+            box.remove_children()
+            widgets = []
+            for pi, prof in enumerate(profiles):
+                for dim in dims:
+                    widgets.append(Label(printable(f"{prof.name}: {dim}"), classes="dim-label"))
+                    widgets.append(Input(placeholder="min,opt,max", id=f"dim-{pi}-{_safe_id(dim)}", classes="dim-input"))
+            if not dims:
+                widgets.append(Static("no dynamic dims in this model", classes="dim-label"))
+            box.mount_all(widgets)
+            self.call_after_refresh(self._fill_dims, preset)
+        else:
+            self._fill_dims(preset)
+
+    def _fill_dims(self, preset: Preset) -> None:
+        dims, _names = self._dims_shown
+        for pi, prof in enumerate(profiles_for_form(preset)):
+            for dim in dims:
+                for widget in self.query(f"#dim-{pi}-{_safe_id(dim)}"):
+                    text = triple_text(prof.dims.get(dim))
+                    if widget.value != text:
+                        widget.value = text
 
     @on(Select.Changed)
     @on(Switch.Changed)
+    @on(Input.Changed, "#preset-form Input")
     def _edited(self) -> None:
-        constraints = self.query_one("#preset-constraints", Select).value
-        level = self.query_one("#preset-opt", Select).value
-        form = (
-            str(self.query_one("#preset-precision", Select).value),
-            int(self.query_one("#preset-trt", Select).value),
-            self.query_one("#preset-tf32", Switch).value,
-            None if constraints == UNSET else str(constraints),
-            None if level == UNSET else int(level),
-        )
-        p = self.workspace.preset
-        if p is not None and form == (
-            p.precision.mode, p.trt, p.precision.tf32, p.precision.constraints, p.builder.optimization_level
-        ):
-            return  # the form only caught up with the preset (loading): not an edit
-        preset = self.workspace.current_preset()
-        (preset.precision.mode, preset.trt, preset.precision.tf32, preset.precision.constraints,
-         preset.builder.optimization_level) = form  # fmt: skip
-        self.workspace.mark_edited()
+        if self._loading or self.workspace.preset is None and not self.is_mounted:
+            return
+        ws = self.workspace
+        values = {f.id: self.query_one(f"#preset-{f.id}").value for f in FIELDS}
+        before_preset = ws.preset
+        if before_preset is None and values == read_form(Preset(model="")):
+            return  # the empty form: nothing edited yet
+        preset = ws.current_preset()
+        before = preset_to_dict(preset)
+        problems = write_form(preset, values)
+        problems += self._write_dims(preset)
+        trt = int(values["trt"])
+        if trt != preset.trt:
+            self._migrate(preset, trt)
+            return
+        self.form_problems = problems
+        if preset_to_dict(preset) != before:
+            ws.mark_edited()
         self.analyse()
+
+    def _write_dims(self, preset: Preset) -> list[str]:
+        dims, names = self._dims_shown
+        if not dims:
+            return []
+        problems = []
+        if not preset.profiles:
+            preset.profiles = profiles_for_form(preset)
+        for pi, prof in enumerate(preset.profiles):
+            for dim in dims:
+                widget = next(iter(self.query(f"#dim-{pi}-{_safe_id(dim)}")), None)
+                if widget is None:
+                    continue
+                try:
+                    triple = parse_triple(widget.value, f"{prof.name}: {dim}")
+                except ValueError as exc:
+                    problems.append(str(exc))
+                    widget.add_class("bad-value")
+                    continue
+                widget.remove_class("bad-value")
+                if triple is None:
+                    prof.dims.pop(dim, None)
+                else:
+                    prof.dims[dim] = triple
+        if all(not p.dims and not p.shapes for p in preset.profiles) and names == ("default",):
+            preset.profiles = []  # the form's starting profile, left empty: not written
+        return problems
+
+    def _migrate(self, preset: Preset, trt: int) -> None:
+        moved = migrate_target(preset, trt)
+        changes = [c.one_line("before", "after") for c in diff_presets(preset, moved)]
+        preset.trt, preset.trt_minor, preset.precision = moved.trt, moved.trt_minor, moved.precision
+        self.workspace.mark_edited()
+        self.notify("\n".join(changes), title=f"migrated to TensorRT {trt}", timeout=12)
+        self.load_form()
+
+    def action_focus_field(self, field_id: str) -> None:
+        if field_id == "dims":
+            first = next(iter(self.query(".dim-input")), None)
+            if first is not None:
+                first.focus()
+            return
+        self.query_one(f"#preset-{field_id}").focus()
+
+    def action_add_profile(self) -> None:
+        def done(name: str | None) -> None:
+            if not name:
+                return
+            preset = self.workspace.current_preset()
+            if any(p.name == name for p in preset.profiles):
+                self.notify(f"a profile named {name!r} exists", severity="warning")
+                return
+            if not preset.profiles:
+                preset.profiles = profiles_for_form(preset)
+            preset.profiles.append(Profile(name=name))
+            self.workspace.mark_edited()
+            self.load_form()
+
+        self.app.push_screen(PathPrompt("New profile's name (e.g. first-chunk, next-chunk)", "next-chunk"), done)
 
     def analyse(self) -> None:
         """Validate and resolve the current settings; show problems, IO formats, profiles and the export."""
@@ -146,9 +255,11 @@ class PresetScreen(TrtScreen):
         index = ws.index
         problems = validate_preset(preset, index, for_export=self.export_format)
         text = Text()
+        for line in self.form_problems:
+            text.append(f"✗ {printable(line)} (not applied)\n", style="red")
         for p in problems:
             text.append(("✗ " if p.is_error else "⚠ ") + printable(p.one_line()) + "\n", style="red" if p.is_error else "yellow")
-        if not problems:
+        if not problems and not self.form_problems:
             text.append("✓ valid for " + self.export_format, style="green")
         problems_view.update(text)
         io = self.query_one("#preset-io", FastTable)
@@ -157,6 +268,7 @@ class PresetScreen(TrtScreen):
         self.query_one("#preset-export-title", Static).update(
             Text(f"export preview: {self.export_format} (e: next format of {', '.join(FORMATS)})", style="bold")
         )
+        self._resolved = self._export_text = None
         if any(p.is_error for p in problems):
             io.set_rows([])
             profiles.set_rows([])
@@ -164,8 +276,8 @@ class PresetScreen(TrtScreen):
             return
         try:
             resolved = resolve_preset(preset, index, for_export=self.export_format)
-            base = preset.path.parent if preset.path else Path.cwd()
-            preview = export(resolved, self.export_format, base_dir=base)
+            # paths relative to where the user runs it, as `trt-tui preset export` prints them
+            preview = export(resolved, self.export_format, base_dir=Path.cwd())
         except UserError as exc:
             export_view.update(Text(exc.one_line(), style="red"))
             return
@@ -179,7 +291,46 @@ class PresetScreen(TrtScreen):
                 shape = lambda s: "x".join(map(str, s))  # noqa: E731
                 rows.append((f"{name}:{tensor}", (name, tensor, shape(lo), shape(opt), shape(hi))))
         profiles.set_rows(rows)
-        export_view.update(Text(printable(preview, keep_newlines=True)))
+        self._resolved, self._export_text = resolved, preview
+        # no wrapping: a flag broken over two lines reads as two; the preview scrolls sideways instead
+        export_view.update(Text(printable(preview, keep_newlines=True), no_wrap=True, overflow="ignore"))
+
+    # ---- taking the export away ----------------------------------------------------------------------
+    def action_copy_export(self) -> None:
+        if not self._export_text:
+            self.notify("No export yet: fix the preset's errors first.", severity="warning")
+            return
+        self.app.copy_to_clipboard(self._export_text)
+        self.notify(f"{self.export_format} export copied through the terminal (OSC 52); if your terminal does not "
+                    "support it, w writes it to a file")  # fmt: skip
+
+    def action_write_export(self) -> None:
+        resolved, fmt = self._resolved, self.export_format
+        if resolved is None:
+            self.notify("No export yet: fix the preset's errors first.", severity="warning")
+            return
+        stem = Path(self.workspace.preset_path).stem if self.workspace.preset_path else "preset"
+        ext = {"script": ".sh", "trtexec": ".sh", "polygraphy": ".sh"}.get(fmt, ".txt")
+
+        def done(path: str | None) -> None:
+            if not path:
+                return
+            target = Path(path).absolute()
+            base = target.parent if fmt == "script" else Path.cwd()  # as `preset export -o` does
+            try:
+                atomic_write(target, export(resolved, fmt, base_dir=base))
+                if fmt == "script":
+                    target.chmod(target.stat().st_mode | 0o111)
+            except UserError as exc:
+                self.notify(exc.one_line(), title="export not written", severity="error")
+                return
+            except OSError as exc:
+                self.notify(f"{target}: {exc.strerror or exc}", title="export not written", severity="error")
+                return
+            self.notify(f"wrote {target}")
+
+        self.app.push_screen(PathPrompt(f"Write the {fmt} export to (an existing file is not replaced)",
+                                        str(Path.cwd() / f"{stem}.{fmt}{ext}")), done)  # fmt: skip
 
     # ---- file actions ----------------------------------------------------------------------------------
     def action_next_format(self) -> None:

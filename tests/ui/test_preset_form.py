@@ -1,0 +1,95 @@
+"""Every preset field is editable from the Preset screen: dims per profile, target migration, tolerances,
+engine path, IO formats, 10.x flags; fields have focus keys; the export is copied or written."""
+
+import shutil
+from pathlib import Path
+
+from textual.widgets import Input, Select
+
+from tests.ui.helpers import SIZE, make_app, settle
+from trt_tui.core.preset import load_preset
+from trt_tui.core.resources import demo_model_path, demo_preset_path
+
+
+def _demo_preset(tmp_path):
+    shutil.copy(demo_model_path(), tmp_path / demo_model_path().name)
+    return shutil.copy(demo_preset_path(), tmp_path / "demo.toml")
+
+
+async def _preset_screen(app, pilot):
+    await settle(app, pilot)
+    await pilot.press("2")
+    await settle(app, pilot)
+    return app.screen
+
+
+async def test_fields_edit_the_preset_and_save(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    preset = _demo_preset(tmp_path)
+    app = make_app(preset=preset, tmp_path=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _preset_screen(app, pilot)
+        assert not app.workspace.dirty
+        dims = list(screen.query(".dim-input"))
+        assert dims, "the demo model has dynamic dims: one min,opt,max field each"
+        await pilot.press("m")  # focus key of the dims
+        assert screen.focused is dims[0]
+        dims[0].value = "1,8,16"
+        await pilot.pause()
+        screen.set_focus(None)  # keys reach the screen only when no input has focus (Tab / a click moves it)
+        await pilot.press("g")  # engine path
+        assert screen.focused.id == "preset-engine"
+        screen.query_one("#preset-engine", Input).value = "out/demo.plan"
+        screen.query_one("#preset-atol", Input).value = "0.002"
+        screen.query_one("#preset-stat", Select).value = "max"
+        screen.query_one("#preset-io_formats", Select).value = "none"
+        await pilot.pause()
+        p = app.workspace.preset
+        assert app.workspace.dirty and p.builder.engine == "out/demo.plan" and p.io.formats == "none"
+        assert p.comparison.default.atol == 0.002 and p.comparison.default.stat == "max"
+        assert p.profiles[0].dims[screen._dims_shown[0][0]] == (1, 8, 16)
+        screen.query_one("#preset-atol", Input).value = "nan"
+        await pilot.pause()
+        assert "atol" in str(screen.query_one("#preset-problems").render()) and p.comparison.default.atol == 0.002
+        screen.query_one("#preset-atol", Input).value = "0.002"
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        saved = load_preset(preset)
+        assert saved.builder.engine == "out/demo.plan" and saved.profiles[0].dims and saved.io.formats == "none"
+
+
+async def test_switching_target_migrates_and_says_what_changed(tmp_path):
+    app = make_app(preset=_demo_preset(tmp_path), tmp_path=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _preset_screen(app, pilot)
+        assert app.workspace.preset.precision.constraints == "obey"
+        await pilot.press("t")
+        assert screen.focused.id == "preset-trt"
+        screen.query_one("#preset-trt", Select).value = 11
+        await settle(app, pilot)
+        p = app.workspace.preset
+        assert p.trt == 11 and p.precision.constraints is None and p.precision.force_low_precision is None
+        note = [n for n in app._notifications if "migrated to TensorRT 11" in n.title][-1]
+        assert "precision.constraints" in note.message and "force_low_precision" in note.message
+        assert "10.x-only" not in str(screen.query_one("#preset-problems").render())
+        assert screen.query_one("#preset-constraints", Select).value == "unset"
+
+
+async def test_export_copy_write_and_no_wrap(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = make_app(preset=_demo_preset(tmp_path), tmp_path=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await _preset_screen(app, pilot)
+        text = screen._export_text
+        assert text and "--onnx=demo_streaming_encoder.onnx" in text  # relative to where the user runs it
+        await pilot.press("y")
+        assert app.clipboard == text
+        await pilot.press("w")
+        await pilot.pause()
+        app.screen.query_one("#prompt-input").value = str(tmp_path / "build.sh")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert Path(tmp_path / "build.sh").read_text() == text
+        longest = max(len(line) for line in text.splitlines())
+        assert screen.query_one("#preset-export-text").size.width >= longest  # scrolls sideways, no wrap
