@@ -80,3 +80,38 @@ async def test_chosen_contract_is_checked_and_remembered(tmp_path, monkeypatch):
         await settle(app, pilot)
         await pilot.press("5")
         assert app.screen.query_one("#stream-contract").value == "mine.json"
+
+
+async def test_several_candidates_against_a_recorded_reference(tmp_path):
+    """Issue 16: candidates in one run, one plot per candidate, the CLI's table with the answer against ORT."""
+    import json
+
+    import onnx
+
+    from trt_tui.core.modelgen.cache_stream import cache_stream_model, contract_doc, record_reference
+
+    model = tmp_path / "cache_stream.onnx"
+    onnx.save(cache_stream_model(), model)
+    contract = tmp_path / "cache_stream.contract.json"
+    contract.write_text(json.dumps(contract_doc()))
+    record_reference(tmp_path / "ref", 12)
+    app = make_app(model, tmp_path=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("5")
+        screen = app.screen
+        screen.query_one("#stream-contract").value = str(contract)
+        screen.query_one("#stream-candidates").value = "emulate:fp16, emulate:bf16"
+        screen.query_one("#stream-reference").value = f"recorded:{tmp_path / 'ref'}"
+        await pilot.press("r")
+        await settle(app, pilot)
+        assert list(screen.reports) == ["onnxruntime fp32", "emulate fp16", "emulate bf16"]
+        assert set(screen.series) == {f"{c}: encoder_output" for c in screen.reports}
+        assert all(len(v) == 12 for v in screen.series.values())
+        assert screen.query_one("#stream-summary") is not None
+        from rich.console import Console
+
+        con = Console(width=220, record=True)
+        con.print(screen.summary)
+        out = con.export_text()
+        assert "p-value" in out and "threshold" in out and "emulate bf16" in out and "YES, worse than" in out, out

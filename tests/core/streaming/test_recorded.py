@@ -166,3 +166,11 @@ def test_acceptance_vocabulary_parses_and_rejects_nonsense():
     text = str(exc.value)
     assert "percentiles.q5: must be a percentile" in text and "percentiles.p95: must be finite" in text
     assert "warn_above (2) is above fail_above (1)" in text and "acceptance.outputs.nope: is not an output" in text
+
+
+def test_the_recorder_needs_numpy_only():
+    """A framework script imports trt_tui.recorder without ONNX, ONNX Runtime, Polygraphy, Textual or rich."""
+    code = ("import sys, trt_tui.recorder; heavy = [m for m in ('onnx', 'onnxruntime', 'polygraphy', 'textual', 'rich', "
+            "'trt_tui.core') if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -1,6 +1,12 @@
 """Streaming screen: choose a streaming contract (remembered per model; else found by name, see
 `core.streaming.contract_choice`), run its closed-loop (or functional) check and watch per-chunk error plots
-fill live, one sparkline per output, with pass rate and the first failing chunk."""
+fill live, with pass rate and the first failing chunk.
+
+Several candidates (`emulate, emulate:bf16, ort, engine:PATH`, comma-separated) run in one go against ONNX
+Runtime FP32 or a recorded reference (`recorded:PATH`); with one candidate there is a plot per output, with
+several one plot per candidate (of the contract's trend outputs). When the run ends, the same table as the
+CLI's: per candidate and output the metric, the threshold, pass rate, p95 and worst error, trend slope and
+p-value, first failing chunk; and whether each candidate is worse than ONNX Runtime FP32."""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -22,7 +29,7 @@ from trt_tui.core.errors import UserError
 from trt_tui.core.streaming.contract import MODES
 from trt_tui.core.streaming.contract_choice import ContractChoices, check_contract, find_contract
 from trt_tui.core.streaming.engine import ChunkResult, StreamReport
-from trt_tui.core.streaming.session import setup_stream, stream
+from trt_tui.core.streaming.session import setup_stream, stream_all
 from trt_tui.ui.screens.base import TrtScreen
 from trt_tui.ui.widgets.path_prompt import PathPrompt
 
@@ -30,17 +37,19 @@ BATCH_S = 0.1  # chunk results are posted at most this often
 
 
 class ChunksDone(Message):
-    def __init__(self, results: list[ChunkResult], total: int) -> None:
+    def __init__(self, results: list[dict[str, ChunkResult]], total: int) -> None:
         super().__init__()
         self.results = results
         self.total = total
 
 
 class StreamFinished(Message):
-    def __init__(self, report: StreamReport, warnings: list[str]) -> None:
+    def __init__(self, reports: dict[str, StreamReport], warnings: list[str], summary: Table) -> None:
         super().__init__()
-        self.report = report
+        self.reports = reports
+        self.report = next(iter(reports.values()))
         self.warnings = warnings
+        self.summary = summary
 
 
 def shown_path(path: Path) -> str:
@@ -53,6 +62,13 @@ def shown_path(path: Path) -> str:
 
 class StreamingScreen(TrtScreen):
     MODE_TITLE = "Streaming"
+    DEFAULT_CSS = """
+    #stream-candidates-row { height: 3; }
+    #stream-candidates-row Label { padding: 1 1 0 1; }
+    #stream-candidates { width: 2fr; }
+    #stream-reference { width: 1fr; }
+    #stream-summary { margin-top: 1; }
+    """
     AUTO_FOCUS = "#stream-plots"
     BINDINGS = [
         Binding("r", "run", "Run", id="streaming.run"),
@@ -65,8 +81,10 @@ class StreamingScreen(TrtScreen):
         self.running = False
         self._cancel = threading.Event()
         self.series: dict[str, list[float]] = {}
-        self.results: list[ChunkResult] = []
-        self.report: StreamReport | None = None
+        self.results: list[ChunkResult] = []  # the first candidate's
+        self.report: StreamReport | None = None  # the first candidate's
+        self.reports: dict[str, StreamReport] = {}
+        self.summary: Table | None = None  # the table shown when a run ends
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="stream-controls"):
@@ -77,6 +95,12 @@ class StreamingScreen(TrtScreen):
             yield Select([(m, m) for m in MODES], value="closed-loop", allow_blank=False, id="stream-mode")
             yield Label("chunks")
             yield Input(placeholder="contract", id="stream-chunks", type="integer")
+        with Horizontal(id="stream-candidates-row"):
+            yield Label("candidates")
+            yield Input(placeholder="emulate (comma-separated: ort, emulate:bf16, mixed, engine:PATH, onnx:PATH)",
+                        id="stream-candidates")  # fmt: skip
+            yield Label("reference")
+            yield Input(placeholder="onnxruntime (or recorded:PATH)", id="stream-reference")
         with Horizontal(id="stream-progress-row"):
             yield Static("press r to run the contract's check", id="stream-status")
             yield ProgressBar(total=100, id="stream-progress", show_eta=False)
@@ -143,7 +167,9 @@ class StreamingScreen(TrtScreen):
             return
         chunks_text = self.query_one("#stream-chunks", Input).value.strip()
         precision = app.preset.precision.mode if app.preset and app.preset.precision.mode in ("fp16", "bf16") else "fp16"
-        self.series, self.results, self.report = {}, [], None
+        self.series, self.results, self.report, self.reports = {}, [], None, {}
+        candidates = [c.strip() for c in self.query_one("#stream-candidates", Input).value.split(",") if c.strip()]
+        reference = self.query_one("#stream-reference", Input).value.strip() or "onnxruntime"
         plots = self.query_one("#stream-plots", VerticalScroll)
         plots.remove_children()
         self._cancel = threading.Event()
@@ -152,21 +178,26 @@ class StreamingScreen(TrtScreen):
         self.query_one("#stream-progress", ProgressBar).update(total=None, progress=0)
         self.run_stream(str(app.index.path), contract, str(self.query_one("#stream-mode", Select).value),
                         int(chunks_text) if chunks_text else None, precision,
-                        sorted(app.selection.pinned) if app.selection else [], self._cancel)  # fmt: skip
+                        sorted(app.selection.pinned) if app.selection else [], self._cancel,
+                        candidates or ["emulate"], reference)  # fmt: skip
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="streaming", name="stream-check")
-    def run_stream(self, model, contract, mode, chunks, precision, pins, cancel) -> None:
+    def run_stream(self, model, contract, mode, chunks, precision, pins, cancel, candidates=("emulate",),
+                   reference="onnxruntime") -> None:  # fmt: skip
         try:
-            setup = setup_stream(model, contract, precision=precision, pins=pins)
+            setup = setup_stream(model, contract, candidates=list(candidates), reference=reference, precision=precision,
+                                 pins=pins)  # fmt: skip
             try:
                 self._choices().remember(model, contract)  # it ran: the next session starts with it
             except UserError as exc:
                 self.app.call_from_thread(self.notify, exc.one_line(), severity="warning")
-            total = chunks or setup.contract.schedule.chunks
-            pending: list[ChunkResult] = []
+            from trt_tui.core.streaming.session import default_chunks
+
+            total = chunks or default_chunks(setup)
+            pending: list[dict[str, ChunkResult]] = []
             last = [time.monotonic()]
 
-            def on_chunk(result: ChunkResult) -> None:
+            def on_chunk(result: dict[str, ChunkResult]) -> None:
                 pending.append(result)
                 now = time.monotonic()
                 if now - last[0] >= BATCH_S:
@@ -174,23 +205,29 @@ class StreamingScreen(TrtScreen):
                     pending.clear()
                     last[0] = now
 
-            report = stream(setup, mode=mode, chunks=chunks, on_chunk=on_chunk, cancel=cancel)
+            reports = stream_all(setup, mode=mode, chunks=chunks, on_chunk=on_chunk, cancel=cancel)
             if pending:
                 self.post_message(ChunksDone(pending.copy(), total))
-            self.post_message(StreamFinished(report, setup.warnings))
+            self.post_message(StreamFinished(reports, setup.warnings, summary_table(setup, reports)))
         finally:
             self.app.call_from_thread(setattr, self, "running", False)
 
     def on_chunks_done(self, message: ChunksDone) -> None:
         plots = self.query_one("#stream-plots", VerticalScroll)
-        for result in message.results:
-            self.results.append(result)
-            for name, value in result.errors.items():
-                if name not in self.series:
-                    self.series[name] = []
-                    plots.mount(Static(name, classes="stream-plot-label", id=f"label-{len(self.series)}"))
-                    plots.mount(Sparkline([], classes="stream-plot", id=f"plot-{len(self.series)}"))
-                self.series[name].append(value)
+        for results in message.results:
+            multi = len(results) > 1
+            first = next(iter(results.values()))
+            self.results.append(first)
+            for label, result in results.items():
+                for name, value in result.errors.items():
+                    if multi and name not in self._trend_outputs(result):
+                        continue
+                    key = f"{label}: {name}" if multi else name
+                    if key not in self.series:
+                        self.series[key] = []
+                        plots.mount(Static(key, classes="stream-plot-label", id=f"label-{len(self.series)}"))
+                        plots.mount(Sparkline([], classes="stream-plot", id=f"plot-{len(self.series)}"))
+                    self.series[key].append(value)
         for i, (name, values) in enumerate(self.series.items(), start=1):
             finite = [v for v in values if math.isfinite(v)]
             worst = max(finite) if finite else float("nan")
@@ -206,16 +243,42 @@ class StreamingScreen(TrtScreen):
             + (f" · first failing chunk {first}" if first is not None else "")
         )
 
+    def _trend_outputs(self, result: ChunkResult) -> tuple[str, ...]:
+        # with several candidates, one plot each: of the outputs the contract judges for trend
+        if not hasattr(self, "_trend_cache"):
+            from trt_tui.core.streaming.contract import load_contract
+
+            try:
+                self._trend_cache = load_contract(self.query_one("#stream-contract", Input).value.strip()).trend_outputs()
+            except UserError:
+                self._trend_cache = tuple(result.errors)
+        return self._trend_cache or tuple(result.errors)
+
     def on_stream_finished(self, message: StreamFinished) -> None:
         report = self.report = message.report
+        self.reports = message.reports
+        self.summary = message.summary
+        if hasattr(self, "_trend_cache"):
+            del self._trend_cache
         self.running = False
-        verdict = "PASS" if report.passed else ("CANCELLED" if report.cancelled else "FAIL")
-        text = f"{verdict} · {report.mode} · {report.chunks_run} chunks · pass rate {report.pass_rate:.0%} · {report.seconds:.1f} s"
-        if report.growing:
-            text += f" · error grows: {', '.join(report.growing)}"
+        if len(message.reports) > 1:
+            verdicts = [f"{label} {'PASS' if r.passed else 'FAIL'}" for label, r in message.reports.items()]
+            text = f"{' · '.join(verdicts)} · {report.mode} · {report.chunks_run} chunks · {report.seconds:.1f} s"
+        else:
+            verdict = "PASS" if report.passed else ("CANCELLED" if report.cancelled else "FAIL")
+            text = f"{verdict} · {report.mode} · {report.chunks_run} chunks · pass rate {report.pass_rate:.0%} · {report.seconds:.1f} s"
+            if report.growing:
+                text += f" · error grows: {', '.join(report.growing)}"
         self.query_one("#stream-status", Static).update(text)
-        for reason in report.reasons[:3] if not report.passed else []:
-            self.notify(reason, severity="warning")
+        plots = self.query_one("#stream-plots", VerticalScroll)
+        for old in plots.query("#stream-summary"):
+            old.remove()
+        plots.mount(Static(message.summary, id="stream-summary"), before=0 if plots.children else None)
+        for label, r in message.reports.items():
+            for reason in r.reasons[:3] if not r.passed else []:
+                self.notify(reason if len(message.reports) == 1 else f"{label}: {reason}", severity="warning")
+        for note in report.unchecked:
+            self.notify(note, severity="warning")
 
     def worker_failed(self, worker) -> None:
         if worker.group == "streaming-contract":
@@ -227,3 +290,39 @@ class StreamingScreen(TrtScreen):
         if self.running:
             self._cancel.set()
             self.query_one("#stream-status", Static).update("cancelling after the current chunk…")
+
+
+def summary_table(setup, reports: dict[str, StreamReport]) -> Table:
+    """The CLI's table (commands/stream.py): per candidate and output the metric, threshold, pass rate, p95
+    and worst per-chunk error, trend slope and p-value, first failing chunk; and the answer against ONNX
+    Runtime FP32 when it ran. Names from the model are plain Text (never markup)."""
+    from trt_tui.core.streaming.baseline import versus_baseline
+    from trt_tui.core.streaming.session import ORT_LABEL
+
+    c = setup.contract
+    first = next(iter(reports.values()))
+    metric = first.metric
+    table = Table(title=f"vs {setup.reference_label}, {first.chunks_run} chunks", title_justify="left", expand=False)
+    for col in ("candidate", "output", "metric", "threshold", "pass rate", "p95", "worst", "slope/chunk", "p-value", "first fail"):
+        table.add_column(col, no_wrap=True)
+    for label, report in reports.items():
+        for name, s in report.outputs.items():
+            if name not in report.float_outputs:
+                continue
+            tol = c.tolerance_for(name)
+            stat = f"p{tol.quantile * 100:g}" if tol.stat == "quantile" else tol.stat
+            data = s.to_json(metric)
+            p95 = data.get(f"{metric}_p95")
+            fit = report.trends.get(name)
+            table.add_row(
+                Text(label), Text(name), metric, f"{stat} <= {tol.atol:g} (+{tol.rtol:g} rel)",
+                f"{(s.chunks - s.failed) / s.chunks:.0%}" if s.chunks else "-",
+                "-" if p95 is None else (p95 if isinstance(p95, str) else f"{p95:.3g}"), f"{s.worst_max_abs:.3g}",
+                f"{fit.slope:+.2g}" if fit and fit.n >= 3 else "-", f"{fit.p_value:.2g}" if fit and fit.n >= 3 else "-",
+                "-" if s.first_failure is None else str(s.first_failure),
+            )  # fmt: skip
+    if ORT_LABEL in reports and len(reports) > 1:
+        answers = versus_baseline(reports, ORT_LABEL, c.trend_outputs(), metric)
+        table.caption = Text("\n".join(a.sentence() for a in answers))
+        table.caption_justify = "left"
+    return table
