@@ -2,7 +2,8 @@
 
     python examples/record_torch_reference.py OUT_DIR [--chunks 300]
 
-Needs torch and numpy only (torch is not a trt-tui dependency: run this in the environment of your model).
+Needs torch, numpy and onnx (for the export) only; torch is not a trt-tui dependency: run this in the
+environment of your model (checked with torch 2.13.0, onnx, numpy in a venv of their own).
 It writes into OUT_DIR:
   encoder.onnx             the module exported to ONNX (inputs x, conv_cache, h; outputs y, conv_cache_next, h_next)
   ref/                     the recorded reference: one chunk_*.npz per chunk + manifest.json (trt_tui.recorder)
