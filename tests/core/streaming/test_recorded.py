@@ -174,3 +174,21 @@ def test_the_recorder_needs_numpy_only():
             "'trt_tui.core') if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)")  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_stream_on_a_model_with_external_data(tmp_path, capsys):
+    """Issue 14 item 5 at test size: weights in external data, several candidates, a recorded reference."""
+    model = tmp_path / "ext" / "cache_stream.onnx"
+    model.parent.mkdir()
+    onnx.save(cache_stream_model(features=32, cache=16, frames=4), model, save_as_external_data=True,
+              all_tensors_to_one_file=True, location="cache_stream.data", size_threshold=1024)  # fmt: skip
+    assert (model.parent / "cache_stream.data").stat().st_size >= 32 * 32 * 4
+    contract = tmp_path / "c.json"
+    contract.write_text(json.dumps(contract_doc(features=32, cache=16, frames=4)))
+    record_reference(tmp_path / "ref", 6, features=32, cache=16, frames=4)
+    rc = main(["stream", str(model), "--contract", str(contract), "--reference", f"recorded:{tmp_path / 'ref'}",
+               "--candidate", "emulate", "--candidate", "mixed", "--json", "-"])  # fmt: skip
+    data = json.loads(capsys.readouterr().out)
+    assert rc in (0, 1) and data["chunks_run"] == 6
+    assert [c["label"] for c in data["candidates"]] == ["onnxruntime fp32", "emulate fp16", "mixed fp16"]
+    assert 0 < data["candidates"][0]["outputs"]["encoder_output"]["worst_max_abs"] < 1e-5
