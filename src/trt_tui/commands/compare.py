@@ -12,10 +12,10 @@ import sys
 from typing import TYPE_CHECKING
 
 from trt_tui.core import jsonio
-from trt_tui.commands.args import non_negative_float, seed_int, unit_float
+from trt_tui.commands.args import add_input_args, add_output_args, add_pin_args, add_tolerance_args, unit_float
 from trt_tui.commands.output import console, err_console
 from trt_tui.core.errors import UserError
-from trt_tui.core.parity.constants import DEFAULT_MAX_MEMORY, DEFAULT_SEED, ERROR_STATS, RANK_KEYS, TOP_K
+from trt_tui.core.parity.constants import DEFAULT_MAX_MEMORY, DEFAULT_SEED, RANK_KEYS, TOP_K
 
 if TYPE_CHECKING:
     from trt_tui.core.parity.inputs import InputSpec
@@ -49,32 +49,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reference", default="onnxruntime", metavar="SPEC",
                    help="onnxruntime (FP32, default) or outputs:PATH[#runner] (e.g. saved from PyTorch)")
     p.add_argument("--precision", choices=("fp16", "bf16"), default=None, help="low precision of emulate/mixed (default fp16)")
-    p.add_argument("--pin", action="append", default=[], metavar="NODE", help="keep this node in FP32 (exact name)")
-    p.add_argument("--pin-op", action="append", default=[], metavar="OP", help="keep every node of this op type in FP32")
-    p.add_argument("--pin-match", action="append", default=[], metavar="REGEX", help="keep nodes whose name matches in FP32")
+    add_pin_args(p)
+    add_input_args(p)
+    add_tolerance_args(p)
+    add_output_args(p, csv=True)
     p.add_argument("--no-fuse-bias", action="store_true", help="emulation: round MatMul outputs before a bias Add too")
-    p.add_argument("--inputs", metavar="FILE", help="input data: .npz or Polygraphy JSON (--save-inputs)")
-    p.add_argument("--seed", type=seed_int, default=None, help=f"random input seed (default {DEFAULT_SEED}, as Polygraphy)")
-    p.add_argument("--iterations", type=int, default=1, help="random input iterations (default 1)")
-    p.add_argument("--shape", action="append", default=[], metavar="INPUT:SHAPE", help="input shape, e.g. x:1x64x256")
-    p.add_argument("--dim", action="append", default=[], metavar="NAME=N",
-                   help="value of a dynamic dim, e.g. T=64; an unnamed (?) axis is INPUT:AXIS, e.g. x:1=64")
-    p.add_argument("--range", action="append", default=[], metavar="[INPUT:]LO,HI", help="random value range (default 0,1)")
     p.add_argument("--max-memory", default=None, metavar="SIZE",
                    help=f"tensor data held at once, both sides (default {DEFAULT_MAX_MEMORY >> 20}M)")
-    p.add_argument("--atol", type=non_negative_float, default=None, help="absolute tolerance (default per precision: fp16/bf16 1e-4; see README, Tolerances)")
-    p.add_argument("--rtol", type=non_negative_float, default=None, help="relative tolerance (default per precision: fp16 5e-3, bf16 4e-2)")
-    p.add_argument("--check-error-stat", choices=ERROR_STATS, default=None, help="statistic checked (default median for fp16/bf16)")
-    p.add_argument("--error-quantile", type=unit_float, default=None, help="quantile for --check-error-stat quantile")
     p.add_argument("--quantile", action="append", type=unit_float, default=[], metavar="Q", help="extra |diff| quantile to report")
     p.add_argument("--worst", type=int, default=TOP_K, metavar="K",
                    help=f"worst elements (index, both values) kept per tensor in --json (default {TOP_K})")
     p.add_argument("--match", metavar="REGEX", help="compare only tensors whose name matches")
-    p.add_argument("--json", metavar="OUT", help="write the full result as JSON ('-' for stdout)")
-    p.add_argument("--csv", metavar="OUT", help="write the per-tensor table as CSV")
     p.add_argument("--model-explorer", metavar="OUT",
                    help="write per-tensor rel_rms as node data for Google's Model Explorer (drift on the graph)")
-    p.add_argument("--force", action="store_true", help="overwrite --json/--csv/--model-explorer files that exist")
     p.add_argument("--top", type=int, default=20, help="rows in the printed table (default 20)")
     p.add_argument("--sort", choices=RANK_KEYS, default="rel_rms", help="ranking of the printed table")
     p.set_defaults(func=run)
@@ -121,11 +108,11 @@ def _pins(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     """(pinned node names, warnings) from the --pin* flags."""
     if not (args.pin or args.pin_op or args.pin_match):
         return [], []
+    from trt_tui.commands.args import pin_rules
     from trt_tui.core.graph import load_graph
-    from trt_tui.core.pins import PinRules, pin_nodes
+    from trt_tui.core.pins import pin_nodes
 
-    rules = PinRules(op_types=tuple(args.pin_op), patterns=tuple(args.pin_match), names=tuple(args.pin))
-    return pin_nodes(load_graph(args.model), rules, args.model)
+    return pin_nodes(load_graph(args.model), pin_rules(args), args.model)
 
 
 def _apply_preset(args: argparse.Namespace) -> TolerancePolicy | None:

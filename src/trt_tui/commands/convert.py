@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from trt_tui.commands.args import non_negative_float
+from trt_tui.commands.args import add_pin_args, non_negative_float, pin_rules
 from trt_tui.commands.output import print_json
 from trt_tui.core.errors import UserError
 
@@ -25,10 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", nargs="?", help="ONNX model file (default with --preset: the preset's model)")
     p.add_argument("--preset", metavar="FILE", help="take precision, pins and keep_io_types from a preset TOML")
     p.add_argument("--precision", choices=["fp16", "bf16"], help="the low precision")
-    p.add_argument("--pin-op", action="append", default=[], metavar="TYPE", help="pin every node of this op type to FP32 (repeatable)")
-    p.add_argument("--pin-match", action="append", default=[], metavar="REGEX", help="pin nodes whose name matches REGEX (searched; repeatable)")
-    p.add_argument("--pin", action="append", default=[], metavar="NAME", help="pin this exact node name (repeatable)")
-    p.add_argument("--pin-exclude", action="append", default=[], metavar="NAME_OR_REGEX", help="un-pin nodes matched by the rules above (repeatable)")
+    add_pin_args(p, exclude=True)
     p.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="where to write the rewritten model")
     p.add_argument("--emulate", action="store_true", help="write the FP32 storage-rounding emulation instead")
     p.add_argument(
@@ -61,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _settings(args: argparse.Namespace):
     """(model path, low, pinned node names, keep_io_types, warnings) from the preset or the flags."""
     from trt_tui.core.graph import load_graph
-    from trt_tui.core.pins import PinRules, pin_nodes
+    from trt_tui.core.pins import pin_nodes
 
     pin_flags = args.pin_op or args.pin_match or args.pin or args.pin_exclude
     if args.preset:
@@ -80,7 +77,7 @@ def _settings(args: argparse.Namespace):
         return model, resolved.precision, list(resolved.pinned_nodes), keep_io, warnings
     if not args.model or not args.precision:
         raise UserError("convert needs MODEL and --precision fp16|bf16 (or --preset FILE)")
-    rules = PinRules(tuple(args.pin_op), tuple(args.pin_match), tuple(args.pin), tuple(args.pin_exclude))
+    rules = pin_rules(args)
     pins, warnings = pin_nodes(load_graph(args.model), rules, args.model)  # an absent op type only warns
     return Path(args.model), args.precision, pins, bool(args.keep_io_types), warnings
 

@@ -12,10 +12,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trt_tui.commands.args import non_negative_float
+from trt_tui.commands.args import add_input_args, add_pin_args, add_tolerance_args, pin_rules
 from trt_tui.commands.output import print_json
 from trt_tui.core.errors import UserError
-from trt_tui.core.parity.constants import ERROR_STATS
 from trt_tui.core.preset.constants import FORMATS
 
 if TYPE_CHECKING:
@@ -40,18 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     new.add_argument("model", help="ONNX model")
     new.add_argument("-o", "--output", required=True, metavar="FILE", help="preset file to write (never overwritten without --force)")
     new.add_argument("--precision", choices=["fp16", "bf16", "fp32"], default="fp16")
-    new.add_argument("--pin-op", action="append", default=[], metavar="TYPE", help="pin every node of this op type to FP32")
-    new.add_argument("--pin-match", action="append", default=[], metavar="REGEX", help="pin nodes whose name matches (searched)")
-    new.add_argument("--pin", action="append", default=[], metavar="NODE", help="pin this exact node name")
+    add_pin_args(new)
+    add_input_args(new, profile=True)
+    add_tolerance_args(new, quantile=False)
     new.add_argument("--trt", type=int, choices=[10, 11], default=10, help="target TensorRT major version")
     new.add_argument("--batch", type=int, default=1, metavar="N", help="OPT/MAX batch of the derived profile (MIN is 1)")
-    new.add_argument("--dim", action="append", default=[], metavar="NAME=N|MIN,OPT,MAX",
-                     help="profile value of a dynamic dim, e.g. T=16,64,256; an unnamed (?) axis is INPUT:AXIS, e.g. x:2=64")
-    new.add_argument("--shape", action="append", default=[], metavar="INPUT:SHAPE|MIN/OPT/MAX",
-                     help="profile shapes of one input, e.g. x:1x80x100/4x80x400/8x80x800")
-    new.add_argument("--atol", type=non_negative_float, default=None, help="comparison atol (default per precision; README, Tolerances)")
-    new.add_argument("--rtol", type=non_negative_float, default=None, help="comparison rtol (default per precision)")
-    new.add_argument("--check-error-stat", choices=ERROR_STATS, default=None, help="statistic the comparison checks (default median for fp16/bf16)")
     new.add_argument("--force-low-precision", action="store_true", help="TensorRT 10: force every other layer to the low precision (*:fp16)")
     new.add_argument("--name", help="preset name (default: the file name)")
     new.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
@@ -96,7 +88,6 @@ def _warn(problems: list[Problem], source: str) -> None:
 # ---- new ----------------------------------------------------------------------------------------------------
 def run_new(args: argparse.Namespace) -> int:
     from trt_tui.core.graph import load_graph
-    from trt_tui.core.pins import PinRules
     from trt_tui.core.preset import PrecisionSettings, Preset, save_preset, validate_preset
     from trt_tui.core.preset.model import ComparisonDefaults
     from trt_tui.core.preset.analyse import raise_for_errors
@@ -126,7 +117,7 @@ def run_new(args: argparse.Namespace) -> int:
         name=args.name or target.stem,
         trt=args.trt,
         precision=precision,
-        pins=PinRules(op_types=tuple(args.pin_op), patterns=tuple(args.pin_match), names=tuple(args.pin)),
+        pins=pin_rules(args),
         profiles=[_new_profile(args, index)] if any(t.dynamic_axes for t in index.inputs) or args.dim or args.shape else [],
         path=target,
     )

@@ -12,6 +12,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from trt_tui.core import jsonio
+from trt_tui.commands.args import add_pin_args, pin_rules
 from trt_tui.commands.output import console, err_console, print_plain_table
 from trt_tui.core.errors import UserError
 from trt_tui.core.streaming.constants import MODES
@@ -48,9 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "Runtime FP32 always runs too, as the baseline")  # fmt: skip
     p.add_argument("--record", metavar="DIR", help="record the ONNX Runtime FP32 reference run there (a folder, or .jsonl)")
     p.add_argument("--precision", choices=("fp16", "bf16"), default=None, help="low precision of emulate/mixed (default: the preset's, else fp16)")
-    p.add_argument("--pin", action="append", default=[], metavar="NODE", help="keep this node in FP32 (exact name)")
-    p.add_argument("--pin-op", action="append", default=[], metavar="OP", help="keep every node of this op type in FP32")
-    p.add_argument("--pin-match", action="append", default=[], metavar="REGEX", help="keep nodes whose name matches in FP32")
+    add_pin_args(p)
     p.add_argument("--no-fuse-bias", action="store_true", help="emulation: round MatMul outputs before a bias Add too")
     p.add_argument("--mode", choices=MODES, default="closed-loop",
                    help="closed-loop: each side feeds back its own state (default); functional: the reference's state to both")  # fmt: skip
@@ -71,10 +70,9 @@ def _pins(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     if not (args.pin or args.pin_op or args.pin_match):
         return [], []
     from trt_tui.core.graph import load_graph
-    from trt_tui.core.pins import PinRules, pin_nodes
+    from trt_tui.core.pins import pin_nodes
 
-    rules = PinRules(op_types=tuple(args.pin_op), patterns=tuple(args.pin_match), names=tuple(args.pin))
-    return pin_nodes(load_graph(args.model), rules, args.model)
+    return pin_nodes(load_graph(args.model), pin_rules(args), args.model)
 
 
 def run(args: argparse.Namespace) -> int:
