@@ -15,11 +15,9 @@ from trt_tui.core import jsonio
 from trt_tui.commands.args import add_input_args, add_output_args, add_pin_args, add_tolerance_args, unit_float
 from trt_tui.commands.output import console, err_console
 from trt_tui.core.errors import UserError
-from trt_tui.core.parity.constants import DEFAULT_MAX_MEMORY, DEFAULT_SEED, RANK_KEYS, TOP_K
+from trt_tui.core.parity.constants import DEFAULT_MAX_MEMORY, RANK_KEYS, TOP_K
 
 if TYPE_CHECKING:
-    from trt_tui.core.parity.inputs import InputSpec
-    from trt_tui.core.parity.metrics import TolerancePolicy
     from trt_tui.core.parity.results import CompareResult
 
 # Every `trt-tui` start imports this module to declare its flags: the comparison engine (numpy, ONNX, ONNX
@@ -67,11 +65,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _input_spec(args: argparse.Namespace) -> InputSpec:
+def _input_flags(args: argparse.Namespace) -> tuple[dict, dict, dict]:
+    """(shapes, dims, ranges) from --shape/--dim/--range (shapes and dims: the OPT value of a triple)."""
     from trt_tui.core.numbers import require_finite
-    from trt_tui.core.parity.inputs import InputSpec, parse_dim_flag, parse_shape_flag
+    from trt_tui.core.parity.inputs import parse_dim_flag, parse_shape_flag
 
-    shapes = {name: triple[1] for name, triple in map(parse_shape_flag, args.shape)}  # the opt shape
+    shapes = {name: triple[1] for name, triple in map(parse_shape_flag, args.shape)}
     dims = {name: triple[1] for name, triple in map(parse_dim_flag, args.dim)}
     ranges = {}
     for item in args.range:
@@ -83,91 +82,60 @@ def _input_spec(args: argparse.Namespace) -> InputSpec:
         if lo > hi:
             raise UserError(f"--range {item!r}: LO must not exceed HI")
         ranges[name] = (lo, hi)
+    return shapes, dims, ranges
+
+
+def input_spec_from_args(args: argparse.Namespace):
+    """The InputSpec of the inputs group's flags (for commands that share compare's flags: search, calibrate)."""
+    from trt_tui.core.parity.constants import DEFAULT_SEED
+    from trt_tui.core.parity.inputs import InputSpec
+
     if args.iterations < 1:
         raise UserError("--iterations must be at least 1")
-    return InputSpec(seed=args.seed, iterations=args.iterations, shapes=shapes, dims=dims, ranges=ranges)
+    shapes, dims, ranges = _input_flags(args)
+    seed = DEFAULT_SEED if args.seed is None else args.seed
+    return InputSpec(seed=seed, iterations=args.iterations, shapes=shapes, dims=dims, ranges=ranges)
 
 
-def _policy(args: argparse.Namespace) -> TolerancePolicy:
-    from trt_tui.core.parity.metrics import Tolerance, TolerancePolicy, default_tolerance
-
-    base = default_tolerance(args.precision)
-    try:
-        tol = Tolerance(
-            atol=base.atol if args.atol is None else args.atol,
-            rtol=base.rtol if args.rtol is None else args.rtol,
-            stat=args.check_error_stat or base.stat,
-            quantile=base.quantile if args.error_quantile is None else args.error_quantile,
-        )
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    return TolerancePolicy(default=tol)
-
-
-def _pins(args: argparse.Namespace) -> tuple[list[str], list[str]]:
-    """(pinned node names, warnings) from the --pin* flags."""
-    if not (args.pin or args.pin_op or args.pin_match):
-        return [], []
-    from trt_tui.commands.args import pin_rules
+def pins_from_args(args: argparse.Namespace) -> list[str]:
+    """Pinned node names from the pin group's flags; warnings (a rule that matched nothing) go to stderr."""
+    from trt_tui.commands.args import has_pin_flags, pin_rules
     from trt_tui.core.graph import load_graph
     from trt_tui.core.pins import pin_nodes
 
-    return pin_nodes(load_graph(args.model), pin_rules(args), args.model)
+    if not has_pin_flags(args):
+        return []
+    nodes, warnings = pin_nodes(load_graph(args.model), pin_rules(args), args.model)
+    for w in warnings:
+        print(f"trt-tui: warning: {w}", file=sys.stderr)
+    return nodes
 
 
-def _apply_preset(args: argparse.Namespace) -> TolerancePolicy | None:
-    """Fill unset flags from the preset; returns the preset's tolerances (None without a preset)."""
-    if not args.preset:
-        return None
-    from trt_tui.core.preset import load_preset, resolve_preset
+_input_spec = input_spec_from_args  # the names search and calibrate import
+_pins = pins_from_args
 
-    resolved = resolve_preset(load_preset(args.preset))
-    args.model = args.model or str(resolved.model_path)
-    if args.precision is None and resolved.precision in ("fp16", "bf16"):
-        args.precision = resolved.precision
-    if not (args.pin or args.pin_op or args.pin_match):
-        args.pin = list(resolved.pinned_nodes)
-    if args.seed is None and resolved.seed is not None:
-        args.seed = resolved.seed
-    if not args.inputs and str(resolved.input_data) != "random":
-        args.inputs = str(resolved.input_data)
-    if not args.shape and resolved.profiles:
-        args.shape = [f"{name}:{'x'.join(map(str, triple[1]))}" for name, triple in resolved.profiles[0].items()]
-    return resolved.tolerances
+
+def request_from_args(args: argparse.Namespace):
+    """The ComparisonRequest these flags describe (core.parity.request: the same one the TUI builds)."""
+    from trt_tui.commands.args import has_pin_flags, pin_rules
+    from trt_tui.core.parity.engine import parse_size
+    from trt_tui.core.parity.request import build_request
+
+    shapes, dims, ranges = _input_flags(args)
+    return build_request(
+        args.model, preset=args.preset, candidate=args.candidate, reference=args.reference, precision=args.precision,
+        pins=pin_rules(args) if has_pin_flags(args) else None, fuse_bias=not args.no_fuse_bias,
+        outputs_only=args.outputs_only, inputs=args.inputs, seed=args.seed, iterations=args.iterations,
+        shapes=shapes, dims=dims, ranges=ranges, atol=args.atol, rtol=args.rtol, stat=args.check_error_stat,
+        quantile=args.error_quantile, max_memory=parse_size(args.max_memory) if args.max_memory else None,
+        quantiles=tuple(sorted({0.99, *args.quantile})), match=args.match, top_k=args.worst,
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
-    from trt_tui.core.parity.engine import CompareOptions, parse_size, prepare_comparison
-    from trt_tui.core.parity.runners import parse_candidate
-
-    if args.candidate.startswith("trt:") and not args.preset:
-        args.preset = args.candidate[4:]  # the engine's preset also supplies shapes, seed and tolerances
-    preset_tolerances = _apply_preset(args)
-    if not args.model:
-        raise UserError("give a MODEL or a --preset")
-    args.precision = args.precision or "fp16"
-    _check_targets(args)  # before minutes of inference, not after
-    args.seed = DEFAULT_SEED if args.seed is None else args.seed
-    explicit_tol = any(v is not None for v in (args.atol, args.rtol, args.check_error_stat, args.error_quantile))
-    pins, pin_warnings = _pins(args)
-    spec = parse_candidate(args.candidate, precision=args.precision, pins=pins, fuse_bias=not args.no_fuse_bias,
-                           preset=args.preset, outputs_only=args.outputs_only)  # fmt: skip
-    options = CompareOptions(
-        tolerances=preset_tolerances if preset_tolerances is not None and not explicit_tol else _policy(args),
-        max_memory=parse_size(args.max_memory) if args.max_memory else DEFAULT_MAX_MEMORY,
-        quantiles=tuple(sorted({0.99, *args.quantile})),
-        match=args.match,
-        top_k=args.worst,
-    )
-    if any(not 0 <= q <= 1 for q in options.quantiles):
-        raise UserError("--quantile must be in [0, 1]")
-    if args.worst < 0:
-        raise UserError("--worst must be 0 or more")
-    comparison = prepare_comparison(
-        args.model, spec, reference=args.reference, precision=args.precision,
-        inputs=args.inputs if args.inputs else _input_spec(args), options=options,
-    )  # fmt: skip
-    comparison.warnings[:0] = pin_warnings
+    request = request_from_args(args)
+    _check_targets(args, request)  # before minutes of inference, not after
+    comparison = request.prepare()
     progress = err_console() if sys.stderr.isatty() else None
     for update in comparison.run():
         if progress is not None:
@@ -175,8 +143,6 @@ def run(args: argparse.Namespace) -> int:
     result = comparison.result()
     if args.json:
         if args.json == "-":
-            import json
-
             sys.stdout.write(jsonio.dumps(result.to_json()) + "\n")
         else:
             result.write_json(args.json, overwrite=args.force)
@@ -213,7 +179,7 @@ def _print_kept_fp32(out, result: CompareResult, shown: int = 8) -> None:
         out.print(f"[red]nothing ran in low precision:[/] {escape(result.nothing_low)}")
 
 
-def _check_targets(args: argparse.Namespace) -> None:
+def _check_targets(args: argparse.Namespace, request) -> None:
     """--json/--csv never overwrite a file without --force, and never one this comparison reads (the model,
     the preset, the candidate's or reference's file, the inputs), --force or not."""
     import os
@@ -223,7 +189,7 @@ def _check_targets(args: argparse.Namespace) -> None:
     absolute = [Path(t).absolute() for t in targets]
     if len(set(absolute)) < len(absolute):
         raise UserError("--json, --csv and --model-explorer name the same file", targets[0])
-    sources = [args.model, args.preset, args.inputs]
+    sources = [request.model, args.preset, request.inputs if not hasattr(request.inputs, "seed") else None]
     for spec in (args.candidate, args.reference):
         kind, sep, path = spec.partition(":")
         if sep and kind in ("onnx", "engine", "outputs", "trt"):

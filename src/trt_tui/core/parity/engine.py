@@ -344,10 +344,12 @@ def prepare_comparison(
     pins: Sequence[str] = (),
     inputs: InputSpec | str | os.PathLike[str] | list[dict[str, np.ndarray]] | None = None,
     options: CompareOptions | None = None,
+    index: GraphIndex | None = None,
 ) -> Comparison:
-    """Build both sides, the feeds, the pairing and the batch plan. Bad input raises UserError."""
+    """Build both sides, the feeds, the pairing and the batch plan. Bad input raises UserError. `index`: the
+    model already indexed (a ComparisonRequest passes its own; None indexes it here)."""
     options = options or CompareOptions()
-    index = load_graph(model)
+    index = index if index is not None else load_graph(model)
     spec = parse_candidate(candidate, precision=precision, pins=pins) if isinstance(candidate, str) else candidate
     ref_kind, ref_path = parse_reference(reference)
     if spec.kind == "cuda":  # real fp16/bf16 GPU kernels: both sides on the CUDA EP (TF32 off), CPU EP as fallback

@@ -1,0 +1,49 @@
+"""Issue 13 item 3: one comparison request from flags or a preset; the preset read once, the graph indexed once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from trt_tui.cli import main
+from trt_tui.core.parity.request import build_request
+from trt_tui.core.preset import load_preset
+
+from tests.fixtures.stand_in_trt_runner import stand_in_trt_runner
+
+PRESET = Path(__file__).resolve().parents[3] / "presets" / "demo_fp16.toml"
+
+
+def _count(monkeypatch):
+    import trt_tui.core.graph as graph
+    import trt_tui.core.preset.toml_io as toml_io
+
+    counts = {"preset reads": 0, "graph indexings": 0}
+
+    def counted(key, fn):
+        def wrapper(*a, **k):
+            counts[key] += 1
+            return fn(*a, **k)
+
+        return wrapper
+
+    monkeypatch.setattr(toml_io, "read_text_file", counted("preset reads", toml_io.read_text_file))
+    monkeypatch.setattr(graph, "_build_index", counted("graph indexings", graph._build_index))
+    return counts
+
+
+def test_compare_preset_candidate_trt_reads_once_indexes_once(monkeypatch, tmp_path):
+    stand_in_trt_runner(monkeypatch)
+    counts = _count(monkeypatch)
+    assert main(["compare", "--preset", str(PRESET), "--candidate", "trt", "--outputs-only", "--json", str(tmp_path / "r.json")]) == 0
+    assert counts == {"preset reads": 1, "graph indexings": 1}
+
+
+def test_same_request_from_a_file_or_a_preset_object(monkeypatch):
+    a = build_request(preset=str(PRESET))
+    b = build_request(preset=load_preset(PRESET))
+    assert a.model == b.model and a.candidate == b.candidate and a.inputs == b.inputs and a.options == b.options
+    assert a.candidate.kind == "emulate" and a.precision == "fp16" and len(a.candidate.pins) > 10
+    assert a.options.tolerances == a.resolved.tolerances  # the preset's tolerances
+    assert a.inputs.shapes["audio_signal"] == (64, 32, 8)  # the first profile's OPT shapes
+    flags = build_request(preset=str(PRESET), atol=0.5, shapes={"audio_signal": (2, 32, 8)}, dims={"B": 2})
+    assert flags.options.tolerances.default.atol == 0.5 and flags.inputs.shapes == {"audio_signal": (2, 32, 8)}
