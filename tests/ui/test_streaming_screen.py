@@ -115,3 +115,25 @@ async def test_several_candidates_against_a_recorded_reference(tmp_path):
         con.print(screen.summary)
         out = con.export_text()
         assert "p-value" in out and "threshold" in out and "emulate bf16" in out and "YES, worse than" in out, out
+
+
+async def test_pin_from_the_streaming_screen(tmp_path):
+    """Issue 18 item 6: pin a node or an op type from the Streaming screen; the next run uses the pins."""
+    app = make_app(demo_model_path(), tmp_path=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("5")
+        before = set(app.selection.pinned)
+        await pilot.press("p")
+        await pilot.pause()
+        app.screen.query_one("#prompt-input").value = "op:Softmax"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        softmax = {n.name for n in app.index.nodes if n.op_type == "Softmax"}
+        assert softmax and softmax <= set(app.selection.pinned) and set(app.selection.pinned) >= before
+        await pilot.press("p")
+        await pilot.pause()
+        app.screen.query_one("#prompt-input").value = "/no/such/node"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert any("no node named '/no/such/node'" in str(n.message) for n in app._notifications)

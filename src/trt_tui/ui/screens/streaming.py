@@ -74,6 +74,7 @@ class StreamingScreen(TrtScreen):
         Binding("r", "run", "Run", id="streaming.run"),
         Binding("c", "cancel", "Cancel", id="streaming.cancel"),
         Binding("o", "choose_contract", "Contract", id="streaming.contract"),
+        Binding("p", "pin", "Pin", id="streaming.pin"),
     ]
 
     def __init__(self) -> None:
@@ -152,6 +153,25 @@ class StreamingScreen(TrtScreen):
         extra = f" ({warnings} warning(s))" if warnings else ""
         self.notify(f"{path.name} fits {self.app.model_label()}{extra}; remembered for this model",
                     title="streaming contract")  # fmt: skip
+
+    def action_pin(self) -> None:
+        """Pin a node (its exact name) or an op type (`op:TYPE`) in FP32 from here; the next run (r) uses it."""
+        if self.app.index is None:
+            self.notify("Open a model first.", severity="warning")
+            return
+
+        def done(text: str | None) -> None:
+            if not text:
+                return
+            if text.startswith("op:"):
+                op = text[3:].strip()
+                self.edit_pins(lambda sel: sel.pin_op(op), describe=f"op type {op}")
+            elif self.app.index.node(text) is None:
+                self.notify(f"no node named {text!r} (an op type is op:TYPE)", severity="error")
+            else:
+                self.edit_pins(lambda sel: sel.pin_nodes([text]), describe=f"node {text}")
+
+        self.app.push_screen(PathPrompt("Pin in FP32 for the next run: a node name, or op:TYPE (e.g. op:Softmax)", ""), done)
 
     def action_run(self) -> None:
         app = self.app
