@@ -239,6 +239,9 @@ def ort_runner(model_bytes: bytes, providers: Iterable[str] = ("cpu",), *, optim
             ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize else ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         )
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # no arena: a comparison makes a session per segment, and an arena's blocks outlive their session in
+        # the process heap (measured: +40 MB RSS per segment on a 24-layer encoder, never given back)
+        options.enable_cpu_mem_arena = False
         options.log_severity_level = log_severity  # 3, errors only: ORT warns about every unused initializer
         if external_folder is not None:  # the model's external data: ORT maps the files itself, no copy
             options.add_session_config_entry("session.model_external_initializers_file_folder_path", str(external_folder))
@@ -325,6 +328,18 @@ class SegmentRun:
             self.runner.deactivate()
             self.runner = None
         self.values = {}
+        release_freed_memory()
+
+
+def release_freed_memory() -> None:
+    """Give the heap's free pages back to the system (glibc keeps them otherwise): a segment's session and
+    weights are gone, and the next segment should not stack on top of them."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def ort_failure(exc: Exception, side: str) -> str:
