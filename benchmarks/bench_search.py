@@ -6,7 +6,8 @@ On the same model, the same input and the same target, each tool searches the no
   attempt converts the whole model to fp16 and runs it on ONNX Runtime CPU), with the same criterion as its
   `validate_fn`. It is NOT a trt_tui dependency: install it apart, e.g.
   `pip install --target /tmp/occ --no-deps onnxconverter-common==1.16.0` and pass `--occ-path /tmp/occ`.
-- ModelOpt AutoCast's heuristic is reported as not run when `modelopt` does not import (it needs torch).
+- ModelOpt AutoCast's default heuristic (`--modelopt-path`: `pip install --target DIR --no-deps
+  nvidia-modelopt==0.47.0 tqdm`): its node classifier on one FP32 reference run, no accuracy loop.
 
 Printed per tool: wall time of the search (model already loaded), evaluations (inferences of a candidate
 pin set), FP32 nodes kept / low-precision nodes, and the output error of the result measured by the SAME code
@@ -15,7 +16,7 @@ computed here with numpy (independent of the search's own bookkeeping), and whet
 The target is `--factor` x the rel_rms that fp16 everywhere gives on the first float output (so nothing
 pinned always misses it).
 
-Usage: python benchmarks/bench_search.py [--occ-path DIR] [--models demo,transformer,overflow,corpus]
+Usage: python benchmarks/bench_search.py [--occ-path DIR] [--modelopt-path DIR] [--models demo,transformer,overflow,corpus]
        [--corpus-dir ~/.cache/trt_tui/corpus] [--corpus-models a,b] [--factor 0.5]
 """
 
@@ -166,12 +167,53 @@ def run_occ(path: Path, target_value: float, output: str, feeds: list[dict], occ
     return {"seconds": seconds, "evaluations": attempts[0], "pins": pins, "status": status}
 
 
-def run_autocast() -> dict | None:
+def run_autocast(path: Path, feeds: list[dict], mo_path: str | None) -> dict:
+    """ModelOpt AutoCast's default node classification (data_max 512, init_max 65504), its own code: one FP32
+    reference run with every tensor, no accuracy loop. Its package __init__ files import torch and onnxscript
+    for other features, so only `modelopt.onnx.autocast.{nodeclassifier,utils}` are loaded (stub parents)."""
+    import types
+
+    if not mo_path:
+        return {"status": "not run: pass --modelopt-path (pip install --target DIR --no-deps nvidia-modelopt tqdm)"}
+    if mo_path not in sys.path:
+        sys.path.insert(0, mo_path)
+    for name in ("modelopt.onnx", "modelopt.onnx.autocast"):
+        if name not in sys.modules:
+            pkg = types.ModuleType(name)
+            pkg.__path__ = [str(Path(mo_path, *name.split(".")))]
+            sys.modules[name] = pkg
+    if "modelopt.onnx.autocast.referencerunner" not in sys.modules:  # imports the quantizers (torch); only its
+        runner = types.ModuleType("modelopt.onnx.autocast.referencerunner")  # TensorStats type is looked up:
+        runner.TensorStats = type("TensorStats", (), {})  # we pass numpy arrays, which it handles directly
+        sys.modules[runner.__name__] = runner
     try:
-        import modelopt.onnx.autocast  # noqa: F401
+        import modelopt.onnx.autocast.nodeclassifier as nc
+        import modelopt.onnx.autocast.utils as mo_utils
     except Exception as exc:  # noqa: BLE001 - any import failure means "not available here"
-        return {"status": f"not run: modelopt does not import ({type(exc).__name__})"}
-    return {"status": "not run: AutoCast wiring not implemented in this benchmark"}
+        return {"status": f"not run: modelopt's classifier does not import ({type(exc).__name__}: {exc})"}
+    import onnxruntime as ort
+
+    model = onnx.load(str(path))
+    t0 = time.perf_counter()
+    produced = [t for n in model.graph.node for t in n.output if t]
+    marked = onnx.ModelProto()
+    marked.CopyFrom(model)
+    del marked.graph.output[:]
+    marked.graph.output.extend(onnx.ValueInfoProto(name=t) for t in produced)
+    sess = ort.InferenceSession(marked.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    ref = dict(zip(produced, sess.run(produced, {k: feeds[0][k] for k in names})))
+    ref.update({k: feeds[0][k] for k in names})
+    _, init_map, node_to_init = mo_utils.setup_mappings(model)
+    classifier = nc.NodeClassifier(model, node_to_init, init_map, data_max=512, init_max=float(np.finfo(np.float16).max))
+    import logging
+
+    logging.disable(logging.INFO)  # it logs every node it keeps in FP32
+    try:
+        _, high = classifier.run(ref)
+    finally:
+        logging.disable(logging.NOTSET)
+    return {"seconds": time.perf_counter() - t0, "evaluations": 0, "pins": [n for n in high if n], "status": "ok (heuristic)"}
 
 
 def main() -> int:
@@ -180,6 +222,7 @@ def main() -> int:
     ap.add_argument("--models", default="demo,transformer,overflow,corpus")
     ap.add_argument("--corpus-dir", default="~/.cache/trt_tui/corpus")
     ap.add_argument("--corpus-models", default=",".join(CORPUS_DEFAULT))
+    ap.add_argument("--modelopt-path", default=None, help="folder where nvidia-modelopt (+ tqdm) is installed (pip --target)")
     ap.add_argument("--extra", action="append", default=[], metavar="MODEL", help="another ONNX model (e.g. a torch export)")
     ap.add_argument("--manifest", default=None, help="corpus manifest.json: dims and value ranges per model id")
     ap.add_argument("--factor", type=float, default=0.5, help="target = factor x fp16-everywhere rel_rms (default 0.5)")
@@ -209,7 +252,7 @@ def main() -> int:
                 bound = float(f"{value:.3g}")
                 tools["auto_convert_mixed_precision"] = run_occ(path, bound, output, feeds, args.occ_path, emulated=True)
                 tools["auto_convert (its ORT fp16 run)"] = run_occ(path, bound, output, feeds, args.occ_path)
-            tools["AutoCast (heuristic)"] = run_autocast()
+            tools["AutoCast (heuristic)"] = run_autocast(path, feeds, args.modelopt_path)
             float_nodes = tools["trt_tui search"]["float_nodes"]
             for name, r in tools.items():
                 if "seconds" not in r:
