@@ -150,7 +150,20 @@ def run_occ(path: Path, target_value: float, output: str, feeds: list[dict], occ
             return False
         return float(np.linalg.norm(c - r) / max(np.linalg.norm(r), 1e-30)) <= target_value
 
+    run_ort = auto_mixed_precision.get_tensor_values_using_ort
+
+    def same_session_options(model, feed, output_names=None, sess_options=None):
+        """With the emulation, run every attempt as trt_tui's evaluations and the re-check do (optimisations
+        off): the released tool's default session fuses differently and measures slightly other errors."""
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        return run_ort(model, feed, output_names, sess_options=opts)
+
     auto_mixed_precision.float16.convert_float_to_float16 = counting_convert
+    if emulated:
+        auto_mixed_precision.get_tensor_values_using_ort = same_session_options
     feed = {i.name: feeds[0][i.name] for i in model.graph.input if i.name in feeds[0]}
     t0 = time.perf_counter()
     status = "ok"
@@ -161,6 +174,7 @@ def run_occ(path: Path, target_value: float, output: str, feeds: list[dict], occ
         status = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
     finally:
         auto_mixed_precision.float16.convert_float_to_float16 = convert
+        auto_mixed_precision.get_tensor_values_using_ort = run_ort
     seconds = time.perf_counter() - t0
     names = {n.name for n in model.graph.node}
     pins = [n for n in last_block[0] if n in names]
@@ -223,6 +237,7 @@ def main() -> int:
     ap.add_argument("--corpus-dir", default="~/.cache/trt_tui/corpus")
     ap.add_argument("--corpus-models", default=",".join(CORPUS_DEFAULT))
     ap.add_argument("--modelopt-path", default=None, help="folder where nvidia-modelopt (+ tqdm) is installed (pip --target)")
+    ap.add_argument("--no-released", action="store_true", help="skip auto_convert on its own ORT fp16 runs")
     ap.add_argument("--extra", action="append", default=[], metavar="MODEL", help="another ONNX model (e.g. a torch export)")
     ap.add_argument("--manifest", default=None, help="corpus manifest.json: dims and value ranges per model id")
     ap.add_argument("--factor", type=float, default=0.5, help="target = factor x fp16-everywhere rel_rms (default 0.5)")
@@ -251,7 +266,8 @@ def main() -> int:
             if args.occ_path:
                 bound = float(f"{value:.3g}")
                 tools["auto_convert_mixed_precision"] = run_occ(path, bound, output, feeds, args.occ_path, emulated=True)
-                tools["auto_convert (its ORT fp16 run)"] = run_occ(path, bound, output, feeds, args.occ_path)
+                if not args.no_released:
+                    tools["auto_convert (its ORT fp16 run)"] = run_occ(path, bound, output, feeds, args.occ_path)
             tools["AutoCast (heuristic)"] = run_autocast(path, feeds, args.modelopt_path)
             float_nodes = tools["trt_tui search"]["float_nodes"]
             for name, r in tools.items():
