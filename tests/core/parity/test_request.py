@@ -47,3 +47,15 @@ def test_same_request_from_a_file_or_a_preset_object(monkeypatch):
     assert a.inputs.shapes["audio_signal"] == (64, 32, 8)  # the first profile's OPT shapes
     flags = build_request(preset=str(PRESET), atol=0.5, shapes={"audio_signal": (2, 32, 8)}, dims={"B": 2})
     assert flags.options.tolerances.default.atol == 0.5 and flags.inputs.shapes == {"audio_signal": (2, 32, 8)}
+
+
+def test_candidate_registry_matches_the_spec_names():
+    from trt_tui.core.parity.candidates import CANDIDATES
+    from trt_tui.core.parity.runners import CANDIDATE_KINDS
+    from trt_tui.core.parity.sides import OnnxSide, RunnerSide, SavedSide
+
+    assert set(CANDIDATES) == set(CANDIDATE_KINDS)
+    for kind in CANDIDATES.values():  # the written protocol, nothing probed
+        assert {"name", "needs_path", "needs_model", "seedable", "gpu"} <= set(dir(kind)) and callable(kind.setup)
+    for side in (OnnxSide, SavedSide, RunnerSide):
+        assert all(callable(getattr(side, m)) for m in ("names", "prepare", "open", "close"))

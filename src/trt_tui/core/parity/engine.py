@@ -30,7 +30,8 @@ import onnx
 from trt_tui.core.errors import UserError
 from trt_tui.core.graph import GraphIndex, load_graph
 from trt_tui.core.parity.constants import DEFAULT_MAX_MEMORY, UNIT_ROUNDOFF
-from trt_tui.core.precision.summary import LowPrecisionSummary, read_low_precision
+from trt_tui.core.precision.summary import LowPrecisionSummary
+from trt_tui.core.parity.candidates import CandidateContext, candidate_kind
 from trt_tui.core.parity.determinism import RANDOM_SEED, random_note, refuse_unseedable, seed_random_ops
 from trt_tui.core.parity.inputs import InputSpec, load_feeds, load_saved_outputs, random_feeds
 from trt_tui.core.parity.metrics import (
@@ -46,16 +47,13 @@ from trt_tui.core.parity.metrics import (
 from trt_tui.core.parity.results import CompareResult, ShapeDivergence
 from trt_tui.core.parity.runners import (
     CandidateSpec,
-    candidate_model_and_weights,
     default_providers,
     load_model,
     parse_candidate,
     parse_reference,
-    trt_candidate_runner,
-    trt_engine_runner,
 )
 from trt_tui.core.parity.providers import GPU_PROVIDERS, require_cuda
-from trt_tui.core.parity.sides import OnnxSide, RunnerSide, SavedSide
+from trt_tui.core.parity.sides import OnnxSide, SavedSide
 from trt_tui.core.weights import WeightSource, weight_bytes_by_output
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
@@ -189,7 +187,7 @@ class Comparison:
                                      if t in index.constant_tensors and t not in index.initializers)  # fmt: skip
         # A rewritten ONNX candidate has private tensors (e.g. pre-rounding values), a marked TensorRT engine
         # built from a preset has its own (Casts of the mixed ONNX, unnamed layers): not worth listing.
-        private = isinstance(candidate, OnnxSide) or getattr(candidate, "private_names", False)
+        private = candidate.private_names
         foreign = (lambda t: t in order) if private else (lambda t: True)
         self.unpaired = {
             "reference_only": [t for t in wanted if t in ref_names and t not in cand_names],
@@ -248,8 +246,7 @@ class Comparison:
             self._elapsed = time.perf_counter() - self._started
             yield BatchUpdate(k, len(self.batches), drifts, done, len(self.names), self._elapsed, errors + notes)
         for side in (self.reference, self.candidate):
-            if hasattr(side, "close"):
-                side.close()
+            side.close()
             if isinstance(side, OnnxSide) and side.placements:
                 self._report_cpu_fallbacks(side)
 
@@ -314,23 +311,6 @@ class Comparison:
         )  # fmt: skip
 
 
-def _preset_model(spec: CandidateSpec):
-    """The model a preset file names (None when it cannot be read: resolving it later says why)."""
-    try:
-        from trt_tui.core.preset import load_preset
-
-        return load_preset(spec.path).model_path if spec.path else None
-    except UserError:
-        return None
-
-
-def _same_file(a, b) -> bool:
-    try:
-        return a is not None and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def _floatish(a: np.ndarray) -> bool:
     return a.dtype.kind == "f" or a.dtype.name == "bfloat16"  # ml_dtypes' bfloat16 has kind "V"
 
@@ -351,58 +331,37 @@ def prepare_comparison(
     options = options or CompareOptions()
     index = index if index is not None else load_graph(model)
     spec = parse_candidate(candidate, precision=precision, pins=pins) if isinstance(candidate, str) else candidate
+    kind = candidate_kind(spec.kind)  # the registry (candidates.py): what it needs, how its side is built
     ref_kind, ref_path = parse_reference(reference)
-    if spec.kind == "cuda":  # real fp16/bf16 GPU kernels: both sides on the CUDA EP (TF32 off), CPU EP as fallback
-        require_cuda("the cuda candidate")
+    if kind.gpu:  # real fp16/bf16 GPU kernels: both sides on the CUDA EP (TF32 off), CPU EP as fallback
+        require_cuda(f"the {spec.kind} candidate")
         providers = list(options.providers or GPU_PROVIDERS)
     else:
         providers = list(options.providers or default_providers())
     warnings: list[str] = []
-    low_summary = None
-    needs_model = ref_kind == "onnxruntime" or spec.kind in ("emulate", "mixed", "cuda")
-    full = load_model(model) if needs_model else None
+    full = load_model(model) if ref_kind == "onnxruntime" or kind.needs_model else None
     random = {n.name for n in index.random_nodes()}
     if random:  # the same seed on both sides, or a refusal for a side we cannot seed
-        for kind, label in ((ref_kind, "the reference"), (spec.kind, f"candidate {spec.label}")):
-            if kind in ("outputs", "engine", "trt"):
-                refuse_unseedable(index, label)
+        if ref_kind == "outputs":
+            refuse_unseedable(index, "the reference")
+        if not kind.seedable:
+            refuse_unseedable(index, f"candidate {spec.label}")
         if full is not None:
             seeded = seed_random_ops(full, random)
             warnings.append(f"{random_note(index)}: seeded alike on both sides (seed {RANDOM_SEED:g}; {seeded} had none)")
 
     weights = WeightSource(Path(model).parent)  # external data stays on disk, mapped segment by segment
     ref_side = OnnxSide(full, "onnxruntime fp32", providers, weights) if ref_kind == "onnxruntime" else SavedSide(load_saved_outputs(ref_path))
-    if spec.kind == "outputs":
-        cand_side = SavedSide(load_saved_outputs(spec.path))
-    elif spec.kind == "engine":
-        cand_side = RunnerSide(trt_engine_runner(spec.path, name="candidate"), spec.label)
-    elif spec.kind == "trt":
-        same = _same_file(getattr(spec.preset, "model_path", None) or _preset_model(spec), index.path)
-        runner, plan = trt_candidate_runner(spec, index=index if same else None, name="candidate")
-        cand_side = RunnerSide(runner, plan.label)
-        cand_side.private_names = True
-        warnings += plan.warnings
-        if not same:
-            warnings.append(f"the preset builds from {plan.onnx_path or 'its own model'}, not from {index.path}")
-    else:
-        source = full
-        if spec.kind == "emulate" and _has_recurrent(full):
-            # a GRU/LSTM/RNN's running state is rounded at every step only over a static sequence length: give
-            # the emulation the shapes this comparison feeds (the reference runs the model as it is)
-            feeds_now = _feeds(inputs, index, ref_kind, spec.kind, [])
-            source = _with_static_inputs(full, feeds_now)
-        cand_model, cand_weights = candidate_model_and_weights(source, spec, Path(model).parent)
-        if random and spec.kind == "onnx":
-            seed_random_ops(cand_model, random)  # same node names as the reference: the same seed
-        cand_side = OnnxSide(cand_model, spec.label, providers, cand_weights)
-        low_summary = read_low_precision(cand_model)  # what the rewrite really put in low precision
+    source = full
+    if spec.kind == "emulate" and _has_recurrent(full):
+        # a GRU/LSTM/RNN's running state is rounded at every step only over a static sequence length: give
+        # the emulation the shapes this comparison feeds (the reference runs the model as it is)
+        source = _with_static_inputs(full, _feeds(inputs, index, ref_kind, spec.kind, []))
+    setup = kind.setup(CandidateContext(spec, index, Path(model), source, providers, random, warnings))
 
     feeds = _feeds(inputs, index, ref_kind, spec.kind, warnings)
-    low = spec.precision if spec.kind in ("emulate", "mixed", "cuda") else None  # other candidates carry their own types
-    if spec.kind == "trt" and plan.precision in ("fp16", "bf16"):
-        low = plan.precision  # headroom against the preset's low precision
-    comparison = Comparison(index, ref_side, cand_side, feeds, options, precision=low, warnings=warnings)
-    comparison.low_precision = low_summary
+    comparison = Comparison(index, ref_side, setup.side, feeds, options, precision=setup.precision, warnings=warnings)
+    comparison.low_precision = setup.low_precision
     return comparison
 
 

@@ -5,14 +5,17 @@
 - `RunnerSide`: any other Polygraphy runner (a TensorRT engine): it exposes only the outputs it was built
   with, and is run once per iteration; those outputs are held until compared.
 
-`names()` is what the side can expose; `prepare(batches, feeds)` plans; `open(k)` is a context manager
-whose `run(i)` returns batch k's tensors for iteration i.
+Every side follows the `Side` protocol below (the engine relies on nothing else): `names()` is what the side
+can expose; `prepare(batches, feeds)` plans; `open(k)` is a context manager whose `run(i)` returns batch k's
+tensors for iteration i; `close()` releases what it holds; `private_names` says its extra tensors (rewrite
+internals, unnamed engine layers) are not worth listing as unpaired.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Protocol
 
 import numpy as np
 import onnx
@@ -23,7 +26,26 @@ from trt_tui.core.parity.segments import SegmentedExecutor, SegmentPlan
 from trt_tui.core.weights import WeightSource
 
 
+class Reader(Protocol):
+    def run(self, i: int) -> dict[str, np.ndarray]: ...
+
+
+class Side(Protocol):
+    label: str
+    private_names: bool
+
+    def names(self) -> set[str]: ...
+
+    def prepare(self, batches: Sequence[Sequence[str]], feeds: Sequence[dict[str, np.ndarray]]) -> None: ...
+
+    def open(self, k: int) -> AbstractContextManager[Reader]: ...
+
+    def close(self) -> None: ...
+
+
 class OnnxSide:
+    private_names = True  # a rewritten candidate has private tensors (pre-rounding values, Casts)
+
     def __init__(self, model: onnx.ModelProto, label: str, providers: Sequence[str] = ("cpu",),
                  weights: WeightSource | None = None):  # fmt: skip
         self.model = model
@@ -54,8 +76,13 @@ class OnnxSide:
     def open(self, k: int):
         return self.executor.open(k)
 
+    def close(self) -> None:  # the executor's sessions end with their segments
+        pass
+
 
 class SavedSide:
+    private_names = False
+
     def __init__(self, saved: SavedOutputs):
         self.saved = saved
         self.label = saved.label
@@ -74,11 +101,16 @@ class SavedSide:
         batch = self.batches[k]
         yield _Reader(lambda i: {t: np.asarray(self.saved.iterations[i][t]) for t in batch})
 
+    def close(self) -> None:
+        pass
+
 
 class RunnerSide:
-    def __init__(self, runner, label: str):
+    def __init__(self, runner, label: str, *, private_names: bool = False, on_close: Callable[[], None] | None = None):
         self.runner = runner
         self.label = label
+        self.private_names = private_names  # a marked engine built from a preset: Casts, unnamed layers
+        self.on_close = on_close  # e.g. removes the work folder of an engine built for this comparison
         self.feeds: Sequence[dict[str, np.ndarray]] = ()
         self.batches: list[list[str]] = []
         self.cache: dict[int, dict[str, np.ndarray]] = {}
@@ -121,9 +153,8 @@ class RunnerSide:
     def close(self) -> None:
         if self.runner.is_active:
             self.runner.deactivate()
-        workdir = getattr(self.runner, "trt_tui_workdir", None)  # an engine built from a preset: its mixed ONNX
-        if workdir is not None:
-            workdir.cleanup()
+        if self.on_close is not None:
+            self.on_close()
 
 
 def runner_output_names(runner) -> list[str]:
