@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from bisect import bisect_left
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from trt_tui.core.numbers import require_finite
-from trt_tui.core.parity.constants import DEFAULT_TOLERANCES, ERROR_STATS, TOP_K
+from trt_tui.core.parity.constants import ERROR_STATS, TOP_K  # noqa: F401 - ERROR_STATS: re-exported
 
 FP16_MAX = 65504.0
 BF16_MAX = 3.3895313892515355e38
@@ -38,43 +36,9 @@ HIST_DECADES = tuple(range(-8, 5))  # edges 1e-8 ... 1e4
 HIST_LABELS = ("0", "<1e-8", *(f"1e{a}..1e{b}" for a, b in zip(HIST_DECADES, HIST_DECADES[1:])), ">=1e4", "nonfinite")
 
 
-@dataclass(frozen=True)
-class Tolerance:
-    atol: float = 1e-5
-    rtol: float = 1e-5
-    stat: str = "elemwise"  # one of ERROR_STATS
-    quantile: float = 0.99  # used when stat == "quantile"
-
-    def __post_init__(self) -> None:
-        for key in ("atol", "rtol"):  # NaN would make every comparison pass (NaN > x is False)
-            require_finite(getattr(self, key), key, minimum=0.0)
-        if self.stat not in ERROR_STATS:
-            raise ValueError(f"error statistic must be one of {', '.join(ERROR_STATS)}, not {self.stat!r}")
-        if not (isinstance(self.quantile, (int, float)) and 0.0 <= self.quantile <= 1.0):
-            raise ValueError(f"quantile must be in [0, 1], not {self.quantile}")
-
-
-def default_tolerance(precision: str | None) -> Tolerance:
-    """The default tolerance for a candidate in `precision` (fp16/bf16: constants.DEFAULT_TOLERANCES, see
-    there why); anything else keeps Polygraphy's 1e-5 elementwise."""
-    if precision in DEFAULT_TOLERANCES:
-        atol, rtol, stat = DEFAULT_TOLERANCES[precision]
-        return Tolerance(atol=atol, rtol=rtol, stat=stat)
-    return Tolerance()
-
-
-@dataclass(frozen=True)
-class TolerancePolicy:
-    """Tolerances per output-name pattern (regex, searched); the first matching rule wins, else `default`."""
-
-    default: Tolerance = Tolerance()
-    rules: tuple[tuple[str, Tolerance], ...] = ()
-
-    def for_tensor(self, name: str) -> Tolerance:
-        for pattern, tol in self.rules:
-            if re.search(pattern, name):
-                return tol
-        return self.default
+# Tolerance, TolerancePolicy and default_tolerance live in trt_tui.core.tolerance (a building block presets,
+# streaming and the search share); re-exported here for the code that imports them from this module.
+from trt_tui.core.tolerance import Tolerance, TolerancePolicy, default_tolerance  # noqa: E402,F401
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trt_tui.core.parity.metrics import Tolerance, TolerancePolicy
+from trt_tui.core.tolerance import Tolerance, TolerancePolicy
 from trt_tui.core.pins import PinRules
 
 SCHEMA_VERSION = 1

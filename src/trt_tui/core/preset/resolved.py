@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trt_tui.core.parity.metrics import TolerancePolicy
+from trt_tui.core.tolerance import TolerancePolicy
 from trt_tui.core.pins import PinRules
 from trt_tui.core.preset.model import IOFormat, Preset, ShapeTriple
 from trt_tui.core.preset.problems import Problem

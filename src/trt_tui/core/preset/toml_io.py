@@ -20,7 +20,7 @@ import tomli_w
 
 from trt_tui.core.errors import UserError
 from trt_tui.core.fileio import atomic_write, read_text_file
-from trt_tui.core.parity.metrics import Tolerance
+from trt_tui.core.tolerance import Tolerance
 from trt_tui.core.pins import PinRules
 from trt_tui.core.preset.model import (
     SCHEMA_VERSION,
