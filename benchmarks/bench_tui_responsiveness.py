@@ -2,7 +2,9 @@
 
 A monitor task inside `app.run_test()` sleeps 5 ms at a time and records the worst lateness: that is the
 longest time a key press would wait. Target: under 150 ms for every phase.
+Also: the kept-comparison history (list, reopen, two runs side by side) and a message log of 10,000 entries.
 Usage: PYTHONPATH=src python benchmarks/bench_tui_responsiveness.py [--nodes 10000] [--rows 5000] [--lines 200000]
+       [--runs 100] [--entries 10000]
 """
 
 from __future__ import annotations
@@ -171,11 +173,78 @@ async def bench_streams(model: Path, rows: int, lines: int, results: dict) -> No
     monitor.stop()
 
 
+async def bench_history_and_log(model: Path, runs: int, rows: int, entries: int, results: dict) -> None:
+    """Kept comparisons (history list, reopening and comparing two big runs) and a message log of `entries`."""
+    import dataclasses
+
+    import numpy as np
+
+    from trt_tui.core.parity.metrics import tensor_drift
+    from trt_tui.core.parity.results import CompareResult
+    from trt_tui.core.runstore import RunStore
+    from trt_tui.ui.app import TrtTuiApp
+    from trt_tui.ui.widgets.drift_table import DriftTable
+
+    rng = np.random.default_rng(1)
+    ref = rng.standard_normal((8, 64)).astype(np.float32)
+    base = tensor_drift("t", ref, ref + 1e-3 * rng.standard_normal(ref.shape).astype(np.float32))
+
+    def result(n: int, scale: float) -> CompareResult:
+        drifts = [dataclasses.replace(base, name=f"t{i}", node=f"n{i}", op_type="MatMul", topo_index=i,
+                                      rel_rms=float(scale * 10 ** rng.uniform(-5, -1)), passed=bool(i % 7))
+                  for i in range(n)]  # fmt: skip
+        return CompareResult(str(model), "onnxruntime fp32", "emulate fp16", drifts, precision="fp16")
+
+    state = model.parent / "state-history"
+    store = RunStore(state)
+    small = result(50, 1.0)
+    for _ in range(runs - 2):
+        store.save(small)
+    store.save(result(rows, 1.0), pins=["n1"])
+    store.save(result(rows, 0.5), pins=["n1", "n2"])
+    monitor = StallMonitor()
+    monitor.start()
+    app = TrtTuiApp(model_path=str(model), backends=[], keymap_file=model.with_suffix(".none"), build_state_dir=state)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_workers(app, pilot)
+        await pilot.press("4")
+        parity = app.screen
+        with monitor.phase(results, f"kept runs: list {runs}, reopen a {rows:,}-tensor run"):
+            await pilot.press("h")
+            await wait_workers(app, pilot)
+            await pilot.press("enter")  # the newest: a big one
+            await wait_workers(app, pilot)
+            assert parity.query_one(DriftTable).row_count == rows
+        with monitor.phase(results, f"kept runs: two {rows:,}-tensor runs side by side"):
+            await pilot.press("h")
+            await wait_workers(app, pilot)
+            await pilot.press("space", "down", "c")
+            await wait_workers(app, pilot)
+            assert len(app.screen.changes) == rows
+            await pilot.press("escape")
+        with monitor.phase(results, f"message log: {entries:,} entries, open, browse, filter, append"):
+            for i in range(entries):
+                app.messages.add("warning" if i % 3 else "error", f"t{i}", f"message {i} [x]\nline two")
+            await pilot.press("L")
+            await pilot.pause()
+            for key in ("pageup", "pageup", "home", "end", "e", "e"):
+                await pilot.press(key)
+            for i in range(200):  # notifications arriving while the log is open
+                app.messages.add("information", "", f"late {i}")
+                if i % 20 == 0:
+                    await asyncio.sleep(0.005)
+            await pilot.pause()
+            await pilot.press("escape")
+    monitor.stop()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nodes", type=int, default=10_000)
     ap.add_argument("--rows", type=int, default=5_000)
     ap.add_argument("--lines", type=int, default=200_000)
+    ap.add_argument("--runs", type=int, default=100, help="kept comparison runs in the history")
+    ap.add_argument("--entries", type=int, default=10_000, help="message log entries")
     args = ap.parse_args()
     results: dict[str, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -187,6 +256,7 @@ def main() -> int:
 
         small.write_bytes(demo_model_path().read_bytes())
         asyncio.run(bench_streams(small, args.rows, args.lines, results))
+        asyncio.run(bench_history_and_log(small, args.runs, args.rows, args.entries, results))
     print(f"{'phase':<72} {'worst stall':>12} {'total':>8}")
     ok = True
     for name, (stall, total) in results.items():

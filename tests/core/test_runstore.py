@@ -33,7 +33,7 @@ def test_keep_list_reopen_and_compare(tmp_path):
     assert store.runs() == []
     first = store.save(_result(1e-4), pins=["n_a"], label="before")
     second = store.save(_result(1.0), pins=[])
-    assert {p.name for p in first.dir.iterdir()} == {"meta.json", "result.json", "tensors.csv", "drift.png"}
+    assert {p.name for p in first.dir.iterdir()} == {"meta.json", "result.json", "result.jsonl", "tensors.csv", "drift.png"}
     runs = store.runs()
     assert [r.id for r in runs] == sorted([first.id, second.id], reverse=True) and len(runs) == 2
     assert first.verdict == "PASS" and second.verdict == "FAIL" and first.pins == 1 and first.label == "before"
@@ -54,6 +54,7 @@ def test_damaged_runs_are_skipped_or_named(tmp_path):
     run = store.save(_result(1e-4))
     (store.root / "20990101-000000-dead").mkdir()  # interrupted: no meta.json
     assert [r.id for r in store.runs()] == [run.id]
+    (run.dir / "result.jsonl").write_text("{not json")
     (run.dir / "result.json").write_text("{not json")
     with pytest.raises(UserError, match="result.json"):
         store.load(run.id)

@@ -96,3 +96,19 @@ def test_help_screen(snap_compare, demo_preset, tmp_path, monkeypatch):
     monkeypatch.delenv("TRT_TUI_KEYMAP", raising=False)
     app = make_app(preset=demo_preset, build_state_dir=tmp_path / "state")
     assert snap_compare(app, run_before=_press("question_mark"), terminal_size=SIZE)
+
+
+# The same screens at the smallest size the TUI supports and at a large one (issue 18 item 8).
+SIZES = {"100x30": (100, 30), "160x48": (160, 48)}
+
+
+@pytest.mark.parametrize("size", sorted(SIZES))
+@pytest.mark.parametrize("keys", [("down", "down"), ("2",), ("3",), ("L",)], ids=["model", "preset", "builds", "messages"])
+def test_screens_at_sizes(snap_compare, demo_preset, tmp_path, size, keys):
+    async def run_before(pilot):
+        await _press(*keys)(pilot)
+        if keys == ("3",):
+            pilot.app.screen.query_one("#builds-backends").update(" tensorrt ✗ trtexec ✗ emulate ✓")
+            await pilot.pause()
+
+    assert snap_compare(_app(demo_preset, tmp_path), run_before=run_before, terminal_size=SIZES[size])

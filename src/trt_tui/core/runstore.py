@@ -2,7 +2,7 @@
 plot, listed newest first like the build history, reopened from there, and two of them compared tensor by
 tensor (which tensors got better or worse between two pin sets).
 
-Layout: STATE/comparisons/<id>/{meta.json, result.json (trt_tui.compare/1), tensors.csv, drift.png}.
+Layout: STATE/comparisons/<id>/{meta.json, result.json (trt_tui.compare/1), result.jsonl, tensors.csv, drift.png}.
 meta.json is small and read for the list; result.json is read only when a run is reopened.
 """
 
@@ -27,6 +27,9 @@ META_FILE = "meta.json"
 RESULT_FILE = "result.json"
 CSV_FILE = "tensors.csv"
 PLOT_FILE = "drift.png"
+# The same result one tensor a line: reopening parses it line by line, so the reading thread lets go of the
+# GIL between tensors (one json.loads of a 10 MB result.json holds it, and the UI, for the whole parse).
+LINES_FILE = "result.jsonl"
 BETTER, WORSE = 0.8, 1.25  # rel_rms ratio (b / a) beyond which a tensor counts as better / worse
 
 
@@ -68,6 +71,9 @@ class RunStore:
         try:
             run_dir.mkdir(parents=True)
             result.write_json(run_dir / RESULT_FILE)
+            head = {k: v for k, v in result.to_json().items() if k != "tensors"}
+            lines = [jsonio.dumps(head)] + [jsonio.dumps(d.to_json()) for d in result.tensors]
+            atomic_write(run_dir / LINES_FILE, "\n".join(lines) + "\n")
             atomic_write(run_dir / CSV_FILE, result.to_csv())
             _write_plot(run_dir / PLOT_FILE, result)
             first = result.first_divergence
@@ -102,6 +108,15 @@ class RunStore:
         return next((r for r in self.runs() if r.id == run_id), None)
 
     def load(self, run_id: str) -> CompareResult:
+        lines_path = self.root / run_id / LINES_FILE
+        if lines_path.is_file():
+            try:
+                with lines_path.open(encoding="utf-8") as fh:
+                    data = json.loads(fh.readline())
+                    data["tensors"] = [json.loads(line) for line in fh if line.strip()]
+                return result_from_json(data, lines_path)
+            except (OSError, ValueError):
+                pass  # damaged: result.json says it in its own words below
         path = self.root / run_id / RESULT_FILE
         try:
             data = json.loads(path.read_text(encoding="utf-8"))

@@ -59,6 +59,8 @@ class TrtTuiApp(App):
     CSS_PATH = "trt_tui.tcss"
     MODES = dict(SCREENS_BY_MODE)
     COMMANDS = App.COMMANDS | {TrtCommands}
+    # below 130 columns the side panels narrow so names and the columns that matter keep their width
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (130, "-wide")]
     BINDINGS = [
         Binding("1", "switch_mode('model')", "Model", id="app.mode.model"),
         Binding("2", "switch_mode('preset')", "Preset", id="app.mode.preset"),
