@@ -93,3 +93,14 @@ async def test_export_copy_write_and_no_wrap(tmp_path, monkeypatch):
         assert Path(tmp_path / "build.sh").read_text() == text
         longest = max(len(line) for line in text.splitlines())
         assert screen.query_one("#preset-export-text").size.width >= longest  # scrolls sideways, no wrap
+
+
+async def test_visiting_the_preset_screen_without_a_preset_creates_nothing(demo_model, tmp_path):
+    app = make_app(demo_model, tmp_path=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await _preset_screen(app, pilot)
+        await pilot.pause()
+        assert app.workspace.preset is None and not app.workspace.dirty
+        app.screen.query_one("#preset-precision", Select).value = "bf16"
+        await pilot.pause()
+        assert app.workspace.preset is not None and app.workspace.dirty

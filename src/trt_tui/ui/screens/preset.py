@@ -105,15 +105,15 @@ class PresetScreen(TrtScreen):
         preset = self.workspace.preset
         if preset is None:
             self.query_one("#preset-title", Static).update("No preset yet: edit a field to start one (or ctrl+o).")
-            self.analyse()
-            return
         self._loading = True
         try:
-            for field_id, value in read_form(preset).items():
+            # no preset yet: the form shows a new preset's values, so only a real edit differs from them
+            for field_id, value in read_form(preset or Preset(model="")).items():
                 widget = self.query_one(f"#preset-{field_id}")
                 if widget.value != value:
                     widget.value = value
-            self._show_dims(preset)
+            if preset is not None:
+                self._show_dims(preset)
         finally:
             self.call_after_refresh(setattr, self, "_loading", False)  # the Changed events of the above first
         self.analyse()

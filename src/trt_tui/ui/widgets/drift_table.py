@@ -66,6 +66,16 @@ class DriftTable(FastTable):
             self.add_column(label, key, width=width)  # fmt() gives at most 8 characters for these ("1.23e-05")
         self.add_column("op", "op", max_width=20, keep_visible=False)
 
+    NARROW = 90  # below this width p99_abs and cosine step aside (the drill-down shows them) for the name
+
+    def on_resize(self) -> None:
+        width = 0 if self.size.width < self.NARROW else 8
+        for key in ("p99_abs", "cosine"):
+            if self.columns[self._col_index[key]].width != width:
+                self.columns[self._col_index[key]].width = width
+        super().on_resize()
+        self._resize()
+
     def reset(self) -> None:
         self.drifts = {}
         self.highlighted_keys = set()
