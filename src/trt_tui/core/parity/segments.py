@@ -307,6 +307,9 @@ class SegmentRun:
                 initializers=self.values, on_placement=self.executor.on_placement, external_folder=plan.weights.base_dir,
             )  # fmt: skip
             self.runner.activate()
+            if self.values and ort_copies_supplied_weights():
+                # the session holds its own copy now: drop ours (the emulation's rounded weights) at once
+                self.values.clear()
         return self
 
     def run(self, i: int) -> dict[str, np.ndarray]:
@@ -329,6 +332,39 @@ class SegmentRun:
             self.runner = None
         self.values = {}
         release_freed_memory()
+
+
+_COPIES: bool | None = None
+
+
+def ort_copies_supplied_weights() -> bool:
+    """Whether this ONNX Runtime copies initializers given as OrtValues at session creation (checked once per
+    process on a tiny model: our buffer is zeroed after the session is made and the session must not notice).
+    If it does, a segment can free its in-memory weights as soon as its session exists."""
+    global _COPIES
+    if _COPIES is None:
+        import onnxruntime as ort
+
+        arr = np.full((4, 4), 0.5, np.float32)
+        model = helper.make_model(
+            helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["y"])], "probe",
+                              [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+                              [placeholder(onnx.numpy_helper.from_array(arr, "W"))]),
+            opset_imports=[helper.make_opsetid("", 17)], ir_version=10)  # fmt: skip
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        options.add_session_config_entry("session.disable_prepacking", "1")
+        options.enable_cpu_mem_arena = False
+        value = ort.OrtValue.ortvalue_from_numpy(arr)
+        options.add_external_initializers(["W"], [value])
+        try:
+            session = ort.InferenceSession(model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"])
+            arr[:] = 0.0
+            _COPIES = float(session.run(None, {"x": np.ones((1, 4), np.float32)})[0][0, 0]) == 2.0
+        except Exception:  # any doubt: keep our weights alive as long as the session
+            _COPIES = False
+    return _COPIES
 
 
 def release_freed_memory() -> None:
