@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
 import sys
 
 from trt_tui import __version__
@@ -79,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
                     return exc.code if isinstance(exc.code, int) else 2
                 return int(args.func(args) or 0)
         args = _app_parser().parse_args(argv)
+        for given in (args.model, args.preset):  # a typo should not open a full-screen app to say so
+            if given is not None and not os.path.isfile(given):
+                raise UserError("no such file" if not os.path.exists(given) else "not a regular file", given)
         from trt_tui.ui.launch import run_app  # the UI is imported only when the UI is wanted
 
         return run_app(model=args.model, preset=args.preset)

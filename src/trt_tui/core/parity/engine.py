@@ -373,7 +373,7 @@ def _feeds(inputs, index: GraphIndex, ref_kind: str, cand_kind: str, warnings: l
         feeds = load_feeds(inputs, index)
     else:
         for kind, label in ((ref_kind, "the reference"), (cand_kind, "the candidate")):
-            if kind == "outputs" and inputs is None:  # saved outputs are compared on the inputs that made them
+            if kind == "outputs":  # saved outputs are compared on the inputs that made them, never random ones
                 raise UserError(f"{label} is saved outputs: give the inputs that produced them (--inputs FILE)")
         feeds = random_feeds(index, inputs or InputSpec(), warnings)
     if not feeds:

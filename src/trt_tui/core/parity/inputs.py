@@ -201,6 +201,10 @@ def random_feeds(index: GraphIndex, spec: InputSpec, warnings: list[str] | None 
     quiet_polygraphy()
 
     shapes = resolve_shapes(index, spec, warnings)
+    bf16 = [name for name, (dtype, _) in shapes.items() if dtype == "bfloat16"]
+    if bf16:  # neither Polygraphy's data loader nor ONNX Runtime's Python API takes numpy bf16 inputs
+        raise UserError(f"model input(s) {', '.join(bf16)} are bfloat16, which ONNX Runtime's Python API cannot be "
+                        "fed; compare the FP32 model instead (convert keeps FP32 IO with --keep-io-types)", index.path)  # fmt: skip
     meta = TensorMetadata()
     for name, (dtype, shape) in shapes.items():
         meta.add(name, np.dtype(_numpy_dtype(dtype)), shape)

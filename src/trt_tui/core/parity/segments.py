@@ -317,7 +317,10 @@ class SegmentRun:
         live = self.executor.live[i]
         wide_in, wide_out = self.executor.plan.widened.get(self.k, (set(), set()))
         feed = {wide_name(t) if t in wide_in else t: live[t] for t in seg.inputs}
-        out = self.runner.infer(feed, check_inputs=False) if self.runner else {}
+        try:
+            out = self.runner.infer(feed, check_inputs=False) if self.runner else {}
+        except Exception as exc:  # ORT's run-time failures (shape mismatches from guessed dims, ...): one line
+            raise UserError(ort_failure(exc, self.executor.label, at_run=True)) from None
         out = {t: out[wide_name(t)] for t in wide_out} | {t: v for t, v in out.items() if t not in wide_out}
         result = {t: out[t] if t in out else live[t] for t in seg.targets}
         for t in seg.live_out:
@@ -378,10 +381,14 @@ def release_freed_memory() -> None:
         pass
 
 
-def ort_failure(exc: Exception, side: str) -> str:
+def ort_failure(exc: Exception, side: str, *, at_run: bool = False) -> str:
     """ONNX Runtime's refusal as one line, with the way out when it is the well-known bf16 gap."""
     first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
     text = f"ONNX Runtime cannot run the {side} model: {first}"
+    if at_run:
+        # a model that loads but fails on these inputs: usually dynamic dims guessed as 1 (see the warnings)
+        text = (f"ONNX Runtime failed running the {side} model on these inputs: {first}; if dynamic dims were "
+                "defaulted (see the warnings), give real ones with --dim NAME=N or --shape INPUT:SHAPE")  # fmt: skip
     if "NOT_IMPLEMENTED" in first or "Could not find an implementation" in first:
         # ORT's CPU build has no bf16 (and few fp16) kernels: a real low-precision graph will not run there
         text += "; ONNX Runtime CPU lacks kernels for this precision: use the emulation (--candidate emulate) for a CPU preview"
