@@ -9,6 +9,8 @@ and peak RSS (getrusage ru_maxrss). The parent prints both, the ratios, and chec
 max |diff| for every tensor. Target: trt_tui >= 5x faster, <= half the peak memory.
 
 Usage: python benchmarks/bench_parity.py [--seq 384] [--layers 12] [--max-memory 128M]
+       python benchmarks/bench_parity.py --onnx REAL.onnx [--dim NAME=N ...]   (a real model: both routes get
+       the same inputs, made once by trt_tui's input generator and saved to an .npz)
 """
 
 from __future__ import annotations
@@ -25,17 +27,17 @@ from pathlib import Path
 D_MODEL, FFN, HEADS = 256, 1024, 4
 
 
-def child_trt_tui(model: str, max_memory: str) -> dict:
+def child_trt_tui(model: str, max_memory: str, inputs: str | None = None) -> dict:
     from trt_tui.core.parity.engine import CompareOptions, compare, parse_size
     from trt_tui.core.parity.inputs import InputSpec
 
-    result = compare(model, "emulate", precision="fp16", inputs=InputSpec(seed=1),
+    result = compare(model, "emulate", precision="fp16", inputs=inputs or InputSpec(seed=1),
                      options=CompareOptions(max_memory=parse_size(max_memory), providers=["cpu"]))  # fmt: skip
     return {"tensors": len(result.tensors), "batches": result.batches,
             "max_abs": {d.name: d.max_abs for d in result.tensors}}  # fmt: skip
 
 
-def child_polygraphy(model: str) -> dict:
+def child_polygraphy(model: str, inputs: str | None = None) -> dict:
     import onnx
     import onnxruntime as ort
     from polygraphy import constants
@@ -57,7 +59,14 @@ def child_polygraphy(model: str) -> dict:
                                      graph_optimization_level=level), name=name)  # fmt: skip
         for m, name in ((emulated, "cand"), (fp32, "ref"))  # reference second: reldiff divides by it
     ]
-    results = Comparator.run(runners, data_loader=DataLoader(seed=1))
+    if inputs:
+        import numpy as np
+
+        with np.load(inputs) as z:
+            loader = [{k: z[k] for k in z.files}]
+    else:
+        loader = DataLoader(seed=1)
+    results = Comparator.run(runners, data_loader=loader)
     ref_names = set(results["ref"][0].keys())
     exact = lambda name, index, out: [name] if name in out else []  # noqa: E731
     # the emulated model also exposes its private pre-rounding tensors: compare only what both share
@@ -70,8 +79,10 @@ def child_polygraphy(model: str) -> dict:
     return {"tensors": len(per_output), "max_abs": {n: float(r.max_absdiff) for n, r in per_output.items()}}
 
 
-def run_child(route: str, model: str, max_memory: str) -> dict:
+def run_child(route: str, model: str, max_memory: str, inputs: str | None = None) -> dict:
     cmd = [sys.executable, __file__, "--child", route, "--model", model, "--max-memory", max_memory]
+    if inputs:
+        cmd += ["--inputs", inputs]
     t0 = time.perf_counter()
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     data = json.loads(out.stdout.strip().splitlines()[-1])
@@ -86,9 +97,13 @@ def main() -> int:
     ap.add_argument("--max-memory", default="128M")
     ap.add_argument("--child", choices=("trt_tui", "polygraphy"))
     ap.add_argument("--model")
+    ap.add_argument("--inputs")
+    ap.add_argument("--onnx", help="a real model instead of the generated encoder")
+    ap.add_argument("--dim", action="append", default=[], metavar="NAME=N")
     args = ap.parse_args()
     if args.child:
-        data = child_trt_tui(args.model, args.max_memory) if args.child == "trt_tui" else child_polygraphy(args.model)
+        data = (child_trt_tui(args.model, args.max_memory, args.inputs) if args.child == "trt_tui"
+                else child_polygraphy(args.model, args.inputs))  # fmt: skip
         data["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(data))
         return 0
@@ -98,11 +113,24 @@ def main() -> int:
     from trt_tui.core.modelgen.synth import transformer_encoder
 
     with tempfile.TemporaryDirectory() as tmp:
-        model = str(Path(tmp) / "encoder.onnx")
-        onnx.save(transformer_encoder(layers=args.layers, d=D_MODEL, heads=HEADS, ffn=FFN, seq=args.seq, batch=1), model)
-        print(f"model: {args.layers}-layer encoder, d={D_MODEL}, ffn={FFN}, seq={args.seq}, batch 1; FP32 vs emulated FP16")
-        ours = run_child("trt_tui", model, args.max_memory)
-        theirs = run_child("polygraphy", model, args.max_memory)
+        inputs = None
+        if args.onnx:
+            import numpy as np
+
+            from trt_tui.core.graph import load_graph
+            from trt_tui.core.parity.inputs import InputSpec, random_feeds
+
+            model = args.onnx
+            dims = {k: int(v) for k, v in (d.split("=") for d in args.dim)}
+            inputs = str(Path(tmp) / "inputs.npz")
+            np.savez(inputs, **random_feeds(load_graph(model), InputSpec(seed=1, dims=dims), [])[0])
+            print(f"model: {model}; FP32 vs emulated FP16, the same saved inputs on both routes")
+        else:
+            model = str(Path(tmp) / "encoder.onnx")
+            onnx.save(transformer_encoder(layers=args.layers, d=D_MODEL, heads=HEADS, ffn=FFN, seq=args.seq, batch=1), model)
+            print(f"model: {args.layers}-layer encoder, d={D_MODEL}, ffn={FFN}, seq={args.seq}, batch 1; FP32 vs emulated FP16")
+        ours = run_child("trt_tui", model, args.max_memory, inputs)
+        theirs = run_child("polygraphy", model, args.max_memory, inputs)
     agree = sum(
         abs(ours["max_abs"][n] - v) <= 1e-6 * max(1.0, abs(v)) for n, v in theirs["max_abs"].items() if n in ours["max_abs"]
     )
