@@ -102,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         write_model(result.model, staged.path, result.weights)
         note = validate_written(staged.path, out, source=model) if args.check else None
         staged.commit()
+    warnings += result.shape_fixes
     if note:
         warnings.append(note)
     summary = result.low_precision

@@ -153,3 +153,20 @@ def test_convert_prints_kept_fp32_with_reasons(tmp_path, capsys):
     assert data["low_precision"]["kept_fp32"] == [{"node": "custom", "op_type": "Scale", "reason": "no ONNX schema for com.example::Scale"}]
     assert data["low_precision"]["ran_nothing_low"] is False and data["low_precision"]["opset"] == [11, 22]
     assert plan_module.MAX_UPGRADE_OPSET == 22
+
+
+@pytest.mark.parametrize("rewrite", [emulate, to_mixed_precision])
+def test_stale_output_declaration_is_corrected_not_fatal(rewrite):
+    """Corpus finding F8 (ddddocr_ocr): the export declares an output [1, seqlen] that really is rank 3; after the
+    bf16 opset upgrade inference saw it and the checker refused the rewrite. The declaration is corrected."""
+    n = helper.make_node
+    graph = helper.make_graph(
+        [n("Reshape", ["x", "target"], ["r"], name="reshape"), n("Relu", ["r"], ["y"], name="relu")], "stale",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "seqlen"])],
+        [numpy_helper.from_array(np.array([3, 4], np.int64), "target")],
+    )  # fmt: skip
+    model = ir10(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)]))
+    result = rewrite(model, "bf16", [])
+    assert result.shape_fixes == ["output y is declared [1, seqlen] but the graph makes [3, 4]: declaration corrected"]
+    onnx.checker.check_model(result.model, full_check=True)

@@ -93,3 +93,52 @@ def add_cast(graph: onnx.GraphProto, name: str, source: str, target: str, to: in
     attr.name = "to"
     attr.type = AttributeProto.INT
     attr.i = to
+
+
+def fix_stale_shapes(model: onnx.ModelProto) -> list[str]:
+    """Replace declared graph-output shapes (and drop value_info entries) that contradict shape inference.
+
+    Some exports declare shapes the graph does not produce (ddddocr's OCR declares an output [1, seqlen] that
+    really is (16, 1, 8210)); the original escapes the checker only where inference cannot see the real rank,
+    and a rewrite (an opset upgrade, new Casts) may let it see it. A rewrite must not fail on a declaration the
+    original already gets wrong: the declaration is corrected and each correction returned as a warning."""
+    from trt_tui.core.weights import weight_free
+
+    light = weight_free(model)
+    for vi in light.graph.output:
+        vi.type.tensor_type.ClearField("shape")
+    del light.graph.value_info[:]
+    try:
+        inferred = onnx.shape_inference.infer_shapes(light, check_type=False, strict_mode=False, data_prop=False)
+    except Exception:  # noqa: BLE001 - no inference, nothing to correct: the checker will say what is wrong
+        return []
+    shapes = {vi.name: vi.type.tensor_type.shape for vi in (*inferred.graph.value_info, *inferred.graph.output)
+              if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape")}  # fmt: skip
+
+    def conflict(declared, found) -> bool:
+        if len(declared.dim) != len(found.dim):
+            return True
+        return any(a.HasField("dim_value") and b.HasField("dim_value") and a.dim_value != b.dim_value for a, b in zip(declared.dim, found.dim))
+
+    def text(shape) -> str:
+        return "[" + ", ".join(str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?") for d in shape.dim) + "]"
+
+    fixes = []
+    for vi in model.graph.output:
+        tt = vi.type.tensor_type
+        found = shapes.get(vi.name)
+        if found is not None and tt.HasField("shape") and conflict(tt.shape, found):
+            fixes.append(f"output {vi.name} is declared {text(tt.shape)} but the graph makes {text(found)}: declaration corrected")
+            tt.shape.CopyFrom(found)
+    keep = []
+    for vi in model.graph.value_info:
+        tt = vi.type.tensor_type
+        found = shapes.get(vi.name)
+        if found is not None and tt.HasField("shape") and conflict(tt.shape, found):
+            fixes.append(f"value_info {vi.name} is declared {text(tt.shape)} but the graph makes {text(found)}: dropped")
+            continue
+        keep.append(vi)
+    if len(keep) != len(model.graph.value_info):
+        del model.graph.value_info[:]
+        model.graph.value_info.extend(keep)
+    return fixes

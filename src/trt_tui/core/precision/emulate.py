@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import onnx
 from onnx import helper
 
-from trt_tui.core.precision.common import SHORT, Names, add_cast, round_through, set_metadata, skeleton, tensor_from
+from trt_tui.core.precision.common import SHORT, Names, fix_stale_shapes, add_cast, round_through, set_metadata, skeleton, tensor_from
 from trt_tui.core.precision.opsupport import PASS_THROUGH_OPS
 from trt_tui.core.precision.recurrent import is_recurrent, sequence_axis, unroll, unroll_blocker
 from trt_tui.core.precision.plan import FLOAT, ModelLike, OverflowInitializer, Plan, make_plan
@@ -52,6 +52,7 @@ class EmulationResult:
     kept_fp32: list[KeptFp32] = field(default_factory=list)  # every FP32 node, with its reason
     low_nodes: int = 0
     opset_upgrade: tuple[int, int] | None = None
+    shape_fixes: list[str] = field(default_factory=list)  # stale shape declarations of the source, corrected
     recurrent_per_step: list[str] = field(default_factory=list)  # GRU/LSTM/RNN nodes unrolled, state rounded per step
     recurrent_outputs_only: list[KeptFp32] = field(default_factory=list)  # those that could not be, with why
 
@@ -143,6 +144,7 @@ class _Emulator:
             self._emit(i, low_readers)
         set_metadata(self.out, METADATA_KEY, json.dumps({"low": self.plan.low, "cast_pairs": len(self.res.cast_pairs)}))
         self.res.low_nodes = sum(1 for n in self.plan.nodes if n.mode == "low")
+        self.res.shape_fixes = fix_stale_shapes(self.out)
         write_low_precision(self.out, self.res.low_precision)
         return self.res
 

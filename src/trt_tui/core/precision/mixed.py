@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import onnx
 from onnx import helper
 
-from trt_tui.core.precision.common import SHORT, Names, add_cast, set_metadata, skeleton, tensor_from, to_low
+from trt_tui.core.precision.common import SHORT, Names, fix_stale_shapes, add_cast, set_metadata, skeleton, tensor_from, to_low
 from trt_tui.core.precision.opsupport import DTYPE_ATTRIBUTE, FLEXIBLE_INPUT_OPS
 from trt_tui.core.precision.plan import FLOAT, ModelLike, OverflowInitializer, Plan, make_plan
 from trt_tui.core.precision.writing import DerivedWeights, save_model
@@ -54,6 +54,7 @@ class MixedPrecisionResult:
     low_tensors: int = 0  # node outputs, initializers and constants stored in the low type
     weights: DerivedWeights | None = None  # the values of model's initializers (writing.py); save with save()
     opset_upgrade: tuple[int, int] | None = None
+    shape_fixes: list[str] = field(default_factory=list)  # stale shape declarations of the source, corrected
 
     def save(self, path, *, overwrite: bool = False):
         return save_model(self.model, path, overwrite=overwrite, weights=self.weights)
@@ -156,6 +157,7 @@ class _Rewriter:
         )
         self.result.low_nodes = sum(1 for n in self.plan.nodes if n.mode == "low")
         self.result.low_tensors = len({name for forms in self.forms.values() for t, name in forms.items() if t == self.low})
+        self.result.shape_fixes = fix_stale_shapes(self.out)
         write_low_precision(self.out, self.result.low_precision)
         return self.result
 
