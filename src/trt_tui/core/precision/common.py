@@ -36,13 +36,14 @@ class Names:
     """Fresh tensor/node names that collide with nothing in the original graph or with each other."""
 
     def __init__(self, model: onnx.ModelProto) -> None:
-        g = model.graph
-        self.used: set[str] = {vi.name for vi in (*g.input, *g.output, *g.value_info)}
-        self.used.update(i.name for i in g.initializer)
-        for n in g.node:
-            self.used.add(n.name)
-            self.used.update(n.input)
-            self.used.update(n.output)
+        self.used: set[str] = set()
+        for g in all_graphs(model.graph):  # subgraph bodies too: a name must not shadow or collide with theirs
+            self.used.update(vi.name for vi in (*g.input, *g.output, *g.value_info))
+            self.used.update(i.name for i in g.initializer)
+            for n in g.node:
+                self.used.add(n.name)
+                self.used.update(n.input)
+                self.used.update(n.output)
 
     def fresh(self, base: str) -> str:
         name, k = base, 1
@@ -51,6 +52,40 @@ class Names:
             name = f"{base}_{k}"
         self.used.add(name)
         return name
+
+
+def subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
+    out = []
+    for a in node.attribute:
+        if a.type == AttributeProto.GRAPH:
+            out.append(a.g)
+        elif a.type == AttributeProto.GRAPHS:
+            out.extend(a.graphs)
+    return out
+
+
+def all_graphs(graph: onnx.GraphProto):
+    """`graph` and every subgraph body under it (If branches, Loop/Scan bodies), depth first."""
+    yield graph
+    for n in graph.node:
+        for sub in subgraphs(n):
+            yield from all_graphs(sub)
+
+
+def outer_references(graph: onnx.GraphProto) -> list[str]:
+    """Names a body (and the bodies under it) reads from enclosing scopes, in first-use order."""
+    defined = {vi.name for vi in graph.input} | {i.name for i in graph.initializer}
+    refs: dict[str, None] = {}
+    for n in graph.node:
+        for t in n.input:
+            if t and t not in defined:
+                refs.setdefault(t)
+        for sub in subgraphs(n):
+            for t in outer_references(sub):
+                if t not in defined:
+                    refs.setdefault(t)
+        defined.update(n.output)
+    return list(refs)
 
 
 def skeleton(model: onnx.ModelProto) -> onnx.ModelProto:

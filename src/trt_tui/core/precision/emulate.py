@@ -28,8 +28,10 @@ from onnx import helper
 
 from trt_tui.core.precision.common import SHORT, Names, fix_stale_shapes, add_cast, round_through, set_metadata, skeleton, tensor_from
 from trt_tui.core.precision.opsupport import PASS_THROUGH_OPS
+from trt_tui.core.precision.common import subgraphs
 from trt_tui.core.precision.recurrent import is_recurrent, sequence_axis, unroll, unroll_blocker
-from trt_tui.core.precision.plan import FLOAT, ModelLike, OverflowInitializer, Plan, make_plan
+from trt_tui.core.precision.common import all_graphs, outer_references
+from trt_tui.core.precision.plan import FLOAT, node_name, ModelLike, OverflowInitializer, Plan, make_plan
 from trt_tui.core.precision.writing import DerivedWeights, save_model
 from trt_tui.core.precision.summary import KeptFp32, LowPrecisionSummary, write_low_precision
 
@@ -100,12 +102,16 @@ def emulate(
     If/Loop/Scan models are refused with a UserError.
     """
     plan = make_plan(model, low, pins, init_max=init_max, base_dir=base_dir, round_all=True)
-    return _Emulator(plan, fuse_bias, keep_io_types, round_recurrent_state).run()
+    return _Emulator(plan, fuse_bias, keep_io_types, round_recurrent_state, pins=set(pins), base_dir=base_dir).run()
 
 
 class _Emulator:
-    def __init__(self, plan: Plan, fuse_bias: bool, keep_io: bool, round_recurrent: bool = True) -> None:
+    def __init__(
+        self, plan: Plan, fuse_bias: bool, keep_io: bool, round_recurrent: bool = True, *,
+        pins: set[str] = frozenset(), base_dir=None, names: Names | None = None, init_max: float = 65504.0,
+    ) -> None:  # fmt: skip
         self.plan = plan
+        self.pins, self.base_dir, self.init_max = pins, base_dir, init_max
         self.round_recurrent = round_recurrent
         self.low = plan.low_type
         self.tag = SHORT[self.low]
@@ -113,7 +119,8 @@ class _Emulator:
         self.fuse_bias = fuse_bias
         self.src = plan.model
         self.nodes = list(self.src.graph.node)
-        self.names = Names(self.src)
+        self.names = names or Names(self.src)
+        self.body_low_nodes = 0
         self.out = skeleton(self.src)
         self.exact: set[str] = set()  # tensors whose value under their name is already low-representable
         self.alias: dict[str, str] = {}  # tensor -> name of its rounded copy
@@ -143,7 +150,7 @@ class _Emulator:
         for i in self.plan.order:
             self._emit(i, low_readers)
         set_metadata(self.out, METADATA_KEY, json.dumps({"low": self.plan.low, "cast_pairs": len(self.res.cast_pairs)}))
-        self.res.low_nodes = sum(1 for n in self.plan.nodes if n.mode == "low")
+        self.res.low_nodes = sum(1 for n in self.plan.nodes if n.mode == "low") + self.body_low_nodes
         self.res.shape_fixes = fix_stale_shapes(self.out)
         write_low_precision(self.out, self.res.low_precision)
         return self.res
@@ -154,7 +161,10 @@ class _Emulator:
         counts: dict[str, list[int]] = {}
         for i, node in enumerate(self.nodes):
             np_ = self.plan.nodes[i]
-            for k, t in enumerate(node.input):
+            # a body reading an outer constant is a reader too (and an FP32 one for this count: the body rounds
+            # its own copy where its readers are low), so the constant is never rounded in place under it
+            reads = list(node.input) + (outer_references_of(node) if np_.mode == "flow" else [])
+            for k, t in enumerate(reads):
                 if t in self.plan.consts:
                     c = counts.setdefault(t, [0, 0])
                     c[1] += 1
@@ -216,6 +226,9 @@ class _Emulator:
         if np_.mode == "const":
             self._emit_constant(src_node, low_readers.get(src_node.output[0]))
             return
+        if np_.mode == "flow":
+            self._emit_control_flow(src_node)
+            return
         low = np_.mode == "low"
         renamed: dict[int, str] = {}  # worked out before the node is added: rounding Casts go first
         for k, t in enumerate(src_node.input):
@@ -257,6 +270,49 @@ class _Emulator:
         for k, t in pairs:
             self._cast_pair(node.output[k], t, f"{node.name or t}__round_{k}")
 
+    def _emit_control_flow(self, src_node: onnx.NodeProto) -> None:
+        """If/Loop/Scan: the node as is, each body emulated like a model of its own (outer-scope reads become
+        its inputs for the rewrite, then are dropped again: the body keeps reading the outer names)."""
+        node = self.out.graph.node.add()
+        node.CopyFrom(src_node)
+        for a in node.attribute:
+            if a.type == onnx.AttributeProto.GRAPH:
+                a.g.CopyFrom(self._emulated_body(a.g))
+            elif a.type == onnx.AttributeProto.GRAPHS:
+                for g in a.graphs:
+                    g.CopyFrom(self._emulated_body(g))
+
+    def _emulated_body(self, body: onnx.GraphProto) -> onnx.GraphProto:
+        sub = onnx.ModelProto()
+        sub.ir_version = self.src.ir_version
+        sub.opset_import.extend(self.src.opset_import)
+        sub.functions.extend(self.src.functions)
+        sub.graph.CopyFrom(body)
+        for t in outer_references(body):
+            dtype = self.plan.dtypes.get(t, 0)
+            sub.graph.input.append(helper.make_tensor_value_info(t, dtype or FLOAT, None))
+        body_names = {node_name(n) for g in all_graphs(body) for n in g.node}
+        plan = make_plan(sub, self.plan.low, sorted(self.pins & body_names), init_max=self.init_max, base_dir=self.base_dir, round_all=True)
+        inner = _Emulator(
+            plan, self.fuse_bias, True, self.round_recurrent, pins=self.pins, base_dir=self.base_dir, names=self.names, init_max=self.init_max
+        ).run()  # keep_io: a body's inputs and outputs are not the engine's IO
+        self.plan.weights.derived.update(plan.weights.derived)
+        r = self.res
+        r.rounded_tensors += inner.rounded_tensors
+        r.cast_pairs += inner.cast_pairs
+        r.rounded_inputs += inner.rounded_inputs
+        r.pre_rounded_constants += inner.pre_rounded_constants
+        r.fused_matmuls += inner.fused_matmuls
+        r.kept_fp32 += inner.kept_fp32
+        r.pinned += inner.pinned
+        r.recurrent_per_step += inner.recurrent_per_step
+        r.recurrent_outputs_only += inner.recurrent_outputs_only
+        self.body_low_nodes += inner.low_nodes
+        out = inner.model.graph
+        del out.input[:]
+        out.input.extend(body.input)
+        return out
+
     def _unrolled(self, i: int, src_node: onnx.NodeProto, renamed: dict[int, str]) -> bool:
         """Unroll a recurrent node so its state is rounded at every step (recurrent.py); False if it cannot be."""
         seq = self.plan.static_dim(src_node.input[0], sequence_axis(src_node))
@@ -294,3 +350,11 @@ class _Emulator:
         copy = self.names.fresh(f"{out_name}__{self.tag}r")
         g.node.append(helper.make_node("Constant", [], [copy], name=self.names.fresh(f"{node.name or out_name}__{self.tag}r"), value=rounded))
         self.alias[out_name] = copy
+
+
+def outer_references_of(node: onnx.NodeProto) -> list[str]:
+    """What the bodies of an If/Loop/Scan node read from the enclosing graph."""
+    refs: dict[str, None] = {}
+    for g in subgraphs(node):
+        refs.update(dict.fromkeys(outer_references(g)))
+    return list(refs)

@@ -33,7 +33,7 @@ from trt_tui.core.errors import UserError
 from trt_tui.core.graph import _topological_order, missing_external_data, read_model
 from trt_tui.core.pins import UnknownName, suggest
 from trt_tui.core.precision import writing
-from trt_tui.core.precision.common import tensor_from
+from trt_tui.core.precision.common import all_graphs, subgraphs, tensor_from
 from trt_tui.core.precision.summary import PINNED, KeptFp32
 from trt_tui.core.precision.writing import INLINE_BYTES, DerivedWeights
 from trt_tui.core.weights import is_external, nbytes
@@ -71,7 +71,7 @@ class OverflowInitializer:
 
 @dataclass
 class NodePlan:
-    mode: str  # keep | low | fp32 | auto | overflow | host | const
+    mode: str  # keep | low | fp32 | auto | overflow | host | const | flow (If/Loop/Scan: bodies rewritten)
     low_in: frozenset[int] = frozenset()  # input positions that become low precision (mode low)
     low_out: frozenset[int] = frozenset()
 
@@ -131,12 +131,14 @@ class Plan:
 
 
 # ---- loading ---------------------------------------------------------------------------------------------
-def prepare_model(model: ModelLike, base_dir: str | os.PathLike | None = None) -> tuple[onnx.ModelProto, Path | None]:
+def prepare_model(
+    model: ModelLike, base_dir: str | os.PathLike | None = None, *, allow_subgraphs: bool = False
+) -> tuple[onnx.ModelProto, Path | None]:
     """(The model, the folder of its external data): from a path or a ModelProto, weights left on disk.
 
     A ModelProto with external data needs `base_dir` (the folder of the .onnx file).
-    Models with If/Loop/Scan subgraphs are refused: their outer-scope references would need Casts inside
-    the bodies, which this rewrite does not do (TensorRT runs such bodies as separate subnetworks anyway).
+    Models with If/Loop/Scan subgraphs are refused unless `allow_subgraphs` (the emulation rewrites the
+    bodies too; the mixed rewrite would need typed Casts on outer-scope references inside them).
     """
     source: str | None = None
     if not isinstance(model, onnx.ModelProto):
@@ -155,10 +157,10 @@ def prepare_model(model: ModelLike, base_dir: str | os.PathLike | None = None) -
         if missing:
             raise UserError("external weight data missing: " + ", ".join(missing), source or base_dir)
     for node in proto.graph.node:
-        if any(a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in node.attribute):
+        if not allow_subgraphs and any(a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in node.attribute):
             raise UserError(
-                f"node {node.name or node.op_type!r} ({node.op_type}) has a subgraph; precision rewriting "
-                "supports graphs without If/Loop/Scan only",
+                f"node {node.name or node.op_type!r} ({node.op_type}) has a subgraph; the mixed-precision rewrite "
+                "supports graphs without If/Loop/Scan only (the CPU preview, --emulate, rewrites their bodies)",
                 source,
             )
     return proto, (Path(base_dir) if base_dir is not None else None)
@@ -225,10 +227,10 @@ def make_plan(
 ) -> Plan:
     if low not in LOW_TYPES:
         raise UserError(f"unknown low precision {low!r}; choose fp16 or bf16")
-    proto, base_dir = prepare_model(model, base_dir)
+    proto, base_dir = prepare_model(model, base_dir, allow_subgraphs=round_all)
     source = None if isinstance(model, onnx.ModelProto) else str(model)
     low_type = LOW_TYPES[low]
-    names = [node_name(n) for n in proto.graph.node]
+    names = [node_name(n) for g in all_graphs(proto.graph) for n in g.node]  # pins may name nodes in bodies
     pin_set = set(pins)
     known = set(names)
     unknown = [p for p in pin_set if p not in known]
@@ -294,6 +296,9 @@ def _plan_at(proto: onnx.ModelProto, low: str, low_type: int, pin_set: set[str],
     plan.lazy = any(is_external(t) for t in graph.initializer) or 2 * sum(nbytes(t) for t in graph.initializer) > writing.EXTERNAL_DATA_LIMIT
     host = _host_computed(nodes, order, {i.name for i in graph.initializer if i.name not in graph_inputs})
     for i, sig in enumerate(_signatures(proto, dtypes)):
+        if subgraphs(nodes[i]):  # If/Loop/Scan: the emulation rewrites the bodies; the node itself moves data
+            plan.nodes.append(NodePlan("flow"))
+            continue
         float_touch, mode, low_in, low_out, reason = _classify(*sig, LOW_TYPE_STR[low_type], round_all)
         if names[i] in pin_set and float_touch and mode != "const":
             plan.pinned.append(names[i])
@@ -426,7 +431,7 @@ def _host_computed(nodes: list[onnx.NodeProto], order: list[int], constants: set
             known.update(n.output)
             continue
         inputs = [t for t in n.input if t]
-        if inputs and all(t in known for t in inputs):
+        if inputs and all(t in known for t in inputs) and not subgraphs(n):
             known.update(n.output)
             host.add(i)
     return host
