@@ -184,3 +184,15 @@ def test_validation_loads_in_a_child_at_the_default_optimisation_level(tmp_path,
     else:  # a fixed ONNX Runtime: the file is there and loads at the default level
         assert code == 0 and out.exists()
         ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+
+
+def test_big_models_validate_with_optimisations_off(tmp_path, capsys, monkeypatch):
+    """Above VALIDATE_OPTIMISED_MAX_BYTES of weights ORT loads unoptimised (no folded FP32 copies of the
+    weights): the F7 model, which only crashes when optimised, then loads; the summary says so."""
+    from trt_tui.core.precision import writing
+
+    monkeypatch.setattr(writing, "VALIDATE_OPTIMISED_MAX_BYTES", 0)
+    src = tmp_path / "gru.onnx"
+    onnx.save(pinned_gru_model(), src)
+    assert main(["convert", str(src), "--precision", "fp16", "--pin", "gru", "-o", str(tmp_path / "o.onnx")]) == 0
+    assert "validated: onnx.checker + ONNX Runtime load (optimisations off: weights above 0 MB)" in capsys.readouterr().out

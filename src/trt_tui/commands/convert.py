@@ -136,6 +136,11 @@ def run(args: argparse.Namespace) -> int:
     lines.append(f"  kept FP32: {len(kept)} node(s)" + (":" if kept else ""))
     lines += [f"    {k.node} ({k.op_type}): {k.reason}" for k in kept]
     lines.append("  validated: onnx.checker + ONNX Runtime load" if args.check else "  not validated (--no-check)")
+    from trt_tui.core.weights import nbytes
+    from trt_tui.core.precision.writing import VALIDATE_OPTIMISED_MAX_BYTES
+
+    if args.check and sum(nbytes(t) for t in result.model.graph.initializer) > VALIDATE_OPTIMISED_MAX_BYTES:
+        lines[-1] += f" (optimisations off: weights above {VALIDATE_OPTIMISED_MAX_BYTES >> 20} MB)"
     lines += [f"warning: {w}" for w in warnings]
     print("\n".join(lines))  # plain print: these lines are grep'ed, and rich would wrap long node names
     return 0
