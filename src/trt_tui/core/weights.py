@@ -135,6 +135,15 @@ def placeholder(init: TensorProto) -> TensorProto:
     return ph
 
 
+def inlined(init: TensorProto, source: WeightSource) -> TensorProto:
+    """A small external initializer with its values inline (ONNX Runtime reads shape constants and the like
+    while resolving a graph from bytes, before external data; models saved with size_threshold=0 have them
+    external). Other initializers are returned as they are."""
+    if not is_external(init) or nbytes(init) > INLINE_MAX_BYTES or not on_disk(init):
+        return init
+    return numpy_helper.from_array(np.array(source.array(init)), init.name)
+
+
 def on_disk(init: TensorProto) -> bool:
     """External data in a real file (not a placeholder): ONNX Runtime can map it itself, without a copy."""
     return is_external(init) and external_info(init).get("location") not in (None, "", PLACEHOLDER_LOCATION)
@@ -158,17 +167,18 @@ def weight_bytes_by_output(model: onnx.ModelProto) -> dict[str, int]:
     return out
 
 
-def weights_apart(model: onnx.ModelProto, mapped: bool = False) -> tuple[onnx.ModelProto, list[TensorProto]]:
+def weights_apart(model: onnx.ModelProto, mapped: bool = False, source: WeightSource | None = None) -> tuple[onnx.ModelProto, list[TensorProto]]:
     """A copy of `model` whose big initializers are placeholders, and those initializers (to supply as OrtValues).
 
     `mapped`: initializers in external data files stay references (ONNX Runtime maps them from the folder)."""
     supplied = [t for t in model.graph.initializer if supplied_separately(t) and not (mapped and on_disk(t))]
-    if not supplied:
+    small_external = [t for t in model.graph.initializer if on_disk(t) and nbytes(t) <= INLINE_MAX_BYTES]
+    if not supplied and not small_external:
         return model, []
     light = onnx.ModelProto()
     light.CopyFrom(model)  # initializer bytes are copied here, then dropped: cheaper than a serialisation
     names = {t.name for t in supplied}
-    keep = [placeholder(t) if t.name in names else t for t in light.graph.initializer]
+    keep = [placeholder(t) if t.name in names else inlined(t, source or WeightSource()) for t in light.graph.initializer]
     del light.graph.initializer[:]
     light.graph.initializer.extend(keep)
     return light, supplied

@@ -112,3 +112,24 @@ def test_bf16_tensors_cross_segment_edges_as_float32():
     assert got["a"].dtype == np.float32
     np.testing.assert_array_equal(got["a"], expected)
     np.testing.assert_array_equal(got["b"], expected)
+
+
+def test_small_constants_saved_external_still_run_whole_and_in_segments(tmp_path):
+    """size_threshold=0 puts shape constants in the data file too; ORT needs them inline when reading bytes."""
+    from trt_tui.core.parity.runners import make_runners
+
+    d = 16
+    w = onnx.numpy_helper.from_array(np.ones((d, d), np.float32), "w")
+    shape = onnx.numpy_helper.from_array(np.array([2, -1], np.int64), "shape")
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"], name="mm"), helper.make_node("Reshape", ["m", "shape"], ["y"], name="rs")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, d])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w, shape])  # fmt: skip
+    path = tmp_path / "m.onnx"
+    onnx.save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10), path,
+                    save_as_external_data=True, location="m.data", size_threshold=0)  # fmt: skip
+    x = np.ones((4, d), np.float32)
+    with make_runners(path, "emulate") as pair:
+        ref, cand = pair.infer({"x": x})
+    assert ref["y"].shape == (2, 2 * d)
+    result = compare(path, "emulate", precision="fp16")
+    assert {t.name for t in result.tensors} >= {"m", "y"}

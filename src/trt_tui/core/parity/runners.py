@@ -175,7 +175,7 @@ def onnx_runner(model: onnx.ModelProto, outputs: Sequence[str] | None = None, *,
     if outputs is not None:
         model = mark_outputs(model, outputs)
     source = weights or WeightSource()
-    model, supplied = weights_apart(model, mapped=source.base_dir is not None)
+    model, supplied = weights_apart(model, mapped=source.base_dir is not None, source=source)
     values = {t.name: source.ort_value(t) for t in supplied}
     return ort_runner(model.SerializeToString(), providers or default_providers(), name=name, initializers=values,
                       external_folder=source.base_dir)  # fmt: skip

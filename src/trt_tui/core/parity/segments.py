@@ -30,7 +30,7 @@ from onnx import helper
 from trt_tui.core.errors import UserError
 from trt_tui.core.parity.providers import make_session
 from trt_tui.core.parity.providers import resolve as resolve_providers
-from trt_tui.core.weights import WeightSource, on_disk, placeholder, supplied_separately
+from trt_tui.core.weights import WeightSource, inlined, on_disk, placeholder, supplied_separately
 
 
 @dataclass
@@ -178,7 +178,7 @@ class SegmentPlan:
         for t in inits:
             if mapped and on_disk(t):
                 self.weights.resolve(t)  # inside the model's folder, a regular file: one clear line if not
-        inline = [placeholder(t) if t in supplied else t for t in inits]
+        inline = [placeholder(t) if t in supplied else inlined(t, self.weights) for t in inits]
         graph = helper.make_graph(nodes, f"segment_{k}", inputs, outputs, inline)
         sub = helper.make_model(graph, opset_imports=self.model.opset_import, ir_version=self.model.ir_version)
         sub.functions.extend(self.model.functions)
@@ -256,7 +256,10 @@ def ort_runner(model_bytes: bytes, providers: Iterable[str] = ("cpu",), *, optim
             raise UserError(ort_failure(exc, name)) from None
 
     def session():
-        return make_session(make, chosen, on_placement)
+        made = make_session(make, chosen, on_placement)
+        if initializers and ort_copies_supplied_weights():
+            initializers.clear()  # the session holds its own copy: free ours (e.g. the emulation's rounded weights)
+        return made
 
     return OnnxrtRunner(session, name=name)
 
@@ -306,10 +309,7 @@ class SegmentRun:
                 sub.SerializeToString(), self.executor.providers, name=f"{self.executor.label} (segment {self.k})",
                 initializers=self.values, on_placement=self.executor.on_placement, external_folder=plan.weights.base_dir,
             )  # fmt: skip
-            self.runner.activate()
-            if self.values and ort_copies_supplied_weights():
-                # the session holds its own copy now: drop ours (the emulation's rounded weights) at once
-                self.values.clear()
+            self.runner.activate()  # (our in-memory weights are dropped there once ORT holds a copy)
         return self
 
     def run(self, i: int) -> dict[str, np.ndarray]:
