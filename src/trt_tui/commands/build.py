@@ -1,7 +1,8 @@
 """`trt-tui build PRESET`: build in the foreground with a progress bar and the log tail.
 
 The build itself runs in a child process under the job manager, exactly as the TUI runs it; this command
-only watches. Ctrl-C cancels the build (its whole process group) and exits 130. Exit codes: 0 built (or,
+only watches. Ctrl-C, SIGTERM and SIGHUP (the terminal closing) cancel the build (its whole process group),
+record it as cancelled, and exit 128 + the signal (130 for Ctrl-C). Exit codes: 0 built (or,
 for the CPU preview, written), 1 the build failed / timed out / was cancelled, 2 bad input or a missing
 backend.
 """
@@ -9,6 +10,7 @@ backend.
 from __future__ import annotations
 
 import argparse
+import signal
 import threading
 from collections import deque
 from typing import TYPE_CHECKING
@@ -25,6 +27,26 @@ if TYPE_CHECKING:
 # display are imported inside the functions that use them, so that the CLI starts fast.
 
 TAIL = 12
+
+
+class Signalled(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived: handled exactly as Ctrl-C (cancel, record, exit 128 + signal)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum, frame) -> None:  # noqa: ARG001
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # a second signal must not cut the cleanup short
+        signal.signal(sig, signal.SIG_IGN)
+    raise Signalled(signum)
+
+
+def _handle_termination() -> None:
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, _on_signal)
 
 
 def add_state_dir(p: argparse.ArgumentParser) -> None:
@@ -59,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
     backends = default_backends()
     request = request_from_preset(args.preset, args.backend, backends, timeout_s=args.timeout)
+    _handle_termination()
     manager = JobManager(state_dir(args.state_dir), backends=backends)
     try:
         if not args.json:
@@ -66,11 +89,14 @@ def run(args: argparse.Namespace) -> int:
         job = manager.submit(request)
         try:
             job = _wait_quietly(manager, job) if args.json else _watch(manager, job)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             manager.cancel(job.id)
             job = manager.wait(job.id, timeout=30)
-            _report(job, args.json)
-            return 130
+            try:
+                _report(job, args.json)
+            except OSError:  # SIGHUP: the terminal is gone; the history has the outcome
+                pass
+            return 128 + exc.signum if isinstance(exc, Signalled) else 130
         _report(job, args.json)
         return 0 if job.state == JobState.SUCCEEDED else 1
     finally:

@@ -15,6 +15,8 @@ Behaviour is chosen with environment variables (so the backend's real command li
   FAKE_TRTEXEC_ACCURACY "name=loss,..." losses printed when --loadRefOutputs is given (11.1+ accuracy lines,
                         the format of samples/common/sampleInference.cpp); a loss >= --accuracyThreshold fails
                         the run (exit 1), as trtexec does
+  FAKE_TRTEXEC_SLEEP    seconds the "build" takes before it finishes (default 0)
+  FAKE_TRTEXEC_TIMES    a file to append "<start> <end>" (time.time()) of the "build" to (overlap tests)
 """
 
 from __future__ import annotations
@@ -123,6 +125,11 @@ def main() -> int:
         sys.stdout.buffer.write(b"[I] [TRT] binary garbage \xff\xfe\xc3\x28 end\n")
         sys.stdout.buffer.flush()
 
+    began = time.time()
+    time.sleep(float(os.environ.get("FAKE_TRTEXEC_SLEEP", "0")))
+    if os.environ.get("FAKE_TRTEXEC_TIMES"):
+        with open(os.environ["FAKE_TRTEXEC_TIMES"], "a") as fh:
+            fh.write(f"{began} {time.time()}\n")
     out("Finished parsing network model. Parse time: 0.274727")
     out("[TRT] Local timing cache in use. Profiling results in this builder pass will not be stored.")
     out("[TRT] Detected 1 inputs and 1 output network tensors.")

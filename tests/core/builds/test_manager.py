@@ -157,8 +157,8 @@ def test_history_survives_a_restart(tmp_path, fake_trtexec):
 
 
 def test_builds_of_a_crashed_owner_are_interrupted_and_killed(tmp_path, fake_trtexec):
-    """A trt_tui that dies (SIGKILL) leaves its running build behind: the next start marks it interrupted
-    and kills its process group."""
+    """A trt_tui that dies (SIGKILL) leaves nothing running (issue 12 item 4: PR_SET_PDEATHSIG on the leader,
+    the watchdog ends the group); the next start marks the build interrupted."""
     state = tmp_path / "state"
     script = (
         "import sys, time\n"
@@ -183,14 +183,14 @@ def test_builds_of_a_crashed_owner_are_interrupted_and_killed(tmp_path, fake_trt
         assert h.recover() == [] and alive(leader)
         owner.kill()
         owner.wait()
-        assert alive(leader)  # the build outlived its owner: this is what recovery is for
+        assert wait_for(lambda: not alive(leader), timeout=3)  # the kernel's parent-death signal
+        assert wait_for(lambda: not alive(grandchild), timeout=3)  # the watchdog's killpg
         m = JobManager(state)
         try:
             assert m.recovered == [job_id]
             job = m.get(job_id)
             assert job.state == JobState.INTERRUPTED and "interrupted" in job.result.message
             assert_group_gone(leader)
-            assert wait_for(lambda: not alive(grandchild), timeout=3)  # SIGKILL is asynchronous
         finally:
             m.close()
         h.close()

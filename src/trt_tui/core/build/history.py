@@ -3,16 +3,21 @@
 Each row records who owns the build (the trt_tui process running the manager) and the build's child
 process, both with their start times, so that at the next start `recover()` can tell a build whose owner
 crashed (mark it `interrupted`, kill its orphaned process group) from one another live trt_tui is running.
+
+Every SQLite failure (a full disk, a read-only state directory, a history locked by another process for
+more than LOCK_TIMEOUT_S, a damaged file or row) is a `HistoryError`: a one-line UserError naming the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,29 +50,47 @@ CREATE INDEX IF NOT EXISTS builds_created ON builds (created_at);
 """
 
 
+LOCK_TIMEOUT_S = 10.0  # how long a write waits for another process holding the history
+
+
+class HistoryError(UserError):
+    """The build history could not be read or written (one line, naming the file)."""
+
+
 class BuildHistory:
     def __init__(self, db_path: str | os.PathLike[str]) -> None:
         self.path = Path(db_path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()  # one connection shared by the manager's threads
         try:
-            self._db = sqlite3.connect(self.path, timeout=10, check_same_thread=False, isolation_level=None)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HistoryError(f"cannot create the state directory: {exc.strerror or exc}", self.path.parent) from None
+        with self._errors("open"):
+            self._db = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT_S, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise UserError(f"cannot open the build history: {exc}", self.path) from None
         self._db.row_factory = sqlite3.Row
 
+    @contextlib.contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            text = str(exc)
+            if "locked" in text or "busy" in text:
+                text = f"{text}: another trt-tui process held it for more than {LOCK_TIMEOUT_S:g} s; try again"
+            raise HistoryError(f"cannot {doing} the build history: {text}", self.path) from None
+
     def close(self) -> None:
-        with self._lock:
+        with self._lock, contextlib.suppress(sqlite3.Error):
             self._db.close()
 
     # ---- writes ----
 
     def add(self, job: BuildJob, owner_pid: int, owner_start: str) -> None:
         r = job.request
-        with self._lock:
+        with self._lock, self._errors("write"):
             self._db.execute(
                 "INSERT INTO builds (id, created_at, state, backend, preset_path, model_path, label, build_dir,"
                 " owner_pid, owner_start, request_json) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -85,28 +108,28 @@ class BuildHistory:
 
     def _update(self, job_id: str, **cols: Any) -> None:
         sets = ", ".join(f"{k} = ?" for k in cols)
-        with self._lock:
+        with self._lock, self._errors("write"):
             self._db.execute(f"UPDATE builds SET {sets} WHERE id = ?", (*cols.values(), job_id))
 
     # ---- reads ----
 
     def get(self, job_id: str) -> BuildJob | None:
-        with self._lock:
+        with self._lock, self._errors("read"):
             row = self._db.execute("SELECT * FROM builds WHERE id = ?", (job_id,)).fetchone()
             if row is None:  # accept a unique prefix, as git does for commits
                 rows = self._db.execute(
                     "SELECT * FROM builds WHERE id LIKE ? ESCAPE '\\' LIMIT 2", (_like_prefix(job_id),)
                 ).fetchall()
                 row = rows[0] if len(rows) == 1 else None
-        return None if row is None else _job(row)
+        return None if row is None else _job(row, self.path)
 
     def list(self, limit: int = 50) -> list[BuildJob]:
-        with self._lock:
+        with self._lock, self._errors("read"):
             rows = self._db.execute("SELECT * FROM builds ORDER BY created_at DESC, id DESC LIMIT ?", (limit,)).fetchall()
-        return [_job(r) for r in rows]
+        return [_job(r, self.path) for r in rows]
 
     def row(self, job_id: str) -> dict[str, Any] | None:
-        with self._lock:
+        with self._lock, self._errors("read"):
             row = self._db.execute("SELECT * FROM builds WHERE id = ?", (job_id,)).fetchone()
         return None if row is None else dict(row)
 
@@ -115,9 +138,10 @@ class BuildHistory:
     def recover(self) -> list[str]:
         """Mark builds whose owning trt_tui process is gone as interrupted; kill their leftover processes.
 
-        Returns the ids marked. Builds owned by another live trt_tui process are left alone.
+        Returns the ids marked. Builds owned by another live trt_tui process are left alone. When the history
+        cannot be written (a full disk), the rows stay as they are for a later start: reading still works.
         """
-        with self._lock:
+        with self._lock, self._errors("read"):
             rows = self._db.execute(
                 "SELECT id, owner_pid, owner_start, child_pid, child_start FROM builds WHERE state IN (?, ?)",
                 (JobState.QUEUED.value, JobState.RUNNING.value),
@@ -133,12 +157,15 @@ class BuildHistory:
                 except (ProcessLookupError, PermissionError):
                     pass
             message = "interrupted: the trt_tui process running this build exited before it finished"
-            with self._lock:
-                self._db.execute(
-                    "UPDATE builds SET state = ?, finished_at = ?, message = ? WHERE id = ? AND state IN (?, ?)",
-                    (JobState.INTERRUPTED.value, time.time(), message, row["id"], JobState.QUEUED.value,
-                     JobState.RUNNING.value),
-                )
+            try:
+                with self._lock:
+                    self._db.execute(
+                        "UPDATE builds SET state = ?, finished_at = ?, message = ? WHERE id = ? AND state IN (?, ?)",
+                        (JobState.INTERRUPTED.value, time.time(), message, row["id"], JobState.QUEUED.value,
+                         JobState.RUNNING.value),
+                    )
+            except sqlite3.Error:
+                continue  # full or read-only: its process group is ended; the row is marked by a later start
             marked.append(row["id"])
         return marked
 
@@ -147,10 +174,14 @@ def _like_prefix(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _job(row: sqlite3.Row) -> BuildJob:
-    request = BuildRequest.from_json(json.loads(row["request_json"]))
-    result = BuildResult.from_json(json.loads(row["result_json"])) if row["result_json"] else None
-    state = JobState(row["state"])
+def _job(row: sqlite3.Row, path: Path) -> BuildJob:
+    try:
+        request = BuildRequest.from_json(json.loads(row["request_json"]))
+        result = BuildResult.from_json(json.loads(row["result_json"])) if row["result_json"] else None
+        state = JobState(row["state"])
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:  # a damaged row, or a newer trt-tui's state
+        what = f"unknown state {row['state']!r}" if isinstance(exc, ValueError) and "JobState" in str(exc) else f"{type(exc).__name__}: {exc}"
+        raise HistoryError(f"build {row['id']!r} cannot be read ({what}); written by another trt-tui version?", path) from None
     if result is None and state.terminal:
         result = BuildResult(state=state, backend=row["backend"], message=row["message"])
     return BuildJob(

@@ -5,6 +5,11 @@ One `JobManager` per trt_tui process (the TUI or a CLI command). Each build gets
 command.json), the full log (build.log, byte for byte), the artifacts and result.json. Builds run as child
 processes through `ProcessRun`; the manager's threads only wait on them.
 
+One build per device holds across processes: a device slot is an flock in `<state>/locks/` (device_lock.py),
+held while the build runs; a build waiting for another process's slot stays queued and says so (a Progress
+event "waiting for gpu0 ..."). A failure to write state (a full disk, a read-only or locked history) ends the
+build as failed with one line and always releases its slot.
+
 Thread safety: every public method may be called from any thread. Subscribers are called from one
 dispatcher thread with lists of events (see events.py); a Textual app should hand each batch to its own
 thread with `app.call_from_thread` or `post_message`.
@@ -26,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from trt_tui.core import jsonio
+from trt_tui.core.build import device_lock
 from trt_tui.core.build.backend import Backend
 from trt_tui.core.build.events import EventHub, Subscriber
 from trt_tui.core.build.history import BuildHistory
@@ -40,6 +46,7 @@ LOG_FILE = "build.log"
 RESULT_FILE = "result.json"
 CANCEL_FILE = "cancel.request"  # another trt_tui process asks the owner to cancel by creating this file
 TAIL_LINES = 200
+LOCK_POLL_S = 0.25  # how often a build waiting for another process's device slot tries again
 
 
 def default_backends() -> dict[str, Backend]:
@@ -57,6 +64,8 @@ class _Live:
     thread: threading.Thread | None = None
     done: threading.Event = field(default_factory=threading.Event)
     cancel_requested: bool = False
+    slot: device_lock.DeviceSlot | None = None  # the device slot held while running
+    waiting_for: str = ""  # why it is still queued (another process holds the device), as last published
 
 
 class JobManager:
@@ -74,7 +83,11 @@ class JobManager:
             raise UserError("builds per device must be at least 1")
         self.state_dir = Path(state_dir)
         self.builds_dir = self.state_dir / "builds"
-        self.builds_dir.mkdir(parents=True, exist_ok=True)
+        self.locks_dir = self.state_dir / "locks"
+        try:
+            self.builds_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot create the state directory: {exc.strerror or exc}", self.builds_dir) from None
         self.slots_per_device = slots_per_device
         self.kill_grace_s = kill_grace_s
         self.backends = backends if backends is not None else default_backends()
@@ -89,6 +102,8 @@ class JobManager:
         self._running: Counter[str] = Counter()
         self._closed = False
         self._seq = itertools.count()
+        self._wake = threading.Event()
+        self._lock_poller: threading.Thread | None = None
         atexit.register(self.close)  # a normal exit never leaves a build running
 
     # ---- public API ----
@@ -102,7 +117,10 @@ class JobManager:
             raise UserError(f"unknown build backend {request.backend!r} (choose from {', '.join(self.backends)})")
         job_id = self._new_id()
         build_dir = self.builds_dir / job_id
-        build_dir.mkdir(parents=True)
+        try:
+            build_dir.mkdir(parents=True)
+        except OSError as exc:
+            raise UserError(f"cannot create the build folder: {exc.strerror or exc}", build_dir) from None
         job = BuildJob(id=job_id, request=request, build_dir=str(build_dir))
         suffix = Path(request.preset_path).suffix or ".toml"
         atomic_write(build_dir / f"preset{suffix}", request.preset_text)
@@ -194,6 +212,7 @@ class JobManager:
         deadline = time.monotonic() + timeout
         for job_id in pending:
             self._live[job_id].done.wait(max(0.0, deadline - time.monotonic()))
+        self._wake.set()
         self.hub.close()
         self.history.close()
         atexit.unregister(self.close)
@@ -204,6 +223,8 @@ class JobManager:
         return time.strftime("%Y%m%d-%H%M%S") + f"-{next(self._seq) % 100:02d}{secrets.token_hex(2)}"
 
     def _schedule(self) -> None:
+        waiting: list[tuple[str, str]] = []
+        failed: list[tuple[_Live, str]] = []
         with self._lock:
             if self._closed:
                 return
@@ -212,20 +233,59 @@ class JobManager:
                 device = live.job.request.device
                 if self._running[device] >= self.slots_per_device:
                     continue
+                try:
+                    slot = device_lock.try_acquire(self.locks_dir, device, self.slots_per_device,
+                                                   f"pid {os.getpid()}, build {job_id}")
+                except UserError as exc:
+                    self._queue.remove(job_id)
+                    failed.append((live, exc.one_line()))
+                    continue
+                if slot is None:  # another trt_tui process on this state directory is building on it
+                    held = "; ".join(device_lock.holders(self.locks_dir, device, self.slots_per_device))
+                    why = f"waiting for {device}: another trt-tui process is building on it" + (f" ({held})" if held else "")
+                    if why != live.waiting_for:
+                        live.waiting_for = why
+                        live.job.phase = why
+                        waiting.append((job_id, why))
+                    continue
                 self._queue.remove(job_id)
                 self._running[device] += 1
+                live.slot = slot
+                live.waiting_for = ""
                 live.job.state = JobState.RUNNING
                 live.job.started_at = time.time()
                 live.thread = threading.Thread(target=self._run, args=(live,), name=f"build-{job_id}", daemon=True)
                 live.thread.start()
+            if waiting and self._lock_poller is None:
+                self._lock_poller = threading.Thread(target=self._poll_locks, name="build-device-locks", daemon=True)
+                self._lock_poller.start()
+        for job_id, why in waiting:
+            self.hub.publish(Progress(job_id, why, None))
+        for live, message in failed:
+            self._finish(live, BuildResult(state=JobState.FAILED, backend=live.job.request.backend, message=message))
+
+    def _poll_locks(self) -> None:
+        """While builds wait for another process's device slot, try again every LOCK_POLL_S (flock has no
+        wake-up across processes)."""
+        while not self._wake.wait(LOCK_POLL_S):
+            with self._lock:
+                if self._closed:
+                    return
+                blocked = any(self._live[j].waiting_for for j in self._queue)
+            if blocked:
+                self._schedule()
 
     def _run(self, live: _Live) -> None:
         job = live.job
         build_dir = Path(job.build_dir)
         try:
             result = self._execute(live, build_dir)
-        except UserError as exc:  # a missing backend, a bad request: the build never started
+        except UserError as exc:  # a missing backend, a bad request, state that cannot be written
             result = BuildResult(state=JobState.FAILED, backend=job.request.backend, message=exc.one_line())
+        except OSError as exc:  # the build log or folder could not be written (full disk, read-only)
+            where = f"{exc.filename}: " if exc.filename else ""
+            result = BuildResult(state=JobState.FAILED, backend=job.request.backend,
+                                 message=f"cannot write the build state: {where}{exc.strerror or exc}")
         except Exception as exc:  # a bug here must still leave the job finished and the history right
             result = BuildResult(state=JobState.FAILED, backend=job.request.backend,
                                  message=f"internal error: {type(exc).__name__}: {exc}")
@@ -280,23 +340,35 @@ class JobManager:
         return result
 
     def _finish(self, live: _Live, result: BuildResult) -> None:
+        """Record the outcome. Whatever fails here, the job ends, its slot is released and waiters wake."""
         job = live.job
         build_dir = Path(job.build_dir)
         if not result.message:
             result.message = result.state.value
+        finished_at = time.time()
+        problems = []
         try:
             atomic_write(build_dir / RESULT_FILE, jsonio.dumps(result.to_json(), indent=2), overwrite=True)
-        except OSError:
-            pass  # the history below still records the result
+        except (UserError, OSError) as exc:
+            problems.append(exc.one_line() if isinstance(exc, UserError) else str(exc))
+        try:
+            self.history.finish(job.id, result, finished_at)
+        except UserError as exc:  # the row stays 'running' under this pid: the next start marks it interrupted
+            problems.append(exc.one_line())
+        if problems:  # a build whose outcome cannot be kept did not succeed as far as anyone can tell
+            result.state = JobState.FAILED
+            result.message = f"{result.message}; but the build state could not be written: {problems[0]}"
         with self._lock:
             was_running = job.state == JobState.RUNNING
-            job.state, job.result, job.finished_at = result.state, result, time.time()
+            job.state, job.result, job.finished_at = result.state, result, finished_at
             if result.state == JobState.SUCCEEDED:
                 job.progress = 1.0
-            self.history.finish(job.id, result, job.finished_at)
             if was_running:
                 self._running[job.request.device] -= 1
+            slot, live.slot = live.slot, None
             snapshot = _copy(job)
+        if slot is not None:
+            slot.release()
         self.hub.publish(JobChanged(snapshot))
         live.done.set()
         self._schedule()

@@ -6,16 +6,24 @@ SIGTERM to the whole group, then SIGKILL after a grace period. When the leader e
 its group is killed too, before the leader is reaped (so the group id cannot have been reused): no build
 leaves a process behind.
 
+If trt_tui itself dies without a word (kill -9), nothing is left running: the child asks for
+PR_SET_PDEATHSIG before it execs (the kernel kills the leader at once; Linux), and a tiny watchdog process
+(`WATCHDOG`, stdlib only) kills the whole group as soon as its parent, trt_tui, is gone.
+`BuildHistory.recover()` records the outcome at the next start.
+
 A single thread does everything (select on the pipe with a short poll), so cancel is noticed within
 `POLL_S` even when the child prints nothing, and a child that never prints a newline cannot block it.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import selectors
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +37,49 @@ MAX_LINE_CHARS = 16 * 1024
 # After the leader exits, how long to wait for the pipe to reach EOF (a process that escaped the group
 # could hold it open forever).
 DRAIN_S = 2.0
+
+
+PR_SET_PDEATHSIG = 1
+# argv: PARENT_PID PGID. Polls; ends the group when the parent is gone (reparented), exits when the group is.
+WATCHDOG = """
+import os, signal, sys, time
+parent, pgid = int(sys.argv[1]), int(sys.argv[2])
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
+while True:
+    time.sleep(0.1)
+    try:
+        os.killpg(pgid, 0)
+    except OSError:
+        sys.exit(0)
+    if os.getppid() != parent:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except OSError:
+            pass
+        sys.exit(0)
+"""
+
+
+def _die_with_parent_hook() -> Callable[[], None] | None:
+    """A preexec_fn that makes the child get SIGKILL when its parent dies, or None off Linux. Everything is
+    looked up here, before the fork: the child only calls prctl and getppid."""
+    if not os.path.exists("/proc/self"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+    sigkill = int(signal.SIGKILL)
+
+    def hook() -> None:
+        prctl(PR_SET_PDEATHSIG, sigkill, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return hook
 
 
 @dataclass
@@ -151,21 +202,26 @@ class ProcessRun:
                     env=self.env,
                     start_new_session=True,  # leader of its own group: killpg reaches every descendant
                     bufsize=0,
+                    preexec_fn=_die_with_parent_hook(),  # noqa: PLW1509 (only prctl runs in the child)
                 )
             except OSError as exc:
                 outcome.start_error = f"{self.argv[0]}: {exc.strerror or exc}"
                 log.write(f"trt_tui: {outcome.describe()}\n".encode())
                 return outcome
             self.pid = outcome.pid = proc.pid
-            if self.on_start:
-                self.on_start(proc.pid)
+            watchdog = _start_watchdog(proc.pid)
             try:
+                if self.on_start:
+                    self.on_start(proc.pid)
                 self._pump(proc, log, outcome, started)
             finally:
                 # Whatever happened above (even an exception in a callback), leave nothing running.
                 self._kill_group(proc.pid, signal.SIGKILL)
                 proc.stdout.close()
                 status = proc.wait()
+                if watchdog is not None:
+                    watchdog.kill()
+                    watchdog.wait()
         if status < 0:
             outcome.signal = -status
         else:
@@ -235,6 +291,18 @@ class ProcessRun:
             os.killpg(pgid, sig)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def _start_watchdog(pgid: int) -> subprocess.Popen | None:
+    if not os.path.exists("/proc/self"):
+        return None
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-S", "-c", WATCHDOG, str(os.getpid()), str(pgid)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True,
+        )
+    except OSError:
+        return None  # the PDEATHSIG on the leader and recover() still apply
 
 
 def _leader_exited(pid: int) -> bool:
