@@ -33,7 +33,6 @@ HOSTILE_NAMES = [
 ]
 # what a terminal must never receive from data: ESC, BEL, the C1 CSI/OSC introducers, bidi overrides
 FORBIDDEN_IN_OUTPUT = ("\x1b", "\x07", "\x9b", "\x9d", "\u202e")
-MARKUP_RENDERED_AS_STYLE = ()  # rendered markup leaves no bracket text; checked by the tests via the names
 
 
 def hostile_model(names: list[str] | None = None) -> onnx.ModelProto:
@@ -150,3 +149,67 @@ def preset_text(model: Path, **sections: str) -> str:
     for name, text in sections.items():
         body += f"\n[{name}]\n{text}\n"
     return body
+
+
+def write_corpus(root: Path, demo_model: Path) -> dict[str, dict[str, Path]]:
+    """Every hostile file, by kind: `models` (ONNX paths), `presets`, `contracts`. `valid` names the ones
+    that are hostile but well-formed (commands may succeed on them); the rest must be refused in one line."""
+    root.mkdir(parents=True, exist_ok=True)
+    models: dict[str, Path] = {}
+
+    def save(name: str, model: onnx.ModelProto) -> None:
+        models[name] = root / f"{name}.onnx"
+        onnx.save(model, models[name])
+
+    save("hostile_names", hostile_model())
+    save("short_weights", short_weights_model())
+    save("undefined_input", undefined_input_model())
+    save("huge_dims", huge_dims_model())
+    ext = root / "external"
+    ext.mkdir()
+    models.update({f"external_{k}": v for k, v in write_external_data_tricks(ext).items()})
+    data = onnx.load(str(demo_model)).SerializeToString()
+    (root / "truncated.onnx").write_bytes(data[: len(data) // 3])
+    models["truncated"] = root / "truncated.onnx"
+    (root / "oversized_field.onnx").write_bytes(b"\x0a\xff\xff\xff\xff\x0f" + b"x" * 64)  # a 4 GiB length prefix
+    models["oversized_field"] = root / "oversized_field.onnx"
+    (root / "text.onnx").write_text("not a model\n")
+    models["text"] = root / "text.onnx"
+    os.mkfifo(root / "fifo.onnx")
+    models["fifo"] = root / "fifo.onnx"
+    models["device"] = Path("/dev/zero")
+    models["folder"] = ext
+
+    presets: dict[str, Path] = {}
+
+    def preset(name: str, text: str, file_name: str | None = None) -> None:
+        presets[name] = root / (file_name or f"{name}.toml")
+        presets[name].write_text(text)
+
+    model = models["hostile_names"]
+    preset("hostile_file_name", preset_text(model, precision='mode = "fp16"'), "x\ntouch PWNED\n\x1b]0;t\x07.toml")
+    preset("hostile_pins", preset_text(model, pins="names = " + _toml_list(HOSTILE_NAMES)))
+    preset("nan_atol", preset_text(model, **{"comparison.default": "atol = nan"}))
+    preset("inf_rtol", preset_text(model, **{"comparison.default": "rtol = inf"}))
+    preset("huge_batch", preset_text(model) + "\n[[profiles]]\nbatch = 100000000000000000000000000000000\n")
+    preset("deep", deep_toml())
+    preset("not_toml", "model = [\n")
+    preset("broken_model", preset_text(models["short_weights"]))
+    os.mkfifo(root / "fifo.toml")
+    presets["fifo"] = root / "fifo.toml"
+
+    contracts: dict[str, Path] = {}
+    (root / "deep.json").write_text(deep_json())
+    contracts["deep"] = root / "deep.json"
+    (root / "not_json.json").write_text("{")
+    contracts["not_json"] = root / "not_json.json"
+    os.mkfifo(root / "fifo.json")
+    contracts["fifo"] = root / "fifo.json"
+    valid = {"hostile_names", "hostile_file_name", "hostile_pins", "broken_model"}  # broken_model: only runs fail
+    return {"models": models, "presets": presets, "contracts": contracts, "valid": {k: Path() for k in valid}}
+
+
+def _toml_list(items: list[str]) -> str:
+    import json
+
+    return "[" + ", ".join(json.dumps(i) for i in items) + "]"

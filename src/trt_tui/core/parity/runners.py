@@ -21,6 +21,7 @@ import onnx
 
 from trt_tui.core.errors import MissingBackendError, UserError
 from trt_tui.core.fileio import require_regular_file
+from trt_tui.core.model_checks import check_runnable
 from trt_tui.core.parity.segments import ort_runner
 from trt_tui.core.weights import WeightSource, load_without_weights, weights_apart
 
@@ -100,9 +101,11 @@ def load_model(path: str | os.PathLike[str]) -> onnx.ModelProto:
     p = Path(path)
     require_regular_file(p, "ONNX file")
     try:
-        return load_without_weights(p)
+        model = load_without_weights(p)
     except Exception as exc:  # protobuf DecodeError, missing external data (FileNotFoundError / OSError), ...
         raise UserError(f"cannot load the ONNX model ({type(exc).__name__}: {exc})", p) from None
+    check_runnable(model, p)  # short weights, undefined inputs, absurd dims: one line, not a crash mid-run
+    return model
 
 
 def candidate_model(model: onnx.ModelProto, spec: CandidateSpec, base_dir: str | os.PathLike[str] | None = None) -> onnx.ModelProto:

@@ -30,6 +30,7 @@ import onnx
 from onnx import AttributeProto, TensorProto, numpy_helper
 
 from trt_tui.core.errors import UserError
+from trt_tui.core.model_checks import check_runnable
 from trt_tui.core.graph import _topological_order, missing_external_data, read_model
 from trt_tui.core.pins import UnknownName, suggest
 from trt_tui.core.precision import writing
@@ -145,6 +146,7 @@ def prepare_model(
         path = Path(model)
         source = str(path)
         proto = read_model(path)
+        check_runnable(proto, path, dims=False)  # short weights, undefined inputs: one line, not a crash
         base_dir = path.parent
     else:
         proto = model

@@ -1,4 +1,4 @@
-"""Helpers shared by the exports: path rendering and shell formatting (always through shlex.quote)."""
+"""Helpers shared by the exports: path rendering and shell formatting (always through `shell_quote`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 
 from trt_tui.core.preset.resolved import ResolvedPreset
-from trt_tui.core.safe_text import escape_controls
+from trt_tui.core.safe_text import escape_controls, has_controls
 
 
 class Paths:
@@ -29,6 +29,25 @@ def comment(text: str) -> str:
     return "# " + escape_controls(text)
 
 
+def shell_quote(arg: str) -> str:
+    """shlex.quote, except that a word with control characters (an ESC or a newline in a node or file name)
+    is written in bash's ANSI-C quoting, `$'...\\x1b...'`: the same word for bash, and nothing a terminal
+    interprets when the script or command is shown."""
+    if not has_controls(arg):
+        return shlex.quote(arg)
+    body = "".join(_ansi_c(ch) for ch in arg)
+    return f"$'{body}'"
+
+
+def _ansi_c(ch: str) -> str:
+    if ch in "\\'":
+        return "\\" + ch
+    if not has_controls(ch):
+        return ch
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}"  # \\u: the UTF-8 of the character, as in the name
+
+
 def shape_text(shape: tuple[int, ...], sep: str = "x") -> str:
     return sep.join(str(d) for d in shape)
 
@@ -37,7 +56,7 @@ def command(args: list[str], *, head: int = 1, multiline: bool = True) -> str:
     """A shell command line, every argument through shlex.quote. Long commands put each option with its
     values on its own line (backslash continuations, as the seeds write them); the first `head` words stay
     together. Line breaks are cosmetic: the words are the same either way."""
-    quoted = [shlex.quote(a) for a in args]
+    quoted = [shell_quote(a) for a in args]
     if not multiline:
         return " ".join(quoted)
     lines = [quoted[:head]]

@@ -1,15 +1,13 @@
 """A bash script that reproduces the whole build, conversion step included, safe for any node name.
 
-Every argument goes through shlex.quote; tools are overridable (`TRTEXEC=/usr/src/tensorrt/bin/trtexec`).
+Every argument goes through shell_quote (shlex.quote, or $'...' for control characters); tools are overridable (`TRTEXEC=/usr/src/tensorrt/bin/trtexec`).
 With a base directory the paths are relative to it and the script first changes into its own directory,
 so it keeps working wherever the checkout lives.
 """
 
 from __future__ import annotations
 
-import shlex
-
-from trt_tui.core.preset.exports.common import Paths, command, comment, convert_args
+from trt_tui.core.preset.exports.common import Paths, command, comment, convert_args, shell_quote
 from trt_tui.core.preset.exports.trtexec import trtexec_args
 from trt_tui.core.preset.resolved import ResolvedPreset
 
@@ -37,7 +35,7 @@ def export_script(r: ResolvedPreset, paths: Paths) -> str:
     targets = [r.engine_path] + ([r.converted_model_path] if r.uses_conversion else [])
     dirs = sorted({paths(t.parent) for t in targets} - {"."})
     if dirs:
-        lines.append("mkdir -p " + " ".join(shlex.quote(d) for d in dirs))
+        lines.append("mkdir -p " + " ".join(shell_quote(d) for d in dirs))
     if r.uses_conversion:
         lines.append("# 1. mixed-precision ONNX: the pinned nodes stay FP32 between Cast nodes (TensorRT 11 is strongly typed)")
         lines.append(_tool_var(convert_args(r, paths, force=True), "TRT_TUI", head=3))
