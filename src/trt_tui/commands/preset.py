@@ -97,6 +97,10 @@ def run_new(args: argparse.Namespace) -> int:
     if target.exists() and not args.force:
         raise UserError("already exists; choose another name or pass --force", target)
     index = load_graph(model)
+    from trt_tui.core.preset.toml_io import MAX_DIM
+
+    if not 1 <= args.batch <= MAX_DIM:  # the file would be written, then refused by every reader
+        raise UserError(f"--batch must be 1 to {MAX_DIM}, not {args.batch}")
     low = args.precision != "fp32"
     ten = args.trt == 10
     precision = PrecisionSettings(mode=args.precision)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from trt_tui.core import jsonio
 from trt_tui.commands.args import add_pin_args, pin_rules
-from trt_tui.commands.output import console, err_console, print_plain_table
+from trt_tui.commands.output import console, err_console, print_plain_table, safe
 from trt_tui.core.errors import UserError
 from trt_tui.core.streaming.constants import MODES
 
@@ -276,7 +276,7 @@ def _print(setup: StreamSetup, reports: dict[str, StreamReport], answers: list, 
     sys.stdout.flush()
     for label, report in reports.items():
         failed = [not r.drifts[plot_output].passed for r in report.results]
-        title = f"{plot_output}: {metric} against chunk" + (f", {label}" if multi else "")
+        title = f"{safe(plot_output)}: {metric} against chunk" + (f", {safe(label)}" if multi else "")  # markup
         for line in chart(report.series(plot_output), failed=failed, limit=_limit(setup, plot_output), markup=True, title=title):
             out.print(line, highlight=False)
     for label, report in reports.items():

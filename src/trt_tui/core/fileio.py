@@ -10,6 +10,7 @@ import errno
 import os
 import re
 import secrets
+import shutil
 import stat
 import time
 from pathlib import Path
@@ -102,7 +103,8 @@ def clean_stale_temp_files(target: Path) -> list[Path]:
     now = time.time()
     for entry in entries:
         m = pattern.fullmatch(entry.name)
-        if m is None or not entry.is_file(follow_symlinks=False):
+        is_dir = entry.is_dir(follow_symlinks=False)
+        if m is None or not (is_dir or entry.is_file(follow_symlinks=False)):
             continue
         try:
             if m.group(1) is not None:
@@ -110,11 +112,40 @@ def clean_stale_temp_files(target: Path) -> list[Path]:
             else:
                 stale = now - entry.stat(follow_symlinks=False).st_mtime > STALE_OLD_FORMAT_S
             if stale:
-                os.unlink(entry.path)
+                if is_dir:  # a staging folder (a model and its .data written together)
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
                 removed.append(Path(entry.path))
         except OSError:
             continue
     return removed
+
+
+def require_folder(target: Path) -> None:
+    """The folder `target` is to be written into must exist: a typo in an output path creates nothing."""
+    parent = target.parent
+    if not parent.is_dir():
+        raise UserError("the folder to write into does not exist (create it first)", parent if str(parent) else target)
+
+
+def staging_dir(target: str | os.PathLike[str], *, make_parents: bool = False) -> Path:
+    """A new hidden folder next to `target` (our temp naming) for files that appear together at commit;
+    stale ones of killed writers are removed first. The caller removes it (or renames out of it)."""
+    target = Path(target)
+    if make_parents:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot create the folder: {_errno_text(exc)}", target.parent) from None
+    require_folder(target)
+    clean_stale_temp_files(target)
+    path = target.parent / f".{target.name}.{TMP_TAG}-{os.getpid()}-{secrets.token_hex(4)}.tmp"
+    try:
+        path.mkdir()
+    except OSError as exc:
+        raise UserError(f"cannot write: {_errno_text(exc)}", target) from None
+    return path
 
 
 def atomic_write(
@@ -137,8 +168,8 @@ def atomic_write(
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UserError(f"cannot create the folder: {_errno_text(exc)}", parent) from None
-    elif not parent.is_dir():
-        raise UserError("the folder to write into does not exist (create it first)", parent if str(parent) else target)
+    else:
+        require_folder(target)
     clean_stale_temp_files(target)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     tmp = parent / f".{target.name}.{TMP_TAG}-{os.getpid()}-{secrets.token_hex(4)}.tmp"

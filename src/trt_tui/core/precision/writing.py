@@ -30,6 +30,7 @@ import onnx
 from onnx import TensorProto
 
 from trt_tui.core.errors import UserError
+from trt_tui.core.fileio import staging_dir
 from trt_tui.core.weights import PLACEHOLDER_LOCATION, WeightSource, _storage_dtype, external_info, is_external, nbytes, placeholder
 
 # protobuf cannot serialise a message above 2 GiB; leave a margin. Tests lower it to run the >2 GB paths.
@@ -160,8 +161,8 @@ class StagedModel:
         self.overwrite = overwrite
         if not overwrite and self.target.exists():
             raise UserError("already exists; pass --force to overwrite", self.target)
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        self.dir = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".tmp", dir=self.target.parent))
+        # our temp naming: a writer killed mid-write leaves a folder the next write removes (issue 12)
+        self.dir = staging_dir(self.target, make_parents=True)
         self.path = self.dir / self.target.name
 
     def __enter__(self) -> StagedModel:
