@@ -66,7 +66,7 @@ def _check_dims(kind: str, vi: onnx.ValueInfoProto, source) -> None:
     if not vi.type.HasField("tensor_type") or not vi.type.tensor_type.HasField("shape"):
         return
     for d in vi.type.tensor_type.shape.dim:
-        if d.HasField("dim_value") and not 0 <= d.dim_value <= MAX_DIM:
+        if d.HasField("dim_value") and d.dim_value > MAX_DIM:  # -1 is some exporters' "unknown": fine
             raise UserError(
                 f"{kind} {vi.name!r} has dimension {d.dim_value}; more than any run can hold (at most {MAX_DIM})",
                 source,
@@ -85,16 +85,16 @@ def check_runnable(model: onnx.ModelProto, source: str | os.PathLike[str] | None
         _check_dims("output", vi, source)
     for t in g.initializer:
         _check_initializer(t, source)
+    defined.update(o for node in g.node for o in node.output)  # ORT sorts an unsorted graph itself: any order
     for node in g.node:  # top level only: subgraphs may read names of the enclosing scope
         for name in node.input:
             if name not in defined:
                 label = node.name or node.op_type
                 raise UserError(
-                    f"node {label!r} ({node.op_type}) reads {name!r}, which no input, initializer or earlier node "
-                    "defines (the graph is not topologically sorted, or the model is damaged)",
+                    f"node {label!r} ({node.op_type}) reads {name!r}, which no input, initializer or node defines "
+                    "(the model is damaged)",
                     source,
                 )
-        defined.update(node.output)
     for out in g.output:
         if out.name not in defined:
             raise UserError(f"output {out.name!r} is produced by no node", source)
