@@ -159,7 +159,7 @@ def atomic_write(
     """
     target = Path(path)
     if not overwrite and (target.exists() or target.is_symlink()):
-        raise UserError("already exists; choose another name or allow overwriting", target)
+        raise UserError("already exists; choose another name, or overwrite it (--force on the command line)", target)
     if target.exists() and not target.is_file():
         raise UserError("is not a regular file; refusing to replace it", target)
     parent = target.parent
@@ -187,7 +187,7 @@ def atomic_write(
                 try:
                     os.link(tmp, target)
                 except FileExistsError:
-                    raise UserError("already exists; choose another name or allow overwriting", target) from None
+                    raise UserError("already exists; choose another name, or overwrite it (--force on the command line)", target) from None
                 finally:
                     os.unlink(tmp)
         except OSError as exc:

@@ -162,7 +162,7 @@ def require_tensorrt(what: str) -> None:
     try:
         import tensorrt  # noqa: F401
     except ImportError:
-        raise MissingBackendError(f"TensorRT is not installed on this machine ({what} needs it; pip install tensorrt)") from None
+        raise MissingBackendError(f"TensorRT is not installed on this machine ({what} needs it; pip install 'trt-tui[trt]' where NVIDIA's wheels are reachable)") from None
 
 
 def onnx_runner(model: onnx.ModelProto, outputs: Sequence[str] | None = None, *, providers: Sequence[str] | None = None,
