@@ -47,6 +47,9 @@ def _handle_termination() -> None:
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, _on_signal)
+        # Ctrl-C must cancel the build even when we were started with SIGINT ignored (a background job of a
+        # non-interactive shell, a CI runner, a test worker): Python then never installs its own handler
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def add_state_dir(p: argparse.ArgumentParser) -> None:
