@@ -81,16 +81,32 @@ def test_diff(capsys):
 
 
 def test_export_stdout_and_script_file(tmp_path, capsys, monkeypatch):
-    monkeypatch.chdir(PRESETS)
-    assert main(["preset", "export", "demo_fp16.toml", "--format", "trtexec"]) == 0
+    monkeypatch.chdir(PRESETS.parent)  # run from the checkout's root: paths inside it are relative
+    assert main(["preset", "export", "presets/demo_fp16.toml", "--format", "trtexec"]) == 0
     assert capsys.readouterr().out == (PRESETS.parent / "tests/core/preset/golden/demo_fp16.trtexec.txt").read_text()
     script = tmp_path / "build.sh"
-    assert main(["preset", "export", "demo_fp16.toml", "-f", "script", "-o", str(script)]) == 0
+    assert main(["preset", "export", "presets/demo_fp16.toml", "-f", "script", "-o", str(script)]) == 0
     assert script.stat().st_mode & stat.S_IXUSR
     text = script.read_text()
     assert 'cd "$(dirname "${BASH_SOURCE[0]}")"' in text
-    assert os.path.relpath(demo_model_path(), tmp_path) in text
-    assert main(["preset", "export", "demo_fp16.toml", "-f", "script", "-o", str(script)]) == 2  # no clobber
+    assert f"--onnx={demo_model_path()}" in text and "../" not in text  # outside the script's folder: absolute
+    assert main(["preset", "export", "presets/demo_fp16.toml", "-f", "script", "-o", str(script)]) == 2  # no clobber
+
+
+def test_export_and_show_outside_the_model_folder_give_absolute_paths(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["preset", "export", str(PRESETS / "demo_fp16.toml"), "-f", "trtexec"]) == 0
+    out = capsys.readouterr().out
+    assert "../" not in out and f"--onnx={demo_model_path()}" in out
+    assert f"--saveEngine={PRESETS / 'demo_fp16.plan'}" in out
+    assert main(["preset", "show", str(PRESETS / "demo_fp16.toml")]) == 0
+    out = capsys.readouterr().out
+    assert "/../" not in out and f"model               {demo_model_path()}" in out
+    monkeypatch.chdir(PRESETS.parent)
+    assert main(["preset", "show", "presets/demo_fp16.toml"]) == 0
+    out = capsys.readouterr().out
+    assert "model               src/trt_tui/data/demo_streaming_encoder.onnx" in out
+    assert "engine              presets/demo_fp16.plan" in out
 
 
 def test_export_trtexec_refuses_unsafe_names(tmp_path, models, capsys):

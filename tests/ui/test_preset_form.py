@@ -104,3 +104,20 @@ async def test_visiting_the_preset_screen_without_a_preset_creates_nothing(demo_
         app.screen.query_one("#preset-precision", Select).value = "bf16"
         await pilot.pause()
         assert app.workspace.preset is not None and app.workspace.dirty
+
+
+async def test_preview_paths_match_the_cli_and_are_absolute_outside_the_cwd(tmp_path, monkeypatch, capsys):
+    """One rule for the TUI and `trt-tui preset export`: relative inside the current directory, else absolute."""
+    from trt_tui.cli import main
+
+    preset = _demo_preset(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the model and preset are outside the cwd
+    app = make_app(preset=preset, tmp_path=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await _preset_screen(app, pilot)
+        text = screen._export_text
+    assert "../" not in text and f"--onnx={tmp_path / 'demo_streaming_encoder.onnx'}" in text
+    assert main(["preset", "export", str(preset), "-f", "trtexec"]) == 0
+    assert capsys.readouterr().out == text

@@ -211,22 +211,24 @@ def run_validate(args: argparse.Namespace) -> int:
 # ---- show -------------------------------------------------------------------------------------------------------
 def run_show(args: argparse.Namespace) -> int:
     from trt_tui.core.preset import load_preset, resolve_preset
+    from trt_tui.core.preset.exports import shown_path
 
     preset = load_preset(args.preset)
     r = resolve_preset(preset)
+    here = Path.cwd()  # paths as the exports write them: relative when inside the current directory
     if args.json:
         print_json(r.to_json())
         return 0
     print(r.name + (f": {preset.description}" if preset.description else ""))
     rows = [
-        ("model", str(r.model_path)),
+        ("model", shown_path(r.model_path, here)),
         ("TensorRT", f"{r.trt_major}.x"),
         ("precision", r.precision + ("" if r.tf32 else ", no TF32") + (", strongly typed" if r.strongly_typed and r.trt_major < 11 else "")),
     ]
     if r.trt_major < 11 and r.low_precision:
         rows.append(("constraints", f"{r.precision_constraints or 'none'}; other layers {'forced to ' + r.precision if r.force_low_precision else 'free'}; output types {'pinned' if r.pin_output_types else 'free'}"))
     if r.uses_conversion:
-        rows.append(("converted model", str(r.converted_model_path)))
+        rows.append(("converted model", shown_path(r.converted_model_path, here)))
     rows.append(("pinned to FP32", f"{len(r.pinned_nodes)} node(s)"))
     rows.append(("inputs", ", ".join(f.trtexec_text() for f in r.input_formats) or "TensorRT's choice"))
     rows.append(("outputs", ", ".join(f.trtexec_text() for f in r.output_formats) or "TensorRT's choice"))
@@ -234,7 +236,7 @@ def run_show(args: argparse.Namespace) -> int:
         shapes = "; ".join(f"{t} {'x'.join(map(str, s[0]))} / {'x'.join(map(str, s[1]))} / {'x'.join(map(str, s[2]))}" for t, s in prof.items())
         rows.append((f"profile {name}", shapes))
     rows.append(("optimization level", "default" if r.optimization_level is None else str(r.optimization_level)))
-    rows.append(("engine", str(r.engine_path)))
+    rows.append(("engine", shown_path(r.engine_path, here)))
     d = r.tolerances.default
     rows.append(("tolerance", f"atol {d.atol:g}, rtol {d.rtol:g}, {d.stat}" + "".join(f"; /{p}/: atol {t.atol:g}, rtol {t.rtol:g}, {t.stat}" for p, t in r.tolerances.rules)))
     width = max(len(k) for k, _ in rows)
@@ -277,7 +279,8 @@ def run_diff(args: argparse.Namespace) -> int:
 # ---- export ------------------------------------------------------------------------------------------------------
 def run_export(args: argparse.Namespace) -> int:
     from trt_tui.core.fileio import atomic_write
-    from trt_tui.core.preset import export, load_preset, resolve_preset
+    from trt_tui.core.preset import load_preset, resolve_preset
+    from trt_tui.core.preset.exports import export_for_user
 
     preset = load_preset(args.preset)
     resolved = resolve_preset(preset, for_export=args.format)
@@ -285,10 +288,9 @@ def run_export(args: argparse.Namespace) -> int:
     if args.output is None:
         if args.reference_data:
             raise UserError("--reference-data writes files next to the export: give -o FILE")
-        sys.stdout.write(export(resolved, args.format, base_dir=Path.cwd()))
+        sys.stdout.write(export_for_user(resolved, args.format))
         return 0
     target = Path(args.output).absolute()
-    base = target.parent if args.format == "script" else Path.cwd()
     accuracy = None
     if args.reference_data:
         from trt_tui.core.preset.exports.trtexec_accuracy import write_reference_data
@@ -300,7 +302,7 @@ def run_export(args: argparse.Namespace) -> int:
         accuracy = write_reference_data(resolved, target.parent, target.stem, overwrite=args.force)
         print(f"wrote {len(accuracy.inputs)} input and {len(accuracy.references)} reference file(s) next to {target.name}",
               file=sys.stderr)  # fmt: skip
-    atomic_write(target, export(resolved, args.format, base_dir=base, accuracy=accuracy), overwrite=args.force)
+    atomic_write(target, export_for_user(resolved, args.format, target, accuracy=accuracy), overwrite=args.force)
     if args.format == "script":
         target.chmod(target.stat().st_mode | 0o111)
     print(f"wrote {target}", file=sys.stderr)

@@ -12,7 +12,8 @@ from trt_tui.core.preset import FORMATS, Preset, export, load_preset, resolve_pr
 
 from .conftest import PRESETS
 
-GOLDEN = PRESETS.parent / "tests" / "core" / "preset" / "golden"
+REPO = PRESETS.parent  # the golden exports are run from the checkout's root
+GOLDEN = REPO / "tests" / "core" / "preset" / "golden"
 LN_SM = ("LayerNormalization", "Softmax", "LogSoftmax")
 CASES = [
     (name, fmt)
@@ -25,7 +26,7 @@ CASES = [
 @pytest.mark.parametrize("name, fmt", CASES)
 def test_golden_exports(name, fmt):
     resolved = resolve_preset(load_preset(PRESETS / f"{name}.toml"))
-    assert export(resolved, fmt, base_dir=PRESETS) == (GOLDEN / f"{name}.{fmt}.txt").read_text()
+    assert export(resolved, fmt, base_dir=REPO) == (GOLDEN / f"{name}.{fmt}.txt").read_text()
 
 
 def test_good_build_reproduces_every_flag_of_the_seeds(demo_index):
@@ -37,8 +38,8 @@ def test_good_build_reproduces_every_flag_of_the_seeds(demo_index):
     mx = "audio_signal:64x32x8,length:64,cache_last_channel:2x64x16x64,cache_last_time:2x64x64x4,cache_last_channel_len:64"
     expected = [
         "trtexec",
-        "--onnx=../src/trt_tui/data/demo_streaming_encoder.onnx",
-        "--saveEngine=demo_fp16.plan",
+        "--onnx=src/trt_tui/data/demo_streaming_encoder.onnx",
+        "--saveEngine=presets/demo_fp16.plan",
         f"--minShapes={mn}",
         f"--optShapes={mx}",
         f"--maxShapes={mx}",
@@ -50,7 +51,7 @@ def test_good_build_reproduces_every_flag_of_the_seeds(demo_index):
         "--layerOutputTypes=" + ",".join(f"{p}:fp32" for p in pins),
         "--builderOptimizationLevel=0",
     ]
-    text = export(r, "trtexec", base_dir=PRESETS)
+    text = export(r, "trtexec", base_dir=REPO)
     assert shlex.split(text.replace("\\\n", " ")) == expected
     assert "--stronglyTyped" not in text and "--noTF32" not in text  # TRT_STRONGLY_TYPED=0, TRT_NO_TF32=0
 
@@ -119,3 +120,32 @@ def test_trtexec_argv_for_subprocess():
     argv = trtexec_args(r)
     assert argv[0] == "trtexec" and argv[1] == f"--onnx={r.model_path.absolute()}"
     assert "--layerPrecisions=*:fp16," + ",".join(f"{n}:fp32" for n in r.pinned_nodes) in argv
+
+
+def test_paths_outside_the_base_are_absolute_never_dot_dot_chains():
+    r = resolve_preset(load_preset(PRESETS / "demo_fp16.toml"))
+    for fmt in ("trtexec", "script", "polygraphy", "autocast"):
+        text = export(r, fmt, base_dir=PRESETS)  # the model lives in src/, outside presets/
+        assert "../" not in text, fmt
+        assert str(REPO / "src/trt_tui/data/demo_streaming_encoder.onnx") in text, fmt
+
+
+def test_shown_path_rule(tmp_path):
+    from trt_tui.core.preset.exports import shown_path
+
+    assert shown_path(tmp_path / "m.onnx", tmp_path) == "m.onnx"
+    assert shown_path(tmp_path / "a" / ".." / "b" / "m.onnx", tmp_path) == "b/m.onnx"  # normalised
+    assert shown_path(tmp_path, tmp_path) == "."
+    assert shown_path(tmp_path / "-m.onnx", tmp_path) == "./-m.onnx"  # never read as an option
+    assert shown_path(tmp_path / "m.onnx", tmp_path / "sub") == (tmp_path / "m.onnx").as_posix()
+    assert shown_path(tmp_path / "x" / ".." / "m.onnx") == (tmp_path / "m.onnx").as_posix()
+
+
+def test_export_for_user_script_without_a_file_is_absolute(monkeypatch):
+    from trt_tui.core.preset.exports import export_for_user
+
+    monkeypatch.chdir(REPO)
+    r = resolve_preset(load_preset(PRESETS / "demo_fp16.toml"))
+    assert export_for_user(r, "trtexec") == (GOLDEN / "demo_fp16.trtexec.txt").read_text()
+    script = export_for_user(r, "script")  # where it will be saved is unknown: no cd, absolute paths
+    assert "cd " not in script and f"--onnx={REPO}/src/trt_tui/data/demo_streaming_encoder.onnx" in script

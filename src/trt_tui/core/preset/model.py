@@ -8,6 +8,7 @@ the preset file's directory (`Preset.base_dir`), so a preset stays valid when it
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,7 +127,8 @@ class Preset:
 
     def resolve_path(self, value: str) -> Path:
         p = Path(value).expanduser()
-        return p if p.is_absolute() else (self.base_dir / p)
+        # normalised (`presets/../src/m.onnx` -> `src/m.onnx`), links left alone: it is shown and exported
+        return Path(os.path.normpath(p if p.is_absolute() else (self.base_dir / p)))
 
     @property
     def model_path(self) -> Path:

@@ -13,7 +13,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, Select, Static, Switch
 
 from trt_tui.core.errors import UserError
-from trt_tui.core.preset import FORMATS, Preset, diff_presets, export, load_preset, resolve_preset, validate_preset
+from trt_tui.core.preset import FORMATS, Preset, diff_presets, load_preset, resolve_preset, validate_preset
+from trt_tui.core.preset.exports import export_for_user
 from trt_tui.core.preset.model import Profile
 from trt_tui.core.preset.roundtrip import ChangedOnDisk
 from trt_tui.core.preset.toml_io import preset_to_dict
@@ -276,8 +277,8 @@ class PresetScreen(TrtScreen):
             return
         try:
             resolved = resolve_preset(preset, index, for_export=self.export_format)
-            # paths relative to where the user runs it, as `trt-tui preset export` prints them
-            preview = export(resolved, self.export_format, base_dir=Path.cwd())
+            # paths as `trt-tui preset export` prints them (one rule for both)
+            preview = export_for_user(resolved, self.export_format)
         except UserError as exc:
             export_view.update(Text(exc.one_line(), style="red"))
             return
@@ -316,9 +317,8 @@ class PresetScreen(TrtScreen):
             if not path:
                 return
             target = Path(path).absolute()
-            base = target.parent if fmt == "script" else Path.cwd()  # as `preset export -o` does
             try:
-                atomic_write(target, export(resolved, fmt, base_dir=base))
+                atomic_write(target, export_for_user(resolved, fmt, target))  # as `preset export -o` does
                 if fmt == "script":
                     target.chmod(target.stat().st_mode | 0o111)
             except UserError as exc:

@@ -8,7 +8,7 @@ from trt_tui.core import jsonio
 from trt_tui.core.errors import UserError
 from trt_tui.core.preset.constants import FORMATS
 from trt_tui.core.preset.exports.autocast import export_autocast
-from trt_tui.core.preset.exports.common import Paths
+from trt_tui.core.preset.exports.common import Paths, shown_path
 from trt_tui.core.preset.exports.polygraphy import export_polygraphy
 from trt_tui.core.preset.exports.script import export_script
 from trt_tui.core.preset.exports.trtexec import export_trtexec, trtexec_args
@@ -33,4 +33,16 @@ def export(resolved: ResolvedPreset, fmt: str, *, base_dir: str | Path | None = 
     raise UserError(f"unknown export format {fmt!r} (one of {', '.join(FORMATS)})")
 
 
-__all__ = ["FORMATS", "export", "trtexec_args"]
+def export_for_user(resolved: ResolvedPreset, fmt: str, target: str | Path | None = None, *, accuracy=None) -> str:
+    """The export as `trt-tui preset export` and the TUI give it (one rule for both): paths relative to the
+    current directory when inside it, absolute otherwise. A script written to `target` is relative to its own
+    folder (it changes into it first); a script with no file yet (stdout, the preview, the clipboard) gets
+    absolute paths, since where it will be saved is unknown."""
+    if fmt == "script":
+        base = Path(target).absolute().parent if target is not None else None
+    else:
+        base = Path.cwd()
+    return export(resolved, fmt, base_dir=base, accuracy=accuracy)
+
+
+__all__ = ["FORMATS", "export", "export_for_user", "shown_path", "trtexec_args"]

@@ -10,17 +10,31 @@ from trt_tui.core.preset.resolved import ResolvedPreset
 from trt_tui.core.safe_text import escape_controls, has_controls
 
 
+def shown_path(path: str | os.PathLike[str], base_dir: str | os.PathLike[str] | None = None) -> str:
+    """How every export, `preset show` and the TUI write a path: relative to `base_dir` (where the user runs
+    the command, or where a script lives) when the path is inside it, absolute otherwise. Never a `../` chain:
+    a command copied elsewhere breaks on those, and `../../../root/.cache/m.onnx` hides what it names.
+    Normalised (`presets/../src` -> `src`) without resolving links, so it names the path the user gave."""
+    absolute = Path(os.path.abspath(path))
+    if base_dir is None:
+        return absolute.as_posix()
+    base = Path(os.path.abspath(base_dir))
+    if absolute == base:
+        return "."
+    if not absolute.is_relative_to(base):
+        return absolute.as_posix()
+    rel = absolute.relative_to(base).as_posix()
+    return f"./{rel}" if rel.startswith("-") else rel  # never read as an option
+
+
 class Paths:
-    """Renders paths absolute, or relative to `base_dir` (where the command or script is meant to run)."""
+    """Renders paths through `shown_path` for one base directory (None: always absolute)."""
 
     def __init__(self, base_dir: Path | None) -> None:
         self.base_dir = base_dir
 
     def __call__(self, path: Path) -> str:
-        if self.base_dir is None:
-            return str(Path(path).absolute())
-        rel = Path(os.path.relpath(Path(path).absolute(), Path(self.base_dir).absolute())).as_posix()
-        return f"./{rel}" if rel.startswith("-") else rel  # never read as an option
+        return shown_path(path, self.base_dir)
 
 
 def comment(text: str) -> str:
