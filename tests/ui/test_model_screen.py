@@ -152,3 +152,21 @@ async def test_digits_go_to_a_focused_input_not_to_the_screen_switch(demo_model,
         await settle(app, pilot)
         await pilot.press("slash", "3", "0", "0")
         assert isinstance(app.screen, ModelScreen) and app.screen.query_one("#filter").value == "300"
+
+
+async def test_help_screen_says_how_to_close_it_in_view_at_100x30(tmp_path):
+    from tests.ui.helpers import make_app, settle
+
+    app = make_app(tmp_path=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        title = app.screen.query_one("#help-title")
+        assert "closes this screen" in str(title.render()) and "esc" in str(title.render()).lower()
+        assert title.region.height and app.screen.query_one("#help-body").region.contains_region(title.region)
+        await pilot.press("end")  # scroll the table: the hint stays in view
+        await pilot.pause()
+        assert app.screen.query_one("#help-title").region == title.region
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)

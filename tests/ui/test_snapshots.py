@@ -5,6 +5,7 @@ Update with `pytest tests/ui/test_snapshots.py --snapshot-update` and review the
 """
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from trt_tui.core.resources import demo_model_path, demo_preset_path
 from trt_tui.ui.messages import ParityBatch
 
 SIZE = (140, 40)
+CONTRACTS = Path(__file__).parents[2] / "contracts"
 
 
 @pytest.fixture
@@ -112,3 +114,34 @@ def test_screens_at_sizes(snap_compare, demo_preset, tmp_path, size, keys):
             await pilot.pause()
 
     assert snap_compare(_app(demo_preset, tmp_path), run_before=run_before, terminal_size=SIZES[size])
+
+
+@pytest.mark.parametrize("size", sorted(SIZES))
+def test_streaming_failure_at_sizes(snap_compare, demo_preset, tmp_path, size, monkeypatch):
+    """A failed stream: the error stays in the status line (wrapped, not cut), the bar stops; the chunks
+    placeholder is whole."""
+    import trt_tui.ui.screens.streaming as streaming
+    from trt_tui.core.errors import UserError
+
+    def stream_all(setup, **_kw):
+        raise UserError("[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Got invalid dimensions for input: "
+                        "audio_signal for the following indices index: 2 Got: 9 Expected: 8")  # fmt: skip
+
+    monkeypatch.setattr(streaming, "stream_all", stream_all)
+
+    async def run_before(pilot):
+        await _press("5")(pilot)
+        pilot.app.screen.query_one("#stream-contract").value = "contracts/demo_streaming_encoder.contract.json"
+        shutil.copytree(CONTRACTS, tmp_path / "contracts")
+        await _press("r")(pilot)
+        pilot.app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(_app(demo_preset, tmp_path), run_before=run_before, terminal_size=SIZES[size])
+
+
+@pytest.mark.parametrize("size", sorted(SIZES))
+def test_help_screen_at_sizes(snap_compare, demo_preset, tmp_path, size, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", "/nonexistent-config")  # the help screen shows the keymap path
+    monkeypatch.delenv("TRT_TUI_KEYMAP", raising=False)
+    assert snap_compare(_app(demo_preset, tmp_path), run_before=_press("question_mark"), terminal_size=SIZES[size])

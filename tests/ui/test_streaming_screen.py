@@ -137,3 +137,46 @@ async def test_pin_from_the_streaming_screen(tmp_path):
         await pilot.press("enter")
         await settle(app, pilot)
         assert any("no node named '/no/such/node'" in str(n.message) for n in app._notifications)
+
+
+def _failing_stream(monkeypatch, text):
+    """stream_all that delivers two chunks, then fails the way ONNX Runtime does (bracketed text)."""
+    import trt_tui.ui.screens.streaming as streaming
+    from trt_tui.core.errors import UserError
+
+    def stream_all(setup, *, mode, chunks, on_chunk, cancel):
+        raise UserError(text)
+
+    monkeypatch.setattr(streaming, "stream_all", stream_all)
+
+
+async def test_failed_stream_keeps_the_error_on_screen_and_stops_progress(tmp_path, monkeypatch):
+    error = "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : [ShapeInferenceError] node [/] broke"
+    _failing_stream(monkeypatch, error)
+    app = make_app(demo_model_path(), tmp_path=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("5")
+        screen = app.screen
+        screen.query_one("#stream-contract").value = str(CONTRACT)
+        await pilot.press("r")
+        await settle(app, pilot)
+        status = screen.query_one("#stream-status")
+        shown = str(status.render())
+        assert error in shown and "see the notification" not in shown and not screen.running
+        app.clear_notifications()  # the toast going away changes nothing here
+        await pilot.pause()
+        assert error in str(status.render())
+        bar = screen.query_one("#stream-progress")
+        assert bar.total is not None  # an indeterminate bar animates; a finished one does not
+        assert any(error in e.text for e in app.messages.entries)  # and in the message log (L)
+
+
+async def test_chunks_placeholder_fits_at_100x30(tmp_path):
+    """The chunks field shows its whole placeholder (and the cursor) at the smallest supported size."""
+    app = make_app(demo_model_path(), tmp_path=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("5")
+        field = app.screen.query_one("#stream-chunks")
+        assert field.content_region.width > len(field.placeholder), (field.content_region.width, field.placeholder)

@@ -30,6 +30,7 @@ from trt_tui.core.selection import PinSelection, scopes_of
 from trt_tui.ui.commands import TrtCommands
 from trt_tui.ui.keymap import load_keymap
 from trt_tui.ui.messages import ModelLoaded
+from trt_tui.ui.screens.base import error_line
 from trt_tui.ui.screens.help import HelpScreen
 from trt_tui.ui.screens.model import ModelScreen
 from trt_tui.ui.widgets.node_table import NodeRows
@@ -265,9 +266,7 @@ class TrtTuiApp(App):
         """The one place worker errors surface (screens forward theirs): a notification, never a crash."""
         if event.state is WorkerState.ERROR:
             error = event.worker.error
-            if isinstance(error, UserError):
-                text, detail = error.one_line(), None
-            else:  # unexpected: the log keeps the traceback for a bug report
-                text = f"{type(error).__name__}: {error}"
+            text, detail = error_line(error), None
+            if not isinstance(error, UserError):  # unexpected: the log keeps the traceback for a bug report
                 detail = "".join(traceback.format_exception(type(error), error, error.__traceback__))
             self.notify(text, title=f"{event.worker.name} failed", severity="error", timeout=10, detail=detail)

@@ -23,6 +23,13 @@ class PaletteCommand(NamedTuple):
     callback: Callable[[], object]
 
 
+def error_line(error: BaseException | None) -> str:
+    """One line for a worker's error, as the toast and the message log say it (UserError: its own line)."""
+    if isinstance(error, UserError):
+        return error.one_line()
+    return f"{type(error).__name__}: {error}"
+
+
 class TrtScreen(Screen):
     MODE_TITLE = ""
 

@@ -6,7 +6,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -29,14 +29,22 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="help-body"):
-            yield Static(Text("trt_tui keys", style="bold"), id="help-title")
-            yield Static(bindings_table(self.app))
-            yield Static(
-                Text(
-                    f"Remap any key in {keymap_path()} with lines like  \"model.pin_node\" = \"p\"  "
-                    "(binding id = comma-separated keys). Esc closes this screen.",
-                    style="dim",
-                ),
-                id="help-footer",
-            )
+        close = self.app.keys_for(self.BINDINGS[0])
+        with Vertical(id="help-body"):
+            # the way out stays in view (docked above the scrolling table), in the keys it has now
+            title = Text("trt_tui keys", style="bold")
+            title.append(f"  ·  {close} closes this screen  ·  ↑↓ PgUp PgDn scroll", style="dim")
+            yield Static(title, id="help-title")
+            with VerticalScroll(id="help-scroll"):
+                yield Static(bindings_table(self.app))
+                yield Static(
+                    Text(
+                        f"Remap any key in {keymap_path()} with lines like  \"model.pin_node\" = \"p\"  "
+                        f"(binding id = comma-separated keys). {close} closes this screen.",
+                        style="dim",
+                    ),
+                    id="help-footer",
+                )
+
+    def on_mount(self) -> None:
+        self.query_one("#help-scroll").focus()  # the arrow keys scroll the table

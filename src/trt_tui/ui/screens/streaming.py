@@ -26,11 +26,13 @@ from textual.widgets import Input, Label, ProgressBar, Select, Sparkline, Static
 
 from trt_tui.core.build.state import state_dir
 from trt_tui.core.errors import UserError
+from trt_tui.core.preset.exports.common import shown_path
 from trt_tui.core.streaming.contract import MODES
 from trt_tui.core.streaming.contract_choice import ContractChoices, check_contract, find_contract
 from trt_tui.core.streaming.engine import ChunkResult, StreamReport
 from trt_tui.core.streaming.session import setup_stream, stream_all
-from trt_tui.ui.screens.base import TrtScreen
+from trt_tui.ui.plain import plain_text
+from trt_tui.ui.screens.base import TrtScreen, error_line
 from trt_tui.ui.widgets.path_prompt import PathPrompt
 
 BATCH_S = 0.1  # chunk results are posted at most this often
@@ -50,14 +52,6 @@ class StreamFinished(Message):
         self.report = next(iter(reports.values()))
         self.warnings = warnings
         self.summary = summary
-
-
-def shown_path(path: Path) -> str:
-    """Relative to the working directory when under it (short, and what a user would type), else absolute."""
-    try:
-        return str(path.absolute().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 class StreamingScreen(TrtScreen):
@@ -95,7 +89,7 @@ class StreamingScreen(TrtScreen):
             yield Label("mode")
             yield Select([(m, m) for m in MODES], value="closed-loop", allow_blank=False, id="stream-mode")
             yield Label("chunks")
-            yield Input(placeholder="contract", id="stream-chunks", type="integer")
+            yield Input(placeholder="contract", id="stream-chunks", type="integer")  # empty: the contract's count
         with Horizontal(id="stream-candidates-row"):
             yield Label("candidates")
             yield Input(placeholder="emulate (comma-separated: ort, emulate:bf16, mixed, engine:PATH, onnx:PATH)",
@@ -118,7 +112,7 @@ class StreamingScreen(TrtScreen):
     def _default_contract(self, model: Path) -> None:
         """The contract remembered for this model, else one found by name (a few stats and one tiny file)."""
         found = self._choices().get(model) or find_contract(model)
-        self.query_one("#stream-contract", Input).value = shown_path(found) if found else ""
+        self.query_one("#stream-contract", Input).value = shown_path(found, Path.cwd()) if found else ""
 
     # ---- choosing a contract -----------------------------------------------------------------------------
     def action_choose_contract(self) -> None:
@@ -126,7 +120,7 @@ class StreamingScreen(TrtScreen):
             self.notify("Open a model first.", severity="warning")
             return
         current = self.query_one("#stream-contract", Input).value.strip()
-        suggestion = current or shown_path(Path.cwd() / "contracts" / f"{self.app.index.path.stem}.contract.json")
+        suggestion = current or shown_path(Path.cwd() / "contracts" / f"{self.app.index.path.stem}.contract.json", Path.cwd())
 
         def done(path: str | None) -> None:
             if path:
@@ -149,7 +143,7 @@ class StreamingScreen(TrtScreen):
         self.app.call_from_thread(self._contract_chosen, Path(path), len(warnings))
 
     def _contract_chosen(self, path: Path, warnings: int) -> None:
-        self.query_one("#stream-contract", Input).value = shown_path(path)
+        self.query_one("#stream-contract", Input).value = shown_path(path, Path.cwd())
         extra = f" ({warnings} warning(s))" if warnings else ""
         self.notify(f"{path.name} fits {self.app.model_label()}{extra}; remembered for this model",
                     title="streaming contract")  # fmt: skip
@@ -195,6 +189,7 @@ class StreamingScreen(TrtScreen):
         self._cancel = threading.Event()
         self.running = True
         self.query_one("#stream-status", Static).update("preparing runners…")
+        self.query_one("#stream-status", Static).remove_class("-failed")
         self.query_one("#stream-progress", ProgressBar).update(total=None, progress=0)
         self.run_stream(str(app.index.path), contract, str(self.query_one("#stream-mode", Select).value),
                         int(chunks_text) if chunks_text else None, precision,
@@ -255,6 +250,8 @@ class StreamingScreen(TrtScreen):
                 label.update(Text(f"{name}  last {values[-1]:.3g}  worst {worst:.3g}"))
             for plot in plots.query(f"#plot-{i}"):
                 plot.data = [v if math.isfinite(v) else (worst if finite else 0.0) for v in values]
+        if self.query_one("#stream-status", Static).has_class("-failed"):
+            return  # a batch that arrived after the failure: the error stays on screen, the bar stays still
         passed = sum(r.passed for r in self.results)
         first = next((r.index for r in self.results if not r.passed), None)
         self.query_one("#stream-progress", ProgressBar).update(total=message.total, progress=len(self.results))
@@ -304,7 +301,12 @@ class StreamingScreen(TrtScreen):
         if worker.group == "streaming-contract":
             return  # the notification says why; the field keeps the contract it had
         self.running = False
-        self.query_one("#stream-status", Static).update(f"{worker.name} failed: see the notification")
+        # the error stays here (a toast goes away); the app's handler put it in the message log (L)
+        status = self.query_one("#stream-status", Static)
+        status.update(plain_text(f"✗ {worker.name} failed: {error_line(worker.error)} (L: message log)", "red"))
+        status.add_class("-failed")
+        progress = self.query_one("#stream-progress", ProgressBar)
+        progress.update(total=max(progress.progress, 1), progress=progress.progress)  # stops the animation
 
     def action_cancel(self) -> None:
         if self.running:
