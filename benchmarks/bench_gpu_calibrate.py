@@ -40,20 +40,21 @@ def main() -> int:
     report = {}
     for item in args.models:
         path, dims = parse(item)
+        key = path.name + (f"@{item.partition('@')[2]}" if dims else "")  # one model at several shapes: one entry each
         start = time.perf_counter()
         try:
             cal = calibrate(path, precision=args.precision, inputs=InputSpec(seed=1, dims=dims))
         except UserError as exc:
             print(f"{path.name}: FAILED {exc.one_line()}", flush=True)
-            report[path.name] = {"error": exc.one_line()}
+            report[key] = {"error": exc.one_line()}
             continue
         doc = cal.to_json()
         doc["seconds"] = round(time.perf_counter() - start, 2)
-        report[path.name] = doc
+        report[key] = doc
         o = doc["overall"]
         head = "no measurable GPU drift" if o is None else (
             f"median {o['median']:.3f}  p10 {o['p10']:.3f}  p90 {o['p90']:.3f}  within {o['within_0.8_1.25']:.0%} of {o['count']}")
-        print(f"{path.name} ({args.precision}, {doc['seconds']} s): {head}", flush=True)
+        print(f"{key} ({args.precision}, {doc['seconds']} s): {head}", flush=True)
         for op in RECURRENT:
             if op in doc["op_types"]:
                 s = doc["op_types"][op]

@@ -118,3 +118,36 @@ def test_emulation_gets_static_shapes_so_recurrent_state_is_rounded_per_step(tmp
     assert [d.dim_value for d in static.graph.input[0].type.tensor_type.shape.dim] == [50, 1, F]
     result = compare(path, "emulate", precision="fp16", inputs=InputSpec(seed=1, dims={"T": 50}))
     assert {d.name for d in result.tensors} >= {"h"} and not any("not static" in w for w in result.warnings)
+
+
+def test_sequence_length_behind_shape_arithmetic_is_read_by_running_the_model():
+    """silero VAD: X's length comes through a Pad whose pads are sliced from a constant, which shape inference
+    cannot follow; one ORT run declares it, so the LSTM is unrolled (state rounded per step) all the same."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from trt_tui.core.parity.engine import _with_static_inputs
+    from trt_tui.core.precision import emulate
+
+    rng = np.random.default_rng(0)
+    H, F = 8, 4
+    inits = [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32) * 0.5, n) for n, s in (("W", (1, 4 * H, F)), ("R", (1, 4 * H, H)))]
+    inits += [numpy_helper.from_array(np.array(v, np.int64), n) for n, v in
+              (("all_pads", [9, 0, 0, 0, 2, 0, 0, 9]), ("s", [1]), ("e", [7]))]  # fmt: skip
+    nodes = [
+        helper.make_node("Slice", ["all_pads", "s", "e"], ["pads"]),  # [0, 0, 0, 2, 0, 0]: 2 more steps
+        helper.make_node("Pad", ["x", "pads"], ["xp"]),
+        helper.make_node("LSTM", ["xp", "W", "R"], ["y", "h"], name="lstm", hidden_size=H),
+    ]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", 1, F])],
+                              [helper.make_tensor_value_info("h", TensorProto.FLOAT, None)], inits)  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)], ir_version=10)
+    feeds = [{"x": rng.standard_normal((6, 1, F)).astype(np.float32)}]
+    static = _with_static_inputs(model, feeds)
+    declared = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim] for vi in static.graph.value_info}
+    assert declared == {"xp": [8, 1, F]}
+    assert emulate(static, "fp16", []).recurrent_per_step == ["lstm"]
+    blind = _with_static_inputs(model, feeds)
+    del blind.graph.value_info[:]
+    assert "not static" in emulate(blind, "fp16", []).recurrent_outputs_only[0].reason

@@ -1,6 +1,7 @@
 """Issue 17.4: GRU/LSTM/RNN nodes in the emulation round their running state at every step, as fp16/bf16
-kernels keep it; checked against a numpy step-by-step reference. `round_recurrent_state=False` keeps the
-outputs-only rounding."""
+kernels keep it; fp16 nodes cuDNN can run are unrolled as cuDNN's fp16 arithmetic (every operation rounded,
+tanh = 2*sigmoid(2x)-1). Checked against numpy step-by-step references of both. `round_recurrent_state=False`
+keeps the outputs-only rounding."""
 
 import numpy as np
 import onnx
@@ -111,6 +112,56 @@ def numpy_reference(op, w, feeds, low, direction="forward", lbr=0, layout=0, per
     return out
 
 
+def cudnn_reference(op, w, feeds, direction="forward", layout=0):
+    """cuDNN's fp16 ("true half") arithmetic, step by step: FP32 products rounded to fp16, then every
+    elementwise operation rounded; sigmoid = 1/(1+exp(-x)), tanh = 2*sigmoid(2x)-1 (GRU: linear_before_reset=1)."""
+    r = lambda v: round_through(np.asarray(v, np.float32), LOW_TYPES["fp16"])
+    with np.errstate(over="ignore"):
+        sg = lambda v: r(1.0 / r(1.0 + r(np.exp(-v))))
+    th = lambda v: r(2.0 * sg(2.0 * v) - 1.0)
+    x = r(feeds["x"])
+    if layout:
+        x = x.transpose(1, 0, 2)
+    dirs = ["forward", "reverse"] if direction == "bidirectional" else [direction]
+    seq, H = x.shape[0], HIDDEN
+    ys, hs, cs = [], [], []
+    for d, way in enumerate(dirs):
+        W, R, B = r(w["W"][d]), r(w["R"][d]), r(w["B"][d])
+        gh = GATES[op] * H
+        xw = r(r(x @ W.T) + B[:gh])
+        h0, c0 = feeds.get("h0"), feeds.get("c0")
+        pick = lambda s: r(s.transpose(1, 0, 2)[d] if layout else s[d]) if s is not None else np.zeros((BATCH, H), np.float32)
+        h, c = pick(h0), pick(c0)
+        y = [None] * seq
+        for t in range(seq) if way == "forward" else range(seq - 1, -1, -1):
+            rh = r(r(h @ R.T) + B[gh:])
+            if op == "GRU":
+                zr = sg(r(xw[t, :, : 2 * H] + rh[:, : 2 * H]))
+                z, rr = zr[:, :H], zr[:, H:]
+                n = th(r(xw[t, :, 2 * H :] + r(rr * rh[:, 2 * H :])))
+                h = r(r((1 - z) * n) + r(z * h))
+            elif op == "LSTM":
+                pre = r(xw[t] + rh)
+                iof = sg(pre[:, : 3 * H])
+                c = r(r(iof[:, 2 * H :] * c) + r(iof[:, :H] * th(pre[:, 3 * H :])))
+                h = r(iof[:, H : 2 * H] * th(c))
+            else:
+                h = th(r(xw[t] + rh))
+            y[t] = h
+        ys.append(np.stack(y))
+        hs.append(h)
+        cs.append(c)
+    y = np.stack(ys, axis=1)
+    out = [y.transpose(2, 0, 1, 3) if layout else y, np.stack(hs, axis=1 if layout else 0)]
+    if op == "LSTM":
+        out.append(np.stack(cs, axis=1 if layout else 0))
+    return out
+
+
+def cudnn_applies(op, lbr, low):
+    return low == "fp16" and (op != "GRU" or lbr == 1)
+
+
 def feeds_for(model, seed=1):
     rng = np.random.default_rng(seed)
     return {vi.name: rng.standard_normal([d.dim_value for d in vi.type.tensor_type.shape.dim]).astype(np.float32) for vi in model.graph.input}
@@ -138,6 +189,12 @@ def test_state_rounded_at_every_step_matches_numpy(op, direction, lbr, layout, l
     per_step = numpy_reference(op, w, feeds, low, direction, lbr, layout, per_step=True)
     outputs_only = numpy_reference(op, w, feeds, low, direction, lbr, layout, per_step=False)
     fp32 = numpy_reference(op, w, feeds, None, direction, lbr, layout)
+    if cudnn_applies(op, lbr, low):  # cuDNN's fp16 arithmetic: the same operations, the same roundings
+        cudnn = cudnn_reference(op, w, feeds, direction, layout)
+        for g, ref, step in zip(got, cudnn, per_step):
+            assert g.shape == ref.shape
+            assert rel(g, ref) < 1e-3 and rel(g, ref) < 0.1 * rel(step, ref), (rel(g, ref), rel(step, ref))
+        per_step = cudnn
     for g, ref, old, exact in zip(got, per_step, outputs_only, fp32):
         assert g.shape == ref.shape
         assert np.array_equal(round_through(g, LOW_TYPES[low]), g)  # every value low-representable
@@ -188,3 +245,40 @@ def test_convert_switch(tmp_path, capsys):
     assert sum(n.op_type == "GRU" for n in onnx.load(tmp_path / "a.onnx").graph.node) == SEQ
     assert main(["convert", str(src), "--precision", "fp16", "--emulate", "--no-round-recurrent-state", "-o", str(tmp_path / "b.onnx")]) == 0
     assert sum(n.op_type == "GRU" for n in onnx.load(tmp_path / "b.onnx").graph.node) == 1
+
+
+@pytest.mark.parametrize("op, direction, layout, initial", [
+    ("LSTM", "bidirectional", 1, True), ("LSTM", "forward", 0, False), ("GRU", "bidirectional", 0, False), ("RNN", "bidirectional", 1, True),
+])  # fmt: skip
+def test_cudnn_fp16_arithmetic_matches_numpy(op, direction, layout, initial):
+    model, w = recurrent_model(op, direction, lbr=1, layout=layout, initial=initial)
+    feeds = feeds_for(model)
+    result = emulate(model, "fp16", [])
+    assert not any(n.op_type == op for n in result.model.graph.node)  # decomposed into elementary operations
+    got = emulation_session(result.model).run(None, feeds)
+    for g, ref in zip(got, cudnn_reference(op, w, feeds, direction, layout)):
+        assert g.shape == ref.shape and rel(g, ref) < 1e-3, rel(g, ref)
+
+
+def test_configurations_cudnn_lacks_keep_the_step_model():
+    from trt_tui.core.precision.recurrent import cudnn_blocker
+
+    cases = {
+        "linear_before_reset=0": recurrent_model("GRU", lbr=0)[0],
+        "activations": recurrent_model("RNN")[0],
+        "clip": recurrent_model("LSTM")[0],
+    }
+    rnn_node = cases["activations"].graph.node[0]
+    rnn_node.attribute.append(helper.make_attribute("activations", ["Relu"]))
+    cases["clip"].graph.node[0].attribute.append(helper.make_attribute("clip", 3.0))
+    for why, model in cases.items():
+        node = model.graph.node[0]
+        assert why.split("=")[0] in cudnn_blocker(node, 14)
+        result = emulate(model, "fp16", [])
+        assert result.recurrent_per_step == ["rnn"]
+        assert sum(n.op_type == node.op_type for n in result.model.graph.node) == SEQ  # one step node per step
+    assert cudnn_blocker(recurrent_model("LSTM")[0].graph.node[0], 14) is None
+    assert "opset" in cudnn_blocker(recurrent_model("LSTM")[0].graph.node[0], 8)
+    # bf16 has no cuDNN kernel in ONNX Runtime: the step model
+    bf16 = emulate(recurrent_model("LSTM")[0], "bf16", [])
+    assert sum(n.op_type == "LSTM" for n in bf16.model.graph.node) == SEQ

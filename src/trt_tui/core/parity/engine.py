@@ -30,6 +30,7 @@ import onnx
 from trt_tui.core.errors import UserError
 from trt_tui.core.graph import GraphIndex, load_graph
 from trt_tui.core.parity.constants import DEFAULT_MAX_MEMORY, UNIT_ROUNDOFF
+from trt_tui.core.precision.recurrent import declare_sequence_shapes
 from trt_tui.core.precision.summary import LowPrecisionSummary
 from trt_tui.core.parity.candidates import CandidateContext, candidate_kind
 from trt_tui.core.parity.determinism import RANDOM_SEED, random_note, refuse_unseedable, seed_random_ops
@@ -401,6 +402,7 @@ def _with_static_inputs(model: onnx.ModelProto, feeds: list[dict[str, np.ndarray
                     d.Clear()
                     d.dim_value = int(n)
     del out.graph.value_info[:]  # stale symbolic shapes would contradict the static ones
+    declare_sequence_shapes(out, feeds[0])  # sequence lengths shape inference cannot follow
     return out
 
 

@@ -29,7 +29,7 @@ from onnx import helper
 from trt_tui.core.precision.common import SHORT, Names, fix_stale_shapes, add_cast, round_through, set_metadata, skeleton, tensor_from
 from trt_tui.core.precision.opsupport import PASS_THROUGH_OPS
 from trt_tui.core.precision.common import subgraphs
-from trt_tui.core.precision.recurrent import is_recurrent, sequence_axis, unroll, unroll_blocker
+from trt_tui.core.precision.recurrent import is_recurrent, sequence_axis, unroll_blocker, write_unrolled
 from trt_tui.core.precision.common import all_graphs, outer_references
 from trt_tui.core.precision.plan import FLOAT, node_name, ModelLike, OverflowInitializer, Plan, make_plan
 from trt_tui.core.precision.writing import DerivedWeights, save_model
@@ -326,7 +326,9 @@ class _Emulator:
             g.node.append(helper.make_node(op, inputs, outputs, name=name, **attrs))
 
         inputs = [renamed.get(k, t) for k, t in enumerate(src_node.input)]
-        unroll(src_node, inputs, seq, add, self.names.fresh, lambda src, dst: self._cast_pair(src, dst, f"{dst}__round"))
+        opset = next((o.version for o in self.src.opset_import if o.domain in ("", "ai.onnx")), 0)
+        write_unrolled(src_node, inputs, seq, add, self.names.fresh, lambda src, dst: self._cast_pair(src, dst, f"{dst}__round"),
+                       fp16=self.low == onnx.TensorProto.FLOAT16, opset=opset)  # fmt: skip
         for t in src_node.output:
             if t:  # every value in them was rounded at its step
                 self.exact.add(t)

@@ -11,6 +11,18 @@ Concat of the rounded per-step values.
 
 Nodes that cannot be unrolled (dynamic or too long sequence, `sequence_lens` given, bidirectional with
 activation_alpha/beta) keep the outputs-only rounding, and the reason is reported.
+
+fp16 nodes that cuDNN can run (what ONNX Runtime's CUDA EP runs them on) are unrolled as cuDNN's fp16
+arithmetic instead (`unroll_cudnn`), because rounding the state alone read 0.2-0.6x of the CUDA EP's drift.
+ORT sets the RNN descriptor's math precision to the data type (CUDNN_DATA_HALF, "true half"), so every
+elementwise step is an fp16 operation, and the activations are computed as sigmoid(x) = 1/(1+exp(-x)) and
+tanh(x) = 2*sigmoid(2x)-1, each operation rounded to fp16: that tanh has an absolute error of about
+ulp(1) near zero, which is most of the drift. Fitted on the lent H200 against ORT 1.31 CUDA (cuDNN 9), per
+GRU/LSTM node on the corpus' recurrent models: 52-81% of the fp16 bits identical (2x the step model's
+share), drift ratios 0.88-1.18 on Y, Y_h and Y_c. Matrix products are FP32 accumulations rounded to fp16
+(blockwise fp16 accumulation fitted no better). bf16 (no cuDNN kernel in ORT) and configurations cuDNN
+has no kernel for (GRU with linear_before_reset=0, non-default activations, clip, input_forget,
+peepholes) keep the step model.
 """
 
 from __future__ import annotations
@@ -23,6 +35,8 @@ from onnx import numpy_helper
 
 RECURRENT_OPS = frozenset({"GRU", "LSTM", "RNN"})
 MAX_UNROLL_STEPS = 4096  # beyond this the unrolled graph is too big to be worth it: outputs-only rounding
+GATES = {"GRU": 3, "LSTM": 4, "RNN": 1}
+DEFAULT_ACTIVATIONS = {"GRU": ["Sigmoid", "Tanh"], "LSTM": ["Sigmoid", "Tanh", "Tanh"], "RNN": ["Tanh"]}
 
 
 def unroll_blocker(node: onnx.NodeProto, seq_len: int | None) -> str | None:
@@ -145,9 +159,189 @@ def unroll(
             emit("Concat", final[k], [outputs[1 + k]], fresh(f"{base}/concat_state"), axis=dir_axis_h)
 
 
+def write_unrolled(
+    node: onnx.NodeProto,
+    inputs: list[str],
+    seq_len: int,
+    emit: Callable[..., onnx.NodeProto],
+    fresh: Callable[[str], str],
+    round_state: Callable[[str, str], None],
+    *,
+    fp16: bool,
+    opset: int,
+) -> None:
+    """`unroll_cudnn` where the node is fp16 and cuDNN has its configuration, else `unroll` (the step model)."""
+    if fp16 and cudnn_blocker(node, opset) is None:
+        unroll_cudnn(node, inputs, seq_len, emit, fresh, round_state)
+    else:
+        unroll(node, inputs, seq_len, emit, fresh, round_state)
+
+
+def declare_sequence_shapes(model: onnx.ModelProto, feed: dict[str, np.ndarray]) -> list[str]:
+    """Declare (as value_info) the concrete shape `feed` gives every top-level recurrent node's X.
+
+    Shape inference loses the sequence length behind shape arithmetic it cannot follow (silero VAD: a Pad
+    whose pads come from Slice/Transpose of constants, then Convs), which left the state rounded at the
+    outputs only. So the model runs once on ONNX Runtime's CPU EP with those X as extra outputs. Models with
+    external weights are left as they are. Returns the tensors declared.
+    """
+    from trt_tui.core.weights import is_external
+
+    declared = {vi.name for vi in model.graph.value_info}
+    wanted = list(dict.fromkeys(n.input[0] for n in model.graph.node if is_recurrent(n) and n.input and n.input[0] not in declared))
+    if not wanted or any(is_external(t) for t in model.graph.initializer):
+        return []
+    import onnxruntime as ort
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    outputs = {o.name for o in probe.graph.output}
+    probe.graph.output.extend(onnx.helper.make_empty_tensor_value_info(t) for t in wanted if t not in outputs)
+    try:
+        session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+        fed = {i.name for i in session.get_inputs()}
+        values = session.run(wanted, {k: v for k, v in feed.items() if k in fed})
+    except Exception:  # noqa: BLE001 - the comparison reports a model ORT cannot run; here it only means "no shape"
+        return []
+    for t, v in zip(wanted, values):
+        model.graph.value_info.append(onnx.helper.make_tensor_value_info(t, onnx.helper.np_dtype_to_tensor_dtype(v.dtype), list(v.shape)))
+    return wanted
+
+
 def is_recurrent(node: onnx.NodeProto) -> bool:
     return node.op_type in RECURRENT_OPS and (node.domain or "") in ("", "ai.onnx")
 
 
 def sequence_axis(node: onnx.NodeProto) -> int:
     return next((a.i for a in node.attribute if a.name == "layout"), 0)  # layout 1: X is [batch, seq, input]
+
+
+def cudnn_blocker(node: onnx.NodeProto, opset: int) -> str | None:
+    """Why `node` is not modelled as cuDNN's fp16 kernel (None: it is); such nodes keep the step model."""
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    if node.op_type == "GRU" and not attrs.get("linear_before_reset", 0):
+        return "GRU with linear_before_reset=0 (cuDNN computes linear_before_reset=1 only)"
+    acts = [a.decode() if isinstance(a, bytes) else a for a in attrs.get("activations", [])]
+    default = DEFAULT_ACTIVATIONS[node.op_type]
+    if acts and [a.lower() for a in acts] != [a.lower() for a in default * (len(acts) // len(default))]:
+        return f"activations {acts} (cuDNN has the defaults only)"
+    if "clip" in attrs or attrs.get("input_forget", 0) or "activation_alpha" in attrs or "activation_beta" in attrs:
+        return "clip, input_forget or activation_alpha/beta (no cuDNN equivalent)"
+    if node.op_type == "LSTM" and len(node.input) > 7 and node.input[7]:
+        return "LSTM peepholes (no cuDNN equivalent)"
+    if opset < 9:
+        return f"opset {opset} < 9"
+    return None
+
+
+def unroll_cudnn(
+    node: onnx.NodeProto,
+    inputs: list[str],
+    seq_len: int,
+    emit: Callable[..., onnx.NodeProto],
+    fresh: Callable[[str], str],
+    round_state: Callable[[str, str], None],
+) -> None:
+    """Write `node` unrolled as cuDNN's fp16 ("true half") arithmetic, every operation rounded (module docstring).
+
+    Same callbacks as `unroll`; `round_state` rounds to fp16. Per direction: the input products of all steps
+    in one MatMul (as cuDNN does), then per step the recurrent product and the gate arithmetic.
+    """
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    op, hidden = node.op_type, int(attrs["hidden_size"])
+    gh = GATES[op] * hidden
+    layout = int(attrs.get("layout", 0))
+    direction = attrs.get("direction", b"forward")
+    direction = direction.decode() if isinstance(direction, bytes) else direction
+    dirs = ["forward", "reverse"] if direction == "bidirectional" else [direction]
+    base = node.name or node.output[0]
+
+    def call(kind: str, args: list[str], **kw) -> str:
+        out = fresh(f"{base}/{kind.lower()}")
+        emit(kind, args, [out], fresh(f"{base}/{kind}"), **kw)
+        return out
+
+    def const(values, dtype) -> str:
+        out = fresh(f"{base}/const")
+        emit("Constant", [], [out], fresh(f"{base}/Constant"), value=numpy_helper.from_array(np.asarray(values, dtype)))
+        return out
+
+    one, two = const(1.0, np.float32), const(2.0, np.float32)
+
+    def rnd(tensor: str) -> str:
+        out = fresh(f"{tensor}__h")
+        round_state(tensor, out)
+        return out
+
+    def cols(tensor: str, k0: int, k1: int) -> str:  # tensor[..., k0*hidden:k1*hidden]
+        return call("Gather", [tensor, const(np.arange(k0 * hidden, k1 * hidden), np.int64)], axis=1)
+
+    def sigmoid(x: str) -> str:  # 1 / (1 + exp(-x)), each operation in fp16
+        return rnd(call("Reciprocal", [rnd(call("Add", [rnd(call("Exp", [call("Neg", [x])])), one]))]))
+
+    def tanh(x: str) -> str:  # 2 * sigmoid(2x) - 1: cuDNN's fp16 tanh (absolute error ~ulp(1) near 0)
+        return rnd(call("Sub", [call("Mul", [sigmoid(call("Mul", [x, two])), two]), one]))
+
+    def add(a: str, b: str) -> str:
+        return rnd(call("Add", [a, b]))
+
+    def mul(a: str, b: str) -> str:
+        return rnd(call("Mul", [a, b]))
+
+    x = call("Transpose", [inputs[0]], perm=[1, 0, 2]) if layout else inputs[0]
+    init = [inputs[k] if len(inputs) > k and inputs[k] else "" for k in (5, 6)]
+    if layout:
+        init = [call("Transpose", [t], perm=[1, 0, 2]) if t else "" for t in init]
+    zeros = ""
+    if not all(init[: 2 if op == "LSTM" else 1]):  # a missing initial state is zeros of [batch, hidden]
+        batch = call("Gather", [call("Shape", [x]), const([1], np.int64)], axis=0)
+        zeros = call("ConstantOfShape", [call("Concat", [batch, const([hidden], np.int64)], axis=0)],
+                     value=numpy_helper.from_array(np.zeros(1, np.float32)))  # fmt: skip
+    y_steps: dict[int, list[str]] = {t: [] for t in range(seq_len)}
+    finals: list[list[str]] = [[], []]  # h, c per direction
+    y_shape = const([1, 1, -1, hidden], np.int64)
+    state_shape = const([1, -1, hidden], np.int64)
+    for d, way in enumerate(dirs):
+        idx = const(d, np.int64)  # a scalar index drops the direction axis
+        w_t = call("Transpose", [call("Gather", [inputs[1], idx], axis=0)], perm=[1, 0])  # [input, gates*hidden]
+        r_t = call("Transpose", [call("Gather", [inputs[2], idx], axis=0)], perm=[1, 0])  # [hidden, gates*hidden]
+        xw = rnd(call("MatMul", [x, w_t]))  # [seq, batch, gates*hidden]
+        r_bias = ""
+        if len(inputs) > 3 and inputs[3]:
+            b = call("Gather", [inputs[3], idx], axis=0)
+            w_bias = call("Gather", [b, const(np.arange(gh), np.int64)], axis=0)
+            r_bias = call("Gather", [b, const(np.arange(gh, 2 * gh), np.int64)], axis=0)
+            xw = add(xw, w_bias)
+        h = call("Gather", [init[0], idx], axis=0) if init[0] else zeros
+        c = (call("Gather", [init[1], idx], axis=0) if init[1] else zeros) if op == "LSTM" else ""
+        for t in range(seq_len) if way == "forward" else range(seq_len - 1, -1, -1):
+            xt = call("Gather", [xw, const(t, np.int64)], axis=0)  # [batch, gates*hidden]
+            rh = rnd(call("MatMul", [h, r_t]))
+            if r_bias:
+                rh = add(rh, r_bias)
+            if op == "GRU":  # gates z, r, h; linear_before_reset=1
+                zr = sigmoid(add(cols(xt, 0, 2), cols(rh, 0, 2)))
+                z, r = cols(zr, 0, 1), cols(zr, 1, 2)
+                n = tanh(add(cols(xt, 2, 3), mul(r, cols(rh, 2, 3))))
+                h = add(mul(call("Sub", [one, z]), n), mul(z, h))
+            elif op == "LSTM":  # gates i, o, f, c
+                pre = add(xt, rh)
+                iof = sigmoid(cols(pre, 0, 3))
+                c = add(mul(cols(iof, 2, 3), c), mul(cols(iof, 0, 1), tanh(cols(pre, 3, 4))))
+                h = mul(cols(iof, 1, 2), tanh(c))
+            else:
+                h = tanh(add(xt, rh))
+            y_steps[t].append(call("Reshape", [h, y_shape]))
+        finals[0].append(call("Reshape", [h, state_shape]))
+        if op == "LSTM":
+            finals[1].append(call("Reshape", [c, state_shape]))
+
+    outputs = list(node.output) + [""] * 3
+    if outputs[0]:
+        per_step = [parts[0] if len(parts) == 1 else call("Concat", parts, axis=1) for _, parts in sorted(y_steps.items())]
+        y = call("Concat", per_step, axis=0)  # [seq, dirs, batch, hidden]
+        emit("Transpose" if layout else "Identity", [y], [outputs[0]], fresh(f"{base}/Y"), **({"perm": [2, 0, 1, 3]} if layout else {}))
+    for k in range(2 if op == "LSTM" else 1):
+        if outputs[1 + k]:
+            state = finals[k][0] if len(finals[k]) == 1 else call("Concat", finals[k], axis=0)  # [dirs, batch, hidden]
+            emit("Transpose" if layout else "Identity", [state], [outputs[1 + k]], fresh(f"{base}/state"), **({"perm": [1, 0, 2]} if layout else {}))
