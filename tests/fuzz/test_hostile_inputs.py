@@ -62,7 +62,7 @@ SLOW = {("preset", "hostile_file_name", "build"), ("preset", "hostile_file_name"
         ("preset", "hostile_pins", "compare")}
 
 
-def _run(argv, corpus_root: Path, out: Path, capfd, valid: bool) -> None:
+def _run(argv, corpus_root: Path, out: Path, capfd, valid: bool, names: Path | None = None) -> None:
     before = _snapshot(corpus_root)
     argv = [str(a) for a in argv]
     code = main(argv)
@@ -77,6 +77,8 @@ def _run(argv, corpus_root: Path, out: Path, capfd, valid: bool) -> None:
     if code == 2:
         lines = [ln for ln in stderr.splitlines() if ": warning:" not in ln]
         assert len(lines) == 1, (argv, stderr)
+        if names is not None:  # the line says which file is wrong (the model's folder holds every file involved)
+            assert str(names) in lines[0] or names.name in lines[0], (argv, lines[0])
     assert _snapshot(corpus_root) == before, f"{argv} changed files it was not asked to write"
     asked = {"x.onnx", "c.json", "p.toml", "s.sh", "state"}
     assert {p.name for p in out.iterdir()} <= asked, (argv, list(out.iterdir()))
@@ -94,7 +96,8 @@ def test_hostile_models(corpus, tmp_path, capfd, model, command):
     path = corpus["models"][model]
     root = path.parent if model.startswith("external_") else corpus["models"]["hostile_names"].parent
     refused = model in UNREADABLE or model in RUN_REFUSED.get(command, set())
-    _run(MODEL_COMMANDS[command](path, tmp_path), root, tmp_path, capfd, not refused)
+    _run(MODEL_COMMANDS[command](path, tmp_path), root, tmp_path, capfd, not refused,
+         names=path.parent if model.startswith("external_") else None)
 
 
 @pytest.mark.parametrize("command", list(PRESET_COMMANDS))

@@ -70,6 +70,16 @@ class WeightSource:
         return numpy_helper.to_array(init)
 
     def _mapped(self, init: TensorProto) -> np.ndarray:
+        path, offset = self.checked_range(init)
+        dtype = _storage_dtype(init.data_type)
+        dims = [int(d) for d in init.dims]
+        if dims and int(np.prod(dims, dtype=np.int64)) == 0:
+            return np.zeros(dims, dtype)
+        return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=tuple(dims) if dims else ())
+
+    def checked_range(self, init: TensorProto) -> tuple[Path, int]:
+        """The external data file of `init` and the offset of its bytes, refused (one line naming the file)
+        unless the file holds exactly the bytes its shape needs at that offset. Every reader goes through it."""
         info = external_info(init)
         path = self.resolve(init)
         dtype = _storage_dtype(init.data_type)
@@ -87,9 +97,7 @@ class WeightSource:
                 f"({count * dtype.itemsize} bytes) inside the file ({size} bytes)",
                 path,
             )
-        if count == 0:
-            return np.zeros(dims, dtype)
-        return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=tuple(dims) if dims else ())
+        return path, offset
 
     def resolve(self, init: TensorProto) -> Path:
         """The external data file of `init`, refused unless it is a regular file inside the model's folder."""
@@ -97,7 +105,8 @@ class WeightSource:
         if self.base_dir is None:
             raise UserError(f"initializer {init.name!r} has external data but the model's folder is unknown")
         if not location or os.path.isabs(location):
-            raise UserError(f"initializer {init.name!r}: external data location {location!r} must be a relative path")
+            raise UserError(f"initializer {init.name!r}: external data location {location!r} must be a relative path",
+                            self.base_dir)
         path = (self.base_dir / location).resolve()
         if self.base_dir not in path.parents:
             raise UserError(f"initializer {init.name!r}: external data {location!r} lies outside the model's folder", self.base_dir)

@@ -4,6 +4,8 @@ lifetime, workers' error handling). What screens work on lives in the workspace 
 from __future__ import annotations
 
 import gc
+import os
+import signal
 import threading
 import traceback
 from collections.abc import Iterator
@@ -96,6 +98,8 @@ class TrtTuiApp(App):
         )
         self.build_manager: JobManager | None = None  # opened on first use (job_manager()), closed on exit
         self._manager_lock = threading.Lock()
+        self._hangup: threading.Thread | None = None  # ends the builds when the terminal goes (SIGHUP/SIGTERM)
+        self._previous_handlers: dict[int, object] = {}  # put back on unmount (tests run many apps in one process)
 
     # ---- read-only views for screens not yet moved to the workspace (streaming.py) ---------------------
     @property
@@ -124,6 +128,7 @@ class TrtTuiApp(App):
     # ---- start-up and shut-down ----------------------------------------------------------------------
     def on_mount(self) -> None:
         gc.freeze()  # imports and start-up objects live forever: keep them out of every later GC pass
+        self._end_builds_on_hangup()
         try:
             keymap = load_keymap(self.keymap_file, known_ids={b.id for _, b in self.all_bindings() if b.id})
         except UserError as exc:
@@ -138,7 +143,36 @@ class TrtTuiApp(App):
         elif ws.model_path:
             self.load_model(ws.model_path)
 
+    def _end_builds_on_hangup(self) -> None:
+        """The terminal closing (SIGHUP) or SIGTERM would kill the app at once: the builds' groups would die
+        with it (PDEATHSIG, watchdog) but the history would say `running` until the next start. Instead,
+        cancel them, which records the outcome, then leave. A plain signal handler, not the event loop's:
+        when the terminal goes, Textual may already be blocked in its own shutdown (writing to the dead
+        terminal), and a loop callback would never run."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            self._previous_handlers[sig] = signal.signal(sig, self._on_hangup)
+
+    def _on_hangup(self, sig: int, _frame: object = None) -> None:
+        if self._hangup is not None:
+            return
+        self._hangup = threading.Thread(target=self._end_builds_then_exit, args=(sig,), name="hangup", daemon=True)
+        self._hangup.start()
+
+    def _end_builds_then_exit(self, sig: int) -> None:
+        try:
+            if self.build_manager is not None:
+                self.build_manager.close()  # cancels, waits for the groups to be gone, records the outcome
+        finally:
+            if sig == signal.SIGHUP:
+                # No terminal left to restore, and Textual's orderly exit can block for ever writing to it.
+                os._exit(128 + sig)
+            self.call_from_thread(self.exit, return_code=128 + sig)
+
     def on_unmount(self) -> None:
+        for sig, handler in self._previous_handlers.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
         if self.build_manager is not None:
             self.build_manager.close()  # cancels what still runs: no build outlives the app
 

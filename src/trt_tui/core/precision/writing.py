@@ -90,8 +90,7 @@ class DerivedWeights(WeightSource):
             for start in range(0, flat.size, step):
                 yield flat[start : start + step]
             return
-        path = self.resolve(init)
-        offset = int(external_info(init).get("offset", 0) or 0)
+        path, offset = self.checked_range(init)
         # plain reads, not a memory map: mapped pages would count in RSS until the whole tensor is done
         with open(path, "rb") as f:
             for start in range(0, count, step):
