@@ -28,8 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "search",
         help="find the FP32 pins that keep the outputs within a target (CPU emulation)",
         description="Search the smallest set of nodes to keep in FP32 so that the fp16/bf16 CPU emulation meets "
-        "the target on every sample: one FP32 reference run, a sensitivity ranking from one extra run, then a "
-        "few evaluations (each one emulated inference per sample). Exit 0: a passing set was found; 1: none "
+        "the target on every sample: one FP32 reference run, a sensitivity pass (counted as one evaluation) whose "
+        "error model predicts a set, then a few evaluations verifying and pruning it (each one emulated inference "
+        "per sample). Exit 0: a passing set was found; 1: none "
         "within the budget or the target is out of reach; 2: bad input.",
     )
     p.add_argument("model", nargs="?", help="ONNX model (FP32); default: the --preset's model")

@@ -90,7 +90,8 @@ class SearchJob:
                            "unreachable": len(ranking.unreachable), "top": ranking.top(10)}  # fmt: skip
         low_nodes = _low_node_count(self.model, self.precision)
         passed = out.best is not None and (out.final is None or out.final.passed)
-        if out.status in ("budget", "cancelled") and ranking is not None and out.best is not None and len(out.best) >= len(ranking.order):
+        if (out.status in ("budget", "cancelled") and ranking is not None and out.best is not None
+                and len(ranking.model.from_names(out.best)) >= len(ranking.order)):  # fmt: skip
             passed, pins = False, []  # every candidate pinned is FP32 everywhere: what there was before searching
         return SearchResult(
             model=str(self.model_path), precision=self.precision, criterion=self.criterion_text, status=out.status,
