@@ -9,7 +9,8 @@
    evaluated set (at first the baseline). Evaluated; when it fails, the model is re-calibrated on it and the
    next set contains it (a subset of a failing set cannot pass). Usually one evaluation, rarely three.
 5. Shrink: with the slack the passing set measured, the model drops the pins the target does not need
-   (least predicted error first) in one group; a failing group is halved (group testing). At most 3 tries.
+   (least predicted error first) in one group, else the least useful half; a failing group is halved (group
+   testing). At most 4 tries.
 6. Held-out samples (when several were given): the answer is checked on every sample; if a held-out sample
    fails, the held-out samples join the search samples and steps 4-5 run again from that answer.
 
@@ -30,7 +31,7 @@ from trt_tui.core.search.evaluate import Evaluation, Verdict
 SAFETY = 0.9  # aim this far below the target: the model's error is ~10% on the sets it picks
 SHRINK_SAFETY = 0.95  # dropping pins from a set that passed: closer, the set around it is measured
 MAX_GROW = 12
-MAX_SHRINK = 3
+MAX_SHRINK = 4
 
 
 class Stop(Exception):
@@ -220,6 +221,14 @@ class _Runner:
             return ref_w * (ref_f * SAFETY) ** 2
         return 0.25 * m.weight(ref, finite=True)  # unknown or non-finite error, no overflow seen: a quarter
 
+    def _group(self, pins: set[int], goal: float) -> list[int]:
+        """The pins to try dropping together, least useful first: those the model says the goal does not need,
+        else (the model sees no slack, but it is not exact) the least useful half by its estimate."""
+        m = self.model
+        order = sorted(pins - set(m.forced), key=lambda n: m._loss(pins, n))
+        dropped = [n for n in order if n not in m.prune(pins, goal)]
+        return dropped or order[: len(order) // 2]
+
     def _shrink(self, pins: set[int], fraction: float | None, failed: list[set[int]], goal: float | None = None) -> set[int]:
         """Step 5: drop the pins the measured slack does not need, by groups the model picks; halve on failure."""
         m = self.model
@@ -227,7 +236,7 @@ class _Runner:
             if not fraction or not math.isfinite(fraction) or fraction <= 1.0:
                 return pins  # no slack measured (or the set is the FP32 model): nothing to drop on evidence
             goal = m.weight(pins) * (fraction * SHRINK_SAFETY) ** 2
-        dropped = sorted(pins - m.prune(pins, goal), key=lambda n: m._loss(pins, n))
+        dropped = self._group(pins, goal)
         tries = 0
         while dropped and tries < MAX_SHRINK:
             trial = pins - set(dropped)
@@ -238,10 +247,10 @@ class _Runner:
             ev = self._check(trial, "prune")
             if ev.passed:
                 pins, fraction = trial, ev.verdict.fraction
-                if not fraction or not math.isfinite(fraction) or fraction <= 1.0:
+                if not fraction:
                     break
-                goal = m.weight(pins) * (fraction * SHRINK_SAFETY) ** 2
-                dropped = sorted(pins - m.prune(pins, goal), key=lambda n: m._loss(pins, n))
+                goal = math.inf if math.isinf(fraction) else m.weight(pins) * (fraction * SHRINK_SAFETY) ** 2
+                dropped = self._group(pins, goal)
             else:
                 failed.append(trial)
                 dropped = dropped[: len(dropped) // 2]  # the least useful half of the group
