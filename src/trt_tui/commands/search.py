@@ -197,8 +197,9 @@ def _print(result: SearchResult) -> None:
     out.print(f"[{colour}]{escape(result.message)}[/] ({result.status}) on {escape(result.model)}, {result.precision}")
     out.print(f"target: {escape('; '.join(result.criterion))}")
     if result.passed:
-        out.print(f"pins: {len(result.pins)} of {result.candidates} candidate nodes ({result.float_nodes} low-precision nodes): "
-                  f"{escape(result.rules.text())}")  # fmt: skip
+        carried = f" + {len(result.carriers)} data-movement nodes carrying their FP32 values" if result.carriers else ""
+        out.print(f"pins: {len(result.pins) - len(result.carriers)} of {result.candidates} candidate nodes{carried} "
+                  f"({result.float_nodes} low-precision nodes): {escape(result.rules.text())}")  # fmt: skip
         for name in result.rules.names[:20]:
             out.print(f"  {escape(name)}")
         if len(result.rules.names) > 20:

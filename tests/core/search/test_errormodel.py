@@ -12,6 +12,7 @@ from onnx import TensorProto
 from trt_tui.core.graph import load_graph
 from trt_tui.core.modelgen.builder import GraphBuilder
 from trt_tui.core.parity.inputs import InputSpec, random_feeds
+from trt_tui.core.precision.opsupport import PASS_THROUGH_OPS
 from trt_tui.core.search.errormodel import ErrorModel, Source
 from trt_tui.core.search.sensitivity import rank_nodes
 from trt_tui.core.search.session import prepare_search
@@ -86,3 +87,7 @@ def test_the_sensitivity_pass_is_counted_as_one_evaluation(demo_model):
     assert phases[:3] == ["fp32-check", "baseline", "sensitivity"] and phases.count("sensitivity") == 1
     assert result.evaluations == len(result.log) - 1  # the FP32 check is not an evaluation
     assert result.passed and result.evaluations <= 8
+    data = result.to_json()
+    assert data["compute_pins"] + len(data["carriers"]) == len(data["pins"])
+    op_of = {n.name: n.op_type for n in onnx.load(demo_model).graph.node}
+    assert all(op_of[c] in PASS_THROUGH_OPS for c in data["carriers"])

@@ -100,6 +100,7 @@ class SearchJob:
             outputs=outputs, log=[e.to_json(order) for e in out.log], elapsed_s=elapsed,
             candidates=len(ranking.order) if ranking is not None else 0, float_nodes=low_nodes, samples=samples,
             held_out=out.held_out, sensitivity=sensitivity, budget=self.budget, reasons=reasons,
+            carriers=[p for p in pins if ranking is None or p not in ranking.model.index],
         )  # fmt: skip
 
 
