@@ -3,16 +3,18 @@
 Where the error comes from, as the emulation models fp16/bf16 (storage rounding, FP32 accumulation):
 - a float tensor is rounded where it is stored: by its producer when that runs low, else by each low node
   that reads it. Data-movement nodes (Reshape, Transpose, Concat...: `PASS_THROUGH_OPS`) copy values exactly,
-  so a tensor's readers are the compute nodes it reaches through them. The rounding of tensor t is gone only
-  when its producer AND every compute reader run FP32: one pinned node alone removes little, pins come in
-  connected groups (a LayerNorm and the MatMul reading it);
+  so a tensor's readers are the compute nodes it reaches through them. The rounding of tensor t reaches the
+  outputs by each reader: that path is gone when the producer AND that reader run FP32 (a low reader rounds
+  its own copy). One pinned node alone removes little: pins come in connected groups (a LayerNorm and the
+  MatMul reading it; the residual Add reading the same tensor may stay low);
 - a low node's constants (weights) are rounded where it reads them: gone when that node is pinned.
 
 Each term is measured once: rho_t, the relative error of rounding t's FP32 value; omega_n, the relative error
-n's rounded constants add to its output; G, the gain of a relative error at a tensor to the checked outputs.
+n's rounded constants add to its output; k_rt, reader r's amplification of an error on t; G, the gain of a
+relative error at a tensor to the checked outputs.
 Rounding errors of different tensors are independent, so their effects at the outputs add in quadrature:
 
-    err(S)^2 ~= alpha * W(S),   W(S) = sum of (rho_t G_t)^2 over tensors still rounded under pin set S
+    err(S)^2 ~= alpha * W(S),   W(S) = sum of (rho_t k_rt G_r)^2 over paths (t -> reader r) still rounded under S
                                      + sum of (omega_n G_n)^2 over compute nodes n not in S
 
 and alpha is read off measured evaluations (the nothing-pinned baseline first, then each evaluation: the
@@ -36,7 +38,8 @@ from trt_tui.core.precision.opsupport import PASS_THROUGH_OPS
 
 @dataclass
 class Source:
-    """A rounded tensor: kept FP32 when every node in `needs` is pinned (its producer if low, its readers)."""
+    """One path of a tensor's rounding: gone when every node in `needs` is pinned (its producer if low, the
+    reader the path goes through; just the producer for a checked output)."""
 
     tensor: str
     needs: frozenset[int]  # compute nodes that must be pinned

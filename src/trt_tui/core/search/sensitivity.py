@@ -127,9 +127,9 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
         for s in (reference, all_low, probe):
             s.close()
 
-    gain = _gains(plan, nodes, kappa, outputs, state_pairs or {}, chunks)
+    gain, seeds = _gains(plan, nodes, kappa, outputs, state_pairs or {}, chunks)
     checked = set(outputs) | set(state_pairs or {})
-    model_ = build_error_model(plan, nodes, gain, local, kappa, rho, rounded, checked)
+    model_ = build_error_model(plan, nodes, gain, seeds, local, kappa, rho, rounded, checked)
     node_gain = {i: max((gain.get(t, 0.0) for t in nodes[i].output if t), default=0.0) for i in plan.order}
     touched: dict[int, float] = dict(model_.node_weight)
     for src in model_.sources:
@@ -149,27 +149,29 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
     return Ranking(order, score, local_by_name, gain_by_name, unreachable, time.perf_counter() - t0, 3 * len(samples), model_)
 
 
-def _rounded_tensors(plan, nodes, fuse_bias: bool) -> dict[str, tuple[int | None, list[int]]]:
-    """Float tensors the all-low emulation rounds: {tensor: (low compute producer or None, low compute readers)}.
-    Readers are found through data-movement nodes (they copy values: a reader behind a Reshape reads t)."""
+def _rounded_tensors(plan, nodes, fuse_bias: bool) -> dict[str, tuple[int | None, list[tuple[int, str]], list[str]]]:
+    """Float tensors the all-low emulation rounds: {tensor: (low compute producer or None, [(low compute reader,
+    tensor it reads)], the tensor and its copies)}. Readers are found through data-movement nodes (they copy
+    values: a reader behind a Reshape reads t)."""
     producer = {t: i for i in plan.order for t in nodes[i].output if t}
     low = {i for i in plan.order if plan.nodes[i].mode == "low"}
     passthrough = {i for i in low if is_passthrough(nodes[i].op_type)}
     graph_outputs = {o.name for o in plan.model.graph.output}
 
-    def readers(t: str) -> list[int]:
-        out, todo, seen = [], [t], {t}
+    def readers(t: str) -> tuple[list[tuple[int, str]], list[str]]:
+        """([(low compute reader, the tensor it reads)], t and the copies of it data movement makes)."""
+        out, todo, seen = [], [t], [t]
         while todo:
             x = todo.pop()
             for r in plan.consumers.get(x, []):
                 if r in passthrough:
                     for y in nodes[r].output:
                         if y and y not in seen and plan.dtypes.get(y) == FLOAT:
-                            seen.add(y)
+                            seen.append(y)
                             todo.append(y)
-                elif r in low and r not in out:
-                    out.append(r)
-        return out
+                elif r in low and all(r != q for q, _ in out):
+                    out.append((r, x))
+        return out, seen
 
     fused = set()
     if fuse_bias:  # as emulate: a MatMul read only by one constant-bias Add is rounded once, after the Add
@@ -190,15 +192,15 @@ def _rounded_tensors(plan, nodes, fuse_bias: bool) -> dict[str, tuple[int | None
         p = producer.get(t)
         if p is not None and p in passthrough:
             continue  # a copy of its inputs: their rounding is counted there
-        rs = readers(t)
+        rs, copies = readers(t)
         if p is not None and p in low:
-            out[t] = (p, rs)
+            out[t] = (p, rs, copies)
         elif rs:  # an FP32 value (graph input, FP32 node) rounded by its low readers
-            out[t] = (None, rs)
+            out[t] = (None, rs, copies)
     return out
 
 
-def build_error_model(plan, nodes, gain, local, kappa, rho, rounded, checked: set[str]) -> ErrorModel:
+def build_error_model(plan, nodes, gain, seeds, local, kappa, rho, rounded, checked: set[str]) -> ErrorModel:
     """The terms of errormodel.py from the measurements: (rho G)^2 per rounded tensor, (omega G)^2 per node."""
     node_gain = {i: max((gain.get(t, 0.0) for t in nodes[i].output if t), default=0.0) for i in plan.order}
     low = {i for i in plan.order if plan.nodes[i].mode == "low"}
@@ -209,13 +211,16 @@ def build_error_model(plan, nodes, gain, local, kappa, rho, rounded, checked: se
                   and any(plan.dtypes.get(t) == FLOAT for t in nodes[i].output if t)]  # fmt: skip
     cand = set(candidates)
     sources = []
-    for t, (p, rs) in rounded.items():
-        g = gain.get(t, 0.0)
-        needs = frozenset(([p] if p is not None else []) + [r for r in rs if r in cand])
-        if g == 0.0 or not needs or not needs <= cand:
-            continue
-        r = rho.get(t, 0.0)
-        sources.append(Source(t, needs, math.inf if not math.isfinite(r) else (r * g) ** 2))
+    for t, (p, rs, copies) in rounded.items():
+        # one term per path the rounding takes: through each reader (gone when the producer and that reader
+        # are FP32; a low reader rounds its own copy) and straight into a checked output (gone with the producer)
+        r_t = rho.get(t, 0.0)
+        paths = [(frozenset([p, r] if p is not None else [r]), kappa.get((r, x), 1.0) * node_gain[r]) for r, x in rs if r in cand]
+        if p is not None:
+            paths += [(frozenset([p]), seeds[x]) for x in copies if x in seeds]
+        for needs, g in paths:
+            if g > 0.0 and needs <= cand:
+                sources.append(Source(t, needs, math.inf if not math.isfinite(r_t) else (r_t * g) ** 2))
     node_weight = {}
     for i in candidates:
         e = local.get(i, 0.0)
@@ -317,8 +322,8 @@ def _declare(copy: onnx.NodeProto, consts: set[str], dtypes: dict[str, int], inp
             inputs[t] = FLOAT if t in back else (dtypes.get(t) or FLOAT)
 
 
-def _gains(plan, nodes, kappa: dict[tuple[int, str], float], outputs: list[str], state_pairs: dict[str, str], chunks: int) -> dict[str, float]:
-    """Gain of every tensor towards the checked outputs (see the module docstring)."""
+def _gains(plan, nodes, kappa: dict[tuple[int, str], float], outputs: list[str], state_pairs: dict[str, str], chunks: int) -> tuple[dict[str, float], dict[str, float]]:
+    """(gain of every tensor towards the checked outputs, the checked outputs' own gains) (module docstring)."""
     seeds = {t: 1.0 for t in outputs}
 
     def propagate(seed: dict[str, float]) -> dict[str, float]:
@@ -339,4 +344,4 @@ def _gains(plan, nodes, kappa: dict[tuple[int, str], float], outputs: list[str],
         for out_name, in_name in state_pairs.items():
             seeds[out_name] = max(seeds.get(out_name, 0.0), chunks * max(1.0, gain.get(in_name, 0.0)))
         gain = propagate(seeds)
-    return gain
+    return gain, seeds

@@ -10,7 +10,7 @@
    next set contains it (a subset of a failing set cannot pass). Usually one evaluation, rarely three.
 5. Shrink: with the slack the passing set measured, the model drops the pins the target does not need
    (least predicted error first) in one group, else the least useful half; a failing group is halved (group
-   testing). At most 4 tries.
+   testing). At most log2(candidates) - 1 tries (at least 4): what bisection would pay to locate one pin.
 6. Held-out samples (when several were given): the answer is checked on every sample; if a held-out sample
    fails, the held-out samples join the search samples and steps 4-5 run again from that answer.
 
@@ -31,7 +31,7 @@ from trt_tui.core.search.evaluate import Evaluation, Verdict
 SAFETY = 0.9  # aim this far below the target: the model's error is ~10% on the sets it picks
 SHRINK_SAFETY = 0.95  # dropping pins from a set that passed: closer, the set around it is measured
 MAX_GROW = 12
-MAX_SHRINK = 4
+MIN_SHRINK = 4  # pruning tries: log2(candidates), what bisection pays to locate one pin, and at least this
 
 
 class Stop(Exception):
@@ -238,7 +238,8 @@ class _Runner:
             goal = m.weight(pins) * (fraction * SHRINK_SAFETY) ** 2
         dropped = self._group(pins, goal)
         tries = 0
-        while dropped and tries < MAX_SHRINK:
+        allowance = max(MIN_SHRINK, math.ceil(math.log2(len(m.candidates) + 1)) - 1)
+        while dropped and tries < allowance:
             trial = pins - set(dropped)
             if any(trial <= f for f in failed):  # inside a failing set: cannot pass
                 dropped = dropped[: len(dropped) // 2]
