@@ -221,13 +221,14 @@ class _Runner:
             return ref_w * (ref_f * SAFETY) ** 2
         return 0.25 * m.weight(ref, finite=True)  # unknown or non-finite error, no overflow seen: a quarter
 
-    def _group(self, pins: set[int], goal: float) -> list[int]:
+    def _group(self, pins: set[int], goal: float, keep: set[int]) -> list[int]:
         """The pins to try dropping together, least useful first: those the model says the goal does not need,
-        else (the model sees no slack, but it is not exact) the least useful half by its estimate."""
+        else (the model sees no slack, but it is not exact) the least useful half by its estimate. `keep`:
+        pins found necessary (dropping one alone failed)."""
         m = self.model
-        order = sorted(pins - set(m.forced), key=lambda n: m._loss(pins, n))
+        order = sorted(pins - set(m.forced) - keep, key=lambda n: m._loss(pins, n))
         dropped = [n for n in order if n not in m.prune(pins, goal)]
-        return dropped or order[: len(order) // 2]
+        return dropped or order[: max(1, len(order) // 2)]
 
     def _shrink(self, pins: set[int], fraction: float | None, failed: list[set[int]], goal: float | None = None) -> set[int]:
         """Step 5: drop the pins the measured slack does not need, by groups the model picks; halve on failure."""
@@ -236,23 +237,27 @@ class _Runner:
             if not fraction or not math.isfinite(fraction) or fraction <= 1.0:
                 return pins  # no slack measured (or the set is the FP32 model): nothing to drop on evidence
             goal = m.weight(pins) * (fraction * SHRINK_SAFETY) ** 2
-        dropped = self._group(pins, goal)
+        keep: set[int] = set()
+        dropped = self._group(pins, goal, keep)
         tries = 0
         allowance = max(MIN_SHRINK, math.ceil(math.log2(len(m.candidates) + 1)) - 1)
         while dropped and tries < allowance:
             trial = pins - set(dropped)
-            if any(trial <= f for f in failed):  # inside a failing set: cannot pass
-                dropped = dropped[: len(dropped) // 2]
-                continue
-            tries += 1
-            ev = self._check(trial, "prune")
-            if ev.passed:
-                pins, fraction = trial, ev.verdict.fraction
-                if not fraction:
-                    break
-                goal = math.inf if math.isinf(fraction) else m.weight(pins) * (fraction * SHRINK_SAFETY) ** 2
-                dropped = self._group(pins, goal)
-            else:
+            known_fail = any(trial <= f for f in failed)  # inside a failing set: cannot pass
+            if not known_fail:
+                tries += 1
+                ev = self._check(trial, "prune")
+                if ev.passed:
+                    pins, fraction = trial, ev.verdict.fraction
+                    if not fraction:
+                        break
+                    goal = math.inf if math.isinf(fraction) else m.weight(pins) * (fraction * SHRINK_SAFETY) ** 2
+                    dropped = self._group(pins, goal, keep)
+                    continue
                 failed.append(trial)
+            if len(dropped) == 1:  # that pin alone is needed: look at the others
+                keep.add(dropped[0])
+                dropped = self._group(pins, goal, keep)
+            else:
                 dropped = dropped[: len(dropped) // 2]  # the least useful half of the group
         return pins
