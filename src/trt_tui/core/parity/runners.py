@@ -150,7 +150,8 @@ def trt_engine_runner(path: str | os.PathLike[str], name: str = "tensorrt"):
 
 
 def trt_candidate_runner(spec: CandidateSpec, *, index=None, name: str = "candidate"):
-    """(TrtRunner over an engine built from the spec's preset, its TrtPresetPlan); not activated. Needs TensorRT."""
+    """A trt_preset.CandidateRunner: the TrtRunner (not activated) over an engine built from the spec's preset,
+    and its TrtPresetPlan. Needs TensorRT."""
     require_tensorrt("building a candidate engine from a preset")  # before touching the preset: one clear line
     from trt_tui.core.parity.trt_preset import trt_preset_runner
 
@@ -241,23 +242,20 @@ def make_runners(
     `precision`/`pins` apply). `outputs` marks tensors by exact name on both sides (None: the model outputs).
     Use as a context manager to activate both; an engine candidate keeps the outputs it was built with.
     """
-    ref_model = load_model(model) if not isinstance(model, onnx.ModelProto) else model
-    base_dir = Path(model).parent if not isinstance(model, onnx.ModelProto) else None
+    # the registry (candidates.py) builds on this module: imported here, not at the top
+    from trt_tui.core.parity.candidates import CandidateContext, candidate_kind
+
+    path = None if isinstance(model, onnx.ModelProto) else Path(model)
+    ref_model = model if path is None else load_model(path)
     spec = parse_candidate(candidate, precision=precision, pins=pins) if isinstance(candidate, str) else candidate
-    if spec.kind == "outputs":
-        raise UserError("saved outputs are not a runner; compare them with trt_tui.core.parity.engine instead")
-    if spec.kind == "cuda":
+    kind = candidate_kind(spec.kind)
+    if kind.gpu:
         from trt_tui.core.parity.providers import GPU_PROVIDERS, require_cuda
 
-        require_cuda("the cuda candidate")
-    providers = list(providers or (GPU_PROVIDERS if spec.kind == "cuda" else default_providers()))
-    reference = onnx_runner(ref_model, outputs, providers=providers, name="reference", weights=WeightSource(base_dir))
-    if spec.kind == "engine":
-        cand = trt_engine_runner(spec.path, name="candidate")
-    elif spec.kind == "trt":
-        cand = trt_candidate_runner(spec, name="candidate")[0]
-    else:
-        cand_model, cand_weights = candidate_model_and_weights(ref_model, spec, base_dir)
-        cand = onnx_runner(cand_model, outputs, providers=providers, name="candidate", weights=cand_weights)
+        require_cuda(f"the {spec.kind} candidate")
+    providers = list(providers or (GPU_PROVIDERS if kind.gpu else default_providers()))
+    ctx = CandidateContext(spec, None, path, ref_model, providers)
+    cand = kind.runner(ctx, outputs, name="candidate")  # before the reference: a refusal costs no session
+    reference = onnx_runner(ref_model, outputs, providers=providers, name="reference", weights=WeightSource(ctx.base_dir))
     return RunnerPair(reference, cand)
 

@@ -202,7 +202,7 @@ def open_runners(setup: StreamSetup) -> Iterator[tuple[object | None, dict[str, 
         elif spec.kind == "engine":
             runners[cand.label] = trt_engine_runner(spec.path, name=cand.label)
         elif spec.kind == "trt":
-            runners[cand.label] = trt_candidate_runner(spec, name=cand.label)[0]
+            runners[cand.label] = trt_candidate_runner(spec, name=cand.label).runner
         else:
             cand_providers = providers
             if spec.kind == "cuda":  # the mixed-precision ONNX on ONNX Runtime's CUDA EP
