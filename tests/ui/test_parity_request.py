@@ -61,3 +61,38 @@ async def test_pins_edited_in_the_tui_equal_the_pin_flags(tmp_path):
         tui = await _tui_request(app, pilot, "emulate")
     cli = request_from_args(build_parser().parse_args(["compare", str(MODEL), "--pin-op", "LayerNormalization"]))
     assert tui.to_json() == cli.to_json() and len(tui.candidate.pins) == 10
+
+
+async def test_search_dialog_takes_the_request_search_builds(tmp_path, monkeypatch):
+    """`trt-tui search MODEL --preset P --samples 2` and the Parity screen's search dialog (2 samples) search
+    on equal requests: the preset's seed, OPT shapes and tolerances (the target when none is typed)."""
+    from textual.widgets import Input
+
+    import trt_tui.core.search.session as session
+    from trt_tui.cli import main
+    from trt_tui.core.errors import UserError
+    from trt_tui.ui.screens.search import SearchScreen
+
+    seen = []
+
+    def capture(request, **search):  # stands in for the search itself: only the requests are compared
+        seen.append((request, search))
+        raise UserError("captured")
+
+    monkeypatch.setattr(session, "search_request", capture)
+    assert main(["search", str(MODEL), "--preset", str(PRESET), "--samples", "2"]) == 2
+    app = make_app(preset=PRESET, tmp_path=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("4")
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, SearchScreen)
+        app.screen.query_one("#search-samples", Input).value = "2"
+        app.screen.action_start()
+        await settle(app, pilot)
+    (cli, cli_search), (tui, tui_search) = seen
+    assert tui.to_json() == cli.to_json()
+    assert [(s["targets"], s["samples"], s["budget"]) for s in (cli_search, tui_search)] == [([], [], None)] * 2
+    assert tui.inputs.iterations == 2 and tui.inputs.shapes["audio_signal"] == (64, 32, 8)
+    assert session.search_policy(tui) == cli.resolved.tolerances

@@ -43,7 +43,8 @@ PRECISIONS = [("fp16", "fp16"), ("bf16", "bf16")]
 PLOT_EVERY_S = 0.25
 
 
-def parity_request(*, index, preset, pins, choice: str, precision: str, seed: int | None, inputs: str | None) -> ComparisonRequest:
+def parity_request(*, index, preset, pins, choice: str, precision: str, seed: int | None, inputs: str | None,
+                   iterations: int = 1) -> ComparisonRequest:  # fmt: skip
     """The Parity screen's ComparisonRequest: core's `build_request`, the one `trt-tui compare` builds from its
     flags, so that the screen on preset P runs what `compare MODEL --preset P` runs (the preset's pins,
     tolerances, and its first profile's OPT shapes for dynamic inputs). With a preset its pins are the
@@ -51,7 +52,7 @@ def parity_request(*, index, preset, pins, choice: str, precision: str, seed: in
     trt = choice in ("trt", "trt-outputs")
     return build_request(index.path, index=index, preset=preset, pins=None if preset is not None else pins,
                          candidate="trt" if trt else choice, outputs_only=choice == "trt-outputs", precision=precision,
-                         seed=seed, inputs=inputs)  # fmt: skip
+                         seed=seed, inputs=inputs, iterations=iterations)  # fmt: skip
 
 
 class ParityScreen(TrtScreen):
@@ -119,14 +120,15 @@ class ParityScreen(TrtScreen):
         idle = "reference: onnxruntime fp32 · press r to run"
         self.query_one("#parity-status", Static).update(f"⚠ {MARKED_ENGINE_SHORT}" if event.value == "trt" else idle)
 
-    def request_settings(self) -> dict | None:
+    def request_settings(self, choice: str | None = None) -> dict | None:
         """What the controls say, as `parity_request`'s arguments (read on the UI thread; None: nothing to run,
-        the reason notified). A TensorRT candidate gets a copy of the current preset, unsaved edits included."""
+        the reason notified); `choice` overrides the candidate control. A TensorRT candidate gets a copy of the
+        current preset, unsaved edits included."""
         ws = self.workspace
         if ws.index is None:
             self.notify("Open a model first.", severity="warning")
             return None
-        choice = str(self.query_one("#parity-candidate", Select).value)
+        choice = choice or str(self.query_one("#parity-candidate", Select).value)
         if choice in ("trt", "trt-outputs"):
             status = tensorrt_status()  # THE availability probe: never imports TensorRT into this process
             if not status.available:
@@ -322,15 +324,18 @@ class ParityScreen(TrtScreen):
         self.action_run()
 
     def action_search(self) -> None:
-        """The pin search dialog (screens/search.py) with this screen's precision and inputs."""
+        """The pin search dialog (screens/search.py) on this screen's request: the CPU emulation at its precision,
+        with its preset, seed and inputs."""
         from trt_tui.ui.screens.search import SearchScreen
 
-        index = self.workspace.index
-        if index is None:
-            self.notify("Open a model first.", severity="warning")
+        settings = self.request_settings("emulate")  # the search emulates, whatever candidate is chosen here
+        if settings is None:
             return
-        inputs = self.query_one("#parity-inputs", Input).value.strip()
-        self.app.push_screen(SearchScreen(str(index.path), str(self.query_one("#parity-precision", Select).value), inputs or "1"))
+
+        def request_for(samples: int) -> ComparisonRequest:  # a data file typed in the dialog is its samples
+            return parity_request(**{**settings, "inputs": None}, iterations=samples)
+
+        self.app.push_screen(SearchScreen(request_for, settings["precision"], settings["inputs"] or "1"))
 
     # ---- kept runs -----------------------------------------------------------------------------------------
     def action_history(self) -> None:
