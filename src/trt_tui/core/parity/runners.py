@@ -15,6 +15,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -24,6 +25,9 @@ from trt_tui.core.fileio import require_regular_file
 from trt_tui.core.model_checks import check_runnable
 from trt_tui.core.parity.segments import ort_runner
 from trt_tui.core.weights import WeightSource, load_without_weights, weights_apart
+
+if TYPE_CHECKING:  # named in annotations only: presets are resolved elsewhere
+    from trt_tui.core.preset import Preset, ResolvedPreset
 
 PRECISIONS = ("fp16", "bf16")
 CANDIDATE_KINDS = ("emulate", "mixed", "cuda", "onnx", "engine", "trt", "outputs")
@@ -40,7 +44,7 @@ class CandidateSpec:
     fuse_bias: bool = True  # emulation: treat MatMul + constant-bias Add as one fused GEMM, as TensorRT does
     # trt (an engine built from a preset): `path` is the preset file, or `preset` a Preset / ResolvedPreset
     # object (the TUI's current, possibly unsaved, preset); `outputs_only` leaves the engine unmarked
-    preset: object | None = field(default=None, compare=False, repr=False)
+    preset: Preset | ResolvedPreset | None = field(default=None, compare=False, repr=False)
     outputs_only: bool = False
 
     def __post_init__(self) -> None:
@@ -62,7 +66,7 @@ class CandidateSpec:
             pins = f" +{len(self.pins)} pinned" if self.pins else ""
             return f"{self.kind} {self.precision}{pins}"
         if self.kind == "trt":
-            source = self.path or getattr(self.preset, "name", "preset")
+            source = self.path or self.preset.name  # a Preset or ResolvedPreset: both are named
             return f"trt:{source} ({'outputs only' if self.outputs_only else 'layer-wise'})"
         return f"{self.kind}:{self.path}"
 
