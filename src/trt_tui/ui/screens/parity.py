@@ -136,6 +136,9 @@ class ParityScreen(TrtScreen):
                 return None
         preset = copy.deepcopy(ws.current_preset()) if choice in ("trt", "trt-outputs") or ws.preset is not None else None
         seed = self.query_one("#parity-seed", Input).value.strip()
+        if seed and not seed.lstrip("-").isdigit():  # the integer Input lets a lone "-" through
+            self.notify(f"seed {seed!r} is not an integer", severity="warning")
+            return None
         return {
             "index": ws.index, "preset": preset, "pins": ws.selection.rules if ws.selection is not None else None,
             "choice": choice, "precision": str(self.query_one("#parity-precision", Select).value),
