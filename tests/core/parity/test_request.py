@@ -56,7 +56,7 @@ def test_candidate_registry_matches_the_spec_names():
 
     assert set(CANDIDATES) == set(CANDIDATE_KINDS)
     for kind in CANDIDATES.values():  # the written protocol, nothing probed
-        assert {"name", "needs_path", "needs_model", "seedable", "gpu"} <= set(dir(kind)) and callable(kind.setup)
+        assert {"name", "needs_path", "needs_model", "seedable", "gpu", "saved", "static_recurrent"} <= set(dir(kind)) and callable(kind.setup)
         assert callable(kind.runner)  # make_runners and streaming build their runner through the same kind
     for side in (OnnxSide, SavedSide, RunnerSide):
         assert all(callable(getattr(side, m)) for m in ("names", "prepare", "open", "close"))

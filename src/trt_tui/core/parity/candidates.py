@@ -5,7 +5,7 @@
 
 A kind says what it needs before anything is built (`needs_path`: NAME:PATH; `needs_model`: the FP32 model
 with its weights; `seedable`: random ops can get the reference's seed on its side; `gpu`: both sides on the
-CUDA EP) and builds its side (`setup`, for a comparison) or its bare runner (`runner`, for `make_runners` and
+CUDA EP; `saved`: outputs of an earlier run; `static_recurrent`: recurrent ops get the fed shapes) and builds its side (`setup`, for a comparison) or its bare runner (`runner`, for `make_runners` and
 streaming). Every side follows `sides.Side`. Adding a candidate is one class and one entry
 in CANDIDATES (and its name in runners.CANDIDATE_KINDS, which CandidateSpec checks; a test keeps both equal).
 """
@@ -63,6 +63,8 @@ class CandidateKind(Protocol):
     needs_model: bool
     seedable: bool
     gpu: bool
+    saved: bool
+    static_recurrent: bool
 
     def setup(self, ctx: CandidateContext) -> CandidateSetup: ...
 
@@ -78,6 +80,10 @@ class _Kind:
     needs_path: bool = True
     needs_model: bool = False
     seedable: bool = False
+    saved: bool = False  # outputs computed earlier: compared on the inputs that made them, never random ones
+    # a GRU/LSTM/RNN state is rounded at every step only over a static sequence length: the emulation gets
+    # the shapes the comparison feeds (the reference runs the model as it is)
+    static_recurrent: bool = False
 
 
 class RewriteKind(_Kind):
@@ -147,8 +153,9 @@ class SavedKind(_Kind):
 _REWRITE = {"needs_path": False, "needs_model": True, "seedable": True}
 CANDIDATES: dict[str, CandidateKind] = {
     k.name: k
-    for k in (RewriteKind("emulate", **_REWRITE), RewriteKind("mixed", **_REWRITE), RewriteKind("cuda", gpu=True, **_REWRITE),
-              OnnxFileKind("onnx", seedable=True), EngineKind("engine"), TrtKind("trt", needs_path=False), SavedKind("outputs"))
+    for k in (RewriteKind("emulate", static_recurrent=True, **_REWRITE), RewriteKind("mixed", **_REWRITE),
+              RewriteKind("cuda", gpu=True, **_REWRITE), OnnxFileKind("onnx", seedable=True), EngineKind("engine"),
+              TrtKind("trt", needs_path=False), SavedKind("outputs", saved=True))
 }  # fmt: skip
 
 

@@ -354,27 +354,28 @@ def prepare_comparison(
     weights = WeightSource(Path(model).parent)  # external data stays on disk, mapped segment by segment
     ref_side = OnnxSide(full, "onnxruntime fp32", providers, weights) if ref_kind == "onnxruntime" else SavedSide(load_saved_outputs(ref_path))
     source = full
-    if spec.kind == "emulate" and _has_recurrent(full):
+    if kind.static_recurrent and _has_recurrent(full):
         # a GRU/LSTM/RNN's running state is rounded at every step only over a static sequence length: give
         # the emulation the shapes this comparison feeds (the reference runs the model as it is)
-        source = _with_static_inputs(full, _feeds(inputs, index, ref_kind, spec.kind, []))
+        source = _with_static_inputs(full, _feeds(inputs, index, ref_kind == "outputs", kind.saved, []))
     setup = kind.setup(CandidateContext(spec, index, Path(model), source, providers, random, warnings))
 
-    feeds = _feeds(inputs, index, ref_kind, spec.kind, warnings)
+    feeds = _feeds(inputs, index, ref_kind == "outputs", kind.saved, warnings)
     comparison = Comparison(index, ref_side, setup.side, feeds, options, precision=setup.precision, warnings=warnings)
     comparison.low_precision = setup.low_precision
     return comparison
 
 
-def _feeds(inputs, index: GraphIndex, ref_kind: str, cand_kind: str, warnings: list[str]) -> list[dict[str, np.ndarray]]:
-    """The comparison's input data (the same for a given `inputs`: random feeds are seeded)."""
+def _feeds(inputs, index: GraphIndex, ref_saved: bool, cand_saved: bool, warnings: list[str]) -> list[dict[str, np.ndarray]]:
+    """The comparison's input data (the same for a given `inputs`: random feeds are seeded). `*_saved`: that
+    side is saved outputs, compared on the inputs that made them, never on random ones."""
     if isinstance(inputs, list):
         feeds = inputs
     elif isinstance(inputs, (str, os.PathLike)):
         feeds = load_feeds(inputs, index)
     else:
-        for kind, label in ((ref_kind, "the reference"), (cand_kind, "the candidate")):
-            if kind == "outputs":  # saved outputs are compared on the inputs that made them, never random ones
+        for saved, label in ((ref_saved, "the reference"), (cand_saved, "the candidate")):
+            if saved:
                 raise UserError(f"{label} is saved outputs: give the inputs that produced them (--inputs FILE)")
         feeds = random_feeds(index, inputs or InputSpec(), warnings)
     if not feeds:
