@@ -188,7 +188,7 @@ class SegmentPlan:
         supplied = [t for t in inits if supplied_separately(t) and not (mapped and on_disk(t))]
         for t in inits:
             if mapped and on_disk(t):
-                self.weights.resolve(t)  # inside the model's folder, a regular file: one clear line if not
+                self.weights.checked_range(t)  # inside the model's folder, the range inside the file: one line if not
         inline = [placeholder(t) if t in supplied else inlined(t, self.weights) for t in inits]
         graph = helper.make_graph(nodes, f"segment_{k}", inputs, outputs, inline)
         sub = helper.make_model(graph, opset_imports=self.model.opset_import, ir_version=self.model.ir_version)
