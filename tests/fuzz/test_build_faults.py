@@ -235,3 +235,26 @@ def test_two_processes_on_one_state_dir_never_overlap(env, tmp_path):
     assert len(spans) == 3
     for (_, end), (start, _) in zip(spans, spans[1:]):
         assert end <= start, f"builds overlapped on gpu0: {spans}"
+
+
+def test_a_lock_conflict_sqlite_returns_at_once_is_retried(tmp_path):
+    """Some conflicts (a journal-mode switch, a stale WAL snapshot) are "database is locked" at once, without
+    SQLite's busy wait: a write retries them instead of failing the build (seen once with three processes)."""
+    from trt_tui.core.build.types import BuildJob
+
+    h = BuildHistory(tmp_path / "history.sqlite")
+    real, failures = h._db, [sqlite3.OperationalError("database is locked")] * 2
+
+    class Flaky:
+        def execute(self, *args):
+            if failures:
+                raise failures.pop()
+            return real.execute(*args)
+
+    h._db = Flaky()
+    try:
+        h.add(BuildJob(id="x", request=trtexec_request(tmp_path), build_dir=str(tmp_path)), os.getpid(), "")
+    finally:
+        h._db = real
+    assert not failures and h.row("x") is not None
+    h.close()

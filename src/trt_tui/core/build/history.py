@@ -17,7 +17,7 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +67,25 @@ class BuildHistory:
             raise HistoryError(f"cannot create the state directory: {exc.strerror or exc}", self.path.parent) from None
         with self._errors("open"):
             self._db = sqlite3.connect(self.path, timeout=LOCK_TIMEOUT_S, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._retrying(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA)
+            self._retrying(lambda: self._db.executescript(SCHEMA))
         self._db.row_factory = sqlite3.Row
+
+    @staticmethod
+    def _retrying(statement: Callable[[], Any]) -> Any:
+        """Run one statement, retrying while the history is locked, up to LOCK_TIMEOUT_S in all. SQLite's own
+        busy timeout covers a plain wait, but some lock conflicts (a journal-mode switch, a stale WAL
+        snapshot) come back at once as "database is locked", without waiting at all."""
+        deadline = time.monotonic() + LOCK_TIMEOUT_S
+        while True:
+            try:
+                return statement()
+            except sqlite3.OperationalError as exc:
+                text = str(exc)
+                if not ("locked" in text or "busy" in text) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
 
     @contextlib.contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
@@ -91,12 +106,12 @@ class BuildHistory:
     def add(self, job: BuildJob, owner_pid: int, owner_start: str) -> None:
         r = job.request
         with self._lock, self._errors("write"):
-            self._db.execute(
+            self._retrying(lambda: self._db.execute(
                 "INSERT INTO builds (id, created_at, state, backend, preset_path, model_path, label, build_dir,"
                 " owner_pid, owner_start, request_json) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (job.id, job.created_at, job.state.value, r.backend, r.preset_path, r.model_path, r.label,
                  job.build_dir, owner_pid, owner_start, jsonio.dumps(r.to_json())),
-            )
+            ))
 
     def mark_running(self, job_id: str, started_at: float, child_pid: int, child_start: str) -> None:
         self._update(job_id, state=JobState.RUNNING.value, started_at=started_at, child_pid=child_pid,
@@ -109,7 +124,7 @@ class BuildHistory:
     def _update(self, job_id: str, **cols: Any) -> None:
         sets = ", ".join(f"{k} = ?" for k in cols)
         with self._lock, self._errors("write"):
-            self._db.execute(f"UPDATE builds SET {sets} WHERE id = ?", (*cols.values(), job_id))
+            self._retrying(lambda: self._db.execute(f"UPDATE builds SET {sets} WHERE id = ?", (*cols.values(), job_id)))
 
     # ---- reads ----
 
