@@ -8,8 +8,9 @@ Generates (once, into the cache; never committed):
   parameters of random weights in external data), with the demo's input/cache signature and a contract;
 - `plain/plain.onnx`: 3 MatMul + Softmax layers, 2.4 GB of FP32 weights in external data.
 
-Runs each route as its own process and prints wall time, peak RSS (the process tree's maximum, from
-/usr/bin/time), RSS / weight bytes, next to one plain FP32 ONNX Runtime inference of the whole model (the
+Runs each route as its own process and prints wall time, CPU time (user + system), peak RSS (the process
+tree's maximum, from /usr/bin/time), RSS / weight bytes and the load average, next to one plain FP32 ONNX
+Runtime inference of the whole model, run first and again last (the
 peer: issue 14's targets are compare RSS <= 1.0x the weight bytes and time <= 4x that inference; convert
 RSS <= 1.0x the weight bytes; inspect <= 1 s and <= 200 MB whatever the weight size, and <= 0.5x
 `polygraphy inspect model --show layers`).
@@ -97,19 +98,22 @@ def make_plain(folder: Path, d: int = PLAIN_D) -> Path:
     return path
 
 
-def measure(argv: list[str], cwd: Path) -> tuple[str, float, int]:
-    """(ok or the first error line, wall seconds, peak RSS bytes) of one command under /usr/bin/time -v."""
+def measure(argv: list[str], cwd: Path) -> tuple[str, float, int, float]:
+    """(ok or the first error line, wall seconds, peak RSS bytes, CPU seconds user + system) of one command
+    under /usr/bin/time -v. CPU seconds say what the wall time would be on an idle machine better than the
+    wall time itself does on a shared one (the load average is printed with each route)."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
         start = time.perf_counter()
         proc = subprocess.run(["/usr/bin/time", "-v", "-o", report.name, *argv], cwd=cwd, capture_output=True, text=True)
         wall = time.perf_counter() - start
         text = Path(report.name).read_text()
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1)) * 1024
+    cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([0-9.]+)", text).group(1)) for kind in ("User", "System"))
     status = "ok"
     if proc.returncode not in (0, 1):  # compare/stream exit 1 on a failed verdict: the route still ran
         lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
         status = f"exit {proc.returncode}: {lines[-1][:110] if lines else ''}"
-    return status, wall, rss
+    return status, wall, rss, cpu
 
 
 ORT_ONCE = r"""
@@ -140,6 +144,7 @@ def routes(model: Path, contract: Path | None, tmp: Path) -> dict[str, list[str]
     out["preset new"] = [*cli, "preset", "new", str(model), "-o", str(preset), "--precision", "fp16", "--dim", "B=1"]
     out["preset export trtexec"] = [*cli, "preset", "export", str(preset), "--format", "trtexec"]
     out["build --backend emulate"] = [*cli, "build", str(preset), "--backend", "emulate", "--json", "--state-dir", str(tmp / "state")]
+    out["ORT FP32 inference (peer again)"] = out["ORT FP32 inference (peer)"]  # the load may have changed meanwhile
     return out
 
 
@@ -158,15 +163,21 @@ def main() -> int:
     for label, model, contract in models:
         wb = weight_bytes(model)
         print(f"\n{label}: {model} ({wb / 1e9:.2f} GB of weights)")
-        print(f"{'route':28} {'status':10} {'wall s':>8} {'peak RSS':>10} {'RSS/weights':>11}")
+        print(f"{'route':28} {'status':10} {'wall s':>8} {'CPU s':>7} {'peak RSS':>10} {'RSS/weights':>11} {'x peer wall':>11} "
+              f"{'x peer CPU':>10}  load avg")  # fmt: skip
+        peer: tuple[float, float] | None = None
         with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
             for name, argv in routes(model, contract, Path(tmp)).items():
-                if args.routes and not any(r in name for r in args.routes.split(",")):
+                if args.routes and not name.startswith("ORT FP32") and not any(r in name for r in args.routes.split(",")):
                     continue
                 if "polygraphy" in name and polygraphy_bin.exists():
                     argv = [str(polygraphy_bin), *argv[3:]]
-                status, wall, rss = measure(argv, ROOT)
-                print(f"{name:28} {status:10} {wall:8.2f} {rss / 1e6:8.0f}MB {rss / wb:11.2f}", flush=True)
+                status, wall, rss, cpu = measure(argv, ROOT)
+                if name == "ORT FP32 inference (peer)":
+                    peer = (wall, cpu)
+                ratios = f"{wall / peer[0]:11.2f} {cpu / peer[1]:10.2f}" if peer else f"{'':11} {'':10}"
+                load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+                print(f"{name:28} {status:10} {wall:8.2f} {cpu:7.2f} {rss / 1e6:8.0f}MB {rss / wb:11.2f} {ratios}  {load}", flush=True)
     return 0
 
 

@@ -9,8 +9,9 @@ On the same model, the same input and the same target, each tool searches the no
 - ModelOpt AutoCast's default heuristic (`--modelopt-path`: `pip install --target DIR --no-deps
   nvidia-modelopt==0.47.0 tqdm`): its node classifier on one FP32 reference run, no accuracy loop.
 
-Printed per tool: wall time of the search (model already loaded), evaluations (inferences of a candidate
-pin set), FP32 nodes kept / low-precision nodes, and the output error of the result measured by the SAME code
+Printed per tool: wall time of the search (from the model file; each tool's preparation included), evaluations (inferences of a candidate
+pin set; trt_tui's sensitivity pass counts as one), FP32 compute nodes kept / float compute nodes (the same
+count for both: `compute_pins`), and the output error of the result measured by the SAME code
 for both: the fp16 storage-rounding emulation of the model with that set pinned, run on ONNX Runtime, error
 computed here with numpy (independent of the search's own bookkeeping), and whether that meets the target.
 The target is `--factor` x the rel_rms that fp16 everywhere gives on the first float output (so nothing
@@ -26,6 +27,7 @@ import argparse
 import contextlib
 import io
 import math
+import os
 import sys
 import tempfile
 import time
@@ -107,13 +109,27 @@ def emulated_error(model_path: Path, pins: list[str], feeds: list[dict], output:
     return worst, nonfinite
 
 
+def compute_pins(model_path: Path, pins: list[str]) -> tuple[int, int]:
+    """(pins that are float compute nodes, float compute nodes): the SAME count for every tool. A node counts
+    when it computes low with nothing pinned and is not data movement (`PASS_THROUGH_OPS`: Reshape, Concat,
+    Gather...: they copy values, their pin only carries an FP32 value between FP32 nodes); auto_convert's block
+    list also names shape and integer nodes, which are not counted either."""
+    from trt_tui.core.precision.opsupport import PASS_THROUGH_OPS
+    from trt_tui.core.precision.plan import make_plan
+
+    plan = make_plan(str(model_path), "fp16", [], round_all=True)
+    nodes = plan.model.graph.node
+    compute = {plan.names[i] for i in plan.order if plan.nodes[i].mode == "low" and nodes[i].op_type not in PASS_THROUGH_OPS}
+    return len(compute & set(pins)), len(compute)
+
+
 def run_trt_tui(path: Path, target: str, feeds: list[dict]) -> dict:
     from trt_tui.core.search.session import prepare_search
 
     with tempfile.TemporaryDirectory() as tmp:
         np.savez(Path(tmp) / "sample.npz", **feeds[0])
+        t0 = time.perf_counter()  # from the loaded model, as auto_convert's: its own preparation counts
         job = prepare_search(path, targets=[target], inputs=[Path(tmp) / "sample.npz"])
-        t0 = time.perf_counter()
         result = job.run()
         seconds = time.perf_counter() - t0
     return {"seconds": seconds, "evaluations": result.evaluations, "pins": result.pins, "float_nodes": result.float_nodes,
@@ -269,26 +285,26 @@ def main() -> int:
                 if not args.no_released:
                     tools["auto_convert (its ORT fp16 run)"] = run_occ(path, bound, output, feeds, args.occ_path)
             tools["AutoCast (heuristic)"] = run_autocast(path, feeds, args.modelopt_path)
-            float_nodes = tools["trt_tui search"]["float_nodes"]
             for name, r in tools.items():
                 if "seconds" not in r:
                     print(f"  {name:30s} {r['status']}")
                     continue
                 err, nonfinite = emulated_error(path, r["pins"], feeds, output)
                 ok = err <= float(f"{value:.3g}")
-                print(f"  {name:30s} {r['seconds']:8.2f} s  {r['evaluations']:4d} evaluations  FP32 {len(r['pins']):4d} / "
-                      f"{float_nodes} low nodes  error {err:.3g}{' (non-finite)' if nonfinite else ''}  "
+                kept, compute = compute_pins(path, r["pins"])
+                print(f"  {name:30s} {r['seconds']:8.2f} s  {r['evaluations']:4d} evaluations  FP32 {kept:4d} / {compute} compute "
+                      f"nodes ({len(r['pins'])} names)  error {err:.3g}{' (non-finite)' if nonfinite else ''}  "
                       f"{'PASS' if ok else 'FAIL'}  [{r['status']}]", flush=True)  # fmt: skip
-                r.update(error=err, ok=ok)
+                r.update(error=err, ok=ok, kept=kept)
             rows.append((label, tools))
-    print("\n== ratios (auto_convert_mixed_precision / trt_tui search)")
+    print(f"\n== ratios (auto_convert_mixed_precision / trt_tui search); load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     for label, tools in rows:
         ours, theirs = tools["trt_tui search"], tools.get("auto_convert_mixed_precision")
         if not theirs or "seconds" not in theirs:
             continue
         label += " (same emulation)"
         print(f"  {label:40s} time {theirs['seconds'] / ours['seconds']:6.1f}x  evaluations "
-              f"{theirs['evaluations'] / max(ours['evaluations'], 1):6.1f}x  FP32 nodes {len(ours['pins'])} vs {len(theirs['pins'])}"
+              f"{theirs['evaluations'] / max(ours['evaluations'], 1):6.1f}x  FP32 compute nodes {ours['kept']} vs {theirs['kept']}"
               f"  re-checked: ours {'PASS' if ours['ok'] else 'FAIL'}, theirs {'PASS' if theirs['ok'] else 'FAIL'}")  # fmt: skip
     return 0
 

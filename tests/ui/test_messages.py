@@ -59,7 +59,7 @@ async def test_failed_comparison_keeps_the_error_and_stops_progress(tmp_path, de
     def fail(*_a, **_k):
         raise RuntimeError(ORT_ERROR)
 
-    monkeypatch.setattr(parity, "prepare_comparison", fail)
+    monkeypatch.setattr(parity.ComparisonRequest, "prepare", fail)
     app = make_app(demo_model, tmp_path=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)

@@ -189,7 +189,7 @@ def _check_targets(args: argparse.Namespace, request) -> None:
     absolute = [Path(t).absolute() for t in targets]
     if len(set(absolute)) < len(absolute):
         raise UserError("--json, --csv and --model-explorer name the same file", targets[0])
-    sources = [request.model, args.preset, request.inputs if not hasattr(request.inputs, "seed") else None]
+    sources = [request.model, args.preset, request.inputs if isinstance(request.inputs, Path) else None]  # a data file
     for spec in (args.candidate, args.reference):
         kind, sep, path = spec.partition(":")
         if sep and kind in ("onnx", "engine", "outputs", "trt"):

@@ -28,8 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "search",
         help="find the FP32 pins that keep the outputs within a target (CPU emulation)",
         description="Search the smallest set of nodes to keep in FP32 so that the fp16/bf16 CPU emulation meets "
-        "the target on every sample: one FP32 reference run, a sensitivity ranking from one extra run, then a "
-        "few evaluations (each one emulated inference per sample). Exit 0: a passing set was found; 1: none "
+        "the target on every sample: one FP32 reference run, a sensitivity pass (counted as one evaluation) whose "
+        "error model predicts a set, then a few evaluations verifying and pruning it (each one emulated inference "
+        "per sample). Exit 0: a passing set was found; 1: none "
         "within the budget or the target is out of reach; 2: bad input.",
     )
     p.add_argument("model", nargs="?", help="ONNX model (FP32); default: the --preset's model")
@@ -58,38 +59,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _input_spec(args: argparse.Namespace):
-    from trt_tui.commands.compare import _input_spec as compare_input_spec  # the same flags as compare
+def request_from_args(args: argparse.Namespace):
+    """The ComparisonRequest of these flags (core.parity.request, as `compare` builds it): the model, the
+    precision, the seed, the shapes (else the preset's first-profile OPT shapes) and the preset's input data
+    and tolerances. `--samples` random samples are the request's iterations; --inputs files are passed on
+    as the search's samples (several files or folders: not one request input)."""
+    from trt_tui.commands.compare import _input_flags
+    from trt_tui.core.parity.request import build_request
 
-    args.iterations = args.samples
-    return compare_input_spec(args)
-
-
-def _apply_preset(args: argparse.Namespace):
-    """Fill unset flags from the preset; returns (preset, its tolerance policy) or (None, None)."""
-    if not args.preset:
-        return None, None
-    from trt_tui.core.preset import load_preset, resolve_preset
-
-    preset = load_preset(args.preset)
-    resolved = resolve_preset(preset)
-    args.model = args.model or str(resolved.model_path)
-    if args.precision is None and resolved.precision in ("fp16", "bf16"):
-        args.precision = resolved.precision
-    if args.seed is None and resolved.seed is not None:
-        args.seed = resolved.seed
-    if not args.inputs and str(resolved.input_data) != "random" and not args.contract:
-        args.inputs = [str(resolved.input_data)]
-    if not args.shape and resolved.profiles:
-        args.shape = [f"{name}:{'x'.join(map(str, triple[1]))}" for name, triple in resolved.profiles[0].items()]
-    return preset, resolved.tolerances
+    shapes, dims, ranges = _input_flags(args)
+    return build_request(args.model, preset=args.preset, precision=args.precision, fuse_bias=not args.no_fuse_bias,
+                         seed=args.seed, iterations=args.samples, shapes=shapes, dims=dims, ranges=ranges)  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from trt_tui.core.search.session import prepare_search
+    from trt_tui.core.search.session import search_policy, search_request
 
     if args.json and args.json != "-" and Path(args.json).exists() and not args.force:
         raise UserError("already exists; pass --force to overwrite", args.json)
@@ -97,18 +84,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("already exists; trt-tui search never overwrites a preset: choose another name", args.output)
     if args.samples < 1:
         raise UserError("--samples must be at least 1")
-    preset, policy = _apply_preset(args)
-    if not args.model:
-        raise UserError("give a MODEL or a --preset")
-    args.precision = args.precision or "fp16"
-    args.seed = DEFAULT_SEED if args.seed is None else args.seed
-    if not args.target and policy is None and not args.contract:
+    request = request_from_args(args)
+    preset = request.resolved.preset if request.resolved is not None else None  # -o writes a copy of it
+    if not args.target and search_policy(request) is None and not args.contract:
         raise UserError("no target: give --target [OUTPUT:]METRIC<=VALUE (e.g. rel_rms<=1e-3) or a --preset with tolerances")
-    job = prepare_search(
-        args.model, precision=args.precision, targets=args.target, policy=policy, inputs=args.inputs,
-        input_spec=_input_spec(args), contract=args.contract, chunks=args.chunks, stream_inputs=args.stream_inputs,
-        budget=args.budget, fuse_bias=not args.no_fuse_bias,
-    )  # fmt: skip
+    job = search_request(request, targets=args.target, samples=args.inputs, contract=args.contract, chunks=args.chunks,
+                         stream_inputs=args.stream_inputs, budget=args.budget)  # fmt: skip
     for w in job.warnings:
         print(f"trt-tui: warning: {w}", file=sys.stderr)
     cancel = threading.Event()
@@ -130,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
         from trt_tui.core.search.preset_out import write_preset
 
         sample = job.evaluator.first_sample()  # its shapes become the profile of a new preset's dynamic inputs
-        written = write_preset(result, args.output, base=preset, model=args.model, precision=args.precision, sample=sample)
+        written = write_preset(result, args.output, base=preset, model=str(request.model), precision=request.precision,
+                               sample=sample)  # fmt: skip
         print(f"wrote {written}", file=sys.stderr if quiet else sys.stdout)
     if args.json:
         if args.json == "-":
@@ -196,8 +178,9 @@ def _print(result: SearchResult) -> None:
     out.print(f"[{colour}]{escape(result.message)}[/] ({result.status}) on {escape(result.model)}, {result.precision}")
     out.print(f"target: {escape('; '.join(result.criterion))}")
     if result.passed:
-        out.print(f"pins: {len(result.pins)} of {result.candidates} candidate nodes ({result.float_nodes} low-precision nodes): "
-                  f"{escape(result.rules.text())}")  # fmt: skip
+        carried = f" + {len(result.carriers)} data-movement nodes carrying their FP32 values" if result.carriers else ""
+        out.print(f"pins: {len(result.pins) - len(result.carriers)} of {result.candidates} candidate nodes{carried} "
+                  f"({result.float_nodes} low-precision nodes): {escape(result.rules.text())}")  # fmt: skip
         for name in result.rules.names[:20]:
             out.print(f"  {escape(name)}")
         if len(result.rules.names) > 20:

@@ -182,9 +182,11 @@ def accuracy_lines() -> bool:
     for entry in refs.split(","):
         name = entry.rsplit(":", 1)[0]
         loss = float(losses.get(name, 0.0))
-        text = f"Accuracy loss for tensor {name} ({algorithm.upper() if algorithm != 'lInf' else 'LInf'}): {loss:.6f}"
+        # getAlgorithmName (samples/common/sampleUtils.h) and the stream's sticky std::fixed, setprecision(6)
+        label = {"l0": "L0", "l1": "L1", "l2": "L2", "lInf": "LInf", "cos": "Cosine"}.get(algorithm, "Unknown")
+        text = f"Accuracy loss for tensor {name} ({label}): {loss:.6f}"
         if threshold > 0 and loss >= threshold:
-            text += f" [FAIL: >= threshold {threshold:g}]"
+            text += f" [FAIL: >= threshold {threshold:.6f}]"
             failed = True
         out(text)
     return failed

@@ -1,4 +1,5 @@
-"""The pin check on hand-written inspector JSON: 10.x "Format/Datatype" and a split 11.x form."""
+"""The pin check on hand-written inspector JSON: "Format/Datatype" (10.x, and what the 11.1 tree's consumers
+read) and the split "Format" / "Datatype" keys the 11.1 tree's perf-analysis validator also accepts."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ def t10(fmt: str) -> dict:
 
 
 def t11(layout: str, dtype: str) -> dict:
-    # TensorRT 11 splits format and type; the exact key spelling is unverified, so two spellings are used.
+    # the split form (keys compared case-insensitively): seen in no published file, accepted defensively
     return {"Name": "t", "Dimensions": [1, 8], "Format": layout, "DataType": dtype}
 
 
@@ -41,7 +42,8 @@ def test_dtype_normalization():
     assert normalize_dtype("Thirty-two wide channel vectorized row major Int8 format.") == "int8"
     assert normalize_dtype("N/A due to dynamic shapes") is None
     assert tensor_dtype(t11("Row major linear", "FP16")) == "fp16"
-    assert tensor_dtype({"Format": "Row major linear", "Data type": "Float"}) == "fp32"
+    assert tensor_dtype({"Format": "Row major linear", "Datatype": "Float"}) == "fp32"
+    assert tensor_dtype({"Format/Datatype": "Row major linear FP16", "Datatype": "Float"}) == "fp16"  # the combined key first
 
 
 def test_metadata_mapping():

@@ -95,14 +95,18 @@ def test_accuracy_lines_are_parsed():
     log = TrtexecLog()
     for line in [
         "[11/26/2026-02:10:01] [I] Accuracy loss for tensor log_probs (L0): 0.000000",
-        "[11/26/2026-02:10:01] [I] Accuracy loss for tensor encoded lengths (LInf): 0.031250 [FAIL: >= threshold 0.001]",
+        "[11/26/2026-02:10:01] [I] Accuracy loss for tensor encoded lengths (LInf): 0.031250 [FAIL: >= threshold 0.001000]",
+        "[11/26/2026-02:10:01] [I] Accuracy loss for tensor out (b) (Cosine): 0.000012",
         "[11/26/2026-02:10:01] [W] Reference output tensor extra not found in output bindings",
+        "[11/26/2026-02:10:02] [E] Accuracy validation FAILED: one or more tensors exceeded the threshold.",
     ]:
         log.feed(line)
     acc = log.summary()["accuracy"]
     assert acc["tensors"]["log_probs"] == {"algorithm": "L0", "loss": 0.0, "failed": False, "threshold": None}
     assert acc["tensors"]["encoded lengths"]["failed"] and acc["tensors"]["encoded lengths"]["threshold"] == 0.001
+    assert acc["tensors"]["out (b)"]["algorithm"] == "Cosine"  # a raw name with parentheses, sampleUtils.h's spelling
     assert acc["failed"] == ["encoded lengths"] and not acc["passed"]
+    assert any("Accuracy validation FAILED" in e for e in log.summary()["errors"])
     assert TrtexecLog().summary()["accuracy"] is None
 
 

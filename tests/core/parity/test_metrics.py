@@ -154,3 +154,72 @@ def test_histogram_edges_are_the_real_decades():
     c = np.array([1e-8, 1e-3, 0.0, 2e4], np.float32)
     h = tensor_drift("t", np.zeros(4, np.float32), c).histogram
     assert {k: v for k, v in h.items() if v} == {"0": 1, "<1e-8": 1, "1e-3..1e-2": 1, ">=1e4": 1}
+
+
+def _selection_cases(n: int):
+    rng = np.random.default_rng(3)
+    x = np.abs(rng.standard_normal(n)).astype(np.float32)
+    yield "random", x
+    yield "sorted", np.sort(x)
+    yield "reversed", np.sort(x)[::-1].copy()
+    z = x.copy()
+    z[: n * 2 // 3] = 0  # a run of equal values over the median
+    yield "mostly zero", z
+    s = x.copy()
+    s[::4096] = 1e6  # exactly what the strided sample sees is unrepresentative
+    yield "sample-hostile", s
+    yield "constant", np.full(n, 0.5, np.float32)
+    yield "with inf", np.where(x > 2.5, np.float32(np.inf), x)  # reldiff can overflow
+
+
+@pytest.mark.parametrize("case", ["random", "sorted", "reversed", "mostly zero", "sample-hostile", "constant", "with inf"])
+def test_sampled_selection_is_exact(case):
+    """Tensors over _PARTITION_MAX elements take the sampled route: every order statistic must be what a full
+    sort gives, and the quantiles numpy's own."""
+    from trt_tui.core.parity.metrics import _PARTITION_MAX, _select_positions, _select_quantiles
+
+    n = 3 * _PARTITION_MAX + 17
+    a = dict(_selection_cases(n))[case]
+    before = a.copy()
+    ranked = np.sort(a)
+    positions = [0, 1, n // 2 - 1, n // 2, n // 2 + 1, int(0.99 * (n - 1)), n - 9, n - 1]
+    got = _select_positions(a, positions)
+    assert got == {k: float(ranked[k]) for k in positions}
+    np.testing.assert_array_equal(a, before)  # left as it was
+    qs, _ = _select_quantiles(a, (0.5, 0.9, 0.99))
+    for q, v in qs.items():
+        expected = float(np.quantile(a.astype(np.float64), q)) if np.isfinite(ranked[-1]) else None
+        if expected is not None:
+            assert v == pytest.approx(expected, rel=1e-6, abs=0)
+
+
+def test_big_tensor_drift_equals_general_path():
+    from trt_tui.core.parity.metrics import HIST_LABELS, _general_drift
+
+    rng = np.random.default_rng(5)
+    r = rng.standard_normal((74, 1500)).astype(np.float32)
+    c = r.astype(np.float16).astype(np.float32)
+    c[:, :10] = r[:, :10]  # exact zeros in |d|
+    tol = Tolerance(atol=1e-3, rtol=1e-3, stat="median")
+    fast = tensor_drift("t", r, c, tol, quantiles=(0.9, 0.999))
+    slow = _general_drift("t", r, r, c, tol, (0.9, 0.999), 65504.0)
+    assert (fast.median_abs, fast.p99_abs, fast.quantiles) == (slow.median_abs, slow.p99_abs, slow.quantiles)
+    assert (fast.required_atol, fast.required_rtol) == pytest.approx((slow.required_atol, slow.required_rtol), rel=1e-6)
+    assert list(fast.histogram) == list(HIST_LABELS) and fast.histogram == slow.histogram
+    assert [e["index"] for e in fast.worst] == [e["index"] for e in slow.worst]
+
+
+@pytest.mark.parametrize("n", [5000, 150001])
+def test_p99_interpolates_with_the_next_order_statistic(n):
+    """numpy's linear quantile between the two order statistics around q*(n-1), also when the top-k threshold
+    is selected in the same call (the in-place partition it replaced lost the upper neighbour then)."""
+    from trt_tui.core.parity.metrics import _select_quantiles
+
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        a = np.abs(rng.standard_normal(n)).astype(np.float32)
+        a[rng.random(n) < 0.3] = 0
+        s = np.sort(a).astype(np.float64)
+        p = 0.99 * (n - 1)
+        lo = int(np.floor(p))
+        assert _select_quantiles(a, (0.5, 0.99), extra=(n - 8,))[0][0.99] == s[lo] + (s[lo + 1] - s[lo]) * (p - lo)

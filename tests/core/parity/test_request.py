@@ -56,6 +56,31 @@ def test_candidate_registry_matches_the_spec_names():
 
     assert set(CANDIDATES) == set(CANDIDATE_KINDS)
     for kind in CANDIDATES.values():  # the written protocol, nothing probed
-        assert {"name", "needs_path", "needs_model", "seedable", "gpu"} <= set(dir(kind)) and callable(kind.setup)
+        assert {"name", "needs_path", "needs_model", "seedable", "gpu", "saved", "static_recurrent"} <= set(dir(kind)) and callable(kind.setup)
+        assert callable(kind.runner)  # make_runners and streaming build their runner through the same kind
     for side in (OnnxSide, SavedSide, RunnerSide):
         assert all(callable(getattr(side, m)) for m in ("names", "prepare", "open", "close"))
+
+
+def test_make_runners_goes_through_the_registry(monkeypatch, tmp_path):
+    """make_runners asks the candidate's kind for its runner (no if/elif on kind names): a kind swapped in the
+    registry is the one used, and saved outputs say in one line that they are not a runner."""
+    import pytest
+
+    from trt_tui.core.errors import UserError
+    from trt_tui.core.parity import candidates
+    from trt_tui.core.parity.runners import make_runners
+
+    model = str(build_request(preset=str(PRESET)).model)
+    seen = []
+
+    class Recording(candidates.RewriteKind):
+        def runner(self, ctx, outputs=None, name="candidate"):
+            seen.append((ctx.spec.kind, ctx.model_path, name))
+            return super().runner(ctx, outputs, name)
+
+    monkeypatch.setitem(candidates.CANDIDATES, "mixed", Recording("mixed", needs_path=False, needs_model=True, seedable=True))
+    pair = make_runners(model, "mixed")
+    assert seen == [("mixed", Path(model), "candidate")] and pair.candidate.name == "candidate"
+    with pytest.raises(UserError, match="saved outputs are not a runner"):
+        make_runners(model, f"outputs:{tmp_path / 'x.npz'}")

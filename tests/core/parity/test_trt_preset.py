@@ -20,7 +20,7 @@ from trt_tui.core.errors import MissingBackendError, UserError
 from trt_tui.core.parity import trt_preset
 from trt_tui.core.parity.runners import CandidateSpec, parse_candidate
 from trt_tui.core.parity.trt_preset import MARKED_ENGINE_WARNING, plan_trt_candidate, resolve_candidate_preset
-from trt_tui.core.preset import load_preset, resolve_preset
+from trt_tui.core.preset import Preset, load_preset, resolve_preset
 
 from tests.fixtures import fake_tensorrt
 
@@ -98,7 +98,7 @@ def test_candidate_spec_and_parse():
         parse_candidate("trt")
     with pytest.raises(UserError, match="--outputs-only applies to"):
         parse_candidate("emulate", outputs_only=True)
-    assert CandidateSpec("trt", preset=object()).label.startswith("trt:preset")
+    assert CandidateSpec("trt", preset=Preset(model="m.onnx", name="mine")).label == "trt:mine (layer-wise)"
 
 
 @pytest.mark.skipif(_has_tensorrt(), reason="TensorRT is installed: the missing-backend path cannot be shown")

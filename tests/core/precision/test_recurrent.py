@@ -112,13 +112,23 @@ def numpy_reference(op, w, feeds, low, direction="forward", lbr=0, layout=0, per
     return out
 
 
-def cudnn_reference(op, w, feeds, direction="forward", layout=0):
-    """cuDNN's fp16 ("true half") arithmetic, step by step: FP32 products rounded to fp16, then every
-    elementwise operation rounded; sigmoid = 1/(1+exp(-x)), tanh = 2*sigmoid(2x)-1 (GRU: linear_before_reset=1)."""
+def cudnn_reference(op, w, feeds, direction="forward", layout=0, chunk=16):
+    """cuDNN's fp16 ("true half") arithmetic, step by step: products accumulated in fp16 per 16 terms, both
+    biases summed in fp16 and added after them, every elementwise operation rounded except the fused
+    multiply-adds (GRU r*(Rh+b)+x, LSTM f*c+i*g); sigmoid = 1/(1+exp(-x)), tanh = 2*sigmoid(2x)-1
+    (GRU: linear_before_reset=1)."""
     r = lambda v: round_through(np.asarray(v, np.float32), LOW_TYPES["fp16"])
     with np.errstate(over="ignore"):
         sg = lambda v: r(1.0 / r(1.0 + r(np.exp(-v))))
     th = lambda v: r(2.0 * sg(2.0 * v) - 1.0)
+
+    def matmul16(a, bt):
+        acc = None
+        for s in range(0, a.shape[-1], chunk):
+            part = a[..., s : s + chunk] @ bt[s : s + chunk]
+            acc = r(part if acc is None else acc + part)
+        return acc
+
     x = r(feeds["x"])
     if layout:
         x = x.transpose(1, 0, 2)
@@ -128,25 +138,28 @@ def cudnn_reference(op, w, feeds, direction="forward", layout=0):
     for d, way in enumerate(dirs):
         W, R, B = r(w["W"][d]), r(w["R"][d]), r(w["B"][d])
         gh = GATES[op] * H
-        xw = r(r(x @ W.T) + B[:gh])
+        wb, rb = B[:gh], B[gh:]
+        both = r(wb + rb)
+        xw = matmul16(x, W.T)
         h0, c0 = feeds.get("h0"), feeds.get("c0")
         pick = lambda s: r(s.transpose(1, 0, 2)[d] if layout else s[d]) if s is not None else np.zeros((BATCH, H), np.float32)
         h, c = pick(h0), pick(c0)
         y = [None] * seq
         for t in range(seq) if way == "forward" else range(seq - 1, -1, -1):
-            rh = r(r(h @ R.T) + B[gh:])
+            rh = matmul16(h, R.T)
             if op == "GRU":
-                zr = sg(r(xw[t, :, : 2 * H] + rh[:, : 2 * H]))
+                zr = sg(r(r(xw[t, :, : 2 * H] + rh[:, : 2 * H]) + both[: 2 * H]))
                 z, rr = zr[:, :H], zr[:, H:]
-                n = th(r(xw[t, :, 2 * H :] + r(rr * rh[:, 2 * H :])))
-                h = r(r((1 - z) * n) + r(z * h))
-            elif op == "LSTM":
-                pre = r(xw[t] + rh)
-                iof = sg(pre[:, : 3 * H])
-                c = r(r(iof[:, 2 * H :] * c) + r(iof[:, :H] * th(pre[:, 3 * H :])))
-                h = r(iof[:, H : 2 * H] * th(c))
+                n = th(r(rr * r(rh[:, 2 * H :] + rb[2 * H :]) + r(xw[t, :, 2 * H :] + wb[2 * H :])))
+                h = r(r(r(1 - z) * n) + r(z * h))
             else:
-                h = th(r(xw[t] + rh))
+                pre = r(r(xw[t] + rh) + both)
+                if op == "LSTM":
+                    iof = sg(pre[:, : 3 * H])
+                    c = r(iof[:, 2 * H :] * c + r(iof[:, :H] * th(pre[:, 3 * H :])))
+                    h = r(iof[:, H : 2 * H] * th(c))
+                else:
+                    h = th(pre)
             y[t] = h
         ys.append(np.stack(y))
         hs.append(h)
@@ -282,3 +295,19 @@ def test_configurations_cudnn_lacks_keep_the_step_model():
     # bf16 has no cuDNN kernel in ONNX Runtime: the step model
     bf16 = emulate(recurrent_model("LSTM")[0], "bf16", [])
     assert sum(n.op_type == "LSTM" for n in bf16.model.graph.node) == SEQ
+
+
+@pytest.mark.parametrize("op", ["GRU", "LSTM"])
+def test_cudnn_fp16_products_accumulate_per_16_terms(op, monkeypatch):
+    import sys
+
+    here = sys.modules[__name__]
+    monkeypatch.setattr(here, "HIDDEN", 24)  # K = 24 and 40: full chunks of 16 and a partial one
+    monkeypatch.setattr(here, "INPUT", 40)
+    model, w = recurrent_model(op, "forward", lbr=1)
+    feeds = feeds_for(model)
+    got = emulation_session(emulate(model, "fp16", []).model).run(None, feeds)
+    per16 = cudnn_reference(op, w, feeds)
+    fp32_sums = cudnn_reference(op, w, feeds, chunk=1 << 20)
+    for g, ref, other in zip(got, per16, fp32_sums):
+        assert rel(g, ref) < 1e-3 and rel(g, ref) < 0.2 * rel(other, ref), (rel(g, ref), rel(other, ref))

@@ -3,9 +3,21 @@
 Input is the engine-inspector JSON (TensorRT `IEngineInspector` with DETAILED verbosity, or trtexec
 `--exportLayerInfo`). Engine layers are fused and renamed (`A + B`, `__myl_...`), so they are mapped back
 to ONNX nodes through the `[ONNX Layer: <node>]` entries the ONNX parser puts in each layer's metadata
-(several entries joined by \\x1E or \\x1F). Tensor data types are read from 10.x's combined
-`"Format/Datatype": "Row major linear FP16 format"` and, defensively, from 11.x's split keys (their exact
-spelling is unverified, so any key naming a data type is accepted).
+(several entries joined by \\x1E or \\x1F). Tensor data types are read from `"Format/Datatype": "Row major
+linear FP16 format"`, and from split `"Format"` / `"Datatype"` keys when a file has them.
+
+What the JSON looks like, and how sure we are (NVIDIA/TensorRT at the 11.1 OSS release, a892d222):
+- The JSON is written by the closed-source IEngineInspector (samples/common/sampleReporting.cpp printLayerInfo
+  only streams `getLayerInformation(..., kJSON)` into the --exportLayerInfo file): no open source defines it.
+- "Format/Datatype", "Dimensions", "Name", "LayerType", "TacticName", "StreamId", "Metadata": read by
+  consumers shipped with 11.1: tools/Polygraphy/polygraphy/backend/trt/util.py (reads elem["Format/Datatype"]
+  unconditionally), .agents/skills/trt-perf-analysis/scripts/trt_perf/data.py (validates "Format/Datatype";
+  also accepts "Format" and "Datatype" keys); samples/sampleEditableTimingCache/README.md (10.15) shows
+  the one-line form `Format/Datatype: Float ... Metadata:`; trex (tools/experimental, removed in 11.1)
+  replaced the \\x1E / \\x1F separators of Metadata. So 11.x most likely keeps "Format/Datatype"; the split
+  keys are the perf-analysis validator's alternatives, seen in no file. UNCONFIRMED: the exact 11.x spelling
+  (no 11.x engine JSON is published in the tree), and the "[ONNX Layer: ...]" entry text (written by the
+  closed-source ONNX parser; seen in public issues, not in the tree).
 
 Statuses per pin, each with a one-line `verdict` naming the layer: `fp32` (ran in FP32: every float tensor
 of its layers is FP32), `mismatch` (a layer made only from this node ran in lower precision), `fused`
@@ -18,7 +30,8 @@ fused without metadata and not named in any layer name).
 Without metadata (LAYER_NAMES_ONLY engines, older versions) nodes are found in the layer names themselves:
 `A + B`, `A || B`, and the first/last node of `ForeignNode[A...B]` (the nodes between cannot be told).
 Per-layer timings (trtexec --exportProfile: `[{"count": N}, {"name", "timeMs", "averageMs", "medianMs",
-"percentage"}, ...]`) are attached to the layers when given.
+"percentage"}, ...]`, CONFIRMED in samples/common/sampleReporting.cpp Profiler::exportJSONProfile, which
+writes each layer name unescaped) are attached to the layers when given.
 """
 
 from __future__ import annotations
@@ -28,7 +41,7 @@ from collections import defaultdict
 from typing import Any
 
 _ONNX_LAYER = re.compile(r"\[ONNX Layer: (.*?)\](?=$|[\x1e\x1f\[\s])", re.S)
-_DTYPE_KEYS = ("datatype", "data type", "dtype", "type")
+_DTYPE_KEYS = ("format/datatype", "datatype", "format")  # lower-cased tensor keys, in the order they are read
 FLOAT_PRECISIONS = ("fp32", "fp16", "bf16", "fp8", "fp4")
 
 
@@ -52,17 +65,11 @@ def tensor_dtype(tensor: Any) -> str | None:
         return normalize_dtype(tensor)
     if not isinstance(tensor, dict):
         return None
-    for key, value in tensor.items():  # 11.x split form: a key that names the data type
-        k = key.lower()
-        if k != "format/datatype" and any(k == d or k.endswith(d) for d in _DTYPE_KEYS) and isinstance(value, str):
-            found = normalize_dtype(value)
-            if found:
-                return found
-    for key in ("Format/Datatype", "Format"):
-        if isinstance(tensor.get(key), str):
-            found = normalize_dtype(tensor[key])
-            if found:
-                return found
+    keys = {key.lower(): value for key, value in tensor.items() if isinstance(value, str)}
+    for key in _DTYPE_KEYS:  # "Format/Datatype" first: the spelling every known consumer reads
+        found = normalize_dtype(keys[key]) if key in keys else None
+        if found:
+            return found
     return None
 
 

@@ -14,9 +14,16 @@ from typing import Any
 _PREFIX = re.compile(r"^\[\d\d/\d\d/\d{4}-\d\d:\d\d:\d\d\] \[([IWEVF])\] (?:\[TRT\] )?")
 _NUM = r"([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
 _STAT = re.compile(r"(min|max|mean|median|percentile\((\d+(?:\.\d+)?)%\))\s*=\s*" + _NUM + r"\s*(ms|s|us)?")
-# trtexec 11.1+ (samples/common/sampleInference.cpp, validateAccuracy): one line per reference output,
-#   "Accuracy loss for tensor <name> (<algorithm>): 0.001234" + " [FAIL: >= threshold 0.001]" when it fails;
-# the algorithm's spelling in the parentheses is not confirmed (L0 / l0 / Cos ...): any word is accepted.
+# trtexec 11.1+, CONFIRMED in NVIDIA/TensorRT at the 11.1 OSS release (a892d222): validateAccuracy in
+# samples/common/sampleInference.cpp logs one [I] line per reference output,
+#   "Accuracy loss for tensor <name> (<algorithm>): 0.001234" + " [FAIL: >= threshold 0.001000]" when it fails
+# (the loss with std::fixed, setprecision(6), which sticks to the stream: the threshold prints the same way;
+# a FAIL only when the threshold is > 0 and loss >= threshold). <algorithm> is getAlgorithmName
+# (samples/common/sampleUtils.h): L0, L1, L2, LInf, Cosine, else "Unknown" (the flag spells them l0, l1, l2,
+# lInf, cos: sampleOptions.cpp). Any word is accepted so that an algorithm added later still parses. The
+# tensor name is printed raw (it may hold spaces or parentheses: the last " (WORD): " splits it). After the
+# run trtexec.cpp logs "[E] Accuracy validation FAILED: one or more tensors exceeded the threshold." and
+# exits non-zero (kept with the other [E] lines).
 _ACCURACY = re.compile(r"^Accuracy loss for tensor (.+) \(([A-Za-z0-9]+)\): (\S+)(?: \[FAIL: >= threshold (\S+?)\])?\s*$")
 _VERSION = re.compile(r"^&&&& (RUNNING|PASSED|FAILED|WAIVED) TensorRT\.trtexec \[TensorRT v(\d+)\]")
 

@@ -5,15 +5,17 @@
 
 A kind says what it needs before anything is built (`needs_path`: NAME:PATH; `needs_model`: the FP32 model
 with its weights; `seedable`: random ops can get the reference's seed on its side; `gpu`: both sides on the
-CUDA EP) and builds its side. Every side follows `sides.Side`. Adding a candidate is one class and one entry
+CUDA EP; `saved`: outputs of an earlier run; `static_recurrent`: recurrent ops get the fed shapes) and builds its side (`setup`, for a comparison) or its bare runner (`runner`, for `make_runners` and
+streaming). Every side follows `sides.Side`. Adding a candidate is one class and one entry
 in CANDIDATES (and its name in runners.CANDIDATE_KINDS, which CandidateSpec checks; a test keeps both equal).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import onnx
 
@@ -29,15 +31,20 @@ from trt_tui.core.precision.summary import LowPrecisionSummary, read_low_precisi
 
 @dataclass
 class CandidateContext:
-    """What a kind may use to build its side (built once by prepare_comparison)."""
+    """What a kind may use to build its side or its runner (built once by prepare_comparison / make_runners)."""
 
     spec: CandidateSpec
-    index: GraphIndex  # the reference model, indexed
-    model_path: Path
+    index: GraphIndex | None  # the reference model, indexed (None: a bare runner, make_runners)
+    model_path: Path | None  # None: the model came as a proto, without a folder for its external data
     model: onnx.ModelProto | None  # the FP32 model with weights (None unless the kind needs_model)
     providers: list[str]
     random: set[str] = field(default_factory=set)  # random nodes, seeded alike on both sides when seedable
     warnings: list[str] = field(default_factory=list)  # the kind appends what the user should know
+
+    @property
+    def base_dir(self) -> Path | None:
+        """The folder of the model's external data."""
+        return self.model_path.parent if self.model_path is not None else None
 
 
 @dataclass
@@ -48,105 +55,108 @@ class CandidateSetup:
 
 
 class CandidateKind(Protocol):
+    """What every candidate kind is: its needs, and how its comparison side (`setup`) and its bare Polygraphy
+    runner (`runner`: streaming and `make_runners` call `infer(feed)` on it; not activated) are built."""
+
     name: str
     needs_path: bool
     needs_model: bool
     seedable: bool
     gpu: bool
+    saved: bool
+    static_recurrent: bool
 
     def setup(self, ctx: CandidateContext) -> CandidateSetup: ...
 
+    def runner(self, ctx: CandidateContext, outputs: Sequence[str] | None = None, name: str = "candidate") -> Any: ...
+
 
 @dataclass(frozen=True)
-class RewriteKind:
-    """emulate / mixed / cuda: a trt_tui rewrite of the FP32 model, run on ONNX Runtime (cuda: its CUDA EP)."""
+class _Kind:
+    """The needs every kind declares (the registry below sets them per kind); subclasses add the building."""
 
     name: str
     gpu: bool = False
-    needs_path: bool = False
-    needs_model: bool = True
-    seedable: bool = True  # the rewrite copies the seeded FP32 model's nodes
+    needs_path: bool = True
+    needs_model: bool = False
+    seedable: bool = False
+    saved: bool = False  # outputs computed earlier: compared on the inputs that made them, never random ones
+    # a GRU/LSTM/RNN state is rounded at every step only over a static sequence length: the emulation gets
+    # the shapes the comparison feeds (the reference runs the model as it is)
+    static_recurrent: bool = False
+
+
+class RewriteKind(_Kind):
+    """emulate / mixed / cuda: a trt_tui rewrite of the FP32 model, run on ONNX Runtime (cuda: its CUDA EP)."""
 
     def setup(self, ctx: CandidateContext) -> CandidateSetup:
-        model, weights = candidate_model_and_weights(ctx.model, ctx.spec, ctx.model_path.parent)
+        model, weights = candidate_model_and_weights(ctx.model, ctx.spec, ctx.base_dir)
         side = OnnxSide(model, ctx.spec.label, ctx.providers, weights)
         return CandidateSetup(side, ctx.spec.precision, read_low_precision(model))
 
+    def runner(self, ctx: CandidateContext, outputs: Sequence[str] | None = None, name: str = "candidate") -> Any:
+        model, weights = candidate_model_and_weights(ctx.model, ctx.spec, ctx.base_dir)
+        return runners.onnx_runner(model, outputs, providers=ctx.providers, name=name, weights=weights)
 
-@dataclass(frozen=True)
-class OnnxFileKind:
+
+class OnnxFileKind(RewriteKind):
     """onnx:PATH: any ONNX model whose tensors keep the reference's names (e.g. `trt-tui convert` output)."""
 
-    name: str = "onnx"
-    gpu: bool = False
-    needs_path: bool = True
-    needs_model: bool = False
-    seedable: bool = True
-
     def setup(self, ctx: CandidateContext) -> CandidateSetup:
-        model, weights = candidate_model_and_weights(None, ctx.spec, ctx.model_path.parent)
+        model, weights = candidate_model_and_weights(None, ctx.spec, ctx.base_dir)
         if ctx.random:
             seed_random_ops(model, ctx.random)  # the same node names as the reference: the same seed
         summary = read_low_precision(model)  # a converted model says what it runs in low precision
         return CandidateSetup(OnnxSide(model, ctx.spec.label, ctx.providers, weights), summary.low if summary else None, summary)
 
 
-@dataclass(frozen=True)
-class EngineKind:
+class EngineKind(_Kind):
     """engine:PATH: a serialized TensorRT engine through Polygraphy's TrtRunner (needs TensorRT)."""
 
-    name: str = "engine"
-    gpu: bool = False
-    needs_path: bool = True
-    needs_model: bool = False
-    seedable: bool = False
-
     def setup(self, ctx: CandidateContext) -> CandidateSetup:
-        return CandidateSetup(RunnerSide(runners.trt_engine_runner(ctx.spec.path, name="candidate"), ctx.spec.label), None)
+        return CandidateSetup(RunnerSide(self.runner(ctx), ctx.spec.label), None)
+
+    def runner(self, ctx: CandidateContext, outputs: Sequence[str] | None = None, name: str = "candidate") -> Any:
+        return runners.trt_engine_runner(ctx.spec.path, name=name)  # an engine keeps the outputs it was built with
 
 
-@dataclass(frozen=True)
-class TrtKind:
+class TrtKind(_Kind):
     """trt[:PRESET]: an engine built from a preset by a build job, then run like engine:PATH."""
-
-    name: str = "trt"
-    gpu: bool = False
-    needs_path: bool = False  # the command's --preset when absent
-    needs_model: bool = False
-    seedable: bool = False
 
     def setup(self, ctx: CandidateContext) -> CandidateSetup:
         spec = ctx.spec
-        model_path = getattr(spec.preset, "model_path", None) or _preset_model(spec)
+        model_path = spec.preset.model_path if spec.preset is not None else _preset_model(spec)  # Preset or ResolvedPreset
         same = _same_file(model_path, ctx.index.path)
-        runner, plan = runners.trt_candidate_runner(spec, index=ctx.index if same else None, name="candidate")
-        ctx.warnings.extend(plan.warnings)
+        built = runners.trt_candidate_runner(spec, index=ctx.index if same else None, name="candidate")
+        ctx.warnings.extend(built.plan.warnings)
         if not same:
-            ctx.warnings.append(f"the preset builds from {plan.onnx_path or 'its own model'}, not from {ctx.index.path}")
+            ctx.warnings.append(f"the preset builds from {built.plan.onnx_path or 'its own model'}, not from {ctx.index.path}")
         # a marked engine has tensors of its own (Casts of the mixed ONNX, unnamed layers): not worth listing
-        side = RunnerSide(runner, plan.label, private_names=True)
-        return CandidateSetup(side, plan.precision if plan.precision in ("fp16", "bf16") else None)
+        side = RunnerSide(built.runner, built.plan.label, private_names=True)
+        return CandidateSetup(side, built.plan.precision if built.plan.precision in ("fp16", "bf16") else None)
+
+    def runner(self, ctx: CandidateContext, outputs: Sequence[str] | None = None, name: str = "candidate") -> Any:
+        return runners.trt_candidate_runner(ctx.spec, name=name).runner
 
 
-@dataclass(frozen=True)
-class SavedKind:
+class SavedKind(_Kind):
     """outputs:PATH[#runner]: outputs saved by an earlier run (.npz or Polygraphy RunResults JSON)."""
-
-    name: str = "outputs"
-    gpu: bool = False
-    needs_path: bool = True
-    needs_model: bool = False
-    seedable: bool = False
 
     def setup(self, ctx: CandidateContext) -> CandidateSetup:
         return CandidateSetup(SavedSide(load_saved_outputs(ctx.spec.path)), None)
 
+    def runner(self, ctx: CandidateContext, outputs: Sequence[str] | None = None, name: str = "candidate") -> Any:
+        raise UserError("saved outputs are not a runner; compare them with trt_tui.core.parity.engine instead")
 
+
+# a rewrite copies the seeded FP32 model's nodes (seedable); trt's preset is the command's --preset when absent
+_REWRITE = {"needs_path": False, "needs_model": True, "seedable": True}
 CANDIDATES: dict[str, CandidateKind] = {
     k.name: k
-    for k in (RewriteKind("emulate"), RewriteKind("mixed"), RewriteKind("cuda", gpu=True), OnnxFileKind(), EngineKind(),
-              TrtKind(), SavedKind())  # fmt: skip
-}
+    for k in (RewriteKind("emulate", static_recurrent=True, **_REWRITE), RewriteKind("mixed", **_REWRITE),
+              RewriteKind("cuda", gpu=True, **_REWRITE), OnnxFileKind("onnx", seedable=True), EngineKind("engine"),
+              TrtKind("trt", needs_path=False), SavedKind("outputs", saved=True))
+}  # fmt: skip
 
 
 def candidate_kind(name: str) -> CandidateKind:

@@ -95,6 +95,10 @@ class BatchUpdate:
     errors: list[str] = field(default_factory=list)
 
 
+# Threads that reduce a batch's tensors at once (each tensor whole on one thread, so results do not depend on it)
+REDUCE_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
 def _tensor_order(index: GraphIndex) -> dict[str, tuple[int, int, str, str]]:
     """Float tensors computed by top-level nodes -> (topo_index, output slot, node, op_type). Tensors computable
     from constants alone are weights, not layers (GraphIndex.constant_tensors): never compared."""
@@ -177,6 +181,7 @@ class Comparison:
         self.cancelled = False
         self._started = time.perf_counter()
         self._elapsed = 0.0
+        self._pool = None  # reduction threads, made on first use
 
         order = _tensor_order(index)
         ref_names, cand_names = reference.names(), candidate.names()
@@ -219,6 +224,7 @@ class Comparison:
             with self.reference.open(k) as ref, self.candidate.open(k) as cand:
                 for i in range(len(self.feeds)):
                     r_out, c_out = ref.run(i), cand.run(i)
+                    reductions = []
                     for t in batch:
                         r, c = r_out.pop(t), c_out.pop(t)
                         if not (_floatish(r) or _floatish(c)):
@@ -230,10 +236,12 @@ class Comparison:
                             per_tensor.pop(t, None)
                             continue
                         if t in per_tensor:
-                            d = tensor_drift(t, r, c, policy.for_tensor(t), quantiles=self.options.quantiles,
-                                             low_max=self.low_max, top_k=self.options.top_k)  # fmt: skip
-                            per_tensor[t].append(d)
+                            reductions.append((t, self._reduce(tensor_drift, t, r, c, policy.for_tensor(t),
+                                                               quantiles=self.options.quantiles, low_max=self.low_max,
+                                                               top_k=self.options.top_k)))  # fmt: skip
                         del r, c
+                    for t, d in reductions:  # this iteration's tensors are reduced before the next one runs
+                        per_tensor[t].append(d.result())
             drifts = []
             for t, ds in per_tensor.items():
                 if not ds:
@@ -246,10 +254,25 @@ class Comparison:
             self.errors.extend(dict.fromkeys(errors))
             self._elapsed = time.perf_counter() - self._started
             yield BatchUpdate(k, len(self.batches), drifts, done, len(self.names), self._elapsed, errors + notes)
+        self._close_pool()
         for side in (self.reference, self.candidate):
             side.close()
             if isinstance(side, OnnxSide) and side.placements:
                 self._report_cpu_fallbacks(side)
+
+    def _reduce(self, fn, *args, **kwargs):
+        """`fn(*args, **kwargs)` on the reduction threads: a batch's tensors are reduced in parallel (numpy
+        releases the GIL in its loops); identical results, each tensor's reduction runs whole on one thread."""
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=REDUCE_THREADS, thread_name_prefix="trt_tui_reduce")
+        return self._pool.submit(fn, *args, **kwargs)
+
+    def _close_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def _report_cpu_fallbacks(self, side: OnnxSide) -> None:
         """A GPU run's float nodes that ONNX Runtime put on its CPU EP (shape arithmetic is CPU by design)."""
@@ -354,27 +377,28 @@ def prepare_comparison(
     weights = WeightSource(Path(model).parent)  # external data stays on disk, mapped segment by segment
     ref_side = OnnxSide(full, "onnxruntime fp32", providers, weights) if ref_kind == "onnxruntime" else SavedSide(load_saved_outputs(ref_path))
     source = full
-    if spec.kind == "emulate" and _has_recurrent(full):
+    if kind.static_recurrent and _has_recurrent(full):
         # a GRU/LSTM/RNN's running state is rounded at every step only over a static sequence length: give
         # the emulation the shapes this comparison feeds (the reference runs the model as it is)
-        source = _with_static_inputs(full, _feeds(inputs, index, ref_kind, spec.kind, []))
+        source = _with_static_inputs(full, _feeds(inputs, index, ref_kind == "outputs", kind.saved, []))
     setup = kind.setup(CandidateContext(spec, index, Path(model), source, providers, random, warnings))
 
-    feeds = _feeds(inputs, index, ref_kind, spec.kind, warnings)
+    feeds = _feeds(inputs, index, ref_kind == "outputs", kind.saved, warnings)
     comparison = Comparison(index, ref_side, setup.side, feeds, options, precision=setup.precision, warnings=warnings)
     comparison.low_precision = setup.low_precision
     return comparison
 
 
-def _feeds(inputs, index: GraphIndex, ref_kind: str, cand_kind: str, warnings: list[str]) -> list[dict[str, np.ndarray]]:
-    """The comparison's input data (the same for a given `inputs`: random feeds are seeded)."""
+def _feeds(inputs, index: GraphIndex, ref_saved: bool, cand_saved: bool, warnings: list[str]) -> list[dict[str, np.ndarray]]:
+    """The comparison's input data (the same for a given `inputs`: random feeds are seeded). `*_saved`: that
+    side is saved outputs, compared on the inputs that made them, never on random ones."""
     if isinstance(inputs, list):
         feeds = inputs
     elif isinstance(inputs, (str, os.PathLike)):
         feeds = load_feeds(inputs, index)
     else:
-        for kind, label in ((ref_kind, "the reference"), (cand_kind, "the candidate")):
-            if kind == "outputs":  # saved outputs are compared on the inputs that made them, never random ones
+        for saved, label in ((ref_saved, "the reference"), (cand_saved, "the candidate")):
+            if saved:
                 raise UserError(f"{label} is saved outputs: give the inputs that produced them (--inputs FILE)")
         feeds = random_feeds(index, inputs or InputSpec(), warnings)
     if not feeds:

@@ -1,16 +1,18 @@
 """A comparison run in a child process: for fronts that must never load TensorRT (the TUI), when a side is a
 TensorRT engine (`engine:PATH`). A TensorRT crash or hang then ends the child, not the app; cancel is SIGTERM.
 
-    for kind, payload in compare_isolated(model, CandidateSpec("engine", path=p), inputs=..., cancel=event):
+    for kind, payload in compare_isolated(request, cancel=event):   # a ComparisonRequest (parity.request)
         kind == "batch": payload is a BatchUpdate;  kind == "done": payload is (CompareResult, warnings)
 
-The parent sends `prepare_comparison`'s arguments pickled on the child's stdin; the child answers with a
-stream of pickled messages on its stdout (its own prints, Polygraphy's and TensorRT's logs go to stderr).
-Both ends are this package: the pickles never cross a trust boundary.
+The parent sends the request pickled on the child's stdin (without its graph index: the child indexes the
+model itself); the child runs `request.prepare()` and answers with a stream of pickled messages on its stdout
+(its own prints, Polygraphy's and TensorRT's logs go to stderr). Both ends are this package: the pickles
+never cross a trust boundary.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import signal
@@ -21,12 +23,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from trt_tui.core.errors import UserError
+from trt_tui.core.parity.request import ComparisonRequest
 
 _STDERR_KEEP = 20
 
 
-def compare_isolated(model, candidate, *, cancel: threading.Event | None = None, **kwargs) -> Iterator[tuple[str, Any]]:
-    """`prepare_comparison(model, candidate, **kwargs).run()` in a child process, yielding its messages."""
+def compare_isolated(request: ComparisonRequest, *, cancel: threading.Event | None = None) -> Iterator[tuple[str, Any]]:
+    """`request.prepare().run()` in a child process, yielding its messages."""
     from trt_tui.core.build.worker_backends import worker_env
 
     proc = subprocess.Popen(  # noqa: S603 - our own module, with this interpreter
@@ -41,7 +44,8 @@ def compare_isolated(model, candidate, *, cancel: threading.Event | None = None,
     if cancel is not None:
         threading.Thread(target=_forward_cancel, args=(proc, cancel, stop), daemon=True).start()
     try:
-        proc.stdin.write(pickle.dumps({"model": model, "candidate": candidate, **kwargs}))
+        # the index holds the whole graph and the resolved preset is already in the request's settings
+        proc.stdin.write(pickle.dumps(dataclasses.replace(request, index=None, resolved=None)))
         proc.stdin.close()
         while True:
             try:
@@ -90,10 +94,8 @@ def main() -> int:
         out.flush()
 
     try:
-        from trt_tui.core.parity.engine import prepare_comparison
-
-        kwargs = pickle.load(sys.stdin.buffer)
-        comparison = prepare_comparison(kwargs.pop("model"), kwargs.pop("candidate"), **kwargs)
+        request: ComparisonRequest = pickle.load(sys.stdin.buffer)
+        comparison = request.prepare()
         for update in comparison.run(cancel=cancel):
             send("batch", update)
         send("done", (comparison.result(), list(comparison.warnings)))

@@ -12,13 +12,17 @@ shapes (when no shapes are explicit) and tolerances (when no tolerance setting i
 
 The preset is loaded and resolved once and the graph indexed once (`request.index`, `request.resolved`);
 both are handed downstream: a `trt` candidate gets the resolved preset object, not its path, so
-`compare --preset P --candidate trt` reads P once and indexes the model once.
+`compare --preset P --candidate trt` reads P once and indexes the model once. A front that has the model
+indexed already (the TUI) passes `index=`.
+
+`request.to_json()` is the request as plain data: the CLI's `compare MODEL --preset P` and the TUI's Parity
+screen on P build requests that serialise alike (tests/ui/test_parity_request.py holds them to it).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +41,7 @@ class ComparisonRequest:
     """A comparison, fully decided: what `prepare()` hands to the engine. Build it with `build_request`."""
 
     model: Path
-    index: GraphIndex  # the model, indexed once
+    index: GraphIndex | None  # the model, indexed once (None: prepare() indexes it, e.g. in a child process)
     candidate: CandidateSpec
     reference: str = "onnxruntime"
     inputs: InputSpec | Path = field(default_factory=InputSpec)  # random inputs, or a data file
@@ -56,17 +60,46 @@ class ComparisonRequest:
         comparison.warnings[:0] = self.warnings
         return comparison
 
+    def to_json(self) -> dict:
+        """Everything the comparison is decided by, as plain data (paths absolute; a `trt` candidate by the
+        EngineSpec it builds): equal settings from two fronts give equal JSON."""
+        c = self.candidate
+        candidate = {"kind": c.kind, "path": c.path, "precision": c.precision, "pins": list(c.pins),
+                     "fuse_bias": c.fuse_bias, "outputs_only": c.outputs_only}  # fmt: skip
+        if c.kind == "trt" and c.preset is not None:
+            from trt_tui.core.parity.trt_preset import plan_trt_candidate, resolve_candidate_preset
 
-def _resolve(preset: Any, model: str | os.PathLike[str] | None):
-    """(ResolvedPreset, GraphIndex, model path) from a preset file / Preset / ResolvedPreset, indexing once."""
+            candidate["engine"] = plan_trt_candidate(resolve_candidate_preset(c.preset), outputs_only=c.outputs_only).spec.to_json()
+        inputs = str(Path(self.inputs).resolve()) if isinstance(self.inputs, (str, os.PathLike)) else _plain(self.inputs)
+        return {
+            "model": str(Path(self.model).resolve()), "reference": self.reference, "candidate": candidate, "inputs": inputs,
+            "options": _plain(self.options), "preset": self.resolved.name if self.resolved is not None else None,
+            "warnings": list(self.warnings),
+        }  # fmt: skip
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses, tuples and paths as JSON's dicts, lists and strings."""
+    if is_dataclass(value):
+        return _plain(asdict(value))
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return str(value) if isinstance(value, os.PathLike) else value
+
+
+def _resolve(preset: Any, model: str | os.PathLike[str] | None, index: GraphIndex | None):
+    """(ResolvedPreset, GraphIndex, model path) from a preset file / Preset / ResolvedPreset, indexing once
+    (not at all when `index`, the model already indexed, is given)."""
     from trt_tui.core.preset import Preset, ResolvedPreset, load_preset, resolve_preset
 
     if isinstance(preset, ResolvedPreset):
         path = Path(model) if model else preset.model_path
-        return preset, load_graph(path), path
+        return preset, index if index is not None else load_graph(path), path
     loaded = preset if isinstance(preset, Preset) else load_preset(preset)
     path = Path(model) if model else loaded.model_path
-    index = load_graph(path)
+    index = index if index is not None else load_graph(path)
     same = _same_file(loaded.model_path, path)
     return resolve_preset(loaded, index if same else None), index, path
 
@@ -81,6 +114,7 @@ def _same_file(a, b) -> bool:
 def build_request(
     model: str | os.PathLike[str] | None = None,
     *,
+    index: GraphIndex | None = None,
     preset: Any = None,
     candidate: str | CandidateSpec = "emulate",
     reference: str = "onnxruntime",
@@ -106,16 +140,17 @@ def build_request(
 ) -> ComparisonRequest:
     """The one way to turn settings (explicit, else the preset's, else defaults) into a ComparisonRequest.
     `preset` is a file, a Preset (e.g. unsaved TUI edits) or a ResolvedPreset; `candidate` 'trt' without
-    ':PRESET' builds from it, and 'trt:PRESET' without `preset` makes PRESET the preset too."""
+    ':PRESET' builds from it, and 'trt:PRESET' without `preset` makes PRESET the preset too. `index`: `model`
+    already indexed (the TUI's open model), so that it is not indexed again."""
     text = candidate if isinstance(candidate, str) else None
     if preset is None and text is not None and text.startswith("trt:"):
         preset = text[4:]  # the engine's preset also supplies shapes, seed and tolerances
     resolved = None
     if preset is not None:
-        resolved, index, model_path = _resolve(preset, model)
+        resolved, index, model_path = _resolve(preset, model, index)
     elif model:
         model_path = Path(model)
-        index = load_graph(model_path)
+        index = index if index is not None else load_graph(model_path)
     else:
         raise UserError("give a MODEL or a --preset")
 
@@ -134,9 +169,10 @@ def build_request(
     if isinstance(candidate, CandidateSpec):
         spec = candidate
     elif kind == "trt" and (not sep or (source is not None and _same_file(cand_path, source))):
-        # the request's own preset, resolved once: the build does not read the file again
-        spec = CandidateSpec(kind="trt", path=source, precision=precision, pins=tuple(pinned), fuse_bias=fuse_bias,
-                             preset=resolved, outputs_only=outputs_only)  # fmt: skip
+        # the request's own preset, resolved once: the build does not read the file again. No path: the same
+        # spec whether the preset came as a file (CLI) or as an object with unsaved edits (TUI)
+        spec = CandidateSpec(kind="trt", precision=precision, pins=tuple(pinned), fuse_bias=fuse_bias, preset=resolved,
+                             outputs_only=outputs_only)  # fmt: skip
     else:
         spec = parse_candidate(text, precision=precision, pins=pinned, fuse_bias=fuse_bias, outputs_only=outputs_only)
 

@@ -15,6 +15,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -24,6 +25,9 @@ from trt_tui.core.fileio import require_regular_file
 from trt_tui.core.model_checks import check_runnable
 from trt_tui.core.parity.segments import ort_runner
 from trt_tui.core.weights import WeightSource, load_without_weights, weights_apart
+
+if TYPE_CHECKING:  # named in annotations only: presets are resolved elsewhere
+    from trt_tui.core.preset import Preset, ResolvedPreset
 
 PRECISIONS = ("fp16", "bf16")
 CANDIDATE_KINDS = ("emulate", "mixed", "cuda", "onnx", "engine", "trt", "outputs")
@@ -40,7 +44,7 @@ class CandidateSpec:
     fuse_bias: bool = True  # emulation: treat MatMul + constant-bias Add as one fused GEMM, as TensorRT does
     # trt (an engine built from a preset): `path` is the preset file, or `preset` a Preset / ResolvedPreset
     # object (the TUI's current, possibly unsaved, preset); `outputs_only` leaves the engine unmarked
-    preset: object | None = field(default=None, compare=False, repr=False)
+    preset: Preset | ResolvedPreset | None = field(default=None, compare=False, repr=False)
     outputs_only: bool = False
 
     def __post_init__(self) -> None:
@@ -62,7 +66,7 @@ class CandidateSpec:
             pins = f" +{len(self.pins)} pinned" if self.pins else ""
             return f"{self.kind} {self.precision}{pins}"
         if self.kind == "trt":
-            source = self.path or getattr(self.preset, "name", "preset")
+            source = self.path or self.preset.name  # a Preset or ResolvedPreset: both are named
             return f"trt:{source} ({'outputs only' if self.outputs_only else 'layer-wise'})"
         return f"{self.kind}:{self.path}"
 
@@ -150,7 +154,8 @@ def trt_engine_runner(path: str | os.PathLike[str], name: str = "tensorrt"):
 
 
 def trt_candidate_runner(spec: CandidateSpec, *, index=None, name: str = "candidate"):
-    """(TrtRunner over an engine built from the spec's preset, its TrtPresetPlan); not activated. Needs TensorRT."""
+    """A trt_preset.CandidateRunner: the TrtRunner (not activated) over an engine built from the spec's preset,
+    and its TrtPresetPlan. Needs TensorRT."""
     require_tensorrt("building a candidate engine from a preset")  # before touching the preset: one clear line
     from trt_tui.core.parity.trt_preset import trt_preset_runner
 
@@ -241,23 +246,20 @@ def make_runners(
     `precision`/`pins` apply). `outputs` marks tensors by exact name on both sides (None: the model outputs).
     Use as a context manager to activate both; an engine candidate keeps the outputs it was built with.
     """
-    ref_model = load_model(model) if not isinstance(model, onnx.ModelProto) else model
-    base_dir = Path(model).parent if not isinstance(model, onnx.ModelProto) else None
+    # the registry (candidates.py) builds on this module: imported here, not at the top
+    from trt_tui.core.parity.candidates import CandidateContext, candidate_kind
+
+    path = None if isinstance(model, onnx.ModelProto) else Path(model)
+    ref_model = model if path is None else load_model(path)
     spec = parse_candidate(candidate, precision=precision, pins=pins) if isinstance(candidate, str) else candidate
-    if spec.kind == "outputs":
-        raise UserError("saved outputs are not a runner; compare them with trt_tui.core.parity.engine instead")
-    if spec.kind == "cuda":
+    kind = candidate_kind(spec.kind)
+    if kind.gpu:
         from trt_tui.core.parity.providers import GPU_PROVIDERS, require_cuda
 
-        require_cuda("the cuda candidate")
-    providers = list(providers or (GPU_PROVIDERS if spec.kind == "cuda" else default_providers()))
-    reference = onnx_runner(ref_model, outputs, providers=providers, name="reference", weights=WeightSource(base_dir))
-    if spec.kind == "engine":
-        cand = trt_engine_runner(spec.path, name="candidate")
-    elif spec.kind == "trt":
-        cand = trt_candidate_runner(spec, name="candidate")[0]
-    else:
-        cand_model, cand_weights = candidate_model_and_weights(ref_model, spec, base_dir)
-        cand = onnx_runner(cand_model, outputs, providers=providers, name="candidate", weights=cand_weights)
+        require_cuda(f"the {spec.kind} candidate")
+    providers = list(providers or (GPU_PROVIDERS if kind.gpu else default_providers()))
+    ctx = CandidateContext(spec, None, path, ref_model, providers)
+    cand = kind.runner(ctx, outputs, name="candidate")  # before the reference: a refusal costs no session
+    reference = onnx_runner(ref_model, outputs, providers=providers, name="reference", weights=WeightSource(ctx.base_dir))
     return RunnerPair(reference, cand)
 

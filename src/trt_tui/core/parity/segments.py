@@ -98,6 +98,7 @@ class SegmentPlan:
         self.initializers = {t.name: t for t in graph.initializer}
         self.widened: dict[int, tuple[set[str], set[str]]] = {}  # segment -> bf16 tensors carried as float32 (in, out)
         self._inferred: dict[str, int] | None = None
+        self._submodels: dict[tuple, tuple] = {}  # (segment, input types) -> (model, supplied, widened)
         self.graph_inputs = [i.name for i in graph.input if i.name not in self.initializers]
         self.value_types: dict[str, int] = {}
         for vi in (*graph.input, *graph.value_info, *graph.output):
@@ -149,7 +150,17 @@ class SegmentPlan:
     def submodel(self, k: int, input_dtypes: dict[str, np.dtype]) -> tuple[onnx.ModelProto, list[onnx.TensorProto]]:
         """Segment k as a standalone model, and the initializers whose values its session must be given.
 
-        Small initializers are copied inline; the others are placeholders (see `weights.placeholder`)."""
+        Small initializers are copied inline; the others are placeholders (see `weights.placeholder`).
+        Made once per input types: a stream runs every segment again for each chunk."""
+        key = (k, tuple(sorted((t, np.dtype(d).str) for t, d in input_dtypes.items())))
+        made = self._submodels.get(key)
+        if made is None:
+            sub, supplied = self._make_submodel(k, input_dtypes)
+            made = self._submodels[key] = (sub, supplied, self.widened[k])
+        self.widened[k] = made[2]
+        return made[0], made[1]
+
+    def _make_submodel(self, k: int, input_dtypes: dict[str, np.dtype]) -> tuple[onnx.ModelProto, list[onnx.TensorProto]]:
         seg = self.segments[k]
         nodes = [self.nodes[i] for i in seg.nodes]
         used = {t for n in nodes for t in (*n.input, *_subgraph_refs(n)) if t in self.initializers}
@@ -177,7 +188,7 @@ class SegmentPlan:
         supplied = [t for t in inits if supplied_separately(t) and not (mapped and on_disk(t))]
         for t in inits:
             if mapped and on_disk(t):
-                self.weights.resolve(t)  # inside the model's folder, a regular file: one clear line if not
+                self.weights.checked_range(t)  # inside the model's folder, the range inside the file: one line if not
         inline = [placeholder(t) if t in supplied else inlined(t, self.weights) for t in inits]
         graph = helper.make_graph(nodes, f"segment_{k}", inputs, outputs, inline)
         sub = helper.make_model(graph, opset_imports=self.model.opset_import, ir_version=self.model.ir_version)
@@ -393,3 +404,109 @@ def ort_failure(exc: Exception, side: str, *, at_run: bool = False) -> str:
         # ORT's CPU build has no bf16 (and few fp16) kernels: a real low-precision graph will not run there
         text += "; ONNX Runtime CPU lacks kernels for this precision: use the emulation (--candidate emulate) for a CPU preview"
     return text
+
+
+def weight_batches(model: onnx.ModelProto, segment_bytes: int) -> list[list[str]]:
+    """Batches for a `SegmentPlan` that cut the graph (topological order) into parts reading at most about
+    `segment_bytes` of initializers each (a node reading more goes alone): per part, the tensors it hands to
+    later parts and the graph outputs it computes. Running them all is one inference in bounded memory."""
+    from trt_tui.core.weights import nbytes
+
+    nodes = topological_nodes(model.graph)
+    sizes = {t.name: nbytes(t) for t in model.graph.initializer}
+    reads = [[t for t in (*n.input, *sorted(_subgraph_refs(n))) if t] for n in nodes]
+    parts: list[list[int]] = []
+    held, seen = 0, set()
+    for i, ins in enumerate(reads):
+        new = {t for t in ins if t in sizes and t not in seen}
+        cost = sum(sizes[t] for t in new)
+        if parts and parts[-1] and held + cost > segment_bytes:
+            parts.append([])
+            held, seen = 0, set()
+            new = {t for t in ins if t in sizes}
+            cost = sum(sizes[t] for t in new)
+        if not parts:
+            parts.append([])
+        parts[-1].append(i)
+        held += cost
+        seen |= new
+    part_of = {i: k for k, idx in enumerate(parts) for i in idx}
+    graph_outputs = {o.name for o in model.graph.output}
+    producer_part = {t: part_of[i] for i, n in enumerate(nodes) for t in n.output if t}
+    last_reader: dict[str, int] = {}  # tensor -> the last part reading it
+    for i, ins in enumerate(reads):
+        for t in ins:
+            last_reader[t] = max(last_reader.get(t, -1), part_of[i])
+    batches = []
+    for idx in parts:
+        out = [t for i in idx for t in nodes[i].output if t and (t in graph_outputs or last_reader.get(t, -1) > producer_part[t])]
+        if out:
+            batches.append(out)
+    return batches
+
+
+class SegmentedRunner:
+    """A runner (Polygraphy's activate / infer / deactivate) over a model too big to keep whole: each `infer`
+    runs it segment by segment (`weight_batches`), each segment in its own session holding only its own
+    weights, mapped by ONNX Runtime from the model's files and released when the segment ends. A stream run
+    on a model of several GB therefore holds one segment's weights at a time, at the cost of making each
+    segment's session again for every chunk (the sub-models themselves are made once).
+
+    Weights a rewrite derives (the emulation's rounded copies) are written once into a temporary
+    external-data file at `activate`, so that they are mapped like the model's own and not computed again for
+    every chunk; the folder is removed at `deactivate`."""
+
+    def __init__(self, model: onnx.ModelProto, weights: WeightSource, segment_bytes: int, providers: Sequence[str] = ("cpu",),
+                 name: str = "onnxrt"):  # fmt: skip
+        self.model = model
+        self.weights = weights
+        self.segment_bytes = segment_bytes
+        self.providers = tuple(providers)
+        self.name = name
+        self.plan: SegmentPlan | None = None
+        self.outputs = [o.name for o in model.graph.output]
+        self.is_active = False
+        self._folder = None
+
+    def activate(self) -> None:
+        model, weights = self.model, self.weights
+        if getattr(weights, "derived", None):
+            import shutil
+            import tempfile
+            from pathlib import Path
+
+            from trt_tui.core.precision.writing import write_model
+            from trt_tui.core.weights import load_without_weights
+
+            self._folder = Path(tempfile.mkdtemp(prefix="trt_tui_segments_"))
+            try:
+                path = write_model(model, self._folder / "candidate.onnx", weights)
+                model, weights = load_without_weights(path), WeightSource(self._folder)
+            except BaseException:
+                shutil.rmtree(self._folder, ignore_errors=True)
+                self._folder = None
+                raise
+        produced = {t for n in model.graph.node for t in n.output if t}
+        missing = [t for t in self.outputs if t not in produced]
+        if missing:
+            raise UserError(f"the {self.name} model's output(s) {', '.join(missing[:3])} come from no node: cannot run it in segments")
+        self.plan = SegmentPlan(model, weight_batches(model, self.segment_bytes), weights)
+        self.is_active = True
+
+    def infer(self, feed_dict: dict[str, np.ndarray], check_inputs: bool = False) -> dict[str, np.ndarray]:
+        executor = SegmentedExecutor(self.plan, [feed_dict], self.providers, label=self.name)
+        wanted = set(self.outputs)
+        out: dict[str, np.ndarray] = {}
+        for k in range(len(self.plan.segments)):
+            with executor.open(k) as segment:
+                out.update((t, v) for t, v in segment.run(0).items() if t in wanted)
+        return {t: out[t] for t in self.outputs}
+
+    def deactivate(self) -> None:
+        self.plan = None
+        self.is_active = False
+        if self._folder is not None:
+            import shutil
+
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None

@@ -4,7 +4,7 @@ same pins, IO formats, config, timing cache), then the comparison runs `engine:P
 
     plan = plan_trt_candidate(resolved, outputs_only=False)          # pure: what will be built, no TensorRT
     built = build_candidate_engine(manager, preset, cancel=event)    # a job: progress, cancel, history, artifacts
-    runner, plan = trt_preset_runner(preset)                         # CLI: the job, then a TrtRunner in-process
+    built = trt_preset_runner(preset)     # CLI: the job, then CandidateRunner(TrtRunner in-process, plan)
 
 Layer-wise, the spec marks every tensor as an engine output (ModifyNetworkOutputs MARK_ALL), which blocks
 fusions: the marked engine is not the shipped one (MARKED_ENGINE_WARNING). The TUI never loads TensorRT: it
@@ -148,9 +148,19 @@ def build_candidate_engine(manager, preset: Any, *, outputs_only: bool = False,
     return CandidateEngine(path=result.engine_path, plan=plan, job_id=job.id)
 
 
+@dataclass
+class CandidateRunner:
+    """The runner over an engine built for a comparison, with the plan it was built from (the plan says the
+    label, the precision and the warnings the comparison shows)."""
+
+    runner: Any  # Polygraphy TrtRunner, not activated (a test double: any runner)
+    plan: TrtPresetPlan
+
+
 def trt_preset_runner(preset: Any, *, outputs_only: bool = False, index=None, name: str = "candidate",
-                      manager=None, on_progress: Callable[[str, float | None], None] | None = None):  # fmt: skip
-    """(Polygraphy TrtRunner over the engine a build job built from `preset`, its plan); not activated.
+                      manager=None, on_progress: Callable[[str, float | None], None] | None = None) -> CandidateRunner:  # fmt: skip
+    """A CandidateRunner: Polygraphy's TrtRunner (not activated) over the engine a build job built from
+    `preset`, and its plan.
 
     The build runs in the job manager's child process (`manager`, else one on the default state dir, so
     the build is in the history); the runner loads the engine in THIS process: a front that must never load
@@ -171,6 +181,4 @@ def trt_preset_runner(preset: Any, *, outputs_only: bool = False, index=None, na
     finally:
         if own:
             manager.close()
-    runner = trt_engine_runner(built.path, name=name)
-    runner.trt_tui_plan = built.plan
-    return runner, built.plan
+    return CandidateRunner(trt_engine_runner(built.path, name=name), built.plan)

@@ -328,7 +328,7 @@ class _Emulator:
         inputs = [renamed.get(k, t) for k, t in enumerate(src_node.input)]
         opset = next((o.version for o in self.src.opset_import if o.domain in ("", "ai.onnx")), 0)
         write_unrolled(src_node, inputs, seq, add, self.names.fresh, lambda src, dst: self._cast_pair(src, dst, f"{dst}__round"),
-                       fp16=self.low == onnx.TensorProto.FLOAT16, opset=opset)  # fmt: skip
+                       fp16=self.low == onnx.TensorProto.FLOAT16, opset=opset, input_size=self.plan.static_dim(src_node.input[1], 2))  # fmt: skip
         for t in src_node.output:
             if t:  # every value in them was rounded at its step
                 self.exact.add(t)

@@ -21,6 +21,7 @@ Two typing rules:
 from __future__ import annotations
 
 import functools
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,6 +214,11 @@ def constant_node_tensor(node: onnx.NodeProto) -> onnx.TensorProto:
 
 
 def _max_abs(arr: np.ndarray) -> float:
+    """The largest finite |x| (0 when there is none)."""
+    if arr.size and arr.dtype.kind == "f":
+        top, bottom = float(arr.max()), float(arr.min())
+        if math.isfinite(top) and math.isfinite(bottom):  # all finite (max/min propagate NaN): no masked copy
+            return max(top, -bottom)
     finite = np.abs(arr[np.isfinite(arr)]) if arr.size else arr
     return float(finite.max()) if finite.size else 0.0
 

@@ -14,15 +14,15 @@ activation_alpha/beta) keep the outputs-only rounding, and the reason is reporte
 
 fp16 nodes that cuDNN can run (what ONNX Runtime's CUDA EP runs them on) are unrolled as cuDNN's fp16
 arithmetic instead (`unroll_cudnn`), because rounding the state alone read 0.2-0.6x of the CUDA EP's drift.
-ORT sets the RNN descriptor's math precision to the data type (CUDNN_DATA_HALF, "true half"), so every
-elementwise step is an fp16 operation, and the activations are computed as sigmoid(x) = 1/(1+exp(-x)) and
-tanh(x) = 2*sigmoid(2x)-1, each operation rounded to fp16: that tanh has an absolute error of about
-ulp(1) near zero, which is most of the drift. Fitted on the lent H200 against ORT 1.31 CUDA (cuDNN 9), per
-GRU/LSTM node on the corpus' recurrent models: 52-81% of the fp16 bits identical (2x the step model's
-share), drift ratios 0.88-1.18 on Y, Y_h and Y_c. Matrix products are FP32 accumulations rounded to fp16
-(blockwise fp16 accumulation fitted no better). bf16 (no cuDNN kernel in ORT) and configurations cuDNN
-has no kernel for (GRU with linear_before_reset=0, non-default activations, clip, input_forget,
-peepholes) keep the step model.
+ORT sets the RNN descriptor's math precision to the data type (CUDNN_DATA_HALF, "true half") with tensor-op
+math, so: products accumulate in fp16 (rounded after every 16 terms), every elementwise step is an fp16
+operation, and the activations are sigmoid(x) = 1/(1+exp(-x)) and tanh(x) = 2*sigmoid(2x)-1, each operation
+rounded: that tanh has an absolute error of about ulp(1) near zero, most of the drift. Fitted on the lent
+H200 (ORT 1.31 CUDA, cuDNN 9) node by node on the corpus' recurrent models, fed the nodes' real inputs: the
+openWakeWord bidirectional LSTMs bit for bit (every step, both layers); silero's LSTM 60-77% and the GRU
+62-66% of the fp16 values identical; drift ratios 0.93-1.05 on Y, Y_h and Y_c (state rounding alone:
+0.18-0.72). bf16 (no cuDNN kernel in ORT) and configurations cuDNN has no kernel for (GRU with
+linear_before_reset=0, non-default activations, clip, input_forget, peepholes) keep the step model.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from onnx import numpy_helper
 RECURRENT_OPS = frozenset({"GRU", "LSTM", "RNN"})
 MAX_UNROLL_STEPS = 4096  # beyond this the unrolled graph is too big to be worth it: outputs-only rounding
 GATES = {"GRU": 3, "LSTM": 4, "RNN": 1}
+MMA_K = 16  # cuDNN's fp16 products accumulate in fp16, rounded after every 16 terms of the sum
 DEFAULT_ACTIVATIONS = {"GRU": ["Sigmoid", "Tanh"], "LSTM": ["Sigmoid", "Tanh", "Tanh"], "RNN": ["Tanh"]}
 
 
@@ -169,10 +170,11 @@ def write_unrolled(
     *,
     fp16: bool,
     opset: int,
+    input_size: int | None,
 ) -> None:
     """`unroll_cudnn` where the node is fp16 and cuDNN has its configuration, else `unroll` (the step model)."""
-    if fp16 and cudnn_blocker(node, opset) is None:
-        unroll_cudnn(node, inputs, seq_len, emit, fresh, round_state)
+    if fp16 and input_size and cudnn_blocker(node, opset) is None:
+        unroll_cudnn(node, inputs, seq_len, input_size, emit, fresh, round_state)
     else:
         unroll(node, inputs, seq_len, emit, fresh, round_state)
 
@@ -238,14 +240,18 @@ def unroll_cudnn(
     node: onnx.NodeProto,
     inputs: list[str],
     seq_len: int,
+    input_size: int,
     emit: Callable[..., onnx.NodeProto],
     fresh: Callable[[str], str],
     round_state: Callable[[str, str], None],
 ) -> None:
-    """Write `node` unrolled as cuDNN's fp16 ("true half") arithmetic, every operation rounded (module docstring).
+    """Write `node` unrolled as cuDNN's fp16 ("true half") arithmetic (module docstring).
 
     Same callbacks as `unroll`; `round_state` rounds to fp16. Per direction: the input products of all steps
-    in one MatMul (as cuDNN does), then per step the recurrent product and the gate arithmetic.
+    at once (as cuDNN does), then per step the recurrent product and the gate arithmetic. Products accumulate
+    in fp16 over K-chunks of 16 (a tensor-core MMA's k: exact within the chunk, rounded after each); the
+    two biases are summed in fp16 and added after the products (GRU's reset-gated h bias stays apart); the
+    multiply-adds cuDNN fuses (GRU's r*(R_h h + b) + x, LSTM's f*c + i*g) round once.
     """
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
     op, hidden = node.op_type, int(attrs["hidden_size"])
@@ -273,8 +279,18 @@ def unroll_cudnn(
         round_state(tensor, out)
         return out
 
-    def cols(tensor: str, k0: int, k1: int) -> str:  # tensor[..., k0*hidden:k1*hidden]
-        return call("Gather", [tensor, const(np.arange(k0 * hidden, k1 * hidden), np.int64)], axis=1)
+    def take(tensor: str, start: int, stop: int, axis: int) -> str:  # tensor[start:stop] along axis
+        return call("Gather", [tensor, const(np.arange(start, stop), np.int64)], axis=axis)
+
+    def cols(tensor: str, k0: int, k1: int) -> str:  # gates k0..k1 of a [batch, gates*hidden] tensor
+        return take(tensor, k0 * hidden, k1 * hidden, 1)
+
+    def matmul16(a: str, a_axis: int, w_t: str, k: int) -> str:  # a @ w_t, fp16 accumulation per 16 of K
+        acc = ""
+        for s in range(0, k, MMA_K):
+            part = call("MatMul", [take(a, s, min(s + MMA_K, k), a_axis), take(w_t, s, min(s + MMA_K, k), 0)])
+            acc = rnd(call("Add", [acc, part]) if acc else part)
+        return acc
 
     def sigmoid(x: str) -> str:  # 1 / (1 + exp(-x)), each operation in fp16
         return rnd(call("Reciprocal", [rnd(call("Add", [rnd(call("Exp", [call("Neg", [x])])), one]))]))
@@ -287,6 +303,9 @@ def unroll_cudnn(
 
     def mul(a: str, b: str) -> str:
         return rnd(call("Mul", [a, b]))
+
+    def fma(a: str, b: str, c: str) -> str:  # a*b + c, rounded once (an fp16 product is exact in fp32)
+        return rnd(call("Add", [call("Mul", [a, b]), c]))
 
     x = call("Transpose", [inputs[0]], perm=[1, 0, 2]) if layout else inputs[0]
     init = [inputs[k] if len(inputs) > k and inputs[k] else "" for k in (5, 6)]
@@ -301,36 +320,44 @@ def unroll_cudnn(
     finals: list[list[str]] = [[], []]  # h, c per direction
     y_shape = const([1, 1, -1, hidden], np.int64)
     state_shape = const([1, -1, hidden], np.int64)
+    has_bias = len(inputs) > 3 and bool(inputs[3])
     for d, way in enumerate(dirs):
         idx = const(d, np.int64)  # a scalar index drops the direction axis
         w_t = call("Transpose", [call("Gather", [inputs[1], idx], axis=0)], perm=[1, 0])  # [input, gates*hidden]
         r_t = call("Transpose", [call("Gather", [inputs[2], idx], axis=0)], perm=[1, 0])  # [hidden, gates*hidden]
-        xw = rnd(call("MatMul", [x, w_t]))  # [seq, batch, gates*hidden]
-        r_bias = ""
-        if len(inputs) > 3 and inputs[3]:
+        xw = matmul16(x, 2, w_t, input_size)  # [seq, batch, gates*hidden]
+        if has_bias:
             b = call("Gather", [inputs[3], idx], axis=0)
-            w_bias = call("Gather", [b, const(np.arange(gh), np.int64)], axis=0)
-            r_bias = call("Gather", [b, const(np.arange(gh, 2 * gh), np.int64)], axis=0)
-            xw = add(xw, w_bias)
+            w_bias, r_bias = take(b, 0, gh, 0), take(b, gh, 2 * gh, 0)
+            both = add(w_bias, r_bias)
         h = call("Gather", [init[0], idx], axis=0) if init[0] else zeros
         c = (call("Gather", [init[1], idx], axis=0) if init[1] else zeros) if op == "LSTM" else ""
+        if op == "GRU":  # x's h-gate part with its own bias, for every step at once
+            xw_n = take(xw, 2 * hidden, 3 * hidden, 2)
+            if has_bias:
+                xw_n = add(xw_n, take(w_bias, 2 * hidden, 3 * hidden, 0))
         for t in range(seq_len) if way == "forward" else range(seq_len - 1, -1, -1):
             xt = call("Gather", [xw, const(t, np.int64)], axis=0)  # [batch, gates*hidden]
-            rh = rnd(call("MatMul", [h, r_t]))
-            if r_bias:
-                rh = add(rh, r_bias)
+            rh = matmul16(h, 1, r_t, hidden)
             if op == "GRU":  # gates z, r, h; linear_before_reset=1
-                zr = sigmoid(add(cols(xt, 0, 2), cols(rh, 0, 2)))
+                zr = add(cols(xt, 0, 2), cols(rh, 0, 2))
+                zr = sigmoid(add(zr, take(both, 0, 2 * hidden, 0)) if has_bias else zr)
                 z, r = cols(zr, 0, 1), cols(zr, 1, 2)
-                n = tanh(add(cols(xt, 2, 3), mul(r, cols(rh, 2, 3))))
-                h = add(mul(call("Sub", [one, z]), n), mul(z, h))
-            elif op == "LSTM":  # gates i, o, f, c
-                pre = add(xt, rh)
-                iof = sigmoid(cols(pre, 0, 3))
-                c = add(mul(cols(iof, 2, 3), c), mul(cols(iof, 0, 1), tanh(cols(pre, 3, 4))))
-                h = mul(cols(iof, 1, 2), tanh(c))
+                rh_n = cols(rh, 2, 3)
+                if has_bias:
+                    rh_n = add(rh_n, take(r_bias, 2 * hidden, 3 * hidden, 0))
+                n = tanh(fma(r, rh_n, call("Gather", [xw_n, const(t, np.int64)], axis=0)))
+                h = add(mul(rnd(call("Sub", [one, z])), n), mul(z, h))
             else:
-                h = tanh(add(xt, rh))
+                pre = add(xt, rh)
+                if has_bias:
+                    pre = add(pre, both)
+                if op == "LSTM":  # gates i, o, f, c
+                    iof = sigmoid(cols(pre, 0, 3))
+                    c = fma(cols(iof, 2, 3), c, mul(cols(iof, 0, 1), tanh(cols(pre, 3, 4))))
+                    h = mul(cols(iof, 1, 2), tanh(c))
+                else:
+                    h = tanh(pre)
             y_steps[t].append(call("Reshape", [h, y_shape]))
         finals[0].append(call("Reshape", [h, state_shape]))
         if op == "LSTM":

@@ -7,7 +7,8 @@
 - targets.py: `OUTPUT:METRIC<=VALUE` targets or a tolerance policy, checked on every sample;
 - evaluate.py: one evaluation = the CPU emulation of one pin set run once per sample, reference kept;
 - stateful.py: the same for a streaming model, with the contract's closed-loop check as the criterion;
-- sensitivity.py: the ranking (local error x gain to the outputs) from one extra inference per sample;
-- strategy.py: nothing pinned, everything pinned, shortest passing prefix, pruning, held-out re-check;
+- sensitivity.py: local errors, amplifications and gains from one extra inference per sample;
+- errormodel.py: the predicted output error of any pin set, and the small sets it picks;
+- strategy.py: nothing pinned, sensitivity, a predicted set verified, pruning by groups, held-out re-check;
 - result.py: the answer and its JSON; preset_out.py: the answer as a preset.
 """

@@ -27,7 +27,7 @@ class Verdict:
     failed: dict[str, list[str]] = field(default_factory=dict)  # output -> failed targets
     reasons: list[str] = field(default_factory=list)  # run-level reasons (a stream's growth, pass rate)
     samples: int = 1
-    fraction: float | None = None  # by how much the error must shrink to pass (None: unknown)
+    fraction: float | None = None  # target / error, worst output (< 1: must shrink by it; None: unknown)
 
     @classmethod
     def from_checks(cls, checks: dict[str, OutputCheck], samples: int) -> Verdict:
@@ -36,7 +36,7 @@ class Verdict:
             errors={n: c.metrics() for n, c in checks.items()},
             failed={n: c.failed for n, c in checks.items() if not c.passed},
             samples=samples,
-            fraction=min((c.fraction for c in checks.values()), default=1.0),
+            fraction=min((c.fraction for c in checks.values()), default=None),
         )
 
 

@@ -73,6 +73,8 @@ class SearchResult:
     sensitivity: dict = field(default_factory=dict)
     budget: int | None = None
     reasons: list[str] = field(default_factory=list)  # why the FP32 check / the final set failed, if it did
+    # pins that are data movement (Reshape, Concat...): not chosen, they carry FP32 values between chosen pins
+    carriers: list[str] = field(default_factory=list)
 
     @property
     def message(self) -> str:
@@ -99,6 +101,8 @@ class SearchResult:
             "criterion": self.criterion,
             "inferences": self.inferences,
             "candidates": self.candidates,
+            "compute_pins": len(self.pins) - len(self.carriers),
+            "carriers": self.carriers,
             "float_nodes": self.float_nodes,
             "samples": self.samples,
             "held_out": self.held_out,

@@ -1,23 +1,24 @@
-"""Rank the nodes by the error they add at the checked outputs, from ONE extra emulated inference per sample.
+"""The sensitivity pass: everything the error model (errormodel.py) needs, from ONE extra inference per sample.
 
-For every node that computes in low precision, two quantities, both measured on real data:
-
+Measured on real data, per node that computes in low precision:
 - its local error `e`: the node alone in low precision on FP32 inputs (inputs rounded as a low-precision
   node reads them, output rounded), relative RMS against its FP32 output;
 - its amplification `k` per float input edge: the node in FP32 fed the all-low run's (already drifted)
   value on that input only; the relative error of its output divided by that input's relative error (1
   where that is ~0 or unknown). Per edge, because a residual Add passes a small branch's error on scaled
   by the branch's share of the sum, and the trunk's error almost unchanged.
+and per rounded tensor `rho`: the relative error of rounding its FP32 value (numpy, no inference).
 
-Both come from one "detached" model in which every node reads graph inputs instead of its producers: one
-copy per low node (fed the FP32 reference's tensors, emulated in low precision) and one pinned copy per float
-input edge (fed that drifted tensor), emulated by the same `precision.emulate` the evaluations use. The gain
-`G` of a tensor is how much of its relative error reaches the checked outputs: 1 at a checked output, else
-the sum over its consumers of `k * G` (reverse topological order; paths add up). A state output feeds the
+`e` and `k` come from one "detached" model in which every node reads graph inputs instead of its producers:
+one copy per low node (fed the FP32 reference's tensors, emulated in low precision) and one pinned copy per
+float input edge (fed that drifted tensor), emulated by the same `precision.emulate` the evaluations use. The
+gain `G` of a tensor is how much of its relative error reaches the checked outputs: 1 at a checked output,
+else over its consumers `k * G` added in quadrature (reverse topological order). A state output feeds the
 next chunk back, so its error piles up over the stream: its gain is at least `chunks * max(1, G(state in))`.
 
-score = e * G. A node whose tensors reach no checked output gets G = 0 and is never a candidate (pinning it
-cannot change what is checked). Non-finite local error (an overflow) ranks first, earliest node first.
+The error model's terms: (rho G)^2 per rounded tensor, (omega G)^2 per node with constants, omega^2 being
+e^2 less its tensors' rounding. The ranking (for the report) orders candidates by the error they touch; a
+node whose tensors reach no checked output gets G = 0 and is never a candidate. Overflow ranks first.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from trt_tui.core.search.errormodel import ErrorModel, Source, is_passthrough
 from trt_tui.core.search.evaluate import OrtModel
 
 FLOAT = TensorProto.FLOAT
@@ -46,6 +48,7 @@ class Ranking:
     unreachable: list[str] = field(default_factory=list)  # low nodes that reach no checked output
     seconds: float = 0.0
     inferences: int = 0
+    model: ErrorModel | None = None  # the predicted error of any pin set (errormodel.py)
 
     def top(self, n: int = 10) -> list[dict]:
         return [{"node": name, "score": self.score[name], "local_error": self.local_error[name], "gain": self.gain[name]}
@@ -79,23 +82,25 @@ def rel_error(ref: np.ndarray, cand: np.ndarray) -> float:
 
 def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndarray]], outputs: list[str], *,
                state_pairs: dict[str, str] | None = None, chunks: int = 1, fuse_bias: bool = True) -> Ranking:  # fmt: skip
-    """The candidate nodes of `model` in `low`, most sensitive first, for the checked `outputs`."""
+    """The candidate nodes of `model` in `low`, most sensitive first, with the error model (errormodel.py)."""
     from trt_tui.core import precision
+    from trt_tui.core.precision.common import round_through
     from trt_tui.core.precision.plan import make_plan
 
     t0 = time.perf_counter()
     plan = make_plan(model, low, [], round_all=True)  # the plan the emulation uses
     nodes = list(plan.model.graph.node)
-    names = plan.names
     produced = [t for i in plan.order for t in nodes[i].output if t and nodes[i].op_type != "Constant"]
     floats = [t for t in produced if plan.dtypes.get(t) == FLOAT]
     reference = OrtModel(plan.model, produced, label="FP32 reference (every tensor)")
     all_low = OrtModel(precision.emulate(plan.model, low, [], fuse_bias=fuse_bias).model, floats, label="all-low emulation")
     detached, solo_of, kap_of, kap_pins, noisy_of = _detached_model(plan)
     probe = OrtModel(precision.emulate(detached, low, kap_pins, fuse_bias=fuse_bias).model, label="sensitivity model")
+    rounded = _rounded_tensors(plan, nodes, fuse_bias)
 
     local: dict[int, float] = {}
     kappa: dict[tuple[int, str], float] = {}
+    rho: dict[str, float] = {}  # relative error of rounding the tensor's FP32 value
     try:
         for sample in samples:
             ref = {**sample, **reference.run(sample)}
@@ -114,28 +119,127 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
                 e_out = max((rel_error(ref[o], got[c]) for o, c in outs), default=0.0)
                 k = e_out / e_in if e_in > _TINY and math.isfinite(e_in) and math.isfinite(e_out) else 1.0
                 kappa[(i, t)] = max(kappa.get((i, t), 0.0), min(max(k, KAPPA_RANGE[0]), KAPPA_RANGE[1]))
+            for t in rounded:
+                if t in ref and np.issubdtype(np.asarray(ref[t]).dtype, np.floating):
+                    rho[t] = max(rho.get(t, 0.0), rel_error(ref[t], round_through(ref[t], plan.low_type)))
             del ref, low_run, feed, got
     finally:
         for s in (reference, all_low, probe):
             s.close()
 
-    gain = _gains(plan, nodes, kappa, outputs, state_pairs or {}, chunks)
-    score, local_by_name, gain_by_name, unreachable = {}, {}, {}, []
-    position = {}
+    gain, seeds = _gains(plan, nodes, kappa, outputs, state_pairs or {}, chunks)
+    checked = set(outputs) | set(state_pairs or {})
+    model_ = build_error_model(plan, nodes, gain, seeds, local, kappa, rho, rounded, checked)
+    node_gain = {i: max((gain.get(t, 0.0) for t in nodes[i].output if t), default=0.0) for i in plan.order}
+    touched: dict[int, float] = dict(model_.node_weight)
+    for src in model_.sources:
+        for n in src.needs:
+            touched[n] = touched.get(n, 0.0) + src.weight
+    score, local_by_name, gain_by_name, position = {}, {}, {}, {}
+    cands = set(model_.candidates)
     for pos, i in enumerate(plan.order):
-        if plan.nodes[i].mode != "low":
-            continue
-        g = max((gain.get(t, 0.0) for t in nodes[i].output if t), default=0.0)
-        name = names[i]
-        if g == 0.0:
-            unreachable.append(name)
-            continue
-        e = local.get(i, 0.0)
-        local_by_name[name], gain_by_name[name] = e, g
-        score[name] = math.inf if not math.isfinite(e) else e * g
-        position[name] = pos
+        if i in cands:
+            name = plan.names[i]
+            e = local.get(i, 0.0)
+            local_by_name[name], gain_by_name[name] = e, node_gain[i]
+            score[name] = math.inf if not math.isfinite(e) or math.isinf(touched.get(i, 0.0)) else math.sqrt(touched.get(i, 0.0))
+            position[name] = pos
+    unreachable = [plan.names[i] for i in plan.order if plan.nodes[i].mode == "low" and node_gain[i] == 0.0]
     order = sorted(score, key=lambda n: (-score[n], -gain_by_name[n], position[n]))
-    return Ranking(order, score, local_by_name, gain_by_name, unreachable, time.perf_counter() - t0, 3 * len(samples))
+    return Ranking(order, score, local_by_name, gain_by_name, unreachable, time.perf_counter() - t0, 3 * len(samples), model_)
+
+
+def _rounded_tensors(plan, nodes, fuse_bias: bool) -> dict[str, tuple[int | None, list[tuple[int, str]], list[str]]]:
+    """Float tensors the all-low emulation rounds: {tensor: (low compute producer or None, [(low compute reader,
+    tensor it reads)], the tensor and its copies)}. Readers are found through data-movement nodes (they copy
+    values: a reader behind a Reshape reads t)."""
+    producer = {t: i for i in plan.order for t in nodes[i].output if t}
+    low = {i for i in plan.order if plan.nodes[i].mode == "low"}
+    passthrough = {i for i in low if is_passthrough(nodes[i].op_type)}
+    graph_outputs = {o.name for o in plan.model.graph.output}
+
+    def readers(t: str) -> tuple[list[tuple[int, str]], list[str]]:
+        """([(low compute reader, the tensor it reads)], t and the copies of it data movement makes)."""
+        out, todo, seen = [], [t], [t]
+        while todo:
+            x = todo.pop()
+            for r in plan.consumers.get(x, []):
+                if r in passthrough:
+                    for y in nodes[r].output:
+                        if y and y not in seen and plan.dtypes.get(y) == FLOAT:
+                            seen.append(y)
+                            todo.append(y)
+                elif r in low and all(r != q for q, _ in out):
+                    out.append((r, x))
+        return out, seen
+
+    fused = set()
+    if fuse_bias:  # as emulate: a MatMul read only by one constant-bias Add is rounded once, after the Add
+        for i in low:
+            n = nodes[i]
+            if n.op_type == "MatMul" and n.output[0] not in graph_outputs:
+                users = plan.consumers.get(n.output[0], [])
+                if len(users) == 1 and users[0] in low and nodes[users[0]].op_type == "Add" and len(nodes[users[0]].input) == 2:
+                    add = nodes[users[0]]
+                    other = add.input[1] if add.input[0] == n.output[0] else add.input[0]
+                    if other in plan.consts and other != n.output[0]:
+                        fused.add(n.output[0])
+    out: dict[str, tuple[int | None, list[int]]] = {}
+    inputs = [vi.name for vi in plan.model.graph.input if plan.dtypes.get(vi.name) == FLOAT]
+    for t in [*inputs, *(t for i in plan.order for t in nodes[i].output if t)]:
+        if plan.dtypes.get(t) != FLOAT or t in plan.consts or t in fused:
+            continue
+        p = producer.get(t)
+        if p is not None and p in passthrough:
+            continue  # a copy of its inputs: their rounding is counted there
+        rs, copies = readers(t)
+        if p is not None and p in low:
+            out[t] = (p, rs, copies)
+        elif rs:  # an FP32 value (graph input, FP32 node) rounded by its low readers
+            out[t] = (None, rs, copies)
+    return out
+
+
+def build_error_model(plan, nodes, gain, seeds, local, kappa, rho, rounded, checked: set[str]) -> ErrorModel:
+    """The terms of errormodel.py from the measurements: (rho G)^2 per rounded tensor, (omega G)^2 per node."""
+    node_gain = {i: max((gain.get(t, 0.0) for t in nodes[i].output if t), default=0.0) for i in plan.order}
+    low = {i for i in plan.order if plan.nodes[i].mode == "low"}
+    passthrough = {i: ([t for t in nodes[i].input if t and plan.dtypes.get(t) == FLOAT and t not in plan.consts],
+                       [t for t in nodes[i].output if t and plan.dtypes.get(t) == FLOAT])
+                   for i in plan.order if i in low and is_passthrough(nodes[i].op_type)}  # fmt: skip
+    candidates = [i for i in plan.order if i in low and i not in passthrough and node_gain[i] > 0
+                  and any(plan.dtypes.get(t) == FLOAT for t in nodes[i].output if t)]  # fmt: skip
+    cand = set(candidates)
+    sources = []
+    for t, (p, rs, copies) in rounded.items():
+        # one term per path the rounding takes: through each reader (gone when the producer and that reader
+        # are FP32; a low reader rounds its own copy) and straight into a checked output (gone with the producer)
+        r_t = rho.get(t, 0.0)
+        paths = [(frozenset([p, r] if p is not None else [r]), kappa.get((r, x), 1.0) * node_gain[r]) for r, x in rs if r in cand]
+        if p is not None:
+            paths += [(frozenset([p]), seeds[x]) for x in copies if x in seeds]
+        for needs, g in paths:
+            if g > 0.0 and needs <= cand:
+                sources.append(Source(t, needs, math.inf if not math.isfinite(r_t) else (r_t * g) ** 2))
+    node_weight = {}
+    for i in candidates:
+        e = local.get(i, 0.0)
+        if not math.isfinite(e):
+            node_weight[i] = math.inf
+            continue
+        if not any(t in plan.consts for t in nodes[i].input):
+            continue  # no constant to round: its error is its tensors', counted above
+        # omega^2: the node's own error less the rounding of its output and inputs (independent: in quadrature)
+        known = sum(rho.get(t, 0.0) ** 2 for t in nodes[i].output if t in rounded)
+        known += sum((kappa.get((i, t), 1.0) * rho.get(t, 0.0)) ** 2 for t in nodes[i].input if t in rho)
+        omega2 = max(0.0, e * e - known)
+        if omega2 > 0:
+            node_weight[i] = omega2 * node_gain[i] ** 2
+    producer = {t: i for i in plan.order for t in nodes[i].output if t}
+    readers = {t: list(rs) for t, rs in plan.consumers.items()}
+    fp32 = {vi.name for vi in plan.model.graph.input} | {t for t, i in producer.items() if i not in low}
+    return ErrorModel(list(plan.names), candidates, sources, node_weight, passthrough, frozenset(fp32), producer, readers,
+                      frozenset(checked), frozenset(low))  # fmt: skip
 
 
 def _detached_model(plan) -> tuple[onnx.ModelProto, dict, dict, list[str], dict[str, str]]:
@@ -218,8 +322,8 @@ def _declare(copy: onnx.NodeProto, consts: set[str], dtypes: dict[str, int], inp
             inputs[t] = FLOAT if t in back else (dtypes.get(t) or FLOAT)
 
 
-def _gains(plan, nodes, kappa: dict[tuple[int, str], float], outputs: list[str], state_pairs: dict[str, str], chunks: int) -> dict[str, float]:
-    """Gain of every tensor towards the checked outputs (see the module docstring)."""
+def _gains(plan, nodes, kappa: dict[tuple[int, str], float], outputs: list[str], state_pairs: dict[str, str], chunks: int) -> tuple[dict[str, float], dict[str, float]]:
+    """(gain of every tensor towards the checked outputs, the checked outputs' own gains) (module docstring)."""
     seeds = {t: 1.0 for t in outputs}
 
     def propagate(seed: dict[str, float]) -> dict[str, float]:
@@ -230,8 +334,9 @@ def _gains(plan, nodes, kappa: dict[tuple[int, str], float], outputs: list[str],
             if out == 0.0:
                 continue
             for t in dict.fromkeys(node.input):
-                if t:  # paths add up (an upper bound: errors along two paths may partly cancel)
-                    g[t] = g.get(t, 0.0) + kappa.get((i, t), 1.0) * out
+                if t:  # paths add in quadrature: the same error reaches the outputs by ways that are mostly
+                    # uncorrelated (a residual trunk and its branch); a plain sum overstated early layers 2-7x
+                    g[t] = math.hypot(g.get(t, 0.0), kappa.get((i, t), 1.0) * out)
         return g
 
     gain = propagate(seeds)
@@ -239,4 +344,4 @@ def _gains(plan, nodes, kappa: dict[tuple[int, str], float], outputs: list[str],
         for out_name, in_name in state_pairs.items():
             seeds[out_name] = max(seeds.get(out_name, 0.0), chunks * max(1.0, gain.get(in_name, 0.0)))
         gain = propagate(seeds)
-    return gain
+    return gain, seeds

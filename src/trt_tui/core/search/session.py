@@ -1,6 +1,7 @@
 """Model + samples + target (+ contract) -> a prepared search -> `SearchResult`: what the CLI and the TUI call.
 
     job = prepare_search("model.onnx", precision="fp16", targets=["logits:rel_rms<=1e-3"], inputs=["data/"])
+    job = search_request(request, targets=[...])            # the CLI's and TUI's way: a ComparisonRequest
     result = job.run(cancel=event, on_progress=callback)     # Progress after every evaluation
 
 Everything that can be checked before the first inference is checked in `prepare_search` (UserError naming
@@ -90,7 +91,8 @@ class SearchJob:
                            "unreachable": len(ranking.unreachable), "top": ranking.top(10)}  # fmt: skip
         low_nodes = _low_node_count(self.model, self.precision)
         passed = out.best is not None and (out.final is None or out.final.passed)
-        if out.status in ("budget", "cancelled") and ranking is not None and out.best is not None and len(out.best) >= len(ranking.order):
+        if (out.status in ("budget", "cancelled") and ranking is not None and out.best is not None
+                and len(ranking.model.from_names(out.best)) >= len(ranking.order)):  # fmt: skip
             passed, pins = False, []  # every candidate pinned is FP32 everywhere: what there was before searching
         return SearchResult(
             model=str(self.model_path), precision=self.precision, criterion=self.criterion_text, status=out.status,
@@ -99,6 +101,7 @@ class SearchJob:
             outputs=outputs, log=[e.to_json(order) for e in out.log], elapsed_s=elapsed,
             candidates=len(ranking.order) if ranking is not None else 0, float_nodes=low_nodes, samples=samples,
             held_out=out.held_out, sensitivity=sensitivity, budget=self.budget, reasons=reasons,
+            carriers=[p for p in pins if ranking is None or p not in ranking.model.index],
         )  # fmt: skip
 
 
@@ -138,8 +141,10 @@ def prepare_search(
     stream_inputs: str | os.PathLike[str] | None = None,
     budget: int | None = None,
     fuse_bias: bool = True,
+    index=None,
 ) -> SearchJob:
-    """Check the request and build the evaluator (the FP32 reference session); nothing is searched yet."""
+    """Check the request and build the evaluator (the FP32 reference session); nothing is searched yet.
+    `index`: the model already indexed (None: indexed here)."""
     from trt_tui.core.graph import load_graph
     from trt_tui.core.parity.runners import load_model
 
@@ -148,7 +153,7 @@ def prepare_search(
     if budget is not None and budget < 1:
         raise UserError("--budget must be at least 1")
     path = Path(model)
-    index = load_graph(path)
+    index = index if index is not None else load_graph(path)
     proto = load_model(path)
     from trt_tui.core.precision.plan import prepare_model
 
@@ -169,6 +174,39 @@ def prepare_search(
     samples = SearchSamples.split(feeds)
     evaluator = ModelEvaluator(proto, precision, criterion, samples, fuse_bias=fuse_bias)
     return SearchJob(path, proto, precision, evaluator, criterion.describe(), criterion.outputs, budget, fuse_bias, warnings)
+
+
+def search_request(
+    request,
+    *,
+    targets: Sequence[str] = (),
+    samples: Sequence[str | os.PathLike[str]] = (),
+    contract: str | os.PathLike[str] | None = None,
+    chunks: int | None = None,
+    stream_inputs: str | os.PathLike[str] | None = None,
+    budget: int | None = None,
+) -> SearchJob:
+    """The search of a ComparisonRequest (core.parity.request), the one `trt-tui compare` builds from its flags
+    and the Parity screen from its controls: its model (indexed once), precision, emulation setting, random
+    inputs (seed, samples = iterations, the preset's first-profile OPT shapes) or input data; a request made
+    from a preset brings the preset's tolerances as the target when no `targets` are given. `samples`: sample
+    files/folders, in place of the request's input data."""
+    from trt_tui.core.parity.inputs import InputSpec
+
+    inputs = list(samples)
+    if not inputs and not isinstance(request.inputs, InputSpec) and contract is None:
+        inputs = [request.inputs]  # the request's data file (--inputs, or the preset's input_data)
+    return prepare_search(
+        request.model, precision=request.precision, targets=targets, policy=search_policy(request), inputs=inputs,
+        input_spec=request.inputs if isinstance(request.inputs, InputSpec) else None, contract=contract, chunks=chunks,
+        stream_inputs=stream_inputs, budget=budget, fuse_bias=request.candidate.fuse_bias, index=request.index,
+    )  # fmt: skip
+
+
+def search_policy(request) -> TolerancePolicy | None:
+    """The tolerances a search may take as its target: a preset's (a choice the user made), never the defaults
+    a request without a preset falls back to."""
+    return request.options.tolerances if request.resolved is not None else None
 
 
 def _prepare_stream(path, index, proto, precision, contract, chunks, stream_inputs, budget, fuse_bias, targets) -> SearchJob:

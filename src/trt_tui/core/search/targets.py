@@ -69,8 +69,8 @@ class OutputCheck:
     drift: LayerDrift
     passed: bool
     failed: list[str]  # target texts (or "tolerance") that failed
-    # by how much the error must shrink to pass (1.0: it passes; 0.0: non-finite or unknown): the search
-    # uses it to guess how many pins it takes
+    # target / error: below 1, by how much the error must shrink to pass; above 1, the slack a passing output
+    # has (0.0: non-finite or unknown; inf: no error). The search scales its error model with it
     fraction: float = 1.0
 
     def metrics(self) -> dict[str, float]:
@@ -114,7 +114,7 @@ class Criterion:
     def _judge(self, name: str, rows: list[LayerDrift]) -> OutputCheck:
         merged = merge_iterations(rows)
         failed = []
-        fraction = 1.0
+        fraction = math.inf
         targets = self.targets_for(name)
         if targets:
             for t in targets:
@@ -123,15 +123,19 @@ class Criterion:
                     worst = min(values, key=lambda v: -math.inf if math.isnan(v) else v)
                 else:
                     worst = max(values, key=lambda v: math.inf if math.isnan(v) else v)
-                if not t.met_by(worst) or any(r.nonfinite_cand > r.nonfinite_ref for r in rows):
+                nonfinite = any(r.nonfinite_cand > r.nonfinite_ref for r in rows)
+                if not t.met_by(worst) or nonfinite:
                     failed.append(t.text)
-                    fraction = min(fraction, _shrink(t, worst))
-        elif not merged.passed:
-            failed.append("tolerance")
+                fraction = min(fraction, 0.0 if nonfinite else _shrink(t, worst))
+        else:
             d = merged  # Polygraphy's check passes when either statistic gets within its tolerance
             tol = d.tolerance
             ratios = [b / v for b, v in ((tol.atol, d.required_atol), (tol.rtol, d.required_rtol)) if v > 0 and math.isfinite(v)]
-            fraction = min(fraction, max(ratios, default=0.0))
+            if not merged.passed:
+                failed.append("tolerance")
+                fraction = max(ratios, default=0.0)
+            else:
+                fraction = max(ratios, default=math.inf)
         return OutputCheck(name, merged, not failed, failed, fraction)
 
 
@@ -141,5 +145,7 @@ def _shrink(t: Target, measured: float) -> float:
         return 0.0
     if t.metric == "cosine":
         gap, allowed = 1.0 - measured, 1.0 - t.value
-        return math.sqrt(allowed / gap) if gap > 0 and allowed > 0 else 0.0
-    return t.value / measured if measured > 0 else 0.0
+        if gap <= 0:
+            return math.inf
+        return math.sqrt(allowed / gap) if allowed > 0 else 0.0
+    return t.value / measured if measured > 0 else math.inf

@@ -4,7 +4,7 @@
 Per chunk the run holds: the reference's stream inputs, state and outputs; per candidate its own state,
 outputs and ONNX Runtime's copies of the feeds; the drift metrics' float64 temporaries over the largest
 output; and per side the model's weights (each ONNX Runtime session holds its own, an emulated candidate
-its rewritten copy). Python integers throughout: dims of 2**62 must not overflow into a small number.
+its rewritten copy), or, for a model too big for that, one segment's weights at a time. Python integers throughout: dims of 2**62 must not overflow into a small number.
 """
 
 from __future__ import annotations
@@ -49,8 +49,23 @@ def model_bytes(index) -> int:
     return total
 
 
-def estimate_stream_bytes(contract: Contract, *, weights: int, candidates: int = 1, recorded: bool = False) -> tuple[int, str]:
-    """(bytes, breakdown) of a stream run with `candidates` candidates beside the reference."""
+# A model whose weights exceed this runs in segments (parity.segments.SegmentedRunner): one segment's session at
+# a time, each holding at most about this many bytes of weights, mapped from files. Smaller models keep one
+# whole session per side for the run (faster: no session per segment per chunk).
+STREAM_SEGMENT_BYTES = 512 << 20
+
+
+def segment_bytes(weights: int, max_memory: int | None = None) -> int | None:
+    """The weight bytes per segment when the model runs in segments, or None when it runs whole. A --max-memory
+    below what whole sessions would take makes the segments smaller (a quarter of it, for tensors besides)."""
+    budget = STREAM_SEGMENT_BYTES if max_memory is None else min(STREAM_SEGMENT_BYTES, max(max_memory // 4, 1 << 20))
+    return budget if weights > budget else None
+
+
+def estimate_stream_bytes(contract: Contract, *, weights: int, candidates: int = 1, recorded: bool = False,
+                          segment: int | None = None, whole_candidates: int = 0) -> tuple[int, str]:  # fmt: skip
+    """(bytes, breakdown) of a stream run with `candidates` candidates beside the reference; `segment`: the
+    model runs in segments of that many weight bytes (`segment_bytes`), but for `whole_candidates` of them."""
     frames = max(contract.schedule.frames, default=1)
     ins = sum(tensor_bytes(contract, s, frames) for s in contract.inputs.values())
     state = sum(tensor_bytes(contract, contract.inputs[p.input], frames) for p in contract.state if p.input in contract.inputs)
@@ -61,10 +76,16 @@ def estimate_stream_bytes(contract: Contract, *, weights: int, candidates: int =
     if recorded:
         per_chunk += ins + out_total  # the recorded chunk being read
     temporaries = 8 * largest  # float64 |diff| and friends over the largest output
-    sessions = weights * (1 + 2 * candidates)  # each session's weights, and a candidate's rewritten model
+    if segment is None:
+        sessions = weights * (1 + 2 * candidates)  # each session's weights, and a candidate's rewritten model
+        held = f"weights for {1 + candidates} side(s) {format_bytes(sessions)}"
+    else:  # one segment session at a time (its weights mapped; supplied ones copied once by ORT)
+        sessions = 2 * segment + 2 * weights * whole_candidates
+        held = f"weights of one segment at a time {format_bytes(2 * segment)}"
+        if whole_candidates:
+            held += f", of {whole_candidates} whole candidate(s) {format_bytes(2 * weights * whole_candidates)}"
     total = per_chunk + temporaries + sessions
-    breakdown = (f"tensors of a chunk {format_bytes(per_chunk)}, metric temporaries {format_bytes(temporaries)}, "
-                 f"weights for {1 + candidates} side(s) {format_bytes(sessions)}")  # fmt: skip
+    breakdown = f"tensors of a chunk {format_bytes(per_chunk)}, metric temporaries {format_bytes(temporaries)}, {held}"
     return total, breakdown
 
 
@@ -84,9 +105,10 @@ def available_memory() -> int | None:
 
 
 def check_stream_memory(contract: Contract, *, weights: int, candidates: int = 1, recorded: bool = False,
-                        max_memory: int | None = None) -> int:  # fmt: skip
+                        max_memory: int | None = None, segment: int | None = None, whole_candidates: int = 0) -> int:  # fmt: skip
     """The estimate; a UserError naming the contract when it exceeds --max-memory or the machine's memory."""
-    need, breakdown = estimate_stream_bytes(contract, weights=weights, candidates=candidates, recorded=recorded)
+    need, breakdown = estimate_stream_bytes(contract, weights=weights, candidates=candidates, recorded=recorded,
+                                            segment=segment, whole_candidates=whole_candidates)  # fmt: skip
     limits = []
     if max_memory is not None:
         limits.append((max_memory, "--max-memory"))

@@ -30,9 +30,13 @@ from trt_tui.core.streaming.contract_choice import check_contract
 from trt_tui.core.streaming.engine import ChunkResult, RunnerReference, StreamReport, run_streams
 from trt_tui.core.streaming.feeds import StreamInputs
 from trt_tui.core.streaming.guards import unfed_state_inputs
-from trt_tui.core.streaming.memory import check_stream_memory, model_bytes
+from trt_tui.core.streaming.memory import check_stream_memory, model_bytes, segment_bytes
 
 LOW_PRECISION_KINDS = ("emulate", "mixed", "cuda", "engine", "trt")  # candidates that round: zero error is suspect
+# Candidates that keep one whole session even when the model runs in segments: graphs with fp16/bf16 tensors,
+# where ONNX Runtime's CPU fallback for ops without a low-precision kernel casts around whole runs of them
+# within a session; cutting the graph there would round at the cuts and change their numbers.
+WHOLE_ONLY = ("mixed", "cuda", "onnx")
 ORT_NAMES = ("ort", "onnxruntime", "ort-fp32", "onnxruntime-fp32")
 ORT_LABEL = "onnxruntime fp32"
 
@@ -64,6 +68,7 @@ class StreamSetup:
     recording: object | None = None  # recorded.Recording when the reference is recorded
     record_to: Path | None = None  # --record: write the ONNX Runtime reference run there
     record_overwrite: bool = False
+    segment_bytes: int | None = None  # the ONNX models run in segments of this many weight bytes (None: whole)
 
     @property
     def reference_label(self) -> str:
@@ -140,8 +145,11 @@ def setup_stream(
     dup = next((lab for lab in labels if labels.count(lab) > 1), None)
     if dup is not None:
         raise UserError(f"the candidate {dup!r} is given twice")
-    check_stream_memory(c, weights=model_bytes(index), candidates=len(cands), recorded=recording is not None,
-                        max_memory=max_memory)  # fmt: skip
+    weights = model_bytes(index)
+    segment = segment_bytes(weights, max_memory)
+    whole = sum(1 for x in cands if x.spec is not None and x.spec.kind in WHOLE_ONLY)
+    check_stream_memory(c, weights=weights, candidates=len(cands), recorded=recording is not None,
+                        max_memory=max_memory, segment=segment, whole_candidates=whole)  # fmt: skip
     inputs = StreamInputs(c, inputs_file) if recording is None else StreamInputs(c, None, require_feeds=False)
     unchecked = unfed_state_inputs(c, inputs.from_file) if recording is None else []
     record_to = None
@@ -150,7 +158,7 @@ def setup_stream(
         if record_to.exists() and not (record_to.is_dir() and not any(record_to.iterdir())) and not record_overwrite:
             raise UserError("already exists; choose another name or pass --force", record_to)
     return StreamSetup(model, c, cands[0].spec, inputs, warnings + unchecked, preset_name, unchecked, cands, recording,
-                       record_to, record_overwrite)  # fmt: skip
+                       record_to, record_overwrite, segment)  # fmt: skip
 
 
 @contextmanager
@@ -173,9 +181,16 @@ def open_runners(setup: StreamSetup) -> Iterator[tuple[object | None, dict[str, 
     providers = default_providers()
     fp32: list = []
 
+    def onnx_side(model, weights, providers, name, segmentable=True):
+        if setup.segment_bytes is None or not segmentable:
+            return onnx_runner(model, None, providers=providers, name=name, weights=weights)
+        from trt_tui.core.parity.segments import SegmentedRunner  # a model too big to hold whole, per side
+
+        return SegmentedRunner(model, weights, setup.segment_bytes, providers, name=name)
+
     def ort() -> object:
         if not fp32:
-            fp32.append(onnx_runner(ref_model, None, providers=providers, name="reference", weights=WeightSource(base_dir)))
+            fp32.append(onnx_side(ref_model, WeightSource(base_dir), providers, "reference"))
         return fp32[0]
 
     reference = ort() if setup.recording is None else None
@@ -187,7 +202,7 @@ def open_runners(setup: StreamSetup) -> Iterator[tuple[object | None, dict[str, 
         elif spec.kind == "engine":
             runners[cand.label] = trt_engine_runner(spec.path, name=cand.label)
         elif spec.kind == "trt":
-            runners[cand.label] = trt_candidate_runner(spec, name=cand.label)[0]
+            runners[cand.label] = trt_candidate_runner(spec, name=cand.label).runner
         else:
             cand_providers = providers
             if spec.kind == "cuda":  # the mixed-precision ONNX on ONNX Runtime's CUDA EP
@@ -196,8 +211,7 @@ def open_runners(setup: StreamSetup) -> Iterator[tuple[object | None, dict[str, 
                 require_cuda("the cuda candidate")
                 cand_providers = list(GPU_PROVIDERS)
             cand_model, cand_weights = candidate_model_and_weights(ref_model, spec, base_dir)
-            runners[cand.label] = onnx_runner(cand_model, None, providers=cand_providers, name=cand.label,
-                                              weights=cand_weights)  # fmt: skip
+            runners[cand.label] = onnx_side(cand_model, cand_weights, cand_providers, cand.label, spec.kind not in WHOLE_ONLY)
     active: list = []
     try:
         for r in [reference, *runners.values()]:

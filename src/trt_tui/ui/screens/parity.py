@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 import threading
 import time
@@ -16,8 +18,7 @@ from textual.widgets import Input, Label, ProgressBar, Select, Sparkline, Static
 from trt_tui.core.build.state import state_dir
 from trt_tui.core.parity.model_explorer import write_node_data
 from trt_tui.core.runstore import RunStore
-from trt_tui.core.parity.engine import BatchUpdate, CompareOptions, prepare_comparison
-from trt_tui.core.parity.inputs import InputSpec
+from trt_tui.core.parity.request import ComparisonRequest, build_request
 from trt_tui.core.parity.results import CompareResult
 from trt_tui.core.backends import tensorrt_status
 from trt_tui.core.errors import UserError
@@ -40,6 +41,18 @@ CANDIDATES = [
 ]
 PRECISIONS = [("fp16", "fp16"), ("bf16", "bf16")]
 PLOT_EVERY_S = 0.25
+
+
+def parity_request(*, index, preset, pins, choice: str, precision: str, seed: int | None, inputs: str | None,
+                   iterations: int = 1) -> ComparisonRequest:  # fmt: skip
+    """The Parity screen's ComparisonRequest: core's `build_request`, the one `trt-tui compare` builds from its
+    flags, so that the screen on preset P runs what `compare MODEL --preset P` runs (the preset's pins,
+    tolerances, and its first profile's OPT shapes for dynamic inputs). With a preset its pins are the
+    workspace's (kept in sync), so `pins` (the selection's rules) count only without one."""
+    trt = choice in ("trt", "trt-outputs")
+    return build_request(index.path, index=index, preset=preset, pins=None if preset is not None else pins,
+                         candidate="trt" if trt else choice, outputs_only=choice == "trt-outputs", precision=precision,
+                         seed=seed, inputs=inputs, iterations=iterations)  # fmt: skip
 
 
 class ParityScreen(TrtScreen):
@@ -107,33 +120,39 @@ class ParityScreen(TrtScreen):
         idle = "reference: onnxruntime fp32 · press r to run"
         self.query_one("#parity-status", Static).update(f"⚠ {MARKED_ENGINE_SHORT}" if event.value == "trt" else idle)
 
-    def _candidate(self, kind: str, precision: str) -> CandidateSpec | str | None:
-        """The candidate to run; a TensorRT one is built from the current preset (unsaved edits included)."""
-        if kind not in ("trt", "trt-outputs"):
-            return kind
-        status = tensorrt_status()  # THE availability probe: never imports TensorRT into this process
-        if not status.available:
-            self.notify(f"a TensorRT candidate needs TensorRT: {status.detail}", severity="error")
+    def request_settings(self, choice: str | None = None) -> dict | None:
+        """What the controls say, as `parity_request`'s arguments (read on the UI thread; None: nothing to run,
+        the reason notified); `choice` overrides the candidate control. A TensorRT candidate gets a copy of the
+        current preset, unsaved edits included."""
+        ws = self.workspace
+        if ws.index is None:
+            self.notify("Open a model first.", severity="warning")
             return None
-        return CandidateSpec("trt", precision=precision, preset=self.workspace.current_preset(), outputs_only=kind == "trt-outputs")
+        choice = choice or str(self.query_one("#parity-candidate", Select).value)
+        if choice in ("trt", "trt-outputs"):
+            status = tensorrt_status()  # THE availability probe: never imports TensorRT into this process
+            if not status.available:
+                self.notify(f"a TensorRT candidate needs TensorRT: {status.detail}", severity="error")
+                return None
+        preset = copy.deepcopy(ws.current_preset()) if choice in ("trt", "trt-outputs") or ws.preset is not None else None
+        seed = self.query_one("#parity-seed", Input).value.strip()
+        if seed and not seed.lstrip("-").isdigit():  # the integer Input lets a lone "-" through
+            self.notify(f"seed {seed!r} is not an integer", severity="warning")
+            return None
+        return {
+            "index": ws.index, "preset": preset, "pins": ws.selection.rules if ws.selection is not None else None,
+            "choice": choice, "precision": str(self.query_one("#parity-precision", Select).value),
+            "seed": int(seed) if seed else None, "inputs": self.query_one("#parity-inputs", Input).value.strip() or None,
+        }  # fmt: skip
 
     # ---- running ---------------------------------------------------------------------------------------
     def action_run(self) -> None:
         if self.running:
             self.notify("A comparison is running: cancel it (c) first.", severity="warning")
             return
-        ws = self.workspace
-        if ws.index is None:
-            self.notify("Open a model first.", severity="warning")
+        settings = self.request_settings()
+        if settings is None:
             return
-        precision = str(self.query_one("#parity-precision", Select).value)
-        candidate = self._candidate(str(self.query_one("#parity-candidate", Select).value), precision)
-        if candidate is None:
-            return
-        seed_text = self.query_one("#parity-seed", Input).value.strip() or "1"
-        inputs = self.query_one("#parity-inputs", Input).value.strip() or None
-        preset = ws.preset
-        options = CompareOptions(tolerances=preset.tolerance_policy()) if preset is not None else CompareOptions()
         self.query_one(DriftTable).reset()
         self.run_id = None
         self._failing = 0
@@ -144,32 +163,23 @@ class ParityScreen(TrtScreen):
         self._cancel = threading.Event()
         self.running = True
         self.query_one("#parity-status", Static).update("preparing (building both sides)…")
-        self.run_comparison(
-            str(ws.index.path),
-            candidate,
-            precision,
-            ws.pinned_names(),
-            inputs if inputs is not None else InputSpec(seed=int(seed_text)),
-            options,
-            self._cancel,
-        )
+        self.run_comparison(settings, self._cancel)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="parity", name="parity-compare")
-    def run_comparison(self, model, candidate, precision, pins, inputs, options, cancel) -> None:
+    def run_comparison(self, settings: dict, cancel: threading.Event) -> None:
         try:
-            if isinstance(candidate, CandidateSpec) and candidate.kind == "trt":
-                self._compare_built_engine(model, candidate, precision, pins, inputs, options, cancel)
+            request = parity_request(**settings)  # resolves the preset, the pins: off the UI thread
+            if request.candidate.kind == "trt":
+                self._compare_built_engine(request, cancel)
                 return
-            comparison = prepare_comparison(
-                model, candidate, precision=precision, pins=pins, inputs=inputs, options=options
-            )
+            comparison = request.prepare()
             for update in comparison.run(cancel=cancel):  # one message per batch: rows arrive batched
                 self.post_message(ParityBatch(update))
             self.post_message(ParityFinished(comparison.result(), comparison.warnings))
         finally:
             self.app.call_from_thread(setattr, self, "running", False)
 
-    def _compare_built_engine(self, model, candidate, precision, pins, inputs, options, cancel) -> None:
+    def _compare_built_engine(self, request: ComparisonRequest, cancel: threading.Event) -> None:
         """TensorRT never enters this process: the engine is built by a build job (child process, in the
         Builds history), then compared in a child process (core.parity.isolated). Runs in the worker thread."""
         from trt_tui.core.parity.isolated import compare_isolated
@@ -180,13 +190,12 @@ class ParityScreen(TrtScreen):
             self.app.call_from_thread(self.query_one("#parity-status", Static).update,
                                       f"building the candidate engine (Builds screen): {phase}{done}")  # fmt: skip
 
-        built = build_candidate_engine(self.app.job_manager(), candidate.preset, outputs_only=candidate.outputs_only,
+        built = build_candidate_engine(self.app.job_manager(), request.candidate.preset, outputs_only=request.candidate.outputs_only,
                                        on_progress=progress, cancel=cancel)  # fmt: skip
         self.app.call_from_thread(self.query_one("#parity-status", Static).update,
                                   f"comparing engine {built.path} (child process)…")  # fmt: skip
-        engine = CandidateSpec("engine", path=built.path)
-        for kind, payload in compare_isolated(model, engine, precision=precision, pins=pins, inputs=inputs,
-                                              options=options, cancel=cancel):  # fmt: skip
+        engine = CandidateSpec("engine", path=built.path, precision=request.precision)
+        for kind, payload in compare_isolated(dataclasses.replace(request, candidate=engine), cancel=cancel):
             if kind == "batch":
                 self.post_message(ParityBatch(payload))
             else:
@@ -318,15 +327,18 @@ class ParityScreen(TrtScreen):
         self.action_run()
 
     def action_search(self) -> None:
-        """The pin search dialog (screens/search.py) with this screen's precision and inputs."""
+        """The pin search dialog (screens/search.py) on this screen's request: the CPU emulation at its precision,
+        with its preset, seed and inputs."""
         from trt_tui.ui.screens.search import SearchScreen
 
-        index = self.workspace.index
-        if index is None:
-            self.notify("Open a model first.", severity="warning")
+        settings = self.request_settings("emulate")  # the search emulates, whatever candidate is chosen here
+        if settings is None:
             return
-        inputs = self.query_one("#parity-inputs", Input).value.strip()
-        self.app.push_screen(SearchScreen(str(index.path), str(self.query_one("#parity-precision", Select).value), inputs or "1"))
+
+        def request_for(samples: int) -> ComparisonRequest:  # a data file typed in the dialog is its samples
+            return parity_request(**{**settings, "inputs": None}, iterations=samples)
+
+        self.app.push_screen(SearchScreen(request_for, settings["precision"], settings["inputs"] or "1"))
 
     # ---- kept runs -----------------------------------------------------------------------------------------
     def action_history(self) -> None:

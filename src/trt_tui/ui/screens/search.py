@@ -1,6 +1,8 @@
 """Pin search dialog (opened from the Parity screen): target, samples, budget; live evaluations; apply.
 
-The search runs in a worker thread (`trt_tui.core.search`); every evaluation arrives as a message and adds a
+The search runs in a worker thread (`trt_tui.core.search.search_request`) on the Parity screen's
+ComparisonRequest (the one `trt-tui search --preset P` builds: the preset's seed, OPT shapes, input data and
+tolerances), made for the number of samples asked; every evaluation arrives as a message and adds a
 row (pins vs error), the status line shows the best passing set so far. `a` applies the answer to the current
 preset (its pin rules are replaced; the preset is marked unsaved), `c` cancels (the best set is kept).
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 
 from textual import work
 from textual.app import ComposeResult
@@ -69,9 +72,10 @@ class SearchScreen(ModalScreen[None]):
         Binding("escape", "close", "Close", id="search.close"),
     ]
 
-    def __init__(self, model: str, precision: str, samples: str = "1", target: str = "") -> None:
+    def __init__(self, request_for: Callable[[int], object], precision: str, samples: str = "1", target: str = "") -> None:
+        """`request_for(n)`: the ComparisonRequest with n random samples (called in the worker thread)."""
         super().__init__()
-        self.model = model
+        self.request_for = request_for
         self.precision = precision
         self.samples_text = samples
         self.target_text = target
@@ -119,23 +123,17 @@ class SearchScreen(ModalScreen[None]):
         self.running = True
         self.result = None
         self.query_one("#search-log", DataTable).focus()  # keys (c, a) act on the dialog, not on an input
-        self.run_search(target, samples, int(budget_text) if budget_text else None, policy, self.cancel_event)
+        self.run_search(target, samples, int(budget_text) if budget_text else None, self.cancel_event)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="search", name="pin-search")
-    def run_search(self, target: str, samples: str, budget: int | None, policy, cancel: threading.Event) -> None:
-        from trt_tui.core.parity.inputs import InputSpec
-        from trt_tui.core.search.session import prepare_search
+    def run_search(self, target: str, samples: str, budget: int | None, cancel: threading.Event) -> None:
+        from trt_tui.core.search.session import search_request
 
         try:
-            preset = self.app.workspace.preset
-            seed = preset.comparison.seed if preset is not None else None
             random = samples.isdigit()
-            job = prepare_search(
-                self.model, precision=self.precision, targets=[target] if target else [], policy=policy,
-                inputs=[] if random else [samples], input_spec=InputSpec(seed=seed if seed is not None else 1,
-                                                                          iterations=int(samples) if random else 1),
-                budget=budget,
-            )  # fmt: skip
+            request = self.request_for(int(samples) if random else 1)
+            job = search_request(request, targets=[target] if target else [], samples=[] if random else [samples],
+                                 budget=budget)  # fmt: skip
             result = job.run(cancel=cancel, on_progress=lambda p: self.post_message(SearchProgress(p)))
             self.post_message(SearchDone(result))
         except UserError as exc:

@@ -5,12 +5,14 @@ Runtime on the original model) as raw files next to the script, and adds
     [--atol=A --rtol=R]   (l0 only)
 
 so a user on a GPU box gets trtexec's own verdict ("Accuracy loss for tensor ...", a non-zero exit on failure).
-Formats, from NVIDIA/TensorRT samples/common (sampleInference.cpp) and trtexec 11.1 notes: files are raw
-tensor bytes in the binding's type, no header (as --loadInputs); `--accuracyThreshold` (positive) is mandatory
-with reference outputs; a check fails when loss >= threshold; `--refPair=N` groups input/output pairs and
-needs at least two: it is written only for two or more pairs, and this export writes one (the exact
-multi-pair spelling is NOT confirmed, so it is not generated). trtexec validates FP32, FP16, INT32 and INT8
-outputs only: other outputs get no reference.
+Formats, CONFIRMED in NVIDIA/TensorRT at the 11.1 OSS release (samples/common/sampleOptions.cpp,
+sampleInference.cpp, samples/trtexec/README.md section 7.5): files are raw tensor bytes in the binding's type,
+no header (as --loadInputs); `--accuracyThreshold` (positive) is mandatory with reference outputs, and
+--loadRefOutputs needs --loadInputs; a check fails when loss >= threshold; --atol/--rtol are refused for any
+algorithm but l0. Several pairs are `--refPair=0 --loadInputs=.. --loadRefOutputs=.. --refPair=1 ...` (an
+index before each pair, at least two pairs): this export writes one pair, so no --refPair. trtexec validates
+FP32, FP16, INT32 and INT8 outputs only: other outputs get no reference. trtexec warns that a check built
+with --onnx may be unreliable (builds are nondeterministic) and suggests --loadEngine.
 
 The preset's default tolerance becomes one algorithm and threshold (trtexec has one threshold for all outputs):
     elemwise (every element within atol + rtol*|ref|)  -> l0 (fraction outside), threshold just above 0
@@ -52,7 +54,6 @@ class AccuracyData:
     inputs: dict[str, Path]
     references: dict[str, Path]
     check: AccuracyCheck
-    pairs: int = 1
 
     def args(self, paths) -> list[str]:
         out = ["--loadInputs=" + ",".join(f"{n}:{paths(p)}" for n, p in self.inputs.items()),
@@ -60,8 +61,6 @@ class AccuracyData:
                f"--accuracyAlgorithm={self.check.algorithm}", f"--accuracyThreshold={_fmt(self.check.threshold)}"]  # fmt: skip
         if self.check.atol is not None:
             out += [f"--atol={_fmt(self.check.atol)}", f"--rtol={_fmt(self.check.rtol)}"]
-        if self.pairs >= 2:  # never generated here: one pair (see the module docstring)
-            out.append(f"--refPair={self.pairs}")
         return out
 
 
