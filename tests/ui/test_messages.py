@@ -99,7 +99,17 @@ async def test_log_with_10000_entries_opens_and_writes(tmp_path):
         await pilot.press("L")
         await pilot.pause()
         log = app.screen
-        assert log.query_one("#messages-table").row_count == 10_000
+        from trt_tui.ui.screens.messages import SHOWN_MAX
+
+        table = log.query_one("#messages-table")
+        assert table.row_count == SHOWN_MAX and table.cursor_key == str(app.messages.entries[-1].seq)  # the newest
+        title = str(log.query_one("#messages-title").render())
+        assert "Messages: 10000 (3334 errors, 6666 warnings)" in title and f"newest {SHOWN_MAX:,}" in title
+        for i in range(30):  # arriving while the log is open: drawn together
+            app.messages.add("information", "", f"late {i}")
+        assert table.row_count == SHOWN_MAX
+        await pilot.pause(0.3)
+        assert table.row_count == SHOWN_MAX + 30 and "10030" in str(log.query_one("#messages-title").render())
         await pilot.press("e")
         await pilot.pause()
         await pilot.press("w")
@@ -108,4 +118,13 @@ async def test_log_with_10000_entries_opens_and_writes(tmp_path):
         await pilot.press("enter")
         await pilot.pause()
         text = (tmp_path / "log.txt").read_text()
-        assert "message 9999 [x]\nline two" in text
+        assert "message 9999 [x]\nline two" in text and "message 0 [x]" in text  # all of it, not the listed part
+
+
+def test_message_log_counts_follow_the_bounded_deque():
+    from trt_tui.ui.message_log import MessageLog
+
+    log = MessageLog(max_entries=3)
+    for severity in ("error", "error", "warning", "information"):
+        log.add(severity, "", "x")
+    assert log.counts() == {"error": 1, "warning": 1, "information": 1} and len(log) == 3

@@ -30,6 +30,7 @@ from trt_tui.core.preset import Preset, load_preset
 from trt_tui.core.preset.roundtrip import PresetSource, read_source
 from trt_tui.core.selection import PinSelection, scopes_of
 from trt_tui.ui.commands import TrtCommands
+from trt_tui.ui.heap import long_lived
 from trt_tui.ui.keymap import load_keymap
 from trt_tui.ui.messages import ModelLoaded
 from trt_tui.ui.screens.base import error_line
@@ -210,19 +211,12 @@ class TrtTuiApp(App):
     @work(thread=True, exclusive=True, exit_on_error=False, group="model", name="load-model")
     def load_model(self, path: str) -> None:
         # Indexing allocates ~10^5 long-lived objects; with the collector on, each full pass walks all of
-        # them while holding the GIL (measured: 250-300 ms UI stalls on a 10,000-node model). Collect
-        # nothing while indexing, then freeze the result so later passes skip it.
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
+        # them while holding the GIL (measured: 250-300 ms UI stalls on a 10,000-node model).
+        with long_lived():
             index = load_graph(path)
             preset = self.workspace.preset
             pins = preset.pins if preset is not None else None
             message = ModelLoaded(index, NodeRows.build(index), scopes_of(index), PinSelection(index, pins))
-        finally:
-            gc.freeze()
-            if enabled:
-                gc.enable()
         self.post_message(message)
 
     def on_model_loaded(self, message: ModelLoaded) -> None:

@@ -32,11 +32,17 @@ class MessageLog:
         self.entries: deque[LogEntry] = deque(maxlen=max_entries)
         self._seq = 0
         self._listeners: list[Callable[[LogEntry], None]] = []
+        # kept as entries come and go: the log screen's title asks on every append (a count over 10,000
+        # entries per append stalled the UI)
+        self._counts = {"error": 0, "warning": 0, "information": 0}
 
     def add(self, severity: str, title: str, text: str, *, at: float | None = None) -> LogEntry:
         self._seq += 1
         entry = LogEntry(self._seq, time.time() if at is None else at, severity, title, text)
+        if len(self.entries) == self.entries.maxlen:
+            self._counts[self.entries[0].severity] -= 1  # the oldest is about to drop out
         self.entries.append(entry)
+        self._counts[severity] = self._counts.get(severity, 0) + 1
         for listener in list(self._listeners):
             listener(entry)
         return entry
@@ -46,10 +52,7 @@ class MessageLog:
         return lambda: self._listeners.remove(callback) if callback in self._listeners else None
 
     def counts(self) -> dict[str, int]:
-        out = {"error": 0, "warning": 0, "information": 0}
-        for e in self.entries:
-            out[e.severity] = out.get(e.severity, 0) + 1
-        return out
+        return dict(self._counts)
 
     def __len__(self) -> int:
         return len(self.entries)

@@ -21,6 +21,10 @@ from trt_tui.ui.widgets.fast_table import FLEX_CSS, FastTable
 from trt_tui.ui.widgets.path_prompt import PathPrompt
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "information": "dim"}
+# The table lists the newest entries only: building rows for a 50,000-entry log on the UI thread stalls it
+# (w writes the whole log). Appends while the screen is open are drawn together, at most every FLUSH_S.
+SHOWN_MAX = 2_000
+FLUSH_S = 0.1
 
 
 def entry_cells(entry: LogEntry) -> tuple:
@@ -50,6 +54,8 @@ class MessageLogScreen(ModalScreen[None]):
         self.message_log = log
         self.errors_only = False
         self._stop_listening = None
+        self._pending: list[LogEntry] = []  # appended since the last flush
+        self._shown = 0  # entries in the table
 
     def compose(self) -> ComposeResult:
         with Vertical(id="messages-body"):
@@ -81,20 +87,40 @@ class MessageLogScreen(ModalScreen[None]):
 
     def _fill(self) -> None:
         table = self.query_one(MessageTable)
-        table.set_rows([(str(e.seq), entry_cells(e)) for e in self.message_log.entries if self._visible(e)])
+        newest: list[LogEntry] = []
+        for e in reversed(self.message_log.entries):  # newest first, stop at the cap
+            if self._visible(e):
+                newest.append(e)
+                if len(newest) == SHOWN_MAX:
+                    break
+        newest.reverse()
+        self._pending.clear()
+        self._shown = len(newest)
+        table.set_rows([(str(e.seq), entry_cells(e)) for e in newest])
         self._title()
         self._show()
 
     def _title(self) -> None:
         c = self.message_log.counts()
-        self.query_one("#messages-title", Static).update(
-            Text(f"Messages: {len(self.message_log)} ({c['error']} errors, {c['warning']} warnings)"
-                 + (" · errors and warnings only" if self.errors_only else ""), style="bold")  # fmt: skip
-        )
+        total = len(self.message_log)
+        text = f"Messages: {total} ({c['error']} errors, {c['warning']} warnings)"
+        if self.errors_only:
+            text += " · errors and warnings only"
+        if self._shown < (c["error"] + c["warning"] if self.errors_only else total):
+            text += f" · listing the newest {self._shown:,} (w writes them all)"
+        self.query_one("#messages-title", Static).update(Text(text, style="bold"))
 
     def _appended(self, entry: LogEntry) -> None:
-        if self._visible(entry):
-            self.query_one(MessageTable).append_rows([(str(entry.seq), entry_cells(entry))])
+        if not self._pending:
+            self.set_timer(FLUSH_S, self._flush)
+        self._pending.append(entry)
+
+    def _flush(self) -> None:
+        rows = [(str(e.seq), entry_cells(e)) for e in self._pending if self._visible(e)]
+        self._pending.clear()
+        if rows:
+            self.query_one(MessageTable).append_rows(rows)
+            self._shown += len(rows)
         self._title()
 
     def _entry(self) -> LogEntry | None:

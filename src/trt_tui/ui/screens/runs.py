@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from trt_tui.core.runstore import RunRecord, RunStore, TensorChange, compare_runs
+from trt_tui.ui.heap import long_lived
 from trt_tui.ui.plain import printable
 from trt_tui.ui.widgets.drift_table import fmt
 from trt_tui.ui.widgets.fast_table import FLEX_CSS, FastTable
@@ -123,6 +124,11 @@ def change_cells(c: TensorChange) -> tuple:
     )
 
 
+def worst_first_key(c: TensorChange) -> tuple:
+    """Worse (biggest ratio first), better (smallest ratio first), only in one run, the same."""
+    return (CHANGE_ORDER.get(c.change, 9), -(c.ratio or 0) if c.change == "worse" else (c.ratio or 0))
+
+
 class RunDiffScreen(ModalScreen[None]):
     """Two kept runs tensor by tensor: worse first, then better, then the rest."""
 
@@ -134,6 +140,7 @@ class RunDiffScreen(ModalScreen[None]):
         self.store, self.a, self.b = store, a, b
         self.changes: list[TensorChange] = []
         self.graph_order = False
+        self._rows: dict[bool, list] = {True: [], False: []}  # graph order / worst first, built by the worker
 
     def compose(self) -> ComposeResult:
         with Vertical(id="runs-body"):
@@ -154,7 +161,15 @@ class RunDiffScreen(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs", name="compare-runs")
     def load(self) -> None:
-        changes = compare_runs(self.store.load(self.a), self.store.load(self.b))
+        # loading, comparing, sorting and the cells of both orders happen here: the UI thread only swaps rows
+        with long_lived():  # two big runs: no collector pauses while building them (ui/heap.py)
+            changes = compare_runs(self.store.load(self.a), self.store.load(self.b))
+            cells = [change_cells(c) for c in changes]
+            worst_first = sorted(range(len(changes)), key=lambda i: worst_first_key(changes[i]))
+            self._rows = {
+                True: [(str(i), cells[i]) for i in range(len(changes))],
+                False: [(str(i), cells[i]) for i in worst_first],
+            }
         self.app.call_from_thread(self._loaded, changes)
 
     def _loaded(self, changes: list[TensorChange]) -> None:
@@ -165,10 +180,8 @@ class RunDiffScreen(ModalScreen[None]):
         self._fill()
 
     def _fill(self) -> None:
-        rows = self.changes if self.graph_order else sorted(
-            self.changes, key=lambda c: (CHANGE_ORDER.get(c.change, 9), -(c.ratio or 0) if c.change == "worse" else (c.ratio or 0))
-        )  # fmt: skip
-        self.query_one(RunTable).set_rows([(f"{i}", change_cells(c)) for i, c in enumerate(rows)])
+        table = self.query_one(RunTable)
+        table.set_rows(self._rows[self.graph_order], keep_key=table.cursor_key)
 
     def action_order(self) -> None:
         self.graph_order = not self.graph_order
