@@ -32,7 +32,7 @@ from trt_tui.core.selection import PinSelection, scopes_of
 from trt_tui.ui.commands import TrtCommands
 from trt_tui.ui.heap import long_lived
 from trt_tui.ui.keymap import load_keymap
-from trt_tui.ui.messages import ModelLoaded
+from trt_tui.ui.messages import ModelLoaded, NativeStderrText
 from trt_tui.ui.screens.base import error_line
 from trt_tui.ui.screens.help import HelpScreen
 from trt_tui.ui.screens.model import ModelScreen
@@ -98,6 +98,7 @@ class TrtTuiApp(App):
             state_dir=build_state_dir,
         )
         self.build_manager: JobManager | None = None  # opened on first use (job_manager()), closed on exit
+        self._told_native_stderr = False
         self._manager_lock = threading.Lock()
         self._hangup: threading.Thread | None = None  # ends the builds when the terminal goes (SIGHUP/SIGTERM)
         self._previous_handlers: dict[int, object] = {}  # put back on unmount (tests run many apps in one process)
@@ -279,6 +280,22 @@ class TrtTuiApp(App):
             message = message[:TOAST_CHARS] + " … (L: full text in the message log)"
         super().notify(printable(message, keep_newlines=True), title=printable(title), severity=severity,
                        timeout=timeout, markup=False)  # fmt: skip
+
+    def native_stderr(self, text: str) -> bool:
+        """Text a native library wrote to fd 2 (ui/native_stderr.py), from its reader thread: logged as a
+        warning (no toast: ONNX Runtime can be chatty). False when the app cannot take it."""
+        if not self.is_running:
+            return False
+        return self.post_message(NativeStderrText(text))
+
+    def on_native_stderr_text(self, message: NativeStderrText) -> None:
+        first = message.text.splitlines()[0] if message.text else ""
+        source = "onnxruntime" if "onnxruntime" in first.lower() else "native library"
+        if not self._told_native_stderr:  # once: where such text goes from now on
+            self._told_native_stderr = True
+            super().notify(f"{source} wrote to stderr; that text is in the message log (L)", severity="warning",
+                           timeout=5, markup=False)  # fmt: skip
+        self.messages.add("warning", f"{source} (stderr)", message.text)
 
     def action_messages(self) -> None:
         if not isinstance(self.screen, MessageLogScreen):

@@ -43,3 +43,11 @@ class BuildEvents(Message):
     def __init__(self, events: list) -> None:
         super().__init__()
         self.events = events
+
+
+class NativeStderrText(Message):
+    """Text a native library (ONNX Runtime) wrote to file descriptor 2, read by ui/native_stderr.py."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
