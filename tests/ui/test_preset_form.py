@@ -121,3 +121,59 @@ async def test_preview_paths_match_the_cli_and_are_absolute_outside_the_cwd(tmp_
     assert "../" not in text and f"--onnx={tmp_path / 'demo_streaming_encoder.onnx'}" in text
     assert main(["preset", "export", str(preset), "-f", "trtexec"]) == 0
     assert capsys.readouterr().out == text
+
+
+async def test_pin_output_types_memory_pools_and_per_output_tolerances(tmp_path, monkeypatch):
+    """The last preset fields without a widget: edited, validated like the rest, saved, shown in the export."""
+    from textual.widgets import TextArea
+
+    monkeypatch.chdir(tmp_path)
+    preset = _demo_preset(tmp_path)
+    app = make_app(preset=preset, tmp_path=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await _preset_screen(app, pilot)
+        problems = lambda: str(screen.query_one("#preset-problems").render())  # noqa: E731
+        assert screen.query_one("#preset-pin_output_types", Select).value == "yes"  # the demo pins them
+        await pilot.press("u")
+        assert screen.focused.id == "preset-pin_output_types"
+        screen.query_one("#preset-pin_output_types", Select).value = "no"
+        await pilot.pause()
+        p = app.workspace.preset
+        assert p.precision.pin_output_types is False and "--layerOutputTypes" not in screen._export_text
+
+        screen.set_focus(None)
+        await pilot.press("b")
+        pools = screen.query_one("#preset-memory_pools", Input)
+        assert screen.focused is pools
+        pools.value = "workspace=abc"
+        await pilot.pause()
+        assert "memory pools: write POOL=MiB" in problems()
+        pools.value = "sram=64"  # syntax fine, unknown pool: the core's validation says so, like a file would
+        await pilot.pause()
+        assert "builder.memory_pools.sram" in problems() and "unknown pool" in problems()
+        pools.value = "workspace=1024"
+        await pilot.pause()
+        assert p.builder.memory_pools == {"workspace": 1024} and "--memPoolSize=workspace:1024" in screen._export_text
+
+        screen.set_focus(None)
+        await pilot.press("v")
+        outputs = screen.query_one("#preset-outputs", TextArea)
+        assert screen.focused is outputs
+        outputs.load_text("^log_probs$ atol=0.01 stat=max\n[ rtol=0.5")
+        await pilot.pause()
+        assert "comparison.outputs[1].pattern" in problems()  # a bad regex: the core's check
+        outputs.load_text("^log_probs$ atol=0.01 stat=max\ncache rtol=x")
+        await pilot.pause()
+        assert "per-output tolerance line 2: rtol: not a number" in problems()
+        outputs.load_text("^log_probs$ atol=0.01 stat=max\ncache rtol=0.5")
+        await pilot.pause()
+        rules = [(o.pattern, o.tolerance.atol, o.tolerance.rtol, o.tolerance.stat) for o in p.comparison.outputs]
+        default = p.comparison.default
+        assert rules == [("^log_probs$", 0.01, default.rtol, "max"), ("cache", default.atol, 0.5, default.stat)]
+        assert "✗" not in problems()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+    saved = load_preset(preset)
+    assert saved.precision.pin_output_types is False and saved.builder.memory_pools == {"workspace": 1024}
+    assert [(o.pattern, o.tolerance.atol, o.tolerance.stat) for o in saved.comparison.outputs] == [
+        ("^log_probs$", 0.01, "max"), ("cache", saved.comparison.default.atol, saved.comparison.default.stat)]

@@ -10,7 +10,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Input, Label, Select, Static, Switch
+from textual.widgets import Input, Label, Select, Static, Switch, TextArea
 
 from trt_tui.core.errors import UserError
 from trt_tui.core.preset import FORMATS, Preset, diff_presets, load_preset, resolve_preset, validate_preset
@@ -21,12 +21,23 @@ from trt_tui.core.preset.toml_io import preset_to_dict
 from trt_tui.core.fileio import atomic_write
 from trt_tui.core.resources import data_path
 from trt_tui.ui.plain import printable
-from trt_tui.ui.preset_form import FIELDS, dynamic_dims, migrate_target, parse_triple, profiles_for_form, read_form, triple_text, write_form
+from trt_tui.ui.preset_form import FIELDS, OUTPUTS_HELP, dynamic_dims, migrate_target, parse_triple, profiles_for_form, read_form, triple_text, write_form
 from trt_tui.ui.screens.base import TrtScreen
 from trt_tui.ui.widgets.fast_table import FastTable
 from trt_tui.ui.widgets.choice_prompt import ChoicePrompt
 from trt_tui.ui.widgets.path_prompt import PathPrompt
 from trt_tui.ui.widgets.save_as_prompt import SaveAs, SaveAsPrompt
+
+def field_value(widget) -> object:
+    return widget.text if isinstance(widget, TextArea) else widget.value
+
+
+def set_field_value(widget, value: object) -> None:
+    if isinstance(widget, TextArea):
+        widget.load_text(str(value))
+    else:
+        widget.value = value
+
 
 def _safe_id(dim: str) -> str:
     """A widget id for a dim name (ids allow letters, digits, '-' and '_')."""
@@ -73,6 +84,10 @@ class PresetScreen(TrtScreen):
                     yield Label(f"{field.label} [{field.key}]", markup=False)
                     if field.kind == "select":
                         yield Select(list(field.options), allow_blank=False, value=field.options[0][1], id=f"preset-{field.id}")
+                    elif field.kind == "text":
+                        yield TextArea("", id=f"preset-{field.id}", soft_wrap=False, show_line_numbers=False,
+                                       tab_behavior="focus", classes="form-text")  # fmt: skip
+                        yield Static(OUTPUTS_HELP, classes="form-help", markup=False)
                     else:
                         yield Input(placeholder=field.placeholder, id=f"preset-{field.id}")
                 yield Label("profiles: min,opt,max per dim [m] (P: add one)", markup=False)
@@ -111,8 +126,8 @@ class PresetScreen(TrtScreen):
             # no preset yet: the form shows a new preset's values, so only a real edit differs from them
             for field_id, value in read_form(preset or Preset(model="")).items():
                 widget = self.query_one(f"#preset-{field_id}")
-                if widget.value != value:
-                    widget.value = value
+                if field_value(widget) != value:
+                    set_field_value(widget, value)
             if preset is not None:
                 self._show_dims(preset)
         finally:
@@ -152,11 +167,12 @@ class PresetScreen(TrtScreen):
     @on(Select.Changed)
     @on(Switch.Changed)
     @on(Input.Changed, "#preset-form Input")
+    @on(TextArea.Changed, "#preset-form TextArea")
     def _edited(self) -> None:
         if self._loading or self.workspace.preset is None and not self.is_mounted:
             return
         ws = self.workspace
-        values = {f.id: self.query_one(f"#preset-{f.id}").value for f in FIELDS}
+        values = {f.id: field_value(self.query_one(f"#preset-{f.id}")) for f in FIELDS}
         before_preset = ws.preset
         if before_preset is None and values == read_form(Preset(model="")):
             return  # the empty form: nothing edited yet
