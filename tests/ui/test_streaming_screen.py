@@ -180,3 +180,19 @@ async def test_chunks_placeholder_fits_at_100x30(tmp_path):
         await pilot.press("5")
         field = app.screen.query_one("#stream-chunks")
         assert field.content_region.width > len(field.placeholder), (field.content_region.width, field.placeholder)
+
+
+async def test_placeholders_fit_their_fields_at_both_sizes(tmp_path):
+    from trt_tui.ui.screens.streaming import PLACEHOLDERS
+
+    for size in ((100, 30), (160, 48)):
+        app = make_app(demo_model_path(), tmp_path=tmp_path)
+        async with app.run_test(size=size) as pilot:
+            await settle(app, pilot)
+            await pilot.press("5")
+            await pilot.pause()
+            for field_id, variants in PLACEHOLDERS.items():
+                field = app.screen.query_one(f"#{field_id}")
+                assert len(field.placeholder) < field.content_region.width, (size, field_id, field.placeholder)
+            if size == (160, 48):  # wide: the full help text where it fits
+                assert app.screen.query_one("#stream-candidates").placeholder == PLACEHOLDERS["stream-candidates"][0]

@@ -36,6 +36,15 @@ from trt_tui.ui.screens.base import TrtScreen, error_line
 from trt_tui.ui.widgets.path_prompt import PathPrompt
 
 BATCH_S = 0.1  # chunk results are posted at most this often
+# Placeholders, longest first: each field shows the longest that fits its width (100x30 cut them mid-word)
+PLACEHOLDERS = {
+    "stream-contract": ("contract JSON: o to choose, Enter to check (`trt-tui contract init MODEL` writes one)",
+                        "contract JSON: o to choose, Enter to check", "contract JSON (o: choose)", "contract"),
+    "stream-candidates": ("emulate (comma-separated: ort, emulate:bf16, mixed, engine:PATH, onnx:PATH)",
+                          "emulate (list: ort, mixed, emulate:bf16, engine:PATH…)", "emulate (list: ort, mixed, …)",
+                          "emulate"),
+    "stream-reference": ("onnxruntime (or recorded:PATH)", "onnxruntime | recorded:PATH", "onnxruntime"),
+}  # fmt: skip
 
 
 class ChunksDone(Message):
@@ -84,22 +93,30 @@ class StreamingScreen(TrtScreen):
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="stream-controls"):
             yield Label("contract")
-            yield Input(placeholder="contract JSON: o to choose, Enter to check (`trt-tui contract init MODEL` writes one)",
-                        id="stream-contract")  # fmt: skip
+            yield Input(placeholder=PLACEHOLDERS["stream-contract"][0], id="stream-contract")
             yield Label("mode")
             yield Select([(m, m) for m in MODES], value="closed-loop", allow_blank=False, id="stream-mode")
             yield Label("chunks")
             yield Input(placeholder="contract", id="stream-chunks", type="integer")  # empty: the contract's count
         with Horizontal(id="stream-candidates-row"):
             yield Label("candidates")
-            yield Input(placeholder="emulate (comma-separated: ort, emulate:bf16, mixed, engine:PATH, onnx:PATH)",
-                        id="stream-candidates")  # fmt: skip
+            yield Input(placeholder=PLACEHOLDERS["stream-candidates"][0], id="stream-candidates")
             yield Label("reference")
-            yield Input(placeholder="onnxruntime (or recorded:PATH)", id="stream-reference")
+            yield Input(placeholder=PLACEHOLDERS["stream-reference"][0], id="stream-reference")
         with Horizontal(id="stream-progress-row"):
             yield Static("press r to run the contract's check", id="stream-status")
             yield ProgressBar(total=100, id="stream-progress", show_eta=False)
         yield VerticalScroll(id="stream-plots")
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit_placeholders)  # the fields' new widths are known after the layout
+
+    def _fit_placeholders(self) -> None:
+        for field_id, variants in PLACEHOLDERS.items():
+            field = self.query_one(f"#{field_id}", Input)
+            room = field.content_region.width - 1  # the cursor takes a cell
+            if room > 0:
+                field.placeholder = next((v for v in variants if len(v) <= room), variants[-1])
 
     def on_mount(self) -> None:
         self.app.model_changed.subscribe(self, lambda index: self._default_contract(index.path))
