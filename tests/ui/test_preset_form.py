@@ -177,3 +177,18 @@ async def test_pin_output_types_memory_pools_and_per_output_tolerances(tmp_path,
     assert saved.precision.pin_output_types is False and saved.builder.memory_pools == {"workspace": 1024}
     assert [(o.pattern, o.tolerance.atol, o.tolerance.stat) for o in saved.comparison.outputs] == [
         ("^log_probs$", 0.01, "max"), ("cache", saved.comparison.default.atol, saved.comparison.default.stat)]
+
+
+async def test_io_and_profile_tables_keep_formats_and_min_opt_max_at_100x30(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = make_app(preset=_demo_preset(tmp_path), tmp_path=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await _preset_screen(app, pilot)
+        await pilot.pause()
+        for table_id, last in (("#preset-io", "fmt"), ("#preset-profiles", "max")):
+            table = screen.query_one(table_id)
+            widths = table._layout()
+            upto = [c.key for c in table.columns].index(last) + 1
+            shown = sum(w + table.CELL_GAP for w in widths[:upto] if w)
+            assert table.row_count and shown <= table.scrollable_content_region.width, (table_id, widths, table.size)
+            assert all(widths[:upto]), (table_id, widths)

@@ -139,7 +139,8 @@ class BuildsScreen(TrtScreen):
         # the hub already batches (every ~100 ms, bounded line counts): one message per batch
         self._unsubscribe = manager.subscribe(lambda events: self.post_message(BuildEvents(list(events))))
         text = Text()
-        for name, a in availability.items():
+        # what works first: at 100x30 the reasons of the missing ones may not all fit the three lines
+        for name, a in sorted(availability.items(), key=lambda item: not item[1].ok):
             text.append(f" {name} ", style="bold")
             text.append("✓" if a.ok else "✗", style="green" if a.ok else "red")
             if not a.ok:

@@ -23,10 +23,14 @@ from trt_tui.core.resources import data_path
 from trt_tui.ui.plain import printable
 from trt_tui.ui.preset_form import FIELDS, OUTPUTS_HELP, dynamic_dims, migrate_target, parse_triple, profiles_for_form, read_form, triple_text, write_form
 from trt_tui.ui.screens.base import TrtScreen
-from trt_tui.ui.widgets.fast_table import FastTable
+from trt_tui.ui.widgets.fast_table import FLEX_CSS, FastTable
 from trt_tui.ui.widgets.choice_prompt import ChoicePrompt
 from trt_tui.ui.widgets.path_prompt import PathPrompt
 from trt_tui.ui.widgets.save_as_prompt import SaveAs, SaveAsPrompt
+
+class FlexTable(FastTable):
+    DEFAULT_CSS = "FlexTable " + FLEX_CSS
+
 
 def field_value(widget) -> object:
     return widget.text if isinstance(widget, TextArea) else widget.value
@@ -97,19 +101,23 @@ class PresetScreen(TrtScreen):
             with Vertical(id="preset-right"):
                 yield Static("", id="preset-problems")
                 with Horizontal(id="preset-tables"):
-                    yield FastTable(id="preset-io")
-                    yield FastTable(id="preset-profiles")
+                    yield FlexTable(id="preset-io")
+                    yield FlexTable(id="preset-profiles")
                 yield Static("", id="preset-export-title")
                 with VerticalScroll(id="preset-export"):
                     yield Static("", id="preset-export-text")
 
     def on_mount(self) -> None:
+        # names take what the other columns leave (eliding their middle): the formats and min/opt/max stay
         io = self.query_one("#preset-io", FastTable)
-        for label, key in (("binding", "name"), ("dir", "dir"), ("format", "fmt")):
-            io.add_column(label, key, max_width=32)
+        io.add_column("binding", "name", max_width=40, flex=True, min_width=8, overflow="middle")
+        io.add_column("dir", "dir", width=3)
+        io.add_column("format", "fmt", max_width=12)
         profiles = self.query_one("#preset-profiles", FastTable)
-        for label, key in (("profile", "profile"), ("input", "input"), ("min", "min"), ("opt", "opt"), ("max", "max")):
-            profiles.add_column(label, key, max_width=24)
+        profiles.add_column("profile", "profile", max_width=12)
+        profiles.add_column("input", "input", max_width=40, flex=True, min_width=8, overflow="middle")
+        for label in ("min", "opt", "max"):
+            profiles.add_column(label, label, max_width=24)
         ws = self.workspace
         ws.preset_changed.subscribe(self, lambda _p: self.load_form())
         ws.pins_changed.subscribe(self, lambda _c: self.analyse())
