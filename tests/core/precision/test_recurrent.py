@@ -311,3 +311,25 @@ def test_cudnn_fp16_products_accumulate_per_16_terms(op, monkeypatch):
     fp32_sums = cudnn_reference(op, w, feeds, chunk=1 << 20)
     for g, ref, other in zip(got, per16, fp32_sums):
         assert rel(g, ref) < 1e-3 and rel(g, ref) < 0.2 * rel(other, ref), (rel(g, ref), rel(other, ref))
+
+
+def test_unrolled_names_cost_no_probing():
+    """An unrolled node asks for one base thousands of times: numbering each base keeps that linear (a long
+    silero sequence took 126 s to emulate while every name probed base_2, base_3, ... from the start)."""
+    from trt_tui.core.precision.recurrent import _numbered
+
+    used, probes = set(), 0
+
+    def fresh(base):
+        nonlocal probes
+        name, k = base, 1
+        while name in used:
+            probes += 1
+            k += 1
+            name = f"{base}_{k}"
+        used.add(name)
+        return name
+
+    numbered = _numbered(fresh)
+    names = [numbered("lstm/const") for _ in range(2000)]
+    assert len(set(names)) == 2000 and probes == 0
