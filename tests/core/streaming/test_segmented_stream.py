@@ -51,7 +51,21 @@ def test_segmented_stream_matches_whole_sessions(external_demo, tmp_path, monkey
     seg_setup, segmented = _reports(external_demo, candidates)
     assert seg_setup.segment_bytes == 64 << 10
     assert json.dumps(_numbers(segmented), sort_keys=True) == json.dumps(_numbers(whole), sort_keys=True)
-    assert not [p for p in os.listdir(tmp_path) if p.startswith("trt_tui_segments_")]
+    assert not [p for p in os.listdir(tmp_path) if "trt_tui_segments" in p]
+
+
+def test_rounded_weights_of_a_killed_stream_are_removed_by_the_next_run(external_demo, tmp_path, monkeypatch):
+    """A stream killed with SIGKILL leaves its staging folder (GBs of rounded weights at scale) behind:
+    it carries our pid-tagged naming, so the next run removes it once its writer is gone."""
+    from trt_tui.core.fileio import TMP_TAG
+
+    stale = tmp_path / f".trt_tui_segments.{TMP_TAG}-999999999-abcd1234.tmp"  # a pid no process has
+    stale.mkdir()
+    (stale / "candidate.onnx.data").write_bytes(b"\0" * 1024)
+    monkeypatch.setattr(memory, "STREAM_SEGMENT_BYTES", 64 << 10)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    _reports(external_demo, ["emulate"])
+    assert not [p for p in os.listdir(tmp_path) if "trt_tui_segments" in p]
 
 
 def test_weight_batches_bound_each_segment(external_demo):

@@ -475,10 +475,13 @@ class SegmentedRunner:
             import tempfile
             from pathlib import Path
 
+            from trt_tui.core.fileio import staging_dir
             from trt_tui.core.precision.writing import write_model
             from trt_tui.core.weights import load_without_weights
 
-            self._folder = Path(tempfile.mkdtemp(prefix="trt_tui_segments_"))
+            # our pid-tagged staging naming: a run killed with SIGKILL leaves its rounded weights (GBs at
+            # scale) behind, and the next run's staging_dir removes them
+            self._folder = staging_dir(Path(tempfile.gettempdir()) / "trt_tui_segments")
             try:
                 path = write_model(model, self._folder / "candidate.onnx", weights)
                 model, weights = load_without_weights(path), WeightSource(self._folder)
