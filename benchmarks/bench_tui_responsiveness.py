@@ -174,9 +174,9 @@ async def bench_streams(model: Path, rows: int, lines: int, results: dict) -> No
             thread.start()
             while thread.is_alive():
                 await asyncio.sleep(0.02)
-            await pilot.pause()
-            await pilot.pause()
-        assert log.line_count <= 5_000, log.line_count
+            await pilot.pause(0.2)  # the last lines are drawn by the next flush
+        assert 0 < log.line_count <= 5_000, log.line_count
+        assert log.lines[-1].endswith(f"line {lines - 1}: [I] [TRT] some tactic timing text {(lines - 1) * 7}"), log.lines[-1]
         del JobChanged
     monitor.stop()
 

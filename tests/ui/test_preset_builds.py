@@ -128,3 +128,26 @@ async def test_build_history_shows_progress_in_words_and_files_follow_the_umask(
             app.build_manager.close()
     finally:
         os.umask(old)
+
+
+async def test_a_flood_of_log_lines_reaches_the_log_in_bounded_flushes(tmp_path):
+    """10^5 lines/s from a verbose build: the widget gets the newest lines and a note of what was skipped."""
+    from textual.widgets import Log
+
+    from trt_tui.core.build import LogLines
+    from trt_tui.ui.messages import BuildEvents
+    from trt_tui.ui.screens.builds import LOG_FLUSH_MAX
+
+    app = make_app(tmp_path=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("3")
+        await settle(app, pilot)
+        screen = app.screen
+        screen.shown_job = "flood"
+        for k in range(5):
+            screen.post_message(BuildEvents([LogLines("flood", tuple(f"line {k * 2000 + i}" for i in range(2000)))]))
+        await pilot.pause(0.3)
+        lines = screen.query_one("#builds-log", Log).lines
+        assert lines[-1] == "line 9999" and len(lines) <= LOG_FLUSH_MAX + 1
+        assert "arrived faster than shown" in lines[0]

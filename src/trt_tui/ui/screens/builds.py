@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections import deque
 from pathlib import Path
 
 from rich.text import Text
@@ -24,6 +25,10 @@ from trt_tui.ui.screens.base import TrtScreen
 from trt_tui.ui.widgets.fast_table import FastTable
 
 LOG_LINES = 5_000  # the widget keeps the tail; the whole log is in the job's build directory
+# A chatty build (trtexec --verbose: 10^5 lines/s) reaches the widget at most every LOG_FLUSH_S, newest
+# LOG_FLUSH_MAX lines at a time: writing every batch as it came stalled the UI for 0.25 s under load.
+LOG_FLUSH_S = 0.05
+LOG_FLUSH_MAX = 1_000
 STATE_STYLE = {"succeeded": "green", "failed": "bold red", "cancelled": "yellow", "running": "cyan",
                "queued": "dim", "timed_out": "red", "interrupted": "red"}  # fmt: skip
 
@@ -104,6 +109,8 @@ class BuildsScreen(TrtScreen):
         self.manager: JobManager | None = None
         self._unsubscribe = None
         self.shown_job: str | None = None
+        self._pending_lines: deque[str] = deque(maxlen=LOG_FLUSH_MAX)  # log lines not drawn yet
+        self._pending_skipped = 0
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="builds-controls"):
@@ -188,6 +195,20 @@ class BuildsScreen(TrtScreen):
         if reload:
             self._reload_jobs()
         if lines:
+            if not self._pending_lines and not self._pending_skipped:
+                self.set_timer(LOG_FLUSH_S, self._flush_log)
+            overflow = len(self._pending_lines) + len(lines) - LOG_FLUSH_MAX
+            if overflow > 0:  # only the newest reach the screen; the build directory keeps every line
+                self._pending_skipped += overflow
+            self._pending_lines.extend(lines)
+
+    def _flush_log(self) -> None:
+        lines = list(self._pending_lines)
+        if self._pending_skipped:
+            lines.insert(0, f"… {self._pending_skipped} line(s) arrived faster than shown (the full log is in the build directory)")
+        self._pending_lines.clear()
+        self._pending_skipped = 0
+        if lines:
             self.query_one("#builds-log", Log).write_lines(lines)
 
     @on(FastTable.RowHighlighted, "#jobs")
@@ -199,6 +220,8 @@ class BuildsScreen(TrtScreen):
     def show_job(self, job_id: str) -> None:
         assert self.manager is not None
         self.shown_job = job_id
+        self._pending_lines.clear()  # another job's lines, not yet drawn
+        self._pending_skipped = 0
         job = self.manager.get(job_id)
         self.query_one("#builds-result", Static).update(result_text(job))
         log = self.query_one("#builds-log", Log)
