@@ -35,7 +35,7 @@ def test_keep_list_reopen_and_compare(tmp_path):
     second = store.save(_result(1.0), pins=[])
     assert {p.name for p in first.dir.iterdir()} == {"meta.json", "result.json", "result.jsonl", "tensors.csv", "drift.png"}
     runs = store.runs()
-    assert [r.id for r in runs] == sorted([first.id, second.id], reverse=True) and len(runs) == 2
+    assert [r.id for r in runs] == [second.id, first.id]  # newest first
     assert first.verdict == "PASS" and second.verdict == "FAIL" and first.pins == 1 and first.label == "before"
     again = store.load(first.id)
     original = _result(1e-4)
@@ -72,3 +72,19 @@ def test_model_explorer_node_data(pair, tmp_path):
     assert written["results"] and all("value" in v for v in written["results"].values())
     assert main(["compare", str(ref), "--candidate", f"onnx:{cand}", "--model-explorer", str(out)]) == 2  # exists
     assert main(["compare", str(ref), "--candidate", f"onnx:{cand}", "--model-explorer", str(ref), "--force"]) == 2
+
+
+def test_runs_kept_within_one_second_list_newest_first(tmp_path, monkeypatch):
+    import time
+    from types import SimpleNamespace
+
+    import trt_tui.core.runstore as runstore
+
+    store = runstore.RunStore(tmp_path)
+    clock = iter([1000.0, 1000.2, 1000.4, 1000.6])
+    monkeypatch.setattr(runstore, "time", SimpleNamespace(time=lambda: next(clock), strftime=time.strftime,
+                                                          localtime=time.localtime))  # fmt: skip
+    tokens = iter(["ffff", "0000", "aaaa", "1111"])  # suffixes that sort against the creation order
+    monkeypatch.setattr(runstore, "secrets", SimpleNamespace(token_hex=lambda n: next(tokens)))
+    ids = [store.save(_result(1.0)).id for _ in range(4)]
+    assert [r.id for r in store.runs()] == ids[::-1]

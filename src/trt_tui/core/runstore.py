@@ -102,6 +102,9 @@ class RunStore:
                 continue
             if len(out) >= limit:
                 break
+        # ids order runs by the second only (the suffix is random): two runs kept within one second are
+        # ordered by their creation time
+        out.sort(key=lambda r: r.created, reverse=True)
         return out
 
     def get(self, run_id: str) -> RunRecord | None:
