@@ -43,7 +43,7 @@ def _numbers(report: dict) -> dict:
 
 
 def test_segmented_stream_matches_whole_sessions(external_demo, tmp_path, monkeypatch):
-    candidates = ["emulate", "mixed", "ort"]  # mixed keeps a whole session (session.WHOLE_ONLY)
+    candidates = ["emulate", "mixed", "ort"]  # mixed keeps a whole session (CandidateKind.segmentable)
     whole_setup, whole = _reports(external_demo, candidates)
     assert whole_setup.segment_bytes is None  # a few MB of weights: whole sessions
     monkeypatch.setattr(memory, "STREAM_SEGMENT_BYTES", 64 << 10)  # force segments of 64 KB of weights

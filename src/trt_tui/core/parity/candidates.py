@@ -40,6 +40,8 @@ class CandidateContext:
     providers: list[str]
     random: set[str] = field(default_factory=set)  # random nodes, seeded alike on both sides when seedable
     warnings: list[str] = field(default_factory=list)  # the kind appends what the user should know
+    # streaming at scale: a segmentable kind's runner holds one segment's weights at a time (None: whole)
+    segment_bytes: int | None = None
 
     @property
     def base_dir(self) -> Path | None:
@@ -65,6 +67,7 @@ class CandidateKind(Protocol):
     gpu: bool
     saved: bool
     static_recurrent: bool
+    segmentable: bool
 
     def setup(self, ctx: CandidateContext) -> CandidateSetup: ...
 
@@ -84,6 +87,9 @@ class _Kind:
     # a GRU/LSTM/RNN state is rounded at every step only over a static sequence length: the emulation gets
     # the shapes the comparison feeds (the reference runs the model as it is)
     static_recurrent: bool = False
+    # its runner can run the model segment by segment with the same numbers (the emulation: every tensor is
+    # rounded where it is made). Not the mixed ONNX: ORT's CPU fp16 fallback would round again at the cuts.
+    segmentable: bool = False
 
 
 class RewriteKind(_Kind):
@@ -96,6 +102,10 @@ class RewriteKind(_Kind):
 
     def runner(self, ctx: CandidateContext, outputs: Sequence[str] | None = None, name: str = "candidate") -> Any:
         model, weights = candidate_model_and_weights(ctx.model, ctx.spec, ctx.base_dir)
+        if ctx.segment_bytes is not None and self.segmentable and outputs is None:
+            from trt_tui.core.parity.segments import SegmentedRunner  # a model too big to hold whole
+
+            return SegmentedRunner(model, weights, ctx.segment_bytes, ctx.providers, name=name)
         return runners.onnx_runner(model, outputs, providers=ctx.providers, name=name, weights=weights)
 
 
@@ -153,10 +163,21 @@ class SavedKind(_Kind):
 _REWRITE = {"needs_path": False, "needs_model": True, "seedable": True}
 CANDIDATES: dict[str, CandidateKind] = {
     k.name: k
-    for k in (RewriteKind("emulate", static_recurrent=True, **_REWRITE), RewriteKind("mixed", **_REWRITE),
+    for k in (RewriteKind("emulate", static_recurrent=True, segmentable=True, **_REWRITE), RewriteKind("mixed", **_REWRITE),
               RewriteKind("cuda", gpu=True, **_REWRITE), OnnxFileKind("onnx", seedable=True), EngineKind("engine"),
               TrtKind("trt", needs_path=False), SavedKind("outputs", saved=True))
 }  # fmt: skip
+
+
+def kind_providers(kind: CandidateKind, default: Sequence[str]) -> list[str]:
+    """The execution providers a kind's candidate runs on: the CUDA EP for a gpu kind (one line, exit 2, when
+    this ONNX Runtime has none), else `default`."""
+    if not kind.gpu:
+        return list(default)
+    from trt_tui.core.parity.providers import GPU_PROVIDERS, require_cuda
+
+    require_cuda(f"the {kind.name} candidate")
+    return list(GPU_PROVIDERS)
 
 
 def candidate_kind(name: str) -> CandidateKind:

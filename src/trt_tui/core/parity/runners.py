@@ -247,17 +247,14 @@ def make_runners(
     Use as a context manager to activate both; an engine candidate keeps the outputs it was built with.
     """
     # the registry (candidates.py) builds on this module: imported here, not at the top
-    from trt_tui.core.parity.candidates import CandidateContext, candidate_kind
+    from trt_tui.core.parity.candidates import CandidateContext, candidate_kind, kind_providers
 
     path = None if isinstance(model, onnx.ModelProto) else Path(model)
     ref_model = model if path is None else load_model(path)
     spec = parse_candidate(candidate, precision=precision, pins=pins) if isinstance(candidate, str) else candidate
     kind = candidate_kind(spec.kind)
-    if kind.gpu:
-        from trt_tui.core.parity.providers import GPU_PROVIDERS, require_cuda
-
-        require_cuda(f"the {spec.kind} candidate")
-    providers = list(providers or (GPU_PROVIDERS if kind.gpu else default_providers()))
+    gpu = kind_providers(kind, ()) if kind.gpu else None  # asked for cuda: one line here when there is none
+    providers = list(providers or gpu or default_providers())
     ctx = CandidateContext(spec, None, path, ref_model, providers)
     cand = kind.runner(ctx, outputs, name="candidate")  # before the reference: a refusal costs no session
     reference = onnx_runner(ref_model, outputs, providers=providers, name="reference", weights=WeightSource(ctx.base_dir))

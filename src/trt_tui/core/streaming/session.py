@@ -33,10 +33,6 @@ from trt_tui.core.streaming.guards import unfed_state_inputs
 from trt_tui.core.streaming.memory import check_stream_memory, model_bytes, segment_bytes
 
 LOW_PRECISION_KINDS = ("emulate", "mixed", "cuda", "engine", "trt")  # candidates that round: zero error is suspect
-# Candidates that keep one whole session even when the model runs in segments: graphs with fp16/bf16 tensors,
-# where ONNX Runtime's CPU fallback for ops without a low-precision kernel casts around whole runs of them
-# within a session; cutting the graph there would round at the cuts and change their numbers.
-WHOLE_ONLY = ("mixed", "cuda", "onnx")
 ORT_NAMES = ("ort", "onnxruntime", "ort-fp32", "onnxruntime-fp32")
 ORT_LABEL = "onnxruntime fp32"
 
@@ -147,7 +143,7 @@ def setup_stream(
         raise UserError(f"the candidate {dup!r} is given twice")
     weights = model_bytes(index)
     segment = segment_bytes(weights, max_memory)
-    whole = sum(1 for x in cands if x.spec is not None and x.spec.kind in WHOLE_ONLY)
+    whole = sum(1 for x in cands if x.spec is not None and not _segmentable(x.spec.kind))
     check_stream_memory(c, weights=weights, candidates=len(cands), recorded=recording is not None,
                         max_memory=max_memory, segment=segment, whole_candidates=whole)  # fmt: skip
     inputs = StreamInputs(c, inputs_file) if recording is None else StreamInputs(c, None, require_feeds=False)
@@ -161,57 +157,49 @@ def setup_stream(
                        record_to, record_overwrite, segment)  # fmt: skip
 
 
+def _segmentable(kind_name: str) -> bool:
+    """False for a candidate whose ONNX Runtime session must hold the whole model's weights here (the mixed
+    ONNX, cuda, onnx:PATH: see CandidateKind.segmentable); engines and saved outputs hold none of them."""
+    from trt_tui.core.parity.candidates import RewriteKind, candidate_kind
+
+    kind = candidate_kind(kind_name)
+    return kind.segmentable or not isinstance(kind, RewriteKind)
+
+
 @contextmanager
 def open_runners(setup: StreamSetup) -> Iterator[tuple[object | None, dict[str, object]]]:
     """(the ONNX Runtime reference runner or None for a recording, {label: candidate runner}), activated.
 
     One ONNX Runtime FP32 session serves both the reference and the `ort` candidate."""
-    from trt_tui.core.parity.runners import (
-        candidate_model_and_weights,
-        default_providers,
-        load_model,
-        onnx_runner,
-        trt_candidate_runner,
-        trt_engine_runner,
-    )
+    from trt_tui.core.parity.candidates import CandidateContext, candidate_kind, kind_providers
+    from trt_tui.core.parity.runners import default_providers, load_model, onnx_runner
     from trt_tui.core.weights import WeightSource
 
     ref_model = load_model(setup.model)
-    base_dir = setup.model.parent
     providers = default_providers()
     fp32: list = []
 
-    def onnx_side(model, weights, providers, name, segmentable=True):
-        if setup.segment_bytes is None or not segmentable:
-            return onnx_runner(model, None, providers=providers, name=name, weights=weights)
-        from trt_tui.core.parity.segments import SegmentedRunner  # a model too big to hold whole, per side
-
-        return SegmentedRunner(model, weights, setup.segment_bytes, providers, name=name)
-
     def ort() -> object:
         if not fp32:
-            fp32.append(onnx_side(ref_model, WeightSource(base_dir), providers, "reference"))
+            weights = WeightSource(setup.model.parent)
+            if setup.segment_bytes is None:
+                fp32.append(onnx_runner(ref_model, None, providers=providers, name="reference", weights=weights))
+            else:
+                from trt_tui.core.parity.segments import SegmentedRunner  # a model too big to hold whole
+
+                fp32.append(SegmentedRunner(ref_model, weights, setup.segment_bytes, providers, name="reference"))
         return fp32[0]
 
     reference = ort() if setup.recording is None else None
     runners: dict[str, object] = {}
     for cand in setup.candidates:
-        spec = cand.spec
-        if spec is None:
+        if cand.spec is None:  # the ONNX Runtime FP32 run itself: one session serves both
             runners[cand.label] = ort()
-        elif spec.kind == "engine":
-            runners[cand.label] = trt_engine_runner(spec.path, name=cand.label)
-        elif spec.kind == "trt":
-            runners[cand.label] = trt_candidate_runner(spec, name=cand.label).runner
-        else:
-            cand_providers = providers
-            if spec.kind == "cuda":  # the mixed-precision ONNX on ONNX Runtime's CUDA EP
-                from trt_tui.core.parity.providers import GPU_PROVIDERS, require_cuda
-
-                require_cuda("the cuda candidate")
-                cand_providers = list(GPU_PROVIDERS)
-            cand_model, cand_weights = candidate_model_and_weights(ref_model, spec, base_dir)
-            runners[cand.label] = onnx_side(cand_model, cand_weights, cand_providers, cand.label, spec.kind not in WHOLE_ONLY)
+            continue
+        kind = candidate_kind(cand.spec.kind)  # the registry every comparison goes through (parity.candidates)
+        ctx = CandidateContext(cand.spec, None, setup.model, ref_model, kind_providers(kind, providers),
+                               segment_bytes=setup.segment_bytes)
+        runners[cand.label] = kind.runner(ctx, None, name=cand.label)
     active: list = []
     try:
         for r in [reference, *runners.values()]:
