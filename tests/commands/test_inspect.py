@@ -50,3 +50,19 @@ def test_missing_file_exit_2(tmp_path, capsys):
 def test_missing_external_data_warns(models, capsys):
     assert main(["inspect", str(models["missing_external_data"]), "--json"]) == 0
     assert "weights.bin" in json.loads(capsys.readouterr().out)["warnings"][0]
+
+
+def test_piped_tables_never_wrap(demo_model):
+    """Piped to a file or a pipe (no terminal), tables keep whole names and one row per line (no 80-column fold)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    run = [sys.executable, "-m", "trt_tui", "inspect", str(demo_model)]
+    names = [n["name"] for n in json.loads(subprocess.run(run + ["--json"], capture_output=True, text=True, env=env).stdout)["nodes"]]
+    proc = subprocess.run(run + ["--nodes"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("│")]
+    assert len(rows) == len(names) == 147  # one line per node: nothing folded onto a second line
+    for name, row in zip(names, rows):
+        assert f" {name} " in row
+    assert max(len(line) for line in proc.stdout.splitlines()) > 80

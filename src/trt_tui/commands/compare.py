@@ -219,9 +219,7 @@ def _print(result: CompareResult, top: int, sort: str) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    out = console()
-    if not out.is_terminal:  # piped: rich would assume 80 columns and fold every tensor name
-        out = console(width=max(out.width, 150))
+    out = console()  # piped: never folds a tensor name (see output.console)
     t = Table(title=f"{result.candidate} vs {result.reference}: worst {min(top, len(result.tensors))} of "
               f"{len(result.tensors)} tensors by {sort}", title_justify="left")  # fmt: skip
     for col in ("#", "tensor", "op", "max|d|", "p99|d|", "rel_rms", "cosine", "inf/nan r/c", "headroom", ""):

@@ -87,13 +87,28 @@ def _console_class():
     return _SafeConsole
 
 
+# Width of a console writing to a file or a pipe: rich would wrap and fold tables at 80 columns there, which
+# breaks names and rows in two for grep, diff and scripts; lines are as long as their content instead.
+UNWRAPPED_WIDTH = 100_000
+
+
+def _width(stream, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """`kwargs` with no wrapping when `stream` is not a terminal (a width the caller gives wins)."""
+    isatty = getattr(stream, "isatty", None)
+    if "width" in kwargs or (isatty is not None and isatty()):
+        return kwargs
+    return {**kwargs, "width": UNWRAPPED_WIDTH}
+
+
 def console(**kwargs: Any) -> Console:
-    options = {"highlight": False, "soft_wrap": False, **kwargs}
-    return _console_class()(file=raw_stream(sys.stdout), **options)
+    stream = raw_stream(sys.stdout)
+    options = _width(stream, {"highlight": False, "soft_wrap": False, **kwargs})
+    return _console_class()(file=stream, **options)
 
 
 def err_console() -> Console:
-    return _console_class()(stderr=True, highlight=False, file=raw_stream(sys.stderr))
+    stream = raw_stream(sys.stderr)
+    return _console_class()(stderr=True, file=stream, **_width(stream, {"highlight": False}))
 
 
 def print_json(payload: Any, *, pretty: bool = True) -> None:
