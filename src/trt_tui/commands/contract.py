@@ -78,6 +78,8 @@ def run_init(args: argparse.Namespace) -> int:
     print(f"wrote {path}: {len(doc['inputs'])} inputs, {len(doc['outputs'])} outputs, {len(doc['state'])} state pair(s)")
     for s in doc["state"]:
         print(f"  state {s['output']} -> {s['input']}  (guessed: {s['guessed']})")
+    for name, m in doc["masks"].items():
+        print(f"  mask {name}: axis {m['axis']}, the {m['keep']} {m['length']['output']} entries  (guessed: {m['guessed']})")
     for note in doc["_review"]:
         print(f"  review: {note}")
     print(f"then: trt-tui contract validate {path} --model {args.model}")

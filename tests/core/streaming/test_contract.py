@@ -227,3 +227,71 @@ def test_contract_init_unknown_and_negative_dims_validate(tmp_path):
     assert all(isinstance(d, str) or d >= 0 for d in shapes)
     assert doc["schedule"]["time_axes"] == {"audio": 2}
     assert doc["inputs"]["h"]["shape"] == doc["outputs"]["h_next"]["shape"]
+
+
+# ---- contract init: the time axis of a cache whose valid length is another state (issue: new-user pass) ---------
+def _cache_model(layout: str, *, concat: bool = True, clamp: bool = True):
+    """A NeMo-like cache model. layout: "LBTD" (NeMo cache_last_channel [layers, batch, time, d_model]),
+    "BLTD" ([batch, layers, time, d_model], the other export), "LBDT" (time last, like cache_last_time).
+    The cache is read one layer at a time (Gather on the layer axis), concatenated with the new frames along
+    time and the newest T kept; the length is min(len + T, C)."""
+    import numpy as np
+    from onnx import TensorProto
+
+    from trt_tui.core.modelgen.builder import GraphBuilder
+
+    L, C, D, T = 2, 16, 8, 4
+    dims = {"L": L, "B": "B", "T": C, "D": D}
+    shape = [dims[c] for c in layout]
+    g = GraphBuilder("cache_" + layout)
+    x = g.input("audio_signal", TensorProto.FLOAT, ["B", T, D] if layout != "LBDT" else ["B", D, T])
+    cache = g.input("cache_last_channel", TensorProto.FLOAT, shape)
+    n = g.input("cache_last_channel_len", TensorProto.INT64, ["B"])
+    layer_axis, time_axis = layout.index("L"), layout.index("T")
+    t_in_layer = time_axis - (layer_axis < time_axis)  # the time axis once the layer axis is gone
+    parts = []
+    for layer in range(L):
+        one = g.op("Gather", [cache, g.const(np.array(layer, dtype=np.int64), np.int64)], axis=layer_axis)
+        if concat:
+            h = g.op("Concat", [one, x], axis=t_in_layer)
+            keep = g.op("Slice", [h, g.const([T], np.int64), g.const([T + C], np.int64), g.const([t_in_layer], np.int64)])
+        else:
+            keep = g.op("Add", [one, g.const(1.0)])
+        parts.append(g.op("Unsqueeze", [keep, g.const([layer_axis], np.int64)]))
+    cache_next = g.op("Concat", parts, axis=layer_axis)
+    n_next = g.op("Add", [n, g.const([T], np.int64)])
+    if clamp:
+        n_next = g.op("Min", [n_next, g.const([C], np.int64)])
+    g.output(g.op("Identity", [x]), "log_probs", TensorProto.FLOAT, None)
+    g.output(cache_next, "cache_last_channel_next", TensorProto.FLOAT, shape)
+    g.output(n_next, "cache_last_channel_len_next", TensorProto.INT64, ["B"])
+    return g.build()
+
+
+@pytest.mark.parametrize(("layout", "axis", "batch"), [("LBTD", 2, 1), ("BLTD", 2, 0), ("LBDT", 3, 1)])
+def test_contract_init_masks_the_cache_on_the_axis_the_graph_concatenates(tmp_path, layout, axis, batch):
+    doc = _init_doc(tmp_path, lambda: _cache_model(layout))
+    mask = doc["masks"]["cache_last_channel_next"]
+    assert (mask["axis"], mask.get("batch_axis"), mask["keep"]) == (axis, batch, "last")
+    assert mask["length"] == {"output": "cache_last_channel_len_next"}
+    assert "Concat" in mask["guessed"]
+    assert {"output": "cache_last_channel_len_next", "check": "range", "min": 0, "max": 16} == {
+        k: v for k, v in doc["invariants"][-1].items() if k != "guessed"}
+
+
+def test_contract_init_mask_from_the_length_clamp_or_none(tmp_path):
+    doc = _init_doc(tmp_path, lambda: _cache_model("LBTD", concat=False))  # the clamp min(len + T, 16) tells
+    assert doc["masks"]["cache_last_channel_next"]["axis"] == 2
+    assert "clamps" in doc["masks"]["cache_last_channel_next"]["guessed"]
+    doc = _init_doc(tmp_path, lambda: _cache_model("LBTD", concat=False, clamp=False))  # nothing tells: no guess
+    assert doc["masks"] == {}
+    assert any("add its mask by hand" in r for r in doc["_review"])
+
+
+def test_contract_init_on_the_demo_matches_its_shipped_mask(demo_model):
+    doc = contract_from_model(load_graph(demo_model))
+    shipped = json.loads(DEMO_CONTRACT.read_text())["masks"]["cache_last_channel_next"]
+    guessed = doc["masks"]["cache_last_channel_next"]
+    assert {k: v for k, v in guessed.items() if k != "guessed"} == shipped
+    c = parse_contract(json.loads(json.dumps(doc)))
+    assert any(w.startswith("masks.cache_last_channel_next: guessed") for w in c.warnings)

@@ -622,9 +622,10 @@ class _Parser:
             spec = outputs.get(name)
             if outputs and spec is None:
                 self.err(w, f"is not an output of the contract ({_names(outputs)})")
-            m = self.obj(mv, w, ("axis", "length", "keep", "batch_axis"), ("axis", "length"))
+            m = self.obj(mv, w, ("axis", "length", "keep", "batch_axis", "guessed"), ("axis", "length"))
             if m is None or "axis" not in m or "length" not in m:
                 continue
+            self.guessed(m, w)
             axis = self.number(m["axis"], f"{w}.axis", integer=True, minimum=0)
             keep = self.string(m.get("keep", "first"), f"{w}.keep", ("first", "last"))
             batch_axis = None

@@ -187,7 +187,9 @@ def contract_from_model(index: GraphIndex, model_name: str | None = None) -> dic
             invariants.append({"output": o, "check": "monotonic", "guessed": "an integer state named like a length"})
     if not pairs:
         review.append("state: no state pair found from names or shapes; add {output, input} pairs by hand")
-    review.append("masks: none guessed; compare caches only on their valid region (see contracts/README.md)")
+    masks = _guess_masks(index, pairs, invariants, review)
+    if not masks:
+        review.append("masks: none guessed; compare caches only on their valid region (see contracts/README.md)")
 
     doc: dict = {
         "format": FORMAT,
@@ -200,7 +202,7 @@ def contract_from_model(index: GraphIndex, model_name: str | None = None) -> dic
         "state": state,
         "schedule": {"chunks": 50, **({"frames": [frames], "time_axes": time_axes} if time_axes else {}), "seed": 0},
         "tolerances": {"default": {"atol": 1e-3, "rtol": 1e-3, "stat": "p99"}},
-        "masks": {},
+        "masks": masks,
         "invariants": invariants,
         "trend": {"metric": "max_abs", "alpha": 0.01, "min_growth": 0.5, "fail_on_growth": True},
         "acceptance": {"min_pass_rate": 1.0},
@@ -238,6 +240,43 @@ def check_against_model(contract: Contract, index: GraphIndex) -> tuple[list[str
         if name not in contract.outputs:
             warnings.append(f"outputs: the model output {name!r} is not in the contract and will not be compared")
     return problems, warnings
+
+
+# a length state named after its cache: cache_last_channel_len -> cache_last_channel, cache_len -> cache
+_LENGTH_SUFFIXES = ("_len", "_length", "_lens", "_lengths", "Len", "Length", "len")
+
+
+def _guess_masks(index: GraphIndex, pairs: list[tuple[str, str, str]], invariants: list[dict], review: list[str]) -> dict:
+    """A mask for each cache state whose valid length is another (integer) state named after it, on the
+    time axis the graph shows (see cache_layout); the length's range [0, cache size] as an invariant."""
+    from trt_tui.core.streaming.cache_layout import batch_axis, cache_time_axis
+
+    out_of = {i: o for o, i, _ in pairs}
+    masks: dict = {}
+    for len_out, len_in, _ in pairs:
+        length = index.tensor(len_in)
+        if length is None or not (length.dtype or "").startswith(("int", "uint")):
+            continue
+        cache_name = next((len_in[: -len(s)].rstrip("_.") for s in _LENGTH_SUFFIXES
+                           if len_in.endswith(s) and len_in[: -len(s)].rstrip("_.") in out_of), None)  # fmt: skip
+        cache = index.tensor(cache_name) if cache_name else None
+        if cache is None or not cache.shape:
+            continue
+        axes = cache_time_axis(index, cache, length)
+        if axes is None:
+            review.append(f"masks: {out_of[cache_name]} holds {len_out} valid frames, but the graph does not show "
+                          f"which axis of {cache_name} is time; add its mask by hand")  # fmt: skip
+            continue
+        mask: dict = {"axis": axes.time_axis, "length": {"output": len_out}, "keep": axes.keep}
+        b = batch_axis(cache, length, axes.time_axis)
+        if b is not None:
+            mask["batch_axis"] = b
+        masks[out_of[cache_name]] = {**mask, "guessed": f"{len_in} is the valid length of {cache_name}: {axes.why}"}
+        size = cache.shape[axes.time_axis]
+        if isinstance(size, int) and size > 0:
+            invariants.append({"output": len_out, "check": "range", "min": 0, "max": size,
+                               "guessed": f"a cache length stays within the {size} frames of {cache_name}"})  # fmt: skip
+    return masks
 
 
 def _guess_feed(t: TensorInfo) -> dict:
