@@ -196,3 +196,34 @@ def test_big_models_validate_with_optimisations_off(tmp_path, capsys, monkeypatc
     onnx.save(pinned_gru_model(), src)
     assert main(["convert", str(src), "--precision", "fp16", "--pin", "gru", "-o", str(tmp_path / "o.onnx")]) == 0
     assert "validated: onnx.checker + ONNX Runtime load (optimisations off: weights above 0 MB)" in capsys.readouterr().out
+
+
+def _shape_chain_model(path, n: int = 12):
+    """x -> Relu -> y, plus a chain of n float Adds on Shape(x): n nodes kept FP32 for one reason."""
+    import numpy as np
+
+    from trt_tui.core.modelgen.builder import GraphBuilder
+
+    g = GraphBuilder("shape_chain")
+    x = g.input("x", TensorProto.FLOAT, [1, 4])
+    s = g.op("Cast", [g.op("Shape", [x])], to=TensorProto.FLOAT)
+    for _ in range(n):
+        s = g.op("Add", [s, g.const(np.ones(2, np.float32))])
+    g.output(g.op("Relu", [x]), "y", TensorProto.FLOAT, [1, 4])
+    g.output(s, "dims", TensorProto.FLOAT, [2])
+    onnx.save(g.build(), path)
+    return path
+
+
+def test_kept_fp32_grouped_by_reason_verbose_lists_all(tmp_path, capsys):
+    """53 nodes kept FP32 for one reason are one line (count + a few names), not 53; --verbose lists each."""
+    model = _shape_chain_model(tmp_path / "m.onnx")
+    assert main(["convert", str(model), "--precision", "fp16", "-o", str(tmp_path / "o.onnx")]) == 0
+    out = capsys.readouterr().out
+    kept = [line for line in out.splitlines() if "computed from constants" in line]
+    assert len(kept) == 1 and "(14): " in kept[0] and kept[0].endswith("... (+6)")
+    assert "--verbose lists every node" in out
+    assert main(["convert", str(model), "--precision", "fp16", "-o", str(tmp_path / "o.onnx"), "--force", "-v"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert sum(line.startswith("      ") and line.strip().endswith(")") for line in lines) == 14  # one node a line
+    assert not any("--verbose lists" in line for line in lines)

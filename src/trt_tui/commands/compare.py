@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from trt_tui.core import jsonio
 from trt_tui.commands.args import add_input_args, add_output_args, add_pin_args, add_tolerance_args, unit_float
-from trt_tui.commands.output import console, err_console
+from trt_tui.commands.output import console, err_console, kept_fp32_lines
 from trt_tui.core.errors import UserError
 from trt_tui.core.parity.constants import DEFAULT_MAX_MEMORY, RANK_KEYS, TOP_K
 
@@ -153,30 +153,45 @@ def run(args: argparse.Namespace) -> int:
 
         write_node_data(result, args.model_explorer, overwrite=args.force)
     if args.json != "-":
-        _print(result, args.top, args.sort)
-    if result.nothing_low is not None:  # FP32 against FP32 checks nothing: neither a pass nor a fail
-        print(f"trt-tui: error: {result.nothing_low}; this comparison checks nothing", file=sys.stderr)
+        _print(result, args.top, args.sort, request.index)
+    if result.nothing_low is not None:  # the same precision on both sides checks nothing: neither a pass nor a fail
+        print(f"trt-tui: error: {_nothing_low(result, request.index)}; this comparison checks nothing", file=sys.stderr)
         return 2
     return 0 if result.passed else 1
 
 
+_LOW_DTYPES = {"float16": "fp16", "bfloat16": "bf16"}
+
+
+def model_low_precision(index) -> str | None:
+    """"fp16"/"bf16" when most float tensors of the model already hold that type (a converted model), else None."""
+    from collections import Counter
+
+    counts = Counter(t.dtype for t in (index.tensors[n] for n in index.tensors)
+                     if t.dtype in ("float32", "float64", *_LOW_DTYPES))  # fmt: skip
+    low = max(_LOW_DTYPES, key=lambda d: counts[d])
+    return _LOW_DTYPES[low] if counts[low] > counts["float32"] + counts["float64"] else None
+
+
+def _nothing_low(result: CompareResult, index) -> str:
+    """Why the candidate ran nothing in low precision, in the words of what ran: a model that was already
+    low precision (both sides ran the same fp16 model), else the rewrite's or the values' own account."""
+    already = model_low_precision(index)
+    if already is not None:
+        return (f"the model is already {already}: the {result.precision or already} candidate ran it as it is, "
+                f"{already} against {already} (compare the FP32 model it was converted from)")  # fmt: skip
+    return f"FP32 against FP32, {result.nothing_low}"
+
+
 def _print_kept_fp32(out, result: CompareResult, shown: int = 8) -> None:
     """The candidate's nodes kept FP32, grouped by reason (all of them are in --json)."""
-    from rich.markup import escape
-
     kept = result.kept_fp32
     if result.low_precision is not None:
         lp = result.low_precision
         out.print(f"low precision: {lp.low_nodes} node(s) compute in {lp.low}, {lp.low_tensors} tensor(s) hold {lp.low} "
                   f"values; {len(kept)} node(s) kept FP32")  # fmt: skip
-    by_reason: dict[str, list[str]] = {}
-    for k in kept:
-        by_reason.setdefault(k.reason, []).append(k.node)
-    for reason, nodes in by_reason.items():
-        more = f" ... (+{len(nodes) - shown})" if len(nodes) > shown else ""
-        out.print(f"  kept FP32 ({escape(reason)}): {escape(', '.join(nodes[:shown]))}{more}")
-    if result.nothing_low is not None:
-        out.print(f"[red]nothing ran in low precision:[/] {escape(result.nothing_low)}")
+    for line in kept_fp32_lines(kept, shown):
+        out.print(f"  kept FP32, {line}", markup=False)
 
 
 def _check_targets(args: argparse.Namespace, request) -> None:
@@ -215,7 +230,7 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}"
 
 
-def _print(result: CompareResult, top: int, sort: str) -> None:
+def _print(result: CompareResult, top: int, sort: str, index) -> None:
     from rich.markup import escape
     from rich.table import Table
 
@@ -254,6 +269,6 @@ def _print(result: CompareResult, top: int, sort: str) -> None:
         out.print(f"first shape divergence: {escape(result.shape_divergence.one_line())}")
     _print_kept_fp32(out, result)
     if result.nothing_low is not None:
-        out.print("verdict: [red]NOTHING CHECKED[/] (FP32 against FP32)")
+        out.print(f"verdict: [red]NOTHING CHECKED[/]: {escape(_nothing_low(result, index))}")
     else:
         out.print("verdict: [green]PASS[/]" if result.passed else "verdict: [red]FAIL[/]")

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from trt_tui.commands.args import add_pin_args, non_negative_float, pin_rules
-from trt_tui.commands.output import print_json
+from trt_tui.commands.output import kept_fp32_lines, print_json
 from trt_tui.core.errors import UserError
 
 # Every `trt-tui` start imports this module to declare its flags: the model index (ONNX) and the rewrites are
@@ -52,6 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--force", action="store_true", help="overwrite OUT.onnx if it exists")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
+    p.add_argument("-v", "--verbose", action="store_true", help="list every node kept FP32 (default: a few per reason)")
     p.set_defaults(func=run)
 
 
@@ -134,7 +135,9 @@ def run(args: argparse.Namespace) -> int:
         lines.append(f"  opset upgraded {summary.opset[0]} -> {summary.opset[1]} ({low} needs it)")
     kept = [k for k in summary.kept_fp32 if k.node not in set(pins)]  # pins are counted above
     lines.append(f"  kept FP32: {len(kept)} node(s)" + (":" if kept else ""))
-    lines += [f"    {k.node} ({k.op_type}): {k.reason}" for k in kept]
+    lines += [f"    {line}" for line in kept_fp32_lines(kept, verbose=args.verbose)]
+    if kept and not args.verbose and len(kept) > len({k.reason for k in kept}):
+        lines.append("    (--verbose lists every node, --json too)")
     lines.append("  validated: onnx.checker + ONNX Runtime load" if args.check else "  not validated (--no-check)")
     from trt_tui.core.weights import nbytes
     from trt_tui.core.precision.writing import VALIDATE_OPTIMISED_MAX_BYTES

@@ -130,3 +130,20 @@ def print_plain_table(title: str, headers: list[str], rows: list[list[str]]) -> 
     out = [title, fmt.format(*headers), fmt.format(*("-" * w for w in widths[:-1]), "-" * len(headers[-1]))]
     out.extend(fmt.format(*row) for row in rows)
     sys.stdout.write("\n".join(out) + "\n")
+
+
+def kept_fp32_lines(kept, shown: int = 8, *, verbose: bool = False) -> list[str]:
+    """Nodes kept FP32 (KeptFp32: node, op_type, reason), one line per reason: "reason (N): a, b ... (+M)"
+    (53 Shape-path nodes are one line, not 53); `verbose`: every node on its own line under its reason."""
+    by_reason: dict[str, list] = {}
+    for k in kept:
+        by_reason.setdefault(k.reason, []).append(k)
+    lines = []
+    for reason, nodes in by_reason.items():
+        if verbose:
+            lines.append(f"{reason} ({len(nodes)}):")
+            lines += [f"  {k.node} ({k.op_type})" for k in nodes]
+            continue
+        more = f" ... (+{len(nodes) - shown})" if len(nodes) > shown else ""
+        lines.append(f"{reason} ({len(nodes)}): {', '.join(k.node for k in nodes[:shown])}{more}")
+    return lines

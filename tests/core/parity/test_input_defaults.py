@@ -67,3 +67,12 @@ def test_preset_new_dim_and_shape(model, demo_model, tmp_path):
 def test_preset_new_refuses_a_bad_unnamed_axis(model, tmp_path, capsys):
     assert main(["preset", "new", str(model), "-o", str(tmp_path / "p.toml"), "--dim", "x:1=4"]) == 2
     assert "not an unnamed dynamic axis" in capsys.readouterr().err
+
+
+def test_a_cache_length_is_the_extent_of_the_caches_time_axis(demo_model):
+    """cache_last_channel is [layers=2, B, time=16, d_model=64]: its length is 16 (the axis the graph appends
+    frames along), not 2 (the smallest axis, the layer count)."""
+    warnings: list[str] = []
+    feed = random_feeds(load_graph(demo_model), InputSpec(), warnings)[0]
+    assert feed["cache_last_channel_len"].tolist() == [16] and feed["length"].tolist() == [8]
+    assert any("'cache_last_channel_len' looks like a length: set to 16 (axis 2 of 'cache_last_channel'" in w for w in warnings)

@@ -24,7 +24,7 @@ def test_everything_pinned_is_nothing_checked(demo_model, tmp_path, capsys):
 def test_kept_fp32_listed_with_reasons(demo_model, capsys):
     assert main(["compare", str(demo_model), "--pin-op", "Softmax", "--top", "1"]) == 0
     out = capsys.readouterr().out
-    assert "kept FP32 (pinned FP32 by the user): /encoder/layers.0/self_attn/Softmax, /encoder/layers.1/self_attn/Softmax" in out
+    assert "kept FP32, pinned FP32 by the user (2): /encoder/layers.0/self_attn/Softmax, /encoder/layers.1/self_attn/Softmax" in out
 
 
 def test_bit_identical_candidate_in_low_precision_is_detected(pair):
@@ -41,3 +41,17 @@ def _all_nodes(model):
     from trt_tui.core.graph import load_graph
 
     return [n.name for n in load_graph(model).top_level_nodes]
+
+
+def test_an_already_fp16_model_is_named_so_not_fp32_against_fp32(demo_model, tmp_path, capsys):
+    """A model converted to fp16 compared again: both sides ran fp16; the verdict says so, naming the precision."""
+    fp16 = tmp_path / "demo_fp16.onnx"
+    assert main(["convert", str(demo_model), "--precision", "fp16", "-o", str(fp16)]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(fp16), "--top", "1"]) == 2
+    captured = capsys.readouterr()
+    assert "FP32 against FP32" not in captured.out + captured.err
+    assert "NOTHING CHECKED: the model is already fp16: the fp16 candidate ran it as it is, fp16 against fp16" in captured.out
+    assert captured.err.startswith("trt-tui: error: the model is already fp16") and len(captured.err.splitlines()) == 1
+    assert main(["compare", str(demo_model), "--pin-match", ".", "--top", "1"]) == 2  # all pinned: FP32 both sides
+    assert "NOTHING CHECKED: FP32 against FP32, nothing runs in fp16" in capsys.readouterr().out

@@ -135,13 +135,20 @@ DEFAULT_VOCAB = 16  # ids with no embedding table in sight are drawn from [0, DE
 def _length_value(index: GraphIndex, name: str, shapes: dict[str, tuple[str, tuple[int, ...]]]) -> tuple[int, str] | None:
     """(value, why) for a length input: the extent of the input it measures. That input is the one whose name
     is the longest prefix of this one's (`audio_len` -> `audio`), else the first float input; its extent is
-    its first named non-batch dim, else its smallest non-batch axis (never longer than any axis)."""
+    the time axis the graph shows for a cache (`cache_last_channel_len` -> axis 2 of [layers, B, time, d]: see
+    core.cache_layout), else its first named non-batch dim, else its smallest non-batch axis."""
+    from trt_tui.core.cache_layout import cache_time_axis
+
     floats = [t for t in index.inputs if t.is_float and len(shapes[t.name][1]) >= 1]
     if not floats:
         return None
     stem = LENGTH_NAME.sub("", name).rstrip("_")
     target = max((t for t in floats if stem and t.name.startswith(stem)), key=lambda t: len(t.name), default=floats[0])
     dims = shapes[target.name][1]
+    length = index.tensor(name)
+    told = cache_time_axis(index, target, length) if stem and target.name.startswith(stem) and length else None
+    if told is not None and told.time_axis < len(dims):
+        return dims[told.time_axis], f"axis {told.time_axis} of {target.name!r}: {told.why}"
     batch = {d for t in index.inputs for d in (t.shape or ())[:1] if isinstance(d, str)}  # named leading dims
     axes = [a for a, d in enumerate(target.shape or ()) if d not in batch] or list(range(len(dims)))
     named = [a for a in axes if isinstance((target.shape or ())[a], str)]

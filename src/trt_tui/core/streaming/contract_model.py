@@ -249,7 +249,7 @@ _LENGTH_SUFFIXES = ("_len", "_length", "_lens", "_lengths", "Len", "Length", "le
 def _guess_masks(index: GraphIndex, pairs: list[tuple[str, str, str]], invariants: list[dict], review: list[str]) -> dict:
     """A mask for each cache state whose valid length is another (integer) state named after it, on the
     time axis the graph shows (see cache_layout); the length's range [0, cache size] as an invariant."""
-    from trt_tui.core.streaming.cache_layout import batch_axis, cache_time_axis
+    from trt_tui.core.cache_layout import batch_axis, cache_time_axis
 
     out_of = {i: o for o, i, _ in pairs}
     masks: dict = {}
