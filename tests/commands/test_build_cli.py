@@ -134,3 +134,23 @@ def test_trt11_trtexec_build_converts_first_in_the_same_process_group(preset, tm
         m.close()
     assert not alive(grandchild)
     assert_group_gone(leader)
+
+
+def test_builds_show_says_progress_in_words_and_list_elides_whole_words(preset, capsys):
+    """build.log keeps the worker's `@@trt_tui {...}` lines: `builds show` says them as the TUI does, and
+    `builds list` never cuts a message mid-word."""
+    from trt_tui.commands.output import elide
+
+    assert main(["build", str(preset), "--backend", "emulate", "--json"]) == 0
+    job_id = _json(capsys)["id"]
+    assert main(["builds", "show", job_id, "--log", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "@@trt_tui" not in out and "» " in out
+    assert main(["builds", "list"]) == 0
+    assert "@@trt_tui" not in capsys.readouterr().out
+    sentence = "no TensorRT engine was built: the emulate backend writes the mixed ONNX and its CPU emulation only"
+    short = elide(sentence, 40)
+    assert len(short) <= 40 and short.endswith("…") and sentence.startswith(short[:-1]) and sentence[len(short) - 1] == " "
+    path = "/root/.local/state/trt_tui/builds/20261126-050000-abcdef/build.log"
+    assert elide(path, 30) == "/root/.local/st…cdef/build.log" and len(elide(path, 30)) == 30
+    assert elide("short", 30) == "short"

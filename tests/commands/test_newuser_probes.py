@@ -40,3 +40,19 @@ def test_bf16_model_inputs_are_one_line(demo_model, tmp_path, capsys):
 def test_a_missing_model_does_not_open_the_app(capsys):
     assert main(["/nonexistent/model.onnx"]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+# ---- second new-user pass (CLI polish) --------------------------------------------------------------------
+def test_messages_of_a_second_new_user_pass(demo_model, tmp_path, capsys):
+    """A folder is 'not an ONNX file'; a model given as a contract says so; an --op that matches nothing says
+    which op types exist; a negative --limit or --iterations 0 is refused as a bad flag (exit 2)."""
+    assert main(["inspect", str(tmp_path)]) == 2
+    assert "is a directory, not an ONNX file" in capsys.readouterr().err
+    assert main(["contract", "validate", str(demo_model)]) == 2
+    assert "this is an ONNX model, not a contract file" in capsys.readouterr().err
+    assert main(["inspect", str(demo_model), "--op", "Nope", "--nodes"]) == 0
+    assert "no node matches --op 'Nope' (op types in this model: Add, Concat" in capsys.readouterr().err
+    assert main(["builds", "list", "--limit", "-3", "--state-dir", str(tmp_path / "s")]) == 2
+    assert "expected an integer >= 1, not -3" in capsys.readouterr().err
+    assert main(["calibrate", str(demo_model), "--iterations", "0"]) == 2
+    assert "expected an integer >= 1, not 0" in capsys.readouterr().err

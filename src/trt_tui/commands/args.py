@@ -47,6 +47,21 @@ def seed_int(text: str) -> int:
     return value
 
 
+def int_at_least(minimum: int):
+    """argparse type: an integer >= minimum (`--limit -3` is refused, not a silent empty list)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, not {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, not {text}")
+        return value
+
+    return parse
+
+
 # ---- argument groups, declared once (as Polygraphy's tools do) and used by compare, stream, convert, preset ----
 def add_pin_args(parser: argparse.ArgumentParser, *, exclude: bool = False) -> None:
     """--pin-op / --pin-match / --pin (and --pin-exclude): FP32 pin rules, turned into node names by
@@ -82,8 +97,8 @@ def add_input_args(parser: argparse.ArgumentParser, *, profile: bool = False) ->
                        help="profile shapes of one input, e.g. x:1x80x100/4x80x400/8x80x800")
         return
     g.add_argument("--inputs", metavar="FILE", help="input data: .npz or Polygraphy JSON (--save-inputs)")
-    g.add_argument("--seed", type=seed_int, default=None, help="random input seed (default 1, as Polygraphy)")
-    g.add_argument("--iterations", type=int, default=1, help="random input iterations (default 1)")
+    g.add_argument("--seed", type=seed_int, default=None, metavar="N", help="random input seed (default 1, as Polygraphy)")
+    g.add_argument("--iterations", type=int, default=1, metavar="N", help="random input iterations (default 1)")
     g.add_argument("--shape", action="append", default=[], metavar="INPUT:SHAPE", help="input shape, e.g. x:1x64x256")
     g.add_argument("--dim", action="append", default=[], metavar="NAME=N",
                    help="value of a dynamic dim, e.g. T=64; an unnamed (?) axis is INPUT:AXIS, e.g. x:1=64")

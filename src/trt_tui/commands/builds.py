@@ -6,8 +6,9 @@ import argparse
 import time
 from typing import TYPE_CHECKING
 
+from trt_tui.commands.args import int_at_least
 from trt_tui.commands.build import add_state_dir, print_job
-from trt_tui.commands.output import console, print_json
+from trt_tui.commands.output import console, elide, print_json
 from trt_tui.core.errors import UserError
 
 if TYPE_CHECKING:
@@ -25,11 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_list, limit=30)
     bs = p.add_subparsers(dest="builds_command", metavar="SUBCOMMAND")
     ls = bs.add_parser("list", help="recent builds, newest first")
-    ls.add_argument("--limit", type=int, default=30, metavar="N")
+    ls.add_argument("--limit", type=int_at_least(1), default=30, metavar="N", help="show the N newest (default 30)")
     ls.set_defaults(func=run_list)
     show = bs.add_parser("show", help="one build: result, artifacts, pin check, log tail")
     show.add_argument("id")
-    show.add_argument("--log", type=int, default=20, metavar="N", help="log lines to show (default 20)")
+    show.add_argument("--log", type=int_at_least(0), default=20, metavar="N", help="log lines to show (default 20)")
     show.set_defaults(func=run_show)
     cancel = bs.add_parser("cancel", help="cancel a queued or running build")
     cancel.add_argument("id")
@@ -64,7 +65,7 @@ def run_list(args: argparse.Namespace) -> int:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created_at))
         message = j.result.message if j.result else (j.phase or "")
         label = escape(j.request.label or j.request.preset_path)
-        out.print(f"{j.id}  {when}  {j.state.value:<11} {j.request.backend:<8} {label}  [dim]{escape(message[:90])}[/]")
+        out.print(f"{j.id}  {when}  {j.state.value:<11} {j.request.backend:<8} {label}  [dim]{escape(elide(message, 90))}[/]")
     return 0
 
 
@@ -85,11 +86,14 @@ def run_show(args: argparse.Namespace) -> int:
     if args.json:
         print_json({**job.to_json(), "log_tail": tail})
         return 0
+    from trt_tui.core.build.protocol import readable_line
+
     print_job(job)
     if tail:
-        console().print("  [dim]log tail:[/]")
-        for line in tail:
-            console().print(f"    {line[:200]}", markup=False, highlight=False)
+        out = console()
+        out.print("  [dim]log tail:[/]")
+        for line in tail:  # the worker's `@@trt_tui {...}` progress lines in words, as the live view and the TUI
+            out.print(f"    {elide(readable_line(line), 200)}", markup=False, highlight=False)
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from trt_tui.commands.args import int_at_least, seed_int
 from trt_tui.commands.output import console
 from trt_tui.core import jsonio
 from trt_tui.core.errors import UserError
@@ -29,8 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pin-op", action="append", default=[], metavar="OP", help="keep every node of this op type in FP32")
     p.add_argument("--pin-match", action="append", default=[], metavar="REGEX", help="keep nodes whose name matches in FP32")
     p.add_argument("--inputs", metavar="FILE", help="input data: .npz or Polygraphy JSON")
-    p.add_argument("--seed", type=int, default=1, help="random input seed (default 1)")
-    p.add_argument("--iterations", type=int, default=1, help="random input iterations (default 1)")
+    p.add_argument("--seed", type=seed_int, default=1, metavar="N", help="random input seed (default 1)")
+    p.add_argument("--iterations", type=int_at_least(1), default=1, metavar="N", help="random input iterations (default 1)")
     p.add_argument("--shape", action="append", default=[], metavar="INPUT:SHAPE", help="input shape, e.g. x:1x64x256")
     p.add_argument("--dim", action="append", default=[], metavar="NAME=N", help="value of a symbolic dim, e.g. T=64")
     p.add_argument("--range", action="append", default=[], metavar="[INPUT:]LO,HI", help="random value range (default 0,1)")

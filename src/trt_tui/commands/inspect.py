@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING
 
 from trt_tui.commands.output import BIG_TABLE, console, print_json, print_plain_table, safe
@@ -64,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
                   "both sides (emulate, mixed, onnx:) or refuse (engine, saved outputs)")  # fmt: skip
     for w in index.warnings:
         out.print(f"[yellow]warning:[/] {safe(w)}")
+    if (args.op or args.match) and not nodes:  # an empty table alone reads like a broken model
+        wanted = " and ".join(f"{flag} {v!r}" for flag, v in (("--op", args.op), ("--match", args.match)) if v)
+        known = ", ".join(sorted(index.op_counts)) if args.op else ""
+        print(f"no node matches {wanted}" + (f" (op types in this model: {known})" if known else ""), file=sys.stderr)
     return 0
 
 

@@ -147,3 +147,19 @@ def kept_fp32_lines(kept, shown: int = 8, *, verbose: bool = False) -> list[str]
         more = f" ... (+{len(nodes) - shown})" if len(nodes) > shown else ""
         lines.append(f"{reason} ({len(nodes)}): {', '.join(k.node for k in nodes[:shown])}{more}")
     return lines
+
+
+ELLIPSIS = "…"
+
+
+def elide(text: str, width: int) -> str:
+    """`text` in at most `width` characters: cut at a word boundary with an ellipsis, or (one long word such as
+    a path) in the middle, keeping both ends (`/very/long/…/build.log`)."""
+    if len(text) <= width:
+        return text
+    room = width - len(ELLIPSIS)
+    cut = text.rfind(" ", 0, room + 1)
+    if cut >= room * 2 // 3:  # a word boundary near the end: the rest of the sentence goes
+        return text[:cut].rstrip(" ,;:-(") + ELLIPSIS
+    head = (room + 1) // 2
+    return text[:head] + ELLIPSIS + text[len(text) - (room - head) :]

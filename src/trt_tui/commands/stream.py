@@ -122,9 +122,13 @@ def run(args: argparse.Namespace) -> int:
 
         report = reports[first]
         fit = report.trends.get(plot_output)
+        metric = setup.contract.trend.metric
+        limit, limit_label = _limit_label(setup, plot_output)
         write_png(
             args.png, report.series(plot_output), failed=[not r.drifts[plot_output].passed for r in report.results],
-            limit=_limit(setup, plot_output), slope=fit.slope if fit else None, intercept=fit.intercept if fit else None,
+            limit=limit, slope=fit.slope if fit else None, intercept=fit.intercept if fit else None,
+            title=f"{plot_output}: {metric} per chunk, {first} vs {setup.reference_label}, {report.mode}",
+            x_label="chunk index", y_label=f"{metric} of {plot_output}", limit_label=limit_label,
             overwrite=args.force,
         )  # fmt: skip
     if not quiet:
@@ -173,6 +177,19 @@ def _limit(setup: StreamSetup, output: str) -> float | None:
     same = (tol.stat, metric) in (("max", "max_abs"), ("mean", "mean_abs"), ("median", "median_abs"))
     same = same or (tol.stat == "quantile" and abs(tol.quantile - 0.99) < 1e-12 and metric == "p99_abs")
     return tol.atol if same else None
+
+
+def _limit_label(setup: StreamSetup, output: str) -> tuple[float | None, str]:
+    """The PNG's tolerance line and its label: the atol, saying which statistic it bounds when that is not
+    the plotted metric (p95 of |d| under a max_abs curve: the curve may cross it on a passing chunk)."""
+    tol = setup.contract.tolerance_for(output)
+    same = _limit(setup, output)
+    if same is not None:
+        return same, "tolerance (atol)"
+    if not tol.atol or not math.isfinite(tol.atol):
+        return None, ""
+    stat = f"p{tol.quantile * 100:g}" if tol.stat == "quantile" else tol.stat
+    return tol.atol, f"atol (on {stat} |d|)"
 
 
 def _json(setup: StreamSetup, reports: dict[str, StreamReport], answers: list) -> dict:

@@ -38,7 +38,7 @@ def require_regular_file(path: str | os.PathLike[str], what: str = "file") -> os
     except OSError as exc:
         raise UserError(f"cannot read {what}: {_errno_text(exc)}", p) from None
     if stat.S_ISDIR(st.st_mode):
-        raise UserError(f"is a directory, not a {what}", p)
+        raise UserError(f"is a directory, not {'an' if what[:1].upper() in 'AEIOU' else 'a'} {what}", p)
     if not stat.S_ISREG(st.st_mode):
         kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device or socket"
         raise UserError(f"is {kind}, not a regular {what}; refusing to read it", p)
@@ -72,7 +72,9 @@ def read_text_file(path: str | os.PathLike[str], what: str = "file", *, max_byte
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise UserError(f"cannot read {what}: not UTF-8 text ({exc.reason} at byte {exc.start})", path) from None
+        onnx_model = Path(path).suffix.lower() == ".onnx"  # `contract validate model.onnx`: say what went wrong
+        raise UserError(f"cannot read {what}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+                        + (f"; this is an ONNX model, not a {what}" if onnx_model else ""), path) from None  # fmt: skip
 
 
 def _tmp_pattern(name: str) -> re.Pattern[str]:

@@ -147,7 +147,9 @@ def _write_plot(path: Path, result: CompareResult) -> None:
     from trt_tui.core.streaming.png import write_png  # numpy only; imported when a run is kept
 
     if result.tensors:
-        write_png(path, [d.rel_rms for d in result.tensors], failed=[not d.passed for d in result.tensors])
+        write_png(path, [d.rel_rms for d in result.tensors], failed=[not d.passed for d in result.tensors],
+                  title=f"{result.candidate} vs {result.reference}: rel_rms per tensor",
+                  x_label="tensor (topological order)", y_label="rel_rms")  # fmt: skip
 
 
 # ---- reading trt_tui.compare/1 back ---------------------------------------------------------------------

@@ -117,3 +117,27 @@ def test_png_is_a_valid_png():
     assert len(raw) == h * (1 + 3 * w)
     img = np.frombuffer(raw, np.uint8).reshape(h, 1 + 3 * w)[:, 1:].reshape(h, w, 3)
     assert (img != 255).any()  # something was drawn
+
+
+def _pixels(data: bytes) -> np.ndarray:
+    w, h = struct.unpack(">II", data[16:24])
+    idat_len = struct.unpack(">I", data[33:37])[0]
+    raw = zlib.decompress(data[41 : 41 + idat_len])
+    return np.frombuffer(raw, np.uint8).reshape(h, 1 + 3 * w)[:, 1:].reshape(h, w, 3)
+
+
+def test_png_has_title_axis_names_labelled_limit_and_legend():
+    from trt_tui.core.streaming import png
+
+    labels = dict(title="log_probs: max_abs per chunk, emulate fp16 vs onnxruntime fp32", x_label="chunk index",
+                  y_label="max_abs of log_probs", limit_label="atol (on p95 |d|)")  # fmt: skip
+    assert all(ch in png._FONT for text in labels.values() for ch in text.upper())  # no '?' for a missing glyph
+    img = _pixels(render_png([1e-3, 2e-3, 3e-3, 2e-3], failed=[False, True, False, False], limit=2.5e-3, slope=5e-4,
+                             intercept=1.5e-3, **labels))  # fmt: skip
+    colour = lambda region, c: bool((region == np.array(c, np.uint8)).all(axis=-1).any())  # noqa: E731
+    legend, head = img[-24:], img[:40]
+    assert all(colour(legend, c) for c in (png.BLUE, png.RED, png.GREY, png.ORANGE))  # a swatch for each mark drawn
+    assert colour(head, png.BLACK)  # title and the y axis' name
+    assert colour(img[-52:-24, 200:600], png.BLACK)  # the x axis' name under the axis
+    bare = _pixels(render_png([1e-3, 2e-3]))  # nothing failing, no limit, no trend: only the curve in the legend
+    assert colour(bare[-24:], png.BLUE) and not colour(bare[-24:], png.ORANGE) and not colour(bare[-24:], png.GREY)
