@@ -56,3 +56,13 @@ def test_messages_of_a_second_new_user_pass(demo_model, tmp_path, capsys):
     assert "expected an integer >= 1, not -3" in capsys.readouterr().err
     assert main(["calibrate", str(demo_model), "--iterations", "0"]) == 2
     assert "expected an integer >= 1, not 0" in capsys.readouterr().err
+
+
+def test_a_contract_of_another_model_says_so_first(models, capsys):
+    """The demo's contract given for another model: the first problem names the model it was written for."""
+    from pathlib import Path
+
+    contract = Path(__file__).parents[2] / "contracts" / "demo_streaming_encoder.contract.json"
+    assert main(["contract", "validate", str(contract), "--model", str(models["conv_cache"])]) == 2
+    problems = [line for line in capsys.readouterr().err.splitlines() if ": warning: " not in line]
+    assert "model: written for demo_streaming_encoder.onnx, no input in common with" in problems[0]

@@ -183,14 +183,14 @@ def _nothing_low(result: CompareResult, index) -> str:
     return f"FP32 against FP32, {result.nothing_low}"
 
 
-def _print_kept_fp32(out, result: CompareResult, shown: int = 8) -> None:
+def _print_kept_fp32(out, result: CompareResult) -> None:
     """The candidate's nodes kept FP32, grouped by reason (all of them are in --json)."""
     kept = result.kept_fp32
     if result.low_precision is not None:
         lp = result.low_precision
         out.print(f"low precision: {lp.low_nodes} node(s) compute in {lp.low}, {lp.low_tensors} tensor(s) hold {lp.low} "
                   f"values; {len(kept)} node(s) kept FP32")  # fmt: skip
-    for line in kept_fp32_lines(kept, shown):
+    for line in kept_fp32_lines(kept):
         out.print(f"  kept FP32, {line}", markup=False)
 
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from trt_tui.commands.args import add_pin_args, non_negative_float, pin_rules
-from trt_tui.commands.output import kept_fp32_lines, print_json
+from trt_tui.commands.output import KEPT_SHOWN, kept_fp32_lines, print_json
 from trt_tui.core.errors import UserError
 
 # Every `trt-tui` start imports this module to declare its flags: the model index (ONNX) and the rewrites are
@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     kept = [k for k in summary.kept_fp32 if k.node not in set(pins)]  # pins are counted above
     lines.append(f"  kept FP32: {len(kept)} node(s)" + (":" if kept else ""))
     lines += [f"    {line}" for line in kept_fp32_lines(kept, verbose=args.verbose)]
-    if kept and not args.verbose and len(kept) > len({k.reason for k in kept}):
+    if not args.verbose and any(sum(k.reason == r for k in kept) > KEPT_SHOWN for r in {k.reason for k in kept}):
         lines.append("    (--verbose lists every node, --json too)")
     lines.append("  validated: onnx.checker + ONNX Runtime load" if args.check else "  not validated (--no-check)")
     from trt_tui.core.weights import nbytes

@@ -132,7 +132,10 @@ def print_plain_table(title: str, headers: list[str], rows: list[list[str]]) -> 
     sys.stdout.write("\n".join(out) + "\n")
 
 
-def kept_fp32_lines(kept, shown: int = 8, *, verbose: bool = False) -> list[str]:
+KEPT_SHOWN = 8  # node names shown per reason kept FP32 (the rest: --verbose or the JSON)
+
+
+def kept_fp32_lines(kept, shown: int = KEPT_SHOWN, *, verbose: bool = False) -> list[str]:
     """Nodes kept FP32 (KeptFp32: node, op_type, reason), one line per reason: "reason (N): a, b ... (+M)"
     (53 Shape-path nodes are one line, not 53); `verbose`: every node on its own line under its reason."""
     by_reason: dict[str, list] = {}

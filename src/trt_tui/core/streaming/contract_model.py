@@ -216,6 +216,10 @@ def check_against_model(contract: Contract, index: GraphIndex) -> tuple[list[str
     warnings: list[str] = []
     model_in = {t.name: t for t in index.inputs}
     model_out = {t.name: t for t in index.outputs}
+    if contract.inputs and not set(contract.inputs) & set(model_in):  # a contract of another model: say that first
+        meant = f"written for {contract.model}, " if contract.model and contract.model != index.path.name else ""
+        problems.append(f"model: {meant}no input in common with {index.path.name}; "
+                        f"write one for it with `trt-tui contract init {index.path.name} -o FILE`")  # fmt: skip
     for name in model_in:
         if name not in contract.inputs:
             problems.append(f"inputs: the model input {name!r} is missing (every input must be fed)")
