@@ -146,7 +146,7 @@ def test_convert_prints_kept_fp32_with_reasons(tmp_path, capsys):
     assert main(["convert", str(src), "--precision", "bf16", "-o", str(out)]) == 0
     text = capsys.readouterr().out
     assert "opset upgraded 11 -> 22" in text and "kept FP32: 1 node(s):" in text
-    assert "custom (Scale): no ONNX schema for com.example::Scale" in text
+    assert "no ONNX schema for com.example::Scale (1): custom" in text
     assert "ONNX Runtime does not know the custom op com.example:Scale" in text  # valid; ORT lacks the plugin
     assert main(["convert", str(src), "--precision", "bf16", "-o", str(out), "--force", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
