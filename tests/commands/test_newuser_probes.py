@@ -66,3 +66,15 @@ def test_a_contract_of_another_model_says_so_first(models, capsys):
     assert main(["contract", "validate", str(contract), "--model", str(models["conv_cache"])]) == 2
     problems = [line for line in capsys.readouterr().err.splitlines() if ": warning: " not in line]
     assert "model: written for demo_streaming_encoder.onnx, no input in common with" in problems[0]
+
+
+def test_top_and_a_folder_as_output_are_refused_up_front(demo_model, tmp_path, capsys):
+    """compare --top -2 printed 'worst -2 of 142 tensors'; convert -o FOLDER --force named a temp path."""
+    assert main(["compare", str(demo_model), "--top", "-2"]) == 2
+    assert "expected an integer >= 1, not -2" in capsys.readouterr().err
+    folder = tmp_path / "out"
+    folder.mkdir()
+    assert main(["convert", str(demo_model), "--precision", "fp16", "-o", str(folder), "--force"]) == 2
+    err = capsys.readouterr().err
+    assert f"{folder}: is not a regular file; refusing to replace it" in err and ".tmp" not in err
+    assert folder.is_dir() and not any(tmp_path.glob(".out*"))

@@ -12,7 +12,8 @@ import sys
 from typing import TYPE_CHECKING
 
 from trt_tui.core import jsonio
-from trt_tui.commands.args import add_input_args, add_output_args, add_pin_args, add_tolerance_args, unit_float
+from trt_tui.commands.args import (add_input_args, add_output_args, add_pin_args, add_tolerance_args, int_at_least,
+                                   unit_float)
 from trt_tui.commands.output import console, err_console, kept_fp32_lines
 from trt_tui.core.errors import UserError
 from trt_tui.core.parity.constants import DEFAULT_MAX_MEMORY, RANK_KEYS, TOP_K
@@ -60,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--match", metavar="REGEX", help="compare only tensors whose name matches")
     p.add_argument("--model-explorer", metavar="OUT",
                    help="write per-tensor rel_rms as node data for Google's Model Explorer (drift on the graph)")
-    p.add_argument("--top", type=int, default=20, help="rows in the printed table (default 20)")
+    p.add_argument("--top", type=int_at_least(1), default=20, metavar="N", help="rows in the printed table (default 20)")
     p.add_argument("--sort", choices=RANK_KEYS, default="rel_rms", help="ranking of the printed table")
     p.set_defaults(func=run)
 

@@ -88,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     from trt_tui.core.precision.writing import StagedModel, validate_written, write_model
 
     out = Path(args.output)
+    if out.exists() and not out.is_file():  # a folder given as OUT.onnx: said now, not after the rewrite
+        raise UserError("is not a regular file; refusing to replace it (give the .onnx file to write)", out)
     if (out.exists() or out.with_name(out.name + ".data").exists()) and not args.force:
         raise UserError("already exists; pass --force to overwrite", out if out.exists() else out.with_name(out.name + ".data"))
     model, low, pins, keep_io, warnings = _settings(args)

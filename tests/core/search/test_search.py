@@ -82,8 +82,7 @@ def test_demo_target_that_fp16_everywhere_misses_is_met(demo_model):
     assert result.outputs["log_probs"]["without"]["rel_rms"] > 2.5e-4 >= result.outputs["log_probs"]["with"]["rel_rms"]
     assert 0 < len(result.pins) < result.candidates
     assert result.held_out == {"samples": 1, "passed": True, "folded_in": False}
-    # 21 of 128 candidates since the cache length input is its real extent (16 frames, was the layer count 2)
-    assert result.evaluations == sum(1 for e in result.log if e["evaluation"] > 0) < 25
+    assert result.evaluations == sum(1 for e in result.log if e["evaluation"] > 0) < 20
     feeds = job.evaluator.all_samples()
     _independent_check(demo_model, result.pins, feeds, "log_probs", 2.5e-4)
     data = json.loads(jsonio.dumps(result.to_json()))
