@@ -12,7 +12,7 @@ from trt_tui.core.errors import UserError
 from trt_tui.core.parity.metrics import Tolerance, tensor_drift
 from trt_tui.core.parity.model_explorer import node_data
 from trt_tui.core.parity.results import CompareResult
-from trt_tui.core.runstore import RunStore, compare_runs
+from trt_tui.core.runstore import RunStore, compare_runs, compare_tensors
 
 
 def _result(scale: float, names=("a", "b", "c")) -> CompareResult:
@@ -47,6 +47,10 @@ def test_keep_list_reopen_and_compare(tmp_path):
     assert [c.change for c in compare_runs(store.load(second.id), again)] == ["better"] * 3
     only = compare_runs(_result(1e-4, ("a", "b")), _result(1e-4, ("b", "z")))
     assert [(c.name, c.change) for c in only if c.change.startswith("only")] == [("a", "only in A"), ("z", "only in B")]
+    # side by side reads the CSV only: the same changes as from the whole results (inf included)
+    assert compare_tensors(store.load_summary(first.id), store.load_summary(second.id)) == changes
+    (second.dir / "tensors.csv").write_text("not,a\ncsv,file\n")  # damaged: the whole result instead
+    assert compare_tensors(store.load_summary(first.id), store.load_summary(second.id)) == changes
 
 
 def test_damaged_runs_are_skipped_or_named(tmp_path):

@@ -19,7 +19,7 @@ from trt_tui.core.build.state import state_dir
 from trt_tui.core.parity.model_explorer import write_node_data
 from trt_tui.core.runstore import RunStore
 from trt_tui.core.parity.request import ComparisonRequest, build_request
-from trt_tui.ui.heap import long_lived
+from trt_tui.ui.heap import let_ui_run, long_lived
 from trt_tui.core.parity.results import CompareResult
 from trt_tui.core.backends import tensorrt_status
 from trt_tui.core.errors import UserError
@@ -361,7 +361,7 @@ class ParityScreen(TrtScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="parity", name="open-kept-run")
     def open_run(self, run_id: str) -> None:
         with long_lived():  # a big run: no collector pauses while it is read (ui/heap.py)
-            result = self._store().load(run_id)
+            result = self._store().load(run_id, pace=let_ui_run)
         self.app.call_from_thread(self._reopened, run_id, result)
 
     def _reopened(self, run_id: str, result: CompareResult) -> None:

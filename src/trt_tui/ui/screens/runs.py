@@ -11,8 +11,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from trt_tui.core.runstore import RunRecord, RunStore, TensorChange, compare_runs
-from trt_tui.ui.heap import long_lived
+from trt_tui.core.runstore import RunRecord, RunStore, TensorChange, compare_tensors
+from trt_tui.ui.heap import let_ui_run, long_lived
 from trt_tui.ui.plain import printable
 from trt_tui.ui.widgets.drift_table import fmt
 from trt_tui.ui.widgets.fast_table import FLEX_CSS, FastTable
@@ -161,20 +161,31 @@ class RunDiffScreen(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs", name="compare-runs")
     def load(self) -> None:
-        # loading, comparing, sorting and the cells of both orders happen here: the UI thread only swaps rows
+        # reading, comparing, counting, sorting and the cells of both orders happen here, with a pause between
+        # steps (let_ui_run) so the UI thread's redraws do not share the GIL with them: it only swaps rows
         with long_lived():  # two big runs: no collector pauses while building them (ui/heap.py)
-            changes = compare_runs(self.store.load(self.a), self.store.load(self.b))
-            cells = [change_cells(c) for c in changes]
+            a = self.store.load_summary(self.a, pace=let_ui_run)
+            let_ui_run()
+            b = self.store.load_summary(self.b, pace=let_ui_run)
+            let_ui_run()
+            changes = compare_tensors(a, b)
+            let_ui_run()
+            kinds = [c.change for c in changes]
+            counts = {k: kinds.count(k) for k in CHANGE_ORDER}
+            cells = []
+            for c in changes:
+                cells.append(change_cells(c))
+                if len(cells) % 500 == 0:
+                    let_ui_run()
             worst_first = sorted(range(len(changes)), key=lambda i: worst_first_key(changes[i]))
             self._rows = {
                 True: [(str(i), cells[i]) for i in range(len(changes))],
                 False: [(str(i), cells[i]) for i in worst_first],
             }
-        self.app.call_from_thread(self._loaded, changes)
+        self.app.call_from_thread(self._loaded, changes, counts)
 
-    def _loaded(self, changes: list[TensorChange]) -> None:
+    def _loaded(self, changes: list[TensorChange], counts: dict[str, int]) -> None:
         self.changes = changes
-        counts = {k: sum(1 for c in changes if c.change == k) for k in CHANGE_ORDER}
         summary = " · ".join(f"{n} {k}" for k, n in counts.items() if n)
         self.query_one("#rundiff-title", Static).update(Text(f"A {self.a}  vs  B {self.b}: {summary}", style="bold"))
         self._fill()
