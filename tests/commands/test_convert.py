@@ -11,6 +11,8 @@ from onnx import TensorProto
 from trt_tui.cli import main
 from trt_tui.core.precision import emulation_session
 
+from tests.corpus.finding_models import pinned_gru  # corpus finding F7, reduced
+
 REPO = Path(__file__).resolve().parents[2]
 TRT11_PRESET = REPO / "presets" / "demo_fp16_trt11.toml"
 
@@ -145,37 +147,12 @@ def test_checker_complaint_of_the_source_itself_is_a_note(tmp_path, capsys):
     assert any("the source model fails onnx.checker the same way" in w for w in data["warnings"])
 
 
-def pinned_gru_model():
-    """Corpus finding F7 (torch_gru_enhancer): GRU -> Squeeze -> Transpose -> MatMul with the GRU pinned; the
-    fp16 mixed model crashed ONNX Runtime 1.32's session creation at ORT_ENABLE_ALL (SIGSEGV)."""
-    import numpy as np
-    from onnx import helper, numpy_helper
-
-    rng = np.random.default_rng(0)
-    hidden, feat = 8, 6
-    inits = [numpy_helper.from_array((rng.standard_normal((1, 3 * hidden, feat)) * 0.3).astype(np.float32), "W"),
-             numpy_helper.from_array((rng.standard_normal((1, 3 * hidden, hidden)) * 0.3).astype(np.float32), "R"),
-             numpy_helper.from_array(np.array([1], dtype=np.int64), "axes"),
-             numpy_helper.from_array((rng.standard_normal((hidden, 4)) * 0.3).astype(np.float32), "M")]  # fmt: skip
-    nodes = [helper.make_node("GRU", ["x", "W", "R", "", "", "h_in"], ["y", "h_out"], name="gru", hidden_size=hidden),
-             helper.make_node("Squeeze", ["y", "axes"], ["ys"], name="squeeze"),
-             helper.make_node("Transpose", ["ys"], ["yt"], name="to_batch_major", perm=[1, 0, 2]),
-             helper.make_node("MatMul", ["yt", "M"], ["enhanced"], name="mask")]  # fmt: skip
-    graph = helper.make_graph(
-        nodes, "pinned_gru",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [5, 1, feat]), helper.make_tensor_value_info("h_in", TensorProto.FLOAT, [1, 1, hidden])],
-        [helper.make_tensor_value_info("enhanced", TensorProto.FLOAT, [1, 5, 4]), helper.make_tensor_value_info("h_out", TensorProto.FLOAT, [1, 1, hidden])],
-        inits,
-    )  # fmt: skip
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)], ir_version=10)
-
-
 def test_validation_loads_in_a_child_at_the_default_optimisation_level(tmp_path, capsys):
     """F7: ORT is loaded as users load it (ORT_ENABLE_ALL), in a child: a crash is one line and exit 2."""
     import onnxruntime as ort
 
     src = tmp_path / "gru.onnx"
-    onnx.save(pinned_gru_model(), src)
+    onnx.save(pinned_gru(), src)
     out = tmp_path / "o.onnx"
     code = main(["convert", str(src), "--precision", "fp16", "--pin", "gru", "-o", str(out)])
     err = capsys.readouterr().err.strip().splitlines()
@@ -193,7 +170,7 @@ def test_big_models_validate_with_optimisations_off(tmp_path, capsys, monkeypatc
 
     monkeypatch.setattr(writing, "VALIDATE_OPTIMISED_MAX_BYTES", 0)
     src = tmp_path / "gru.onnx"
-    onnx.save(pinned_gru_model(), src)
+    onnx.save(pinned_gru(), src)
     assert main(["convert", str(src), "--precision", "fp16", "--pin", "gru", "-o", str(tmp_path / "o.onnx")]) == 0
     assert "validated: onnx.checker + ONNX Runtime load (optimisations off: weights above 0 MB)" in capsys.readouterr().out
 
