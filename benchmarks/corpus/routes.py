@@ -249,6 +249,60 @@ def route_compare(entry: dict, model: Path, work: Path, precision: str) -> Run:
     return run
 
 
+SEARCH_BUDGET = 8
+SEARCH_TARGET = "rel_rms<=1e-3"  # every float output; fp16 everywhere misses it on most of the corpus
+
+
+def route_search(entry: dict, model: Path, work: Path, precision: str) -> Run:
+    """`search` within a budget; the set it reports is then re-measured apart: its emulation rewritten by
+    `emulate` (not the search's gated session) on the same random inputs, errors by numpy here."""
+    report = work / f"{entry['id']}.search.{precision}.json"
+    args = ["search", str(model), "--precision", precision, "--target", SEARCH_TARGET, "--budget", str(SEARCH_BUDGET), "--json", str(report),
+            *compare_args(entry)]
+    run = run_cli(args, work)
+    expect_clean(run, ok_codes=(0, 1))  # 1: no passing set within the budget (a verdict)
+    data = json.loads(report.read_text())
+    if data.get("schema") != "trt_tui.search/1":
+        raise RouteFailure(f"search JSON schema {data.get('schema')!r}")
+    if data["evaluations"] > SEARCH_BUDGET:
+        raise RouteFailure(f"{data['evaluations']} evaluations with --budget {SEARCH_BUDGET}")
+    if data["status"] == "fp32-fails":
+        return run  # the FP32 model misses its own target (nondeterministic): reported, nothing to re-check
+    mismatch = _recheck_search(entry, model, precision, data)
+    if mismatch:
+        raise RouteFailure(mismatch)
+    return run
+
+
+def _recheck_search(entry: dict, model: Path, precision: str, data: dict) -> str | None:
+    """None when the reported 'with' rel_rms of every output is what the pin set's own emulation gives."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from trt_tui.core.graph import load_graph
+    from trt_tui.core.parity.inputs import InputSpec, random_feeds
+    from trt_tui.core.precision import emulate
+
+    spec = InputSpec(seed=1, iterations=1)
+    spec.dims = dict(entry.get("dims", {}))
+    spec.ranges = {k: tuple(v) for k, v in entry.get("ranges", {}).items()}
+    feed = random_feeds(load_graph(model), spec, [])[0]
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sessions = [ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+                for m in (onnx.load(str(model)), emulate(str(model), precision, data["pins"]).model)]  # fmt: skip
+    names = [i.name for i in sessions[0].get_inputs()]
+    outs = [o for o, row in data["outputs"].items() if "rel_rms" in row.get("with", {})]
+    ref, cand = (dict(zip(outs, s.run(outs, {k: feed[k] for k in names}))) for s in sessions)
+    for o in outs:
+        r, c = ref[o].astype(np.float64).ravel(), cand[o].astype(np.float64).ravel()
+        measured = float(np.linalg.norm(c - r) / max(np.linalg.norm(r), 1e-30))
+        reported = _num(data["outputs"][o]["with"]["rel_rms"])
+        if not np.isclose(measured, reported, rtol=1e-4, atol=1e-12):
+            return f"{o}: the search reports rel_rms {reported:.6g} with its pins, their emulation measures {measured:.6g}"
+    return None
+
+
 def _num(value) -> float:
     """JSON numbers; non-finite ones arrive as strings ('inf', 'nan') or null."""
     return float("nan") if value is None else float(value)
@@ -319,6 +373,7 @@ ROUTES = {
     "emulate bf16": lambda e, m, w: route_convert(e, m, w, "bf16", emulate=True),
     "compare fp16": lambda e, m, w: route_compare(e, m, w, "fp16"),
     "compare bf16": lambda e, m, w: route_compare(e, m, w, "bf16"),
+    "search fp16": lambda e, m, w: route_search(e, m, w, "fp16"),
     "contract init": route_contract_init,
     "stream": route_stream,
 }

@@ -13,6 +13,7 @@ F4_SUBGRAPHS = "F4 rewrites: the mixed-precision rewrite (convert) refuses If/Lo
 F5_CONTRACT_PAIRS = "F5 streaming: contract init pairs by shape alone (signal output -> signal input) or misses h/c states"
 F6_CONST_DIVERGENCE = "F6 parity: first divergence is a Constant"
 F8_UPGRADE_RESHAPE = "F8 rewrites: bf16 mixed of opset-12 ddddocr_ocr fails onnx.checker after the opset upgrade (Reshape_101 rank 3 vs 2)"
+F9_SEARCH_SUBGRAPHS = "F9 search: If/Loop/Scan models are refused in one line (the sensitivity pass and the mixed export do not rewrite bodies)"
 F7_ORT_CRASH = "F7 ORT bug: the fp16 mixed model with a pinned GRU crashes ONNX Runtime 1.32 (SIGSEGV at ORT_ENABLE_ALL); convert says so in one line, exit 2"
 
 KNOWN: dict[tuple[str, str], str] = {
@@ -21,6 +22,8 @@ KNOWN: dict[tuple[str, str], str] = {
     # F4: subgraphs. The emulation now rewrites If/Loop/Scan bodies (emulate, compare and stream pass); the mixed
     # rewrite (convert) still refuses them, in one line
     **{(m, r): F4_SUBGRAPHS for m in ("oww_silero_vad", "silero_vad_op15") for r in ("convert fp16", "convert bf16")},
+    # F9: the search refuses them too, in one line (exit 2)
+    **{(m, "search fp16"): F9_SEARCH_SUBGRAPHS for m in ("oww_silero_vad", "silero_vad_op15")},
     # F7: a rewrite that crashes ONNX Runtime (an ORT bug): convert now says so in one line, exit 2
     ("torch_gru_enhancer", "convert fp16"): F7_ORT_CRASH,
     # F8 (a stale output rank after the bf16 opset upgrade) was fixed: declarations that contradict inference are

@@ -8,6 +8,7 @@ outputs are kept for every evaluation. Each distinct pin set is emulated and run
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,16 +77,87 @@ class OrtModel:
         self.outputs = [o.name for o in sess.get_outputs()]
         self.label = label
 
-    def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(self, feed: dict[str, np.ndarray], names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """The outputs `names` (default: all of the session's) for `feed` (extra entries are ignored)."""
+        names = list(names) if names is not None else self.outputs
         try:
-            values = self.runner.sess.run(self.outputs, {k: feed[k] for k in self.inputs})
+            values = self.runner.sess.run(names, {k: feed[k] for k in self.inputs})
         except Exception as exc:  # ORT's own exception types: one line naming the side
             raise UserError(f"ONNX Runtime failed to run the {self.label}: {' '.join(str(exc).split())[:300]}") from None
-        return dict(zip(self.outputs, values))
+        return dict(zip(names, values))
 
     def close(self) -> None:
         if self.runner.is_active:
             self.runner.deactivate()
+
+
+# Above this many bytes of weights the gated graph (which holds them twice) is not worth it: emulate per set.
+SWITCHABLE_MAX_BYTES = 256 << 20
+
+
+class PinnedEmulation:
+    """The CPU emulation of any pin set, ready to run. One gated session serves every set
+    (precision/switchable.py: the same values bit for bit as `emulate(model, low, pins)`, without a rewrite
+    and a new ONNX Runtime session per set, which were most of a search's time); a model it cannot serve
+    (If/Loop/Scan bodies, weights over SWITCHABLE_MAX_BYTES) gets a rewrite and a session per set.
+
+        with emulation.pinned(pins) as run:                # or .pinned(pins, names=[any tensors])
+            outputs = run(feed)                              # the model's graph outputs
+    """
+
+    def __init__(self, model: onnx.ModelProto, low: str, *, fuse_bias: bool = True, outputs: Sequence[str] | None = None):
+        self.model, self.low, self.fuse_bias = model, low, fuse_bias
+        self.outputs = list(outputs) if outputs is not None else [o.name for o in model.graph.output]
+        self._gated: OrtModel | None = None
+        self._flags = None
+        from trt_tui.core.precision.common import subgraphs
+
+        self.gated = _weight_bytes(model) <= SWITCHABLE_MAX_BYTES and not any(subgraphs(n) for n in model.graph.node)
+
+    @contextmanager
+    def pinned(self, pins: Iterable[str], names: Sequence[str] | None = None):
+        """A run(feed) -> {name: value} for the emulation with `pins` in FP32; `names`: the tensors it returns
+        (default: the model's graph outputs; any tensor of the original graph)."""
+        pins = frozenset(pins)
+        names = list(names) if names is not None else self.outputs
+        if self.gated and self._gated is None:
+            self._open_gated()
+        if self._gated is not None:
+            flags = self._flags(pins)
+            yield lambda feed: self._gated.run({**feed, **flags}, names)
+            return
+        from trt_tui.core import precision
+
+        emulated = precision.emulate(self.model, self.low, sorted(pins), fuse_bias=self.fuse_bias).model
+        session = OrtModel(emulated, names, label=f"fp32-pinned emulation ({len(pins)} pins)")
+        try:
+            yield session.run
+        finally:
+            session.close()
+
+    def _open_gated(self) -> None:
+        from trt_tui.core.precision.switchable import NotSwitchable, emulate_switchable
+
+        try:
+            sw = emulate_switchable(self.model, self.low, fuse_bias=self.fuse_bias)
+        except NotSwitchable:
+            self.gated = False
+            return
+        produced = {t for n in sw.model.graph.node for t in n.output if t}
+        every = [t for n in self.model.graph.node for t in n.output if t and t in produced]  # any tensor, by name
+        self._gated = OrtModel(sw.model, list(dict.fromkeys([*self.outputs, *every])), label="fp32-pinned emulation (gated)")
+        self._flags = sw.flag_feed
+
+    def close(self) -> None:
+        if self._gated is not None:
+            self._gated.close()
+            self._gated = None
+
+
+def _weight_bytes(model: onnx.ModelProto) -> int:
+    from trt_tui.core.weights import nbytes
+
+    return sum(nbytes(t) for t in model.graph.initializer)
 
 
 def with_outputs(model: onnx.ModelProto, outputs: Sequence[str]) -> onnx.ModelProto:
@@ -135,6 +207,7 @@ class ModelEvaluator:
         self.output_names = [o.name for o in model.graph.output]
         self.active = list(samples.search)  # grows when held-out samples are folded in
         self._reference = OrtModel(model, label="FP32 reference")
+        self.emulation = PinnedEmulation(model, low, fuse_bias=fuse_bias)
         self.ref_outputs: dict[int, dict[str, np.ndarray]] = {}
         self.cache: dict[tuple[frozenset[str], tuple[int, ...]], Verdict] = {}
         self.inferences = 0  # emulated + reference inferences, for the report
@@ -188,18 +261,13 @@ class ModelEvaluator:
     def sensitivity_samples(self) -> list[dict[str, np.ndarray]]:
         return list(self.active)
 
-    def run_candidate(self, pins: frozenset[str], ids: Sequence[int], outputs: Sequence[str] | None = None) -> list[dict[str, np.ndarray]]:
-        from trt_tui.core import precision
-
-        emulated = precision.emulate(self.model, self.low, sorted(pins), fuse_bias=self.fuse_bias).model
-        session = OrtModel(emulated, outputs, label=f"fp32-pinned emulation ({len(pins)} pins)")
-        try:
-            every = self.all_samples()
-            out = [session.run(every[k]) for k in ids]
-        finally:
-            session.close()
+    def run_candidate(self, pins: frozenset[str], ids: Sequence[int]) -> list[dict[str, np.ndarray]]:
+        every = self.all_samples()
+        with self.emulation.pinned(pins) as run:
+            out = [run(every[k]) for k in ids]
         self.inferences += len(ids)
         return out
 
     def close(self) -> None:
         self._reference.close()
+        self.emulation.close()

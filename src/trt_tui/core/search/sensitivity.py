@@ -32,7 +32,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from trt_tui.core.search.errormodel import ErrorModel, Source, is_passthrough
-from trt_tui.core.search.evaluate import OrtModel
+from trt_tui.core.search.evaluate import OrtModel, PinnedEmulation
 
 FLOAT = TensorProto.FLOAT
 KAPPA_RANGE = (1e-3, 1e4)  # amplification outside this is a measurement artefact (error ~0 in, ~0 out)
@@ -81,8 +81,10 @@ def rel_error(ref: np.ndarray, cand: np.ndarray) -> float:
 
 
 def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndarray]], outputs: list[str], *,
-               state_pairs: dict[str, str] | None = None, chunks: int = 1, fuse_bias: bool = True) -> Ranking:  # fmt: skip
-    """The candidate nodes of `model` in `low`, most sensitive first, with the error model (errormodel.py)."""
+               state_pairs: dict[str, str] | None = None, chunks: int = 1, fuse_bias: bool = True,
+               emulation: PinnedEmulation | None = None) -> Ranking:  # fmt: skip
+    """The candidate nodes of `model` in `low`, most sensitive first, with the error model (errormodel.py).
+    `emulation`: the evaluations' (its all-low run is the one needed here: no session of its own)."""
     from trt_tui.core import precision
     from trt_tui.core.precision.common import round_through
     from trt_tui.core.precision.plan import make_plan
@@ -93,7 +95,9 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
     produced = [t for i in plan.order for t in nodes[i].output if t and nodes[i].op_type != "Constant"]
     floats = [t for t in produced if plan.dtypes.get(t) == FLOAT]
     reference = OrtModel(plan.model, produced, label="FP32 reference (every tensor)")
-    all_low = OrtModel(precision.emulate(plan.model, low, [], fuse_bias=fuse_bias).model, floats, label="all-low emulation")
+    own = emulation is None
+    if own:
+        emulation = PinnedEmulation(plan.model, low, fuse_bias=fuse_bias, outputs=floats)
     detached, solo_of, kap_of, kap_pins, noisy_of = _detached_model(plan)
     probe = OrtModel(precision.emulate(detached, low, kap_pins, fuse_bias=fuse_bias).model, label="sensitivity model")
     rounded = _rounded_tensors(plan, nodes, fuse_bias)
@@ -104,7 +108,8 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
     try:
         for sample in samples:
             ref = {**sample, **reference.run(sample)}
-            low_run = {**sample, **all_low.run(sample)}
+            with emulation.pinned((), floats) as run:
+                low_run = {**sample, **run(sample)}
             feed = {t: ref[t] for t in probe.inputs if t in ref}
             feed.update({t: low_run[noisy_of[t]] for t in probe.inputs if t in noisy_of})
             got = probe.run(feed)
@@ -124,8 +129,10 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
                     rho[t] = max(rho.get(t, 0.0), rel_error(ref[t], round_through(ref[t], plan.low_type)))
             del ref, low_run, feed, got
     finally:
-        for s in (reference, all_low, probe):
+        for s in (reference, probe):
             s.close()
+        if own:
+            emulation.close()
 
     gain, seeds = _gains(plan, nodes, kappa, outputs, state_pairs or {}, chunks)
     checked = set(outputs) | set(state_pairs or {})

@@ -55,7 +55,7 @@ class SearchJob:
             if ev.stateful:
                 kwargs = {"state_pairs": ev.state_pairs(), "chunks": self.chunks or 1}
             ranking_box["r"] = rank_nodes(self.model, self.precision, ev.sensitivity_samples(), self.outputs,
-                                          fuse_bias=self.fuse_bias, **kwargs)  # fmt: skip
+                                          fuse_bias=self.fuse_bias, emulation=ev.emulation, **kwargs)  # fmt: skip
             return ranking_box["r"]
 
         try:
@@ -157,7 +157,14 @@ def prepare_search(
     proto = load_model(path)
     from trt_tui.core.precision.plan import prepare_model
 
-    prepare_model(proto, path.parent)  # refuses If/Loop/Scan graphs and missing weights before any inference
+    from trt_tui.core.precision.common import subgraphs
+
+    body = next((n for n in proto.graph.node if subgraphs(n)), None)
+    if body is not None:
+        raise UserError(f"node {body.name or body.op_type!r} ({body.op_type}) has a subgraph; the search supports graphs without "
+                        "If/Loop/Scan only (its sensitivity pass and the TensorRT 11 mixed-ONNX export do not rewrite bodies; "
+                        "compare and convert --emulate do)", path)  # fmt: skip
+    prepare_model(proto, path.parent)  # refuses missing weights before any inference
     if contract is not None:
         return _prepare_stream(path, index, proto, precision, contract, chunks, stream_inputs, budget, fuse_bias, targets)
     if chunks is not None:

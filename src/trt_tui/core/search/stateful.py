@@ -9,11 +9,12 @@ sensitivity pass looks at the last chunk, where the reference state has built up
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import onnx
 
-from trt_tui.core.search.evaluate import OrtModel, SearchSamples, Verdict
+from trt_tui.core.search.evaluate import OrtModel, PinnedEmulation, SearchSamples, Verdict
 from trt_tui.core.streaming.contract import Contract
 from trt_tui.core.streaming.engine import StreamReport, run_stream
 from trt_tui.core.streaming.feeds import StreamInputs
@@ -45,13 +46,13 @@ class _ReplayReference:
 
 
 class _Candidate:
-    def __init__(self, session: OrtModel) -> None:
-        self.session = session
+    def __init__(self, run: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]) -> None:
+        self.run = run
         self.inferences = 0
 
     def infer(self, feed_dict: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         self.inferences += 1
-        return self.session.run(feed_dict)
+        return self.run(feed_dict)
 
 
 class StreamEvaluator:
@@ -71,6 +72,7 @@ class StreamEvaluator:
         self.fuse_bias = fuse_bias
         self.samples = SearchSamples([])
         self.reference = _ReplayReference(model)
+        self.emulation = PinnedEmulation(model, low, fuse_bias=fuse_bias, outputs=[o.name for o in model.graph.output])
         self.cache: dict[frozenset[str], Verdict] = {}
         self._candidate_inferences = 0
         self.outputs = list(contract.outputs)
@@ -96,25 +98,21 @@ class StreamEvaluator:
 
     def fp32_check(self) -> Verdict:
         """The FP32 model against the recorded FP32 stream: a contract it fails is not a precision problem."""
-        again = _Candidate(OrtModel(self.model, label="FP32 model (second run)"))
+        session = OrtModel(self.model, label="FP32 model (second run)")
+        again = _Candidate(session.run)
         try:
             report = self._stream(again)
         finally:
-            again.session.close()
+            session.close()
         self._candidate_inferences += again.inferences
         return _verdict(report)
 
     def check(self, pins: frozenset[str], *, every_sample: bool = False) -> tuple[Verdict, bool]:
         if pins in self.cache:
             return self.cache[pins], True
-        from trt_tui.core import precision
-
-        emulated = precision.emulate(self.model, self.low, sorted(pins), fuse_bias=self.fuse_bias).model
-        cand = _Candidate(OrtModel(emulated, label=f"fp32-pinned emulation ({len(pins)} pins)"))
-        try:
+        with self.emulation.pinned(pins) as run:
+            cand = _Candidate(run)
             report = self._stream(cand)
-        finally:
-            cand.session.close()
         self._candidate_inferences += cand.inferences
         verdict = _verdict(report)
         self.cache[pins] = verdict
@@ -135,6 +133,7 @@ class StreamEvaluator:
 
     def close(self) -> None:
         self.reference.session.close()
+        self.emulation.close()
 
 
 class _NullCandidate:

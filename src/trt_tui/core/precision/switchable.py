@@ -1,0 +1,208 @@
+"""`emulate_switchable`: ONE emulated graph in which every low-precision node can be pinned at run time.
+
+The pin search evaluates tens of pin sets. `emulate(model, low, pins)` per set means a rewrite and a new ONNX
+Runtime session each time, which is most of a search's time on small and medium models (session creation
+0.1-0.2 s a set on a 550-node CNN, the inference a few ms). Here each node that computes in low precision
+gets a boolean graph input, its pin flag, and its rounding is gated by it:
+
+- every float input the node reads in low precision is `Where(pin, v, round(v))`, where `v` is the value
+  under the tensor's name and `round(v)` one rounding per tensor, shared by its readers;
+- every output it rounds is `Where(pin, acc, round(acc))` under the original name (`acc`: what it computed);
+- a constant it reads: `Where(pin, W, W_rounded)` (the raw and the pre-rounded copy are both kept);
+- a MatMul fused with its bias Add (rounded once, after the Add, when both are low): the Add reads the
+  MatMul's raw value when both are low or both are pinned, else its rounding (`Xor` of the two flags);
+- a recurrent node unrolled with per-step state rounding: the unrolled and the plain node both run, and
+  their outputs are selected by the flag.
+
+Rounding is idempotent (a value already representable in fp16/bf16 passes a Cast pair unchanged), so this
+computes, for ANY pin set, bit for bit what `emulate(model, low, pins)` computes (tests check it on random
+pin sets of real models): a pinned node reads exactly what the pinned emulation feeds it (its producers'
+values, rounded where they are low), a low node reads the rounding of that, and so on. The cost is that
+both branches run: about twice the element-wise work of one emulation, and the weights held twice.
+
+Models with If/Loop/Scan bodies are refused (`NotSwitchable`): the search then emulates each set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from trt_tui.core.precision.common import subgraphs
+from trt_tui.core.precision.emulate import EmulationResult, _Emulator
+from trt_tui.core.precision.opsupport import PASS_THROUGH_OPS
+from trt_tui.core.precision.plan import ModelLike, make_plan
+from trt_tui.core.precision.recurrent import is_recurrent
+
+FLAG_PREFIX = "trt_tui_pin__"
+
+
+class NotSwitchable(Exception):
+    """This model's emulation cannot be gated per node (If/Loop/Scan bodies): emulate each pin set instead."""
+
+
+@dataclass
+class SwitchableEmulation:
+    result: EmulationResult  # .model: the gated graph; graph inputs = the model's + one bool flag per low node
+    flags: dict[str, str] = field(default_factory=dict)  # low node name -> its flag input
+
+    @property
+    def model(self) -> onnx.ModelProto:
+        return self.result.model
+
+    def flag_feed(self, pins: Iterable[str]) -> dict[str, np.ndarray]:
+        """The flag inputs for a pin set. Pins that name no low node (FP32 anyway: auto, host, overflow, or a
+        node that moves no float data) change nothing, as in `emulate`."""
+        pins = set(pins)
+        return {flag: np.array(name in pins) for name, flag in self.flags.items()}
+
+
+def emulate_switchable(model: ModelLike, low: str, *, fuse_bias: bool = True, base_dir=None, init_max: float = 65504.0,
+                       round_recurrent_state: bool = True) -> SwitchableEmulation:  # fmt: skip
+    """The gated emulation of `model` in `low` (see the module doc); NotSwitchable for models with bodies."""
+    plan = make_plan(model, low, [], init_max=init_max, base_dir=base_dir, round_all=True)
+    if any(subgraphs(n) for n in plan.model.graph.node):
+        raise NotSwitchable("the model has If/Loop/Scan bodies")
+    em = _Gated(plan, fuse_bias, True, round_recurrent_state, base_dir=base_dir, init_max=init_max)
+    result = em.run()
+    return SwitchableEmulation(result, em.flags)
+
+
+class _Gated(_Emulator):
+    """`_Emulator` with every low node's rounding behind its pin flag (keep_io_types=True only)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.flags: dict[str, str] = {}  # node name -> flag input
+        self.rounded: dict[str, str] = {}  # tensor -> its rounding (one Cast pair, shared by every low reader)
+        self.fused_pair: dict[str, tuple[str, str, str]] = {}  # fused MatMul output -> (FP32 copy's, low copy's, flag)
+
+    # constants: always keep the raw value next to the rounded copy (a pinned reader reads the raw one)
+    def _pre_round_initializer(self, init, readers) -> None:
+        super()._pre_round_initializer(init, (readers[0], readers[1] + 1))
+
+    def _emit_constant(self, node, readers) -> None:
+        super()._emit_constant(node, None if not readers else (readers[0], readers[1] + 1))
+
+    def _flag(self, i: int) -> str:
+        name = self.plan.names[i]
+        if name not in self.flags:
+            flag = self.names.fresh(f"{FLAG_PREFIX}{name}")
+            self.out.graph.input.append(helper.make_tensor_value_info(flag, TensorProto.BOOL, []))
+            self.flags[name] = flag
+        return self.flags[name]
+
+    def _round(self, t: str) -> str:
+        """The rounding of tensor `t`'s value (a pre-rounded constant, or one Cast pair made once)."""
+        if t in self.alias:  # pre-rounded constants
+            return self.alias[t]
+        if t not in self.rounded:
+            out = self.names.fresh(f"{t}__{self.tag}g")
+            self._cast_pair(t, out, f"{t}__round_gated")
+            self.rounded[t] = out
+        return self.rounded[t]
+
+    def _where(self, cond: str, if_true: str, if_false: str, base: str) -> str:
+        out = self.names.fresh(base)
+        self.out.graph.node.append(helper.make_node("Where", [cond, if_true, if_false], [out], name=self.names.fresh(f"{base}/where")))
+        return out
+
+    def _emit(self, i: int, low_readers) -> None:
+        np_ = self.plan.nodes[i]
+        if np_.mode != "low":
+            super()._emit(i, low_readers)  # FP32/host/auto/const nodes: they read every tensor under its name
+            return
+        src = self.nodes[i]
+        flag = self._flag(i)
+        if src.op_type in PASS_THROUGH_OPS:  # data movement: one copy, its low inputs gated; outputs as read
+            node = self.out.graph.node.add()
+            node.CopyFrom(src)
+            for k, t in enumerate(src.input):
+                if t and k in np_.low_in:
+                    node.input[k] = self._where(flag, self._fp32_read(t, flag), self._low_read(t, flag), f"{t}__read_{self.tag}")
+            return
+        for t in src.input:
+            if t in self.fused_pair:  # the bias Add of a fused MatMul: the MatMul's value under its name too
+                self._fused_value(t, flag)
+        fp32_in = {k: self._fp32_read(t, flag) for k, t in enumerate(src.input) if t and t in self.fused_pair}
+        low_in = {k: self._low_read(t, flag) for k, t in enumerate(src.input) if t and (k in np_.low_in or t in self.fused_pair)}
+        fp32_out = {k: self.names.fresh(f"{t}__fp32") for k, t in enumerate(src.output) if t}
+        low_out = {k: self.names.fresh(f"{t}__low") for k, t in enumerate(src.output) if t}
+        self._copy(src, fp32_in, fp32_out, "fp32")
+        unrolled = self.round_recurrent and is_recurrent(src) and self._unrolled_copy(i, src, low_in, low_out)
+        if not unrolled:
+            self._copy(src, low_in, low_out, self.tag)
+        for k, t in enumerate(src.output):
+            if not t:
+                continue
+            low_value = low_out[k]
+            if k in np_.low_out and t in self.fused:  # the bias Add reads the pair, by both flags
+                self.fused_pair[t] = (fp32_out[k], low_out[k], flag)
+                continue
+            if k in np_.low_out and not unrolled:  # an unrolled copy rounded its outputs at every step
+                low_value = self.names.fresh(f"{t}__{self.tag}g")
+                self._cast_pair(low_out[k], low_value, f"{src.name or t}__round_{k}")
+                self.res.rounded_tensors.append(t)
+            self._select(flag, fp32_out[k], low_value, t)
+
+    def _select(self, flag: str, if_pinned: str, if_low: str, out: str) -> None:
+        """out = flag ? if_pinned : if_low (ONNX Runtime's CPU Where has no bool kernel: logic ops for bool)."""
+        add = lambda op, ins, o: self.out.graph.node.append(helper.make_node(op, ins, [o], name=self.names.fresh(f"{out}/{op.lower()}")))  # noqa: E731
+        if self.plan.dtypes.get(out) != TensorProto.BOOL:
+            add("Where", [flag, if_pinned, if_low], out)
+            return
+        not_flag, a, b = (self.names.fresh(f"{out}__{x}") for x in ("not_pin", "pinned", "low"))
+        add("Not", [flag], not_flag)
+        add("And", [flag, if_pinned], a)
+        add("And", [not_flag, if_low], b)
+        add("Or", [a, b], out)
+
+    def _copy(self, src: onnx.NodeProto, inputs: dict[int, str], outputs: dict[int, str], tag: str) -> None:
+        node = self.out.graph.node.add()
+        node.CopyFrom(src)
+        node.name = self.names.fresh(f"{src.name or src.output[0]}__{tag}")
+        for k, name in inputs.items():
+            node.input[k] = name
+        for k, name in outputs.items():
+            node.output[k] = name
+
+    def _fused_value(self, t: str, add_flag: str) -> None:
+        """What `emulate` leaves under a fused MatMul's output name (for layer-wise reads, as it keeps every
+        tensor addressable): unrounded when both are low, rounded when only the MatMul is, FP32 when pinned."""
+        fp32, low, mm_flag = self.fused_pair[t]
+        low_value = self._where(add_flag, self._round(low), low, f"{t}__low_value")
+        self.out.graph.node.append(helper.make_node("Where", [mm_flag, fp32, low_value], [t], name=self.names.fresh(f"{t}/where")))
+
+    def _fp32_read(self, t: str, flag: str) -> str:
+        """What the node reads from `t` when pinned: the value under its name, or a fused MatMul's value."""
+        if t not in self.fused_pair:
+            return t
+        fp32, low, mm_flag = self.fused_pair[t]
+        return self._where(mm_flag, fp32, self._round(low), f"{t}__read_fp32")  # a low MatMul rounds alone
+
+    def _low_read(self, t: str, flag: str) -> str:
+        """What the node reads from `t` when low: the rounding of the value under its name, or, from a fused
+        MatMul, its unrounded value when that MatMul is low too (one rounding, after the Add)."""
+        if t not in self.fused_pair:
+            return self._round(t)
+        fp32, low, mm_flag = self.fused_pair[t]
+        return self._where(mm_flag, self._round(fp32), low, f"{t}__read_{self.tag}")
+
+    def _unrolled_copy(self, i: int, src: onnx.NodeProto, inputs: dict[int, str], outputs: dict[int, str]) -> bool:
+        """The low copy of a recurrent node, unrolled with its state rounded at every step (its outputs are
+        rounded already); False when it cannot be unrolled (then its outputs are rounded, as `emulate` does)."""
+        low_copy = onnx.NodeProto()
+        low_copy.CopyFrom(src)
+        for k, name in outputs.items():
+            low_copy.output[k] = name
+        renamed = {k: inputs[k] for k in inputs}
+        before = len(self.res.rounded_tensors)
+        if not self._unrolled(i, low_copy, renamed):
+            return False
+        del self.res.rounded_tensors[before:]  # the copies' names; the originals are recorded instead
+        self.res.rounded_tensors.extend(t for t in src.output if t)
+        return True
