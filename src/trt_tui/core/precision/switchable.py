@@ -5,10 +5,12 @@ Runtime session each time, which is most of a search's time on small and medium 
 0.1-0.2 s a set on a 550-node CNN, the inference a few ms). Here each node that computes in low precision
 gets a boolean graph input, its pin flag, and its rounding is gated by it:
 
-- every float input the node reads in low precision is `Where(pin, v, round(v))`, where `v` is the value
-  under the tensor's name and `round(v)` one rounding per tensor, shared by its readers;
-- every output it rounds is `Where(pin, acc, round(acc))` under the original name (`acc`: what it computed);
-- a constant it reads: `Where(pin, W, W_rounded)` (the raw and the pre-rounded copy are both kept);
+- the node runs twice: an FP32 copy reading every tensor under its name (what a pinned node reads) and a
+  low copy reading their roundings (one rounding per tensor, shared by its readers; constants pre-rounded,
+  the raw copy kept too); its output is `Where(pin, fp32_out, round(low_out))` under the original name
+  (data movement: `low_out` as is). Two copies rather than `Where` on the inputs: ONNX Runtime prepacks
+  constant weights (MatMul, Conv, GRU...), which changes the last bits, so a weight must reach a node as
+  the constant it is in `emulate`'s graph; and a Gather would copy its whole table through a `Where`;
 - a MatMul fused with its bias Add (rounded once, after the Add, when both are low): the Add reads the
   MatMul's raw value when both are low or both are pinned, else its rounding (`Xor` of the two flags);
 - a recurrent node unrolled with per-step state rounding: the unrolled and the plain node both run, and
@@ -18,7 +20,7 @@ Rounding is idempotent (a value already representable in fp16/bf16 passes a Cast
 computes, for ANY pin set, bit for bit what `emulate(model, low, pins)` computes (tests check it on random
 pin sets of real models): a pinned node reads exactly what the pinned emulation feeds it (its producers'
 values, rounded where they are low), a low node reads the rounding of that, and so on. The cost is that
-both branches run: about twice the element-wise work of one emulation, and the weights held twice.
+both copies run (about twice the work of one emulation) and the weights are held twice.
 
 Models with If/Loop/Scan bodies are refused (`NotSwitchable`): the search then emulates each set.
 """
@@ -118,13 +120,6 @@ class _Gated(_Emulator):
             return
         src = self.nodes[i]
         flag = self._flag(i)
-        if src.op_type in PASS_THROUGH_OPS:  # data movement: one copy, its low inputs gated; outputs as read
-            node = self.out.graph.node.add()
-            node.CopyFrom(src)
-            for k, t in enumerate(src.input):
-                if t and k in np_.low_in:
-                    node.input[k] = self._where(flag, self._fp32_read(t, flag), self._low_read(t, flag), f"{t}__read_{self.tag}")
-            return
         for t in src.input:
             if t in self.fused_pair:  # the bias Add of a fused MatMul: the MatMul's value under its name too
                 self._fused_value(t, flag)
@@ -143,7 +138,8 @@ class _Gated(_Emulator):
             if k in np_.low_out and t in self.fused:  # the bias Add reads the pair, by both flags
                 self.fused_pair[t] = (fp32_out[k], low_out[k], flag)
                 continue
-            if k in np_.low_out and not unrolled:  # an unrolled copy rounded its outputs at every step
+            if k in np_.low_out and not unrolled and src.op_type not in PASS_THROUGH_OPS:  # data movement: as read;
+                # an unrolled copy rounded its outputs at every step
                 low_value = self.names.fresh(f"{t}__{self.tag}g")
                 self._cast_pair(low_out[k], low_value, f"{src.name or t}__round_{k}")
                 self.res.rounded_tensors.append(t)
