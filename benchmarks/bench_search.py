@@ -123,14 +123,14 @@ def compute_pins(model_path: Path, pins: list[str]) -> tuple[int, int]:
     return len(compute & set(pins)), len(compute)
 
 
-def run_trt_tui(path: Path, target: str, feeds: list[dict]) -> dict:
+def run_trt_tui(path: Path, target: str, feeds: list[dict], minimal: bool = False) -> dict:
     from trt_tui.core.search.session import prepare_search
 
     with tempfile.TemporaryDirectory() as tmp:
         np.savez(Path(tmp) / "sample.npz", **feeds[0])
         t0 = time.perf_counter()  # from the loaded model, as auto_convert's: its own preparation counts
         job = prepare_search(path, targets=[target], inputs=[Path(tmp) / "sample.npz"])
-        result = job.run()
+        result = job.run(minimal=minimal)
         seconds = time.perf_counter() - t0
     return {"seconds": seconds, "evaluations": result.evaluations, "pins": result.pins, "float_nodes": result.float_nodes,
             "status": result.status, "passed": result.passed}  # fmt: skip
@@ -278,7 +278,8 @@ def main() -> int:
             target = f"{output}:rel_rms<={value:.3g}"
             print(f"\n== {label}: {len(model.graph.node)} nodes; target {target} (fp16 everywhere: {base:.3g}"
                   f"{f', {base_nonfinite} non-finite' if base_nonfinite else ''})", flush=True)  # fmt: skip
-            tools = {"trt_tui search": run_trt_tui(path, target, feeds)}
+            tools = {"trt_tui search": run_trt_tui(path, target, feeds),
+                     "trt_tui search --minimal": run_trt_tui(path, target, feeds, minimal=True)}
             if args.occ_path:
                 bound = float(f"{value:.3g}")
                 tools["auto_convert_mixed_precision"] = run_occ(path, bound, output, feeds, args.occ_path, emulated=True)
@@ -297,15 +298,17 @@ def main() -> int:
                       f"{'PASS' if ok else 'FAIL'}  [{r['status']}]", flush=True)  # fmt: skip
                 r.update(error=err, ok=ok, kept=kept)
             rows.append((label, tools))
-    print(f"\n== ratios (auto_convert_mixed_precision / trt_tui search); load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"\n== ratios (auto_convert_mixed_precision / trt_tui search, both with the same emulation); load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     for label, tools in rows:
-        ours, theirs = tools["trt_tui search"], tools.get("auto_convert_mixed_precision")
+        theirs = tools.get("auto_convert_mixed_precision")
         if not theirs or "seconds" not in theirs:
             continue
-        label += " (same emulation)"
-        print(f"  {label:40s} time {theirs['seconds'] / ours['seconds']:6.1f}x  evaluations "
-              f"{theirs['evaluations'] / max(ours['evaluations'], 1):6.1f}x  FP32 compute nodes {ours['kept']} vs {theirs['kept']}"
-              f"  re-checked: ours {'PASS' if ours['ok'] else 'FAIL'}, theirs {'PASS' if theirs['ok'] else 'FAIL'}")  # fmt: skip
+        for mode in ("trt_tui search", "trt_tui search --minimal"):
+            ours = tools[mode]
+            name = f"{label} ({'default' if mode == 'trt_tui search' else '--minimal'})"
+            print(f"  {name:48s} time {theirs['seconds'] / ours['seconds']:6.1f}x  evaluations "
+                  f"{theirs['evaluations'] / max(ours['evaluations'], 1):6.1f}x  FP32 compute nodes {ours['kept']} vs {theirs['kept']}"
+                  f"  re-checked: ours {'PASS' if ours['ok'] else 'FAIL'}, theirs {'PASS' if theirs['ok'] else 'FAIL'}")  # fmt: skip
     return 0
 
 

@@ -45,3 +45,23 @@ async def test_search_dialog_without_target_or_preset_says_so(demo_model, tmp_pa
         await pilot.press("enter")
         await pilot.pause()
         assert not app.screen.running and app.screen.result is None
+
+
+async def test_search_dialog_minimal_box_runs_the_one_by_one_pass(demo_model, tmp_path):
+    from textual.widgets import Checkbox
+
+    app = make_app(demo_model, tmp_path=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("4")
+        await pilot.press("s")
+        await pilot.pause()
+        screen = app.screen
+        screen.query_one("#search-target", Input).value = "log_probs:rel_rms<=1.6e-4"
+        screen.query_one("#search-minimal", Checkbox).value = True
+        screen.query_one("#search-target", Input).focus()
+        await pilot.press("enter")
+        await settle(app, pilot)
+        result = screen.result
+        assert result is not None and result.passed
+        assert any(e["phase"] == "minimal" for e in result.log)

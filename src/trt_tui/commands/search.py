@@ -52,6 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chunks", type=int, default=None, metavar="N", help="chunks per closed-loop run (default: the contract's)")
     p.add_argument("--stream-inputs", metavar="FILE", help="stream inputs for --contract (as `trt-tui stream --inputs`)")
     p.add_argument("--budget", type=int, default=None, metavar="N", help="at most N evaluations (default: no limit)")
+    p.add_argument("--minimal", action="store_true",
+                   help="then try dropping each pin left, one at a time, keeping every drop that still passes: a "
+                        "1-minimal set, often smaller, one more evaluation per pin")  # fmt: skip
     p.add_argument("--no-fuse-bias", action="store_true", help="emulation: round MatMul outputs before a bias Add too")
     p.add_argument("--json", metavar="OUT", help="write the result (schema trt_tui.search/1) as JSON ('-' for stdout)")
     p.add_argument("--force", action="store_true", help="overwrite an existing --json file")
@@ -104,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     quiet = args.json == "-"
     try:
         with _ProgressBar(args.budget, enabled=sys.stderr.isatty() and not quiet) as bar:
-            result = job.run(cancel=cancel, on_progress=bar.update)
+            result = job.run(cancel=cancel, on_progress=bar.update, minimal=args.minimal)
     finally:
         signal.signal(signal.SIGINT, previous)
     if args.output and result.passed:
@@ -187,7 +190,7 @@ def _print(result: SearchResult) -> None:
             out.print(f"  ... and {len(result.rules.names) - 20} more (see --json)")
     for reason in result.reasons:
         out.print(f"  {escape(reason)}")
-    t = Table(title="outputs: error without pins / with the pins found", title_justify="left")
+    t = Table()  # its title on a line of its own: a table narrower than its title would wrap it
     for col in ("output", "metric", "without", "with", ""):
         t.add_column(col, no_wrap=col != "output")
     for name, row in result.outputs.items():
@@ -199,6 +202,7 @@ def _print(result: SearchResult) -> None:
                       "" if not failed else "[red]FAIL[/]")  # fmt: skip
             name = ""
     if result.outputs:
+        out.print("outputs: error without pins / with the pins found")
         out.print(t)
     if result.held_out:
         h = result.held_out

@@ -235,3 +235,24 @@ def test_rules_name_whole_op_types():
     assert rules.op_types == {"Softmax": 3} and rules.names == ["relu"]
     assert rules.text() == "Softmax (3) + 1 named node"
     assert PinRulesFound.from_pins(model, ["sm0", "sm1"]).op_types == {}
+
+
+def test_minimal_drops_each_pin_it_can_and_every_drop_was_evaluated(demo_model):
+    plain = prepare_search(demo_model, targets=[DEMO_TIGHT]).run()
+    job = prepare_search(demo_model, targets=[DEMO_TIGHT])
+    result = job.run(minimal=True)
+    assert result.status == "found" and result.passed
+    assert set(result.pins) <= set(plain.pins) and len(result.pins) <= len(plain.pins)
+    steps = [e for e in result.log if e["phase"] == "minimal"]
+    assert steps and result.evaluations == plain.evaluations + len(steps)
+    kept = set(result.pins)
+    for e in steps:  # a passing drop is the set from then on; the answer is the last passing one
+        if e["passed"]:
+            assert set(e["pins"]) >= kept
+    _independent_check(demo_model, result.pins, job.evaluator.all_samples(), "log_probs", 1.6e-4)
+
+
+def test_minimal_within_a_budget_keeps_the_last_passing_set(demo_model):
+    plain = prepare_search(demo_model, targets=[DEMO_TIGHT]).run()
+    result = prepare_search(demo_model, targets=[DEMO_TIGHT], budget=plain.evaluations + 1).run(minimal=True)
+    assert result.status == "budget" and result.passed and len(result.pins) <= len(plain.pins)

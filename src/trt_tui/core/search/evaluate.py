@@ -44,7 +44,7 @@ class Verdict:
 @dataclass
 class Evaluation:
     number: int  # 1-based, in the order the search ran them (0: a check of the FP32 model itself)
-    phase: str  # fp32-check | baseline | all-pinned | prefix | prune | held-out
+    phase: str  # fp32-check | baseline | sensitivity | predicted | prune | held-out | minimal | final
     pins: frozenset[str]
     verdict: Verdict
     seconds: float

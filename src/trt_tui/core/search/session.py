@@ -43,7 +43,9 @@ class SearchJob:
     warnings: list[str] = field(default_factory=list)
     chunks: int | None = None
 
-    def run(self, cancel: threading.Event | None = None, on_progress: Callable[[Progress], None] | None = None) -> SearchResult:
+    def run(self, cancel: threading.Event | None = None, on_progress: Callable[[Progress], None] | None = None, *,
+            minimal: bool = False) -> SearchResult:  # fmt: skip
+        """Search (strategy.py); `minimal`: then drop each pin left alone if the set still passes (step 7)."""
         from trt_tui.core.search.sensitivity import rank_nodes
 
         t0 = time.perf_counter()
@@ -59,7 +61,7 @@ class SearchJob:
             return ranking_box["r"]
 
         try:
-            outcome = run_search(ev, rank, budget=self.budget, cancel=cancel, on_progress=on_progress)
+            outcome = run_search(ev, rank, budget=self.budget, cancel=cancel, on_progress=on_progress, minimal=minimal)
         finally:
             ev.close()
         return self._result(outcome, ranking_box.get("r"), time.perf_counter() - t0)

@@ -13,6 +13,10 @@
    testing). At most log2(candidates) - 1 tries (at least 4): what bisection would pay to locate one pin.
 6. Held-out samples (when several were given): the answer is checked on every sample; if a held-out sample
    fails, the held-out samples join the search samples and steps 4-5 run again from that answer.
+7. `minimal` (opt-in, `--minimal`): each pin left is dropped alone if the set still passes on every sample
+   (least useful first by the model): a 1-minimal set, one evaluation per pin. Step 5 stops at the few
+   tries bisection would pay, trusting the model's ranking; where the model is wrong (measured: transformer
+   layers, magika, a wake-word embedding) this finds a set 10-80% smaller, each evaluation milliseconds.
 
 Every reported set passed an evaluation; monotonicity (more pins, less error) is assumed only to choose what
 to evaluate next. `budget` caps the evaluations; `cancel` is checked before each one.
@@ -65,14 +69,15 @@ class Outcome:
 
 
 def run_search(evaluator, rank: Callable[[], object], *, budget: int | None = None, cancel: threading.Event | None = None,
-               on_progress: Callable[[Progress], None] | None = None) -> Outcome:  # fmt: skip
-    """Run steps 1-6 (module docstring). `rank()` returns a `sensitivity.Ranking` (most sensitive first)."""
-    return _Runner(evaluator, rank, budget, cancel, on_progress).run()
+               on_progress: Callable[[Progress], None] | None = None, minimal: bool = False) -> Outcome:  # fmt: skip
+    """Run steps 1-6, and 7 when `minimal` (module docstring). `rank()` returns a `sensitivity.Ranking`."""
+    return _Runner(evaluator, rank, budget, cancel, on_progress, minimal).run()
 
 
 class _Runner:
-    def __init__(self, evaluator, rank, budget, cancel, on_progress):
+    def __init__(self, evaluator, rank, budget, cancel, on_progress, minimal=False):
         self.ev = evaluator
+        self.minimal = minimal
         self.rank = rank
         self.budget = budget
         self.cancel = cancel
@@ -138,6 +143,8 @@ class _Runner:
                     self._sensitivity()  # measured again on every sample: the held-out ones may differ (overflow)
                     failed.append(answer)
                     pins = self._search(answer, check.verdict.fraction, failed)
+            if self.minimal:
+                pins = self._one_by_one(pins, failed)
             out.status, out.best = "found", pins
         except Stop as stop:
             # no further evaluation (the budget is spent, or the user wants out): the best set as evaluated
@@ -148,6 +155,22 @@ class _Runner:
         if not out.final.passed:  # only when every candidate pinned (the FP32 model) fails: it cannot
             out.status, out.best = "unreachable", None
         return out
+
+    def _one_by_one(self, pins: frozenset[str], failed: list[set[int]]) -> frozenset[str]:
+        """Step 7: drop each pin alone while the set passes on every sample (a 1-minimal set)."""
+        m = self.model
+        chosen = m.from_names(pins)
+        for n in sorted(chosen - set(m.forced), key=lambda n: (m._loss(chosen, n), n)):
+            trial = chosen - {n}
+            if any(trial <= f for f in failed):
+                continue  # inside a set known to fail
+            names = m.to_names(trial)
+            if self._eval(names, "minimal", every_sample=True).passed:
+                chosen, pins = trial, names
+                self.best = names  # passed on every sample: what Ctrl-C or the budget keeps from here on
+            else:
+                failed.append(trial)
+        return pins
 
     def _final(self, pins: frozenset[str]) -> Evaluation | None:
         """The answer's evaluation on every sample (from the cache when it was already run)."""

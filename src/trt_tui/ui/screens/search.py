@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Input, Label, ProgressBar, Static
+from textual.widgets import Checkbox, DataTable, Input, Label, ProgressBar, Static
 
 from trt_tui.core.errors import UserError
 from trt_tui.core.search.strategy import Progress
@@ -62,6 +62,7 @@ class SearchScreen(ModalScreen[None]):
     #search-target { width: 1fr; }
     #search-samples { width: 22; }
     #search-budget { width: 10; }
+    #search-minimal { width: auto; border: none; }
     #search-log { height: 1fr; }
     #search-status { height: 3; }
     """
@@ -94,6 +95,8 @@ class SearchScreen(ModalScreen[None]):
                 yield Input(self.samples_text, placeholder="N random, or a file/folder", id="search-samples")
                 yield Label("budget")
                 yield Input("", placeholder="none", id="search-budget", type="integer")
+                yield Checkbox("1-minimal", id="search-minimal", tooltip="then drop each pin left alone if the set still passes "
+                               "(one more evaluation per pin; often a smaller set)")  # fmt: skip
             yield ProgressBar(total=None, id="search-progress", show_eta=False)
             yield Static("idle", id="search-status")
             table = DataTable(id="search-log", cursor_type="row", zebra_stripes=True)
@@ -123,10 +126,11 @@ class SearchScreen(ModalScreen[None]):
         self.running = True
         self.result = None
         self.query_one("#search-log", DataTable).focus()  # keys (c, a) act on the dialog, not on an input
-        self.run_search(target, samples, int(budget_text) if budget_text else None, self.cancel_event)
+        minimal = self.query_one("#search-minimal", Checkbox).value
+        self.run_search(target, samples, int(budget_text) if budget_text else None, self.cancel_event, minimal)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="search", name="pin-search")
-    def run_search(self, target: str, samples: str, budget: int | None, cancel: threading.Event) -> None:
+    def run_search(self, target: str, samples: str, budget: int | None, cancel: threading.Event, minimal: bool = False) -> None:
         from trt_tui.core.search.session import search_request
 
         try:
@@ -134,7 +138,7 @@ class SearchScreen(ModalScreen[None]):
             request = self.request_for(int(samples) if random else 1)
             job = search_request(request, targets=[target] if target else [], samples=[] if random else [samples],
                                  budget=budget)  # fmt: skip
-            result = job.run(cancel=cancel, on_progress=lambda p: self.post_message(SearchProgress(p)))
+            result = job.run(cancel=cancel, on_progress=lambda p: self.post_message(SearchProgress(p)), minimal=minimal)
             self.post_message(SearchDone(result))
         except UserError as exc:
             self.post_message(SearchFailed(exc.one_line()))
