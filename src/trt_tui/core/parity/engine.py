@@ -41,6 +41,7 @@ from trt_tui.core.parity.metrics import (
     TOP_K,
     LayerDrift,
     TolerancePolicy,
+    Workspace,
     default_tolerance,
     merge_iterations,
     tensor_drift,
@@ -182,6 +183,7 @@ class Comparison:
         self._started = time.perf_counter()
         self._elapsed = 0.0
         self._pool = None  # reduction threads, made on first use
+        self._scratch = threading.local()  # each reduction thread's metrics.Workspace
 
         order = _tensor_order(index)
         ref_names, cand_names = reference.names(), candidate.names()
@@ -211,63 +213,94 @@ class Comparison:
         candidate.prepare(self.batches, feeds)
 
     def run(self, cancel: threading.Event | None = None) -> Iterator[BatchUpdate]:
-        """Compare batch after batch, yielding each batch's rows; stops early (cancelled) when `cancel` is set."""
-        done = 0
+        """Compare batch after batch, yielding each batch's rows; stops early (cancelled) when `cancel` is set.
+
+        An inference's tensors are reduced while the next inference runs (or the next batch's sessions are made):
+        ONNX Runtime and the reduction threads share the cores instead of taking turns. At most one inference's
+        tensors wait for their reduction that way, and only when they fit in half of --max-memory (else the
+        reduction is waited for first, as before). A batch's rows are yielded once all its reductions are done."""
         policy = self.options.tolerances or TolerancePolicy(default_tolerance(self.precision))
+        state = _Pipeline()
+
+        def stopped() -> bool:
+            return cancel is not None and cancel.is_set()
+
         for k, batch in enumerate(self.batches):
-            if cancel is not None and cancel.is_set():
+            if stopped():
                 self.cancelled = True
                 break
-            per_tensor: dict[str, list[LayerDrift]] = {t: [] for t in batch}
-            errors: list[str] = []
-            notes: list[str] = []
+            current = _BatchRows(k, batch)
+            state.batches.append(current)
             with self.reference.open(k) as ref, self.candidate.open(k) as cand:
                 for i in range(len(self.feeds)):
                     r_out, c_out = ref.run(i), cand.run(i)
-                    reductions = []
+                    yield from self._settle(state, running=current)  # the previous inference's reductions ran meanwhile
+                    if stopped() and k:  # cancelled on the previous batch's rows: this one is never shown, as before
+                        self.cancelled = True
+                        state.abandon()
+                        break
                     for t in batch:
                         r, c = r_out.pop(t), c_out.pop(t)
                         if not (_floatish(r) or _floatish(c)):
                             continue  # a tensor typed only at run time turned out not to be float
                         if r.shape != c.shape:  # a finding of its own kind (ShapeDivergence), not an error line
                             if not self.shape_mismatches:  # shown while streaming; the result holds the finding
-                                notes.append(f"{t}: shape differs, reference {r.shape} vs candidate {c.shape}")
+                                current.notes.append(f"{t}: shape differs, reference {r.shape} vs candidate {c.shape}")
                             self.shape_mismatches.setdefault(t, (tuple(r.shape), tuple(c.shape)))
-                            per_tensor.pop(t, None)
+                            current.per_tensor.pop(t, None)
                             continue
-                        if t in per_tensor:
-                            reductions.append((t, self._reduce(tensor_drift, t, r, c, policy.for_tensor(t),
-                                                               quantiles=self.options.quantiles, low_max=self.low_max,
-                                                               top_k=self.options.top_k)))  # fmt: skip
+                        if t in current.per_tensor:
+                            future = self._reduce(t, r, c, policy.for_tensor(t))
+                            state.pending.append((current.per_tensor[t], future, r.nbytes + c.nbytes))
                         del r, c
-                    for t, d in reductions:  # this iteration's tensors are reduced before the next one runs
-                        per_tensor[t].append(d.result())
-            drifts = []
-            for t, ds in per_tensor.items():
-                if not ds:
-                    continue
-                d = merge_iterations(ds)
-                d.topo_index, _, d.node, d.op_type = self.meta[t]
-                drifts.append(d)
-            done += len(batch)
-            self.rows.extend(drifts)
-            self.errors.extend(dict.fromkeys(errors))
-            self._elapsed = time.perf_counter() - self._started
-            yield BatchUpdate(k, len(self.batches), drifts, done, len(self.names), self._elapsed, errors + notes)
+                    del r_out, c_out
+                    if sum(n for _, _, n in state.pending) > self.options.max_memory // 2:
+                        yield from self._settle(state, running=current)  # too big to hold during the next inference
+            if self.cancelled:
+                break
+        yield from self._settle(state)
         self._close_pool()
         for side in (self.reference, self.candidate):
             side.close()
             if isinstance(side, OnnxSide) and side.placements:
                 self._report_cpu_fallbacks(side)
 
-    def _reduce(self, fn, *args, **kwargs):
-        """`fn(*args, **kwargs)` on the reduction threads: a batch's tensors are reduced in parallel (numpy
-        releases the GIL in its loops); identical results, each tensor's reduction runs whole on one thread."""
+    def _settle(self, state: _Pipeline, running: _BatchRows | None = None) -> Iterator[BatchUpdate]:
+        """Wait for the pending reductions (in submission order: iterations stay in order per tensor), then
+        yield the batches before `running` (the one still being run), all of their reductions being done."""
+        for rows, future, _ in state.pending:
+            rows.append(future.result())
+        state.pending = []
+        while state.batches and state.batches[0] is not running:
+            finished = state.batches.pop(0)
+            drifts = []
+            for t, ds in finished.per_tensor.items():
+                if not ds:
+                    continue
+                d = merge_iterations(ds)
+                d.topo_index, _, d.node, d.op_type = self.meta[t]
+                drifts.append(d)
+            state.done += len(finished.batch)
+            self.rows.extend(drifts)
+            self._elapsed = time.perf_counter() - self._started
+            yield BatchUpdate(finished.k, len(self.batches), drifts, state.done, len(self.names), self._elapsed, finished.notes)
+
+    def _reduce(self, t: str, r: np.ndarray, c: np.ndarray, tolerance):
+        """`tensor_drift` of one tensor on the reduction threads: a batch's tensors are reduced in parallel (numpy
+        releases the GIL in its loops); identical results, each tensor's reduction runs whole on one thread,
+        with that thread's scratch arrays (metrics.Workspace)."""
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
             self._pool = ThreadPoolExecutor(max_workers=REDUCE_THREADS, thread_name_prefix="trt_tui_reduce")
-        return self._pool.submit(fn, *args, **kwargs)
+        return self._pool.submit(self._drift, t, r, c, tolerance)
+
+    def _drift(self, t: str, r: np.ndarray, c: np.ndarray, tolerance) -> LayerDrift:
+        workspace = getattr(self._scratch, "workspace", None)
+        if workspace is None:
+            workspace = self._scratch.workspace = Workspace()  # one per reduction thread, gone with it
+        return tensor_drift(t, r, c, tolerance, quantiles=self.options.quantiles, low_max=self.low_max,
+                            top_k=self.options.top_k, workspace=workspace)  # fmt: skip
 
     def _close_pool(self) -> None:
         if self._pool is not None:
@@ -333,6 +366,35 @@ class Comparison:
             shape_divergence=self._shape_divergence(), low_precision=self.low_precision,
             nothing_low=self._nothing_low(rows),
         )  # fmt: skip
+
+
+@dataclass
+class _BatchRows:
+    """One batch's rows as its reductions come in: tensor -> one LayerDrift per iteration, in order."""
+
+    k: int
+    batch: list[str]
+    per_tensor: dict[str, list[LayerDrift]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.per_tensor = {t: [] for t in self.batch}
+
+
+@dataclass
+class _Pipeline:
+    """Reductions still running (rows to append to, future, bytes held) and the batches they belong to."""
+
+    pending: list = field(default_factory=list)
+    batches: list[_BatchRows] = field(default_factory=list)
+    done: int = 0
+
+    def abandon(self) -> None:
+        """Drop the running batch (cancelled): its reductions' results are never used."""
+        for _, future, _ in self.pending:
+            future.cancel()
+        self.pending = []
+        self.batches = []
 
 
 def _floatish(a: np.ndarray) -> bool:
