@@ -102,6 +102,8 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
     probe = OrtModel(precision.emulate(detached, low, kap_pins, fuse_bias=fuse_bias).model, label="sensitivity model")
     rounded = _rounded_tensors(plan, nodes, fuse_bias)
 
+    moved = {x for _, _, copies in rounded.values() if len(copies) > 1 for x in copies}  # through data movement
+    energy: dict[str, float] = {}  # sum of squares of those tensors (reference run), for their shares
     local: dict[int, float] = {}
     kappa: dict[tuple[int, str], float] = {}
     rho: dict[str, float] = {}  # relative error of rounding the tensor's FP32 value
@@ -127,6 +129,10 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
             for t in rounded:
                 if t in ref and np.issubdtype(np.asarray(ref[t]).dtype, np.floating):
                     rho[t] = max(rho.get(t, 0.0), rel_error(ref[t], round_through(ref[t], plan.low_type)))
+            for t in moved:
+                if t in ref:
+                    v = np.asarray(ref[t], np.float32).reshape(-1)
+                    energy[t] = energy.get(t, 0.0) + float(np.einsum("i,i->", v, v, dtype=np.float64))
             del ref, low_run, feed, got
     finally:
         for s in (reference, probe):
@@ -136,7 +142,7 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
 
     gain, seeds = _gains(plan, nodes, kappa, outputs, state_pairs or {}, chunks)
     checked = set(outputs) | set(state_pairs or {})
-    model_ = build_error_model(plan, nodes, gain, seeds, local, kappa, rho, rounded, checked)
+    model_ = build_error_model(plan, nodes, gain, seeds, local, kappa, rho, rounded, checked, _shares(plan, nodes, rounded, energy))
     node_gain = {i: max((gain.get(t, 0.0) for t in nodes[i].output if t), default=0.0) for i in plan.order}
     touched: dict[int, float] = dict(model_.node_weight)
     for src in model_.sources:
@@ -207,7 +213,35 @@ def _rounded_tensors(plan, nodes, fuse_bias: bool) -> dict[str, tuple[int | None
     return out
 
 
-def build_error_model(plan, nodes, gain, seeds, local, kappa, rho, rounded, checked: set[str]) -> ErrorModel:
+def _shares(plan, nodes, rounded, energy: dict[str, float]) -> dict[str, dict[str, float]]:
+    """{t: {copy x: share}}: the part of x's energy that is t's, for tensors data movement carries (1 for a
+    Reshape or Transpose; t's share of a Concat). A relative error on t is a relative error on x scaled by
+    sqrt(share): an unrolled LSTM's 52 step outputs concatenated each carry ~1/52 of the tensor the classifier
+    reads, and counting each as the whole overstated the classifier's share of the error 8x (captcha_crnn)."""
+    low_moves = {i for i in plan.order if plan.nodes[i].mode == "low" and is_passthrough(nodes[i].op_type)}
+    out: dict[str, dict[str, float]] = {}
+    for t, (_, _, copies) in rounded.items():
+        if len(copies) < 2:
+            continue
+        share, todo = {t: 1.0}, [t]
+        while todo:
+            y = todo.pop()
+            for n in plan.consumers.get(y, []):
+                if n not in low_moves:
+                    continue
+                for z in nodes[n].output:
+                    if z in copies:
+                        e_y, e_z = energy.get(y, 0.0), energy.get(z, 0.0)
+                        s = share[y] * (min(1.0, e_y / e_z) if e_z > 0 else 1.0)
+                        if s > share.get(z, 0.0):
+                            share[z] = s
+                            todo.append(z)
+        out[t] = share
+    return out
+
+
+def build_error_model(plan, nodes, gain, seeds, local, kappa, rho, rounded, checked: set[str],
+                      shares: dict[str, dict[str, float]] | None = None) -> ErrorModel:  # fmt: skip
     """The terms of errormodel.py from the measurements: (rho G)^2 per rounded tensor, (omega G)^2 per node."""
     node_gain = {i: max((gain.get(t, 0.0) for t in nodes[i].output if t), default=0.0) for i in plan.order}
     low = {i for i in plan.order if plan.nodes[i].mode == "low"}
@@ -222,9 +256,11 @@ def build_error_model(plan, nodes, gain, seeds, local, kappa, rho, rounded, chec
         # one term per path the rounding takes: through each reader (gone when the producer and that reader
         # are FP32; a low reader rounds its own copy) and straight into a checked output (gone with the producer)
         r_t = rho.get(t, 0.0)
-        paths = [(frozenset([p, r] if p is not None else [r]), kappa.get((r, x), 1.0) * node_gain[r]) for r, x in rs if r in cand]
+        part = (shares or {}).get(t, {})
+        f = lambda x: math.sqrt(part.get(x, 1.0))  # noqa: E731 - t's part of the copy x its path reads
+        paths = [(frozenset([p, r] if p is not None else [r]), f(x) * kappa.get((r, x), 1.0) * node_gain[r]) for r, x in rs if r in cand]
         if p is not None:
-            paths += [(frozenset([p]), seeds[x]) for x in copies if x in seeds]
+            paths += [(frozenset([p]), f(x) * seeds[x]) for x in copies if x in seeds]
         for needs, g in paths:
             if g > 0.0 and needs <= cand:
                 sources.append(Source(t, needs, math.inf if not math.isfinite(r_t) else (r_t * g) ** 2))

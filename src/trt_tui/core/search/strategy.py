@@ -10,7 +10,8 @@
    next set contains it (a subset of a failing set cannot pass). Usually one evaluation, rarely three.
 5. Shrink: with the slack the passing set measured, the model drops the pins the target does not need
    (least predicted error first) in one group, else the least useful half; a failing group is halved (group
-   testing). At most log2(candidates) - 1 tries (at least 4): what bisection would pay to locate one pin.
+   testing). At most log2(candidates) - 1 tries (at least 4), less the grow step's extra evaluations: steps
+   4-5 together pay about what bisection would pay to locate one pin.
 6. Held-out samples (when several were given): the answer is checked on every sample; if a held-out sample
    fails, the held-out samples join the search samples and steps 4-5 run again from that answer.
 7. `minimal` (opt-in, `--minimal`): each pin left is dropped alone if the set still passes on every sample
@@ -212,6 +213,7 @@ class _Runner:
         ref_w, ref_f = m.weight(ref), fraction
         must: set[int] = set()
         passing, f_pass = None, None
+        grown = 0  # evaluations the grow step took: the shrink step has the rest of the allowance
         for _ in range(MAX_GROW):
             goal = self._goal(ref_w, ref_f, ref)
             pins = m.build(goal, must)
@@ -222,6 +224,7 @@ class _Runner:
                 passing = pins
                 break
             ev = self._check(pins, "predicted")
+            grown += 1
             if ev.passed:
                 passing, f_pass = pins, ev.verdict.fraction
                 break
@@ -233,7 +236,7 @@ class _Runner:
         goal = None  # without a measured slack (zero error), the last failing set's calibration
         if f_pass is not None and math.isinf(f_pass) and ref_f is not None and 0 < ref_f and math.isfinite(ref_w):
             goal = ref_w * (ref_f * SHRINK_SAFETY) ** 2
-        return m.to_names(self._shrink(passing, f_pass, failed, goal))
+        return m.to_names(self._shrink(passing, f_pass, failed, goal, spent=max(0, grown - 1)))
 
     def _goal(self, ref_w: float, ref_f: float | None, ref: set[int]) -> float:
         """W to aim at: the target's error, scaled from the reference set's measured error (errors go as sqrt(W))."""
@@ -253,8 +256,11 @@ class _Runner:
         dropped = [n for n in order if n not in m.prune(pins, goal)]
         return dropped or order[: max(1, len(order) // 2)]
 
-    def _shrink(self, pins: set[int], fraction: float | None, failed: list[set[int]], goal: float | None = None) -> set[int]:
-        """Step 5: drop the pins the measured slack does not need, by groups the model picks; halve on failure."""
+    def _shrink(self, pins: set[int], fraction: float | None, failed: list[set[int]], goal: float | None = None,
+                spent: int = 0) -> set[int]:  # fmt: skip
+        """Step 5: drop the pins the measured slack does not need, by groups the model picks; halve on failure.
+        `spent`: evaluations the grow step took beyond its first, taken off the allowance (steps 4-5 together
+        pay about what bisection would)."""
         m = self.model
         if goal is None:
             if not fraction or not math.isfinite(fraction) or fraction <= 1.0:
@@ -263,7 +269,7 @@ class _Runner:
         keep: set[int] = set()
         dropped = self._group(pins, goal, keep)
         tries = 0
-        allowance = max(MIN_SHRINK, math.ceil(math.log2(len(m.candidates) + 1)) - 1)
+        allowance = max(MIN_SHRINK, math.ceil(math.log2(len(m.candidates) + 1)) - 1 - spent)
         while dropped and tries < allowance:
             trial = pins - set(dropped)
             known_fail = any(trial <= f for f in failed)  # inside a failing set: cannot pass
