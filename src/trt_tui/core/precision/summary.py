@@ -50,7 +50,7 @@ class LowPrecisionSummary:
 
     def one_line(self) -> str:
         """Why a comparison of this candidate would check nothing (meant for ran_nothing_low)."""
-        text = f"nothing runs in {self.low}: the rewrite left every tensor FP32"
+        text = f"nothing runs in {self.low}: the rewrite found no FP32 tensor to put in {self.low}"  # none left, or none there
         if self.kept_fp32:
             first = self.kept_fp32[0]
             text += f" ({len(self.kept_fp32)} node(s) kept FP32, e.g. {first.node}: {first.reason})"
