@@ -4,6 +4,8 @@
   graph, pinned nodes FP32, Casts at the boundaries (mixed.py).
 - `emulate(model, low, pins, fuse_bias=True)`: FP32 graph that rounds every low-precision tensor through
   fp16/bf16 under its original name, for drift previews on ONNX Runtime CPU (emulate.py).
+- `emulate_switchable(model, low)`: one emulated graph whose nodes are pinned at run time by boolean inputs,
+  bit for bit `emulate(model, low, pins)` for any pins (switchable.py; the pin search's evaluations).
 - `emulation_session(model)`: the ORT session to run it with (session.py).
 Both rewrites accept a path (external data loaded) or a ModelProto and refuse If/Loop/Scan models.
 
