@@ -7,12 +7,12 @@ gets a boolean graph input, its pin flag, and its rounding is gated by it:
 
 - the node runs twice: an FP32 copy reading every tensor under its name (what a pinned node reads) and a
   low copy reading their roundings (one rounding per tensor, shared by its readers; constants pre-rounded,
-  the raw copy kept too); its output is `Where(pin, fp32_out, round(low_out))` under the original name
+  the raw copy kept too); its output is `If(pin, fp32_out, round(low_out))` under the original name
   (data movement: `low_out` as is). Two copies rather than `Where` on the inputs: ONNX Runtime prepacks
   constant weights (MatMul, Conv, GRU...), which changes the last bits, so a weight must reach a node as
   the constant it is in `emulate`'s graph; and a Gather would copy its whole table through a `Where`;
 - a MatMul fused with its bias Add (rounded once, after the Add, when both are low): the Add reads the
-  MatMul's raw value when both are low or both are pinned, else its rounding (`Xor` of the two flags);
+  MatMul's raw value when both are low or both are pinned, else its rounding (selected by both flags);
 - a recurrent node unrolled with per-step state rounding: the unrolled and the plain node both run, and
   their outputs are selected by the flag.
 
@@ -34,7 +34,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from trt_tui.core.precision.common import subgraphs
+from trt_tui.core.precision.common import round_through, subgraphs, tensor_from
 from trt_tui.core.precision.emulate import EmulationResult, _Emulator
 from trt_tui.core.precision.opsupport import PASS_THROUGH_OPS
 from trt_tui.core.precision.plan import ModelLike, make_plan
@@ -82,13 +82,34 @@ class _Gated(_Emulator):
         self.flags: dict[str, str] = {}  # node name -> flag input
         self.rounded: dict[str, str] = {}  # tensor -> its rounding (one Cast pair, shared by every low reader)
         self.fused_pair: dict[str, tuple[str, str, str]] = {}  # fused MatMul output -> (FP32 copy's, low copy's, flag)
+        self.raw: dict[str, str] = {}  # Constant read by low nodes only -> its raw value (the name holds a selection)
 
     # constants: always keep the raw value next to the rounded copy (a pinned reader reads the raw one)
     def _pre_round_initializer(self, init, readers) -> None:
         super()._pre_round_initializer(init, (readers[0], readers[1] + 1))
 
     def _emit_constant(self, node, readers) -> None:
-        super()._emit_constant(node, None if not readers else (readers[0], readers[1] + 1))
+        out = node.output[0]
+        if not readers or readers[0] != readers[1] or out in self.graph_outputs:
+            super()._emit_constant(node, None if not readers else (readers[0], readers[1] + 1))
+            return
+        # every reader is low: `emulate` holds the rounded value under the name unless one of them is pinned
+        # (then the raw one); the FP32 copies read the raw Constant itself (see _fp32_read)
+        raw, rounded = self.names.fresh(f"{out}__raw"), self.names.fresh(f"{out}__{self.tag}r")
+        value = tensor_from(round_through(self.plan.const_array(out), self.low), "")
+        g = self.out.graph
+        g.node.append(node)
+        g.node[-1].output[0] = raw
+        g.node.append(helper.make_node("Constant", [], [rounded], name=self.names.fresh(f"{node.name or out}__{self.tag}r"), value=value))
+        self.res.pre_rounded_constants.append(out)
+        self.alias[out], self.raw[out] = rounded, raw
+        flags = list(dict.fromkeys(self._flag(i) for i in self.plan.consumers[out]))
+        any_pinned = flags[0]
+        for f in flags[1:]:
+            nxt = self.names.fresh(f"{out}__any_pinned")
+            g.node.append(helper.make_node("Or", [any_pinned, f], [nxt], name=self.names.fresh(f"{out}/or")))
+            any_pinned = nxt
+        self._select(any_pinned, raw, rounded, out)
 
     def _flag(self, i: int) -> str:
         name = self.plan.names[i]
@@ -110,7 +131,7 @@ class _Gated(_Emulator):
 
     def _where(self, cond: str, if_true: str, if_false: str, base: str) -> str:
         out = self.names.fresh(base)
-        self.out.graph.node.append(helper.make_node("Where", [cond, if_true, if_false], [out], name=self.names.fresh(f"{base}/where")))
+        self._select(cond, if_true, if_false, out)
         return out
 
     def _emit(self, i: int, low_readers) -> None:
@@ -123,7 +144,7 @@ class _Gated(_Emulator):
         for t in src.input:
             if t in self.fused_pair:  # the bias Add of a fused MatMul: the MatMul's value under its name too
                 self._fused_value(t, flag)
-        fp32_in = {k: self._fp32_read(t, flag) for k, t in enumerate(src.input) if t and t in self.fused_pair}
+        fp32_in = {k: self._fp32_read(t, flag) for k, t in enumerate(src.input) if t in self.fused_pair or t in self.raw}
         low_in = {k: self._low_read(t, flag) for k, t in enumerate(src.input) if t and (k in np_.low_in or t in self.fused_pair)}
         fp32_out = {k: self.names.fresh(f"{t}__fp32") for k, t in enumerate(src.output) if t}
         low_out = {k: self.names.fresh(f"{t}__low") for k, t in enumerate(src.output) if t}
@@ -146,16 +167,21 @@ class _Gated(_Emulator):
             self._select(flag, fp32_out[k], low_value, t)
 
     def _select(self, flag: str, if_pinned: str, if_low: str, out: str) -> None:
-        """out = flag ? if_pinned : if_low (ONNX Runtime's CPU Where has no bool kernel: logic ops for bool)."""
-        add = lambda op, ins, o: self.out.graph.node.append(helper.make_node(op, ins, [o], name=self.names.fresh(f"{out}/{op.lower()}")))  # noqa: E731
-        if self.plan.dtypes.get(out) != TensorProto.BOOL:
-            add("Where", [flag, if_pinned, if_low], out)
-            return
-        not_flag, a, b = (self.names.fresh(f"{out}__{x}") for x in ("not_pin", "pinned", "low"))
-        add("Not", [flag], not_flag)
-        add("And", [flag, if_pinned], a)
-        add("And", [not_flag, if_low], b)
-        add("Or", [a, b], out)
+        """out = flag ? if_pinned : if_low, by an If whose branches each pass one value on unchanged. Not Where:
+        ONNX Runtime's CPU Where turns a -0.0 of its X input into +0.0 (it merges `x != 0 ? x : y`), has no
+        kernel for bool, int8, float16..., needs opset 9, and cannot select between a NonZero or Range of the
+        FP32 values and one of the rounded values (other shapes). Measured as fast as Where."""
+        dtype = self.plan.dtypes.get(out) or TensorProto.FLOAT  # fresh names (fused MatMul values) are float
+
+        def branch(value: str, tag: str) -> onnx.GraphProto:
+            passed = self.names.fresh(f"{out}__{tag}")
+            node = helper.make_node("Identity", [value], [passed], name=self.names.fresh(f"{out}/{tag}"))
+            return helper.make_graph([node], self.names.fresh(f"{out}__{tag}_branch"), [], [helper.make_tensor_value_info(passed, dtype, None)])
+
+        self.out.graph.node.append(helper.make_node(
+            "If", [flag], [out], name=self.names.fresh(f"{out}/select"),
+            then_branch=branch(if_pinned, "pinned"), else_branch=branch(if_low, self.tag),
+        ))  # fmt: skip
 
     def _copy(self, src: onnx.NodeProto, inputs: dict[int, str], outputs: dict[int, str], tag: str) -> None:
         node = self.out.graph.node.add()
@@ -171,12 +197,13 @@ class _Gated(_Emulator):
         tensor addressable): unrounded when both are low, rounded when only the MatMul is, FP32 when pinned."""
         fp32, low, mm_flag = self.fused_pair[t]
         low_value = self._where(add_flag, self._round(low), low, f"{t}__low_value")
-        self.out.graph.node.append(helper.make_node("Where", [mm_flag, fp32, low_value], [t], name=self.names.fresh(f"{t}/where")))
+        self._select(mm_flag, fp32, low_value, t)
 
     def _fp32_read(self, t: str, flag: str) -> str:
-        """What the node reads from `t` when pinned: the value under its name, or a fused MatMul's value."""
+        """What the node reads from `t` when pinned: the value under its name, a Constant's raw value (a weight
+        must reach the node as the constant it is), or a fused MatMul's value."""
         if t not in self.fused_pair:
-            return t
+            return self.raw.get(t, t)
         fp32, low, mm_flag = self.fused_pair[t]
         return self._where(mm_flag, fp32, self._round(low), f"{t}__read_fp32")  # a low MatMul rounds alone
 
