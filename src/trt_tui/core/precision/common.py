@@ -167,16 +167,18 @@ def add_cast(graph: onnx.GraphProto, name: str, source: str, target: str, to: in
     attr.i = to
 
 
-def fix_stale_shapes(model: onnx.ModelProto) -> list[str]:
+def fix_stale_shapes(model: onnx.ModelProto, reference: onnx.ModelProto | None = None) -> list[str]:
     """Replace declared graph-output shapes (and drop value_info entries) that contradict shape inference.
 
     Some exports declare shapes the graph does not produce (ddddocr's OCR declares an output [1, seqlen] that
     really is (16, 1, 8210)); the original escapes the checker only where inference cannot see the real rank,
     and a rewrite (an opset upgrade, new Casts) may let it see it. A rewrite must not fail on a declaration the
-    original already gets wrong: the declaration is corrected and each correction returned as a warning."""
+    original already gets wrong: the declaration is corrected and each correction returned as a warning.
+    `reference`: a model computing the same tensors under the same names, inferred instead of `model` (the
+    gated emulation's hundreds of If nodes make inference 50x slower than on the graph it was made from)."""
     from trt_tui.core.weights import weight_free
 
-    light = weight_free(model)
+    light = weight_free(reference if reference is not None else model)
     for vi in light.graph.output:
         vi.type.tensor_type.ClearField("shape")
     del light.graph.value_info[:]

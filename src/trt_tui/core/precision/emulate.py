@@ -151,9 +151,12 @@ class _Emulator:
             self._emit(i, low_readers)
         set_metadata(self.out, METADATA_KEY, json.dumps({"low": self.plan.low, "cast_pairs": len(self.res.cast_pairs)}))
         self.res.low_nodes = sum(1 for n in self.plan.nodes if n.mode == "low") + self.body_low_nodes
-        self.res.shape_fixes = fix_stale_shapes(self.out)
+        self.res.shape_fixes = self._fix_shapes()
         write_low_precision(self.out, self.res.low_precision)
         return self.res
+
+    def _fix_shapes(self) -> list[str]:
+        return fix_stale_shapes(self.out)
 
     # ---- constants ---------------------------------------------------------------------------------------
     def _const_low_readers(self) -> dict[str, tuple[int, int]]:
