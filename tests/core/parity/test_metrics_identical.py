@@ -29,7 +29,7 @@ def _rounded(r: np.ndarray, dtype) -> np.ndarray:
 
 
 def _cases():
-    """(label, reference, candidate): the sizes cross the selection's (32768), the float64 sums' (131072)
+    """(label, reference, candidate): the sizes cross the selection's (32768), the float64 sums' (65536)
     and the workspace's (1M elements) thresholds; the values cover what real tensors and hostile ones hold."""
     rng = np.random.default_rng(2024)
     for n in (1, 2, 7, 1000, 8191, 8193, 32768, 32769, 75776, 131073, 337920):
@@ -125,3 +125,18 @@ def test_float64_sums_equal_numpy_with_and_without_the_blocked_path(monkeypatch)
     monkeypatch.setattr(metrics, "_blocked_sums_exact", lambda: False)
     r, c = CASES[8][1], CASES[8][2]
     _same(tensor_drift("t", r, c), before.tensor_drift("t", r, c))
+
+
+def test_merge_iterations_is_identical_to_before():
+    """Rows of three iterations (one of them non-finite, or failing) merge alike, also a row merged twice."""
+    for label, r, c in CASES[::4]:
+        noisy = (np.asarray(c, np.float32) * np.float32(1.001)).astype(np.float32).reshape(np.shape(r))
+        broken = noisy.copy()
+        broken.reshape(-1)[:1] = np.nan
+        rows_new, rows_old = [], []
+        for cand, tol in ((c, TOLERANCES[1]), (noisy, TOLERANCES[2]), (broken, TOLERANCES[5])):
+            rows_new.append(tensor_drift("t", r, cand, tol, top_k=3))
+            rows_old.append(before.tensor_drift("t", r, cand, tol, top_k=3))
+        _same(metrics.merge_iterations(rows_new), before.merge_iterations(rows_old))
+        _same(metrics.merge_iterations([metrics.merge_iterations(rows_new[:2]), rows_new[2]]),
+              before.merge_iterations([before.merge_iterations(rows_old[:2]), rows_old[2]]))  # fmt: skip
