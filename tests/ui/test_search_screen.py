@@ -1,23 +1,30 @@
 """The pin search dialog on the Parity screen: target in, live rows, apply marks the preset unsaved."""
 
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Checkbox, DataTable, Input, Static
 
 from tests.ui.helpers import SIZE, make_app, settle
 from trt_tui.ui.screens.search import SearchScreen
 
 
+async def run_search(app, pilot, target: str, *, minimal: bool = False) -> SearchScreen:
+    """Open the dialog from the Parity screen (4, then s), type the target, start (Enter), wait."""
+    await settle(app, pilot)
+    await pilot.press("4")
+    await pilot.press("s")
+    await pilot.pause()
+    screen = app.screen
+    assert isinstance(screen, SearchScreen)
+    screen.query_one("#search-target", Input).value = target
+    screen.query_one("#search-minimal", Checkbox).value = minimal
+    screen.query_one("#search-target", Input).focus()
+    await pilot.press("enter")
+    return screen
+
+
 async def test_search_dialog_runs_and_applies_to_the_preset(demo_model, tmp_path):
     app = make_app(demo_model, tmp_path=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("4")
-        await pilot.press("s")
-        await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, SearchScreen)
-        screen.query_one("#search-target", Input).value = "log_probs:rel_rms<=2.5e-4"
-        screen.query_one("#search-target", Input).focus()
-        await pilot.press("enter")
+        screen = await run_search(app, pilot, "log_probs:rel_rms<=2.5e-4")
         await settle(app, pilot)
         result = screen.result
         assert result is not None and result.passed and result.pins
@@ -48,19 +55,9 @@ async def test_search_dialog_without_target_or_preset_says_so(demo_model, tmp_pa
 
 
 async def test_search_dialog_minimal_box_runs_the_one_by_one_pass(demo_model, tmp_path):
-    from textual.widgets import Checkbox
-
     app = make_app(demo_model, tmp_path=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("4")
-        await pilot.press("s")
-        await pilot.pause()
-        screen = app.screen
-        screen.query_one("#search-target", Input).value = "log_probs:rel_rms<=1.6e-4"
-        screen.query_one("#search-minimal", Checkbox).value = True
-        screen.query_one("#search-target", Input).focus()
-        await pilot.press("enter")
+        screen = await run_search(app, pilot, "log_probs:rel_rms<=1.6e-4", minimal=True)
         await settle(app, pilot)
         result = screen.result
         assert result is not None and result.passed
