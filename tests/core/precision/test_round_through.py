@@ -41,3 +41,16 @@ def test_nan_takes_numpys_route():
     with np.errstate(all="ignore"):
         expected = x.astype(np.float16).astype(np.float32)
     np.testing.assert_array_equal(round_through(x, TensorProto.FLOAT16).view(np.uint32), expected.view(np.uint32))
+
+
+def test_chunked_runs_give_the_same_values_and_shape(monkeypatch):
+    """The ORT route runs in chunks (its temporaries stay small): boundaries change nothing, shape is kept."""
+    import trt_tui.core.precision.common as common
+
+    monkeypatch.setattr(common, "ORT_ROUND_CHUNK", 7)
+    x = np.random.default_rng(3).standard_normal((5, 9, 3)).astype(np.float32) * 1e3
+    got = _ort_round_trip(x, TensorProto.FLOAT16)
+    assert got.shape == x.shape and got.dtype == np.float32
+    assert np.array_equal(got, x.astype(np.float16).astype(np.float32))
+    x[2, 4, 1] = np.nan  # a NaN in a later chunk still hands the array to numpy
+    assert _ort_round_trip(x, TensorProto.FLOAT16) is None
