@@ -54,9 +54,8 @@ def _ort_round_trip(arr: np.ndarray, low_type: int) -> np.ndarray | None:
             options = ort.SessionOptions()
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep both Casts
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            # no arena: it kept the largest weight's fp16 and output buffers for the rest of the process
-            # (+830 MB peak on a compare of a 2.4 GB model with 800 MB weights)
-            options.enable_cpu_mem_arena = False
+            # its arena keeps the largest buffers it ever made: chunks bound them (~100 MB); one run per whole
+            # weight kept an 800 MB weight's fp16 and output buffers (+830 MB peak on a 2.4 GB model's compare)
             session = _ROUNDERS[low_type] = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
         flat = np.ascontiguousarray(arr).reshape(-1)
         out = np.empty_like(flat)
