@@ -2,7 +2,7 @@ import ml_dtypes
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto
+from onnx import TensorProto, helper
 
 from trt_tui.core.errors import UserError
 from trt_tui.core.modelgen.builder import GraphBuilder
@@ -154,9 +154,27 @@ def test_keep_io_types_false_rounds_io_even_around_pins():
 def test_session_refuses_when_cast_pairs_are_folded(encoder, monkeypatch):
     result = emulate(encoder, "fp16", [])
     counts = iter([len(result.cast_pairs), 3])
-    monkeypatch.setattr(session_module, "count_cast_pairs", lambda model: next(counts))
-    with pytest.raises(UserError, match="removed .* rounding Cast pairs"):
+    monkeypatch.setattr(session_module, "count_roundings", lambda model: next(counts))
+    with pytest.raises(UserError, match="removed the rounding of .* values"):
         emulation_session(result.model)
+
+
+def test_a_models_own_fp16_round_trip_is_not_taken_for_a_removed_rounding():
+    """x*x -> Cast(fp16) -> Cast(fp32) -> Relu: ORT folds the value-preserving fp16 -> fp32 -> fp16 middle that
+    the emulation's own rounding of x*x makes with the model's pair; every value is still rounded once."""
+    nodes = [
+        helper.make_node("Mul", ["x", "x"], ["a"], name="mul"),
+        helper.make_node("Cast", ["a"], ["h"], to=TensorProto.FLOAT16, name="to_half"),
+        helper.make_node("Cast", ["h"], ["f"], to=TensorProto.FLOAT, name="to_float"),
+        helper.make_node("Relu", ["f"], ["y"], name="relu"),
+    ]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])])  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 10
+    x = np.array([1.0001, 2.0, 3.0, 300.07], np.float32)
+    got = emulation_session(emulate(model, "fp16", []).model).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(got, (x * x).astype(np.float16).astype(np.float32))
 
 
 def test_session_counts_pairs_in_the_model_ort_runs(encoder):
