@@ -256,3 +256,16 @@ def test_minimal_within_a_budget_keeps_the_last_passing_set(demo_model):
     plain = prepare_search(demo_model, targets=[DEMO_TIGHT]).run()
     result = prepare_search(demo_model, targets=[DEMO_TIGHT], budget=plain.evaluations + 1).run(minimal=True)
     assert result.status == "budget" and result.passed and len(result.pins) <= len(plain.pins)
+
+
+def test_a_model_with_external_data_is_searched(demo_model, tmp_path):
+    """Weights in an external data file (every ONNX over 2 GB, and some smaller exports): the sessions read
+    them from the model's folder, not the working directory."""
+    model = onnx.load(str(demo_model))
+    path = tmp_path / "weights_apart" / "demo.onnx"
+    path.parent.mkdir()
+    onnx.save(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location="demo.data", size_threshold=0)
+    inline = prepare_search(demo_model, targets=[DEMO_TARGET]).run()
+    result = prepare_search(path, targets=[DEMO_TARGET]).run()
+    assert result.status == "found" and result.passed
+    assert result.outputs["log_probs"]["without"]["rel_rms"] == pytest.approx(inline.outputs["log_probs"]["without"]["rel_rms"], rel=1e-3)

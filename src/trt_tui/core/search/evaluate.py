@@ -16,6 +16,7 @@ import onnx
 
 from trt_tui.core.errors import UserError
 from trt_tui.core.parity.segments import ort_runner
+from trt_tui.core.weights import WeightSource, is_external
 from trt_tui.core.search.targets import Criterion, OutputCheck
 
 
@@ -65,12 +66,19 @@ class Evaluation:
 
 
 class OrtModel:
-    """An activated ONNX Runtime session (optimisations off, as the parity engine runs emulated graphs)."""
+    """An activated ONNX Runtime session (optimisations off, as the parity engine runs emulated graphs).
+    `weights`: where a model with external data (or derived, rounded weights) finds their values."""
 
-    def __init__(self, model: onnx.ModelProto, outputs: Sequence[str] | None = None, label: str = "candidate"):
+    def __init__(self, model: onnx.ModelProto, outputs: Sequence[str] | None = None, label: str = "candidate",
+                 weights: WeightSource | None = None):  # fmt: skip
         if outputs is not None:
             model = with_outputs(model, outputs)
-        self.runner = ort_runner(model.SerializeToString(), ("cpu",), name=label)
+        if weights is not None and any(is_external(t) for t in model.graph.initializer):
+            from trt_tui.core.parity.runners import onnx_runner
+
+            self.runner = onnx_runner(model, providers=["cpu"], name=label, weights=weights)  # mapped, never inline
+        else:
+            self.runner = ort_runner(model.SerializeToString(), ("cpu",), name=label)
         self.runner.activate()
         sess = self.runner.sess
         self.inputs = [i.name for i in sess.get_inputs()]
@@ -105,8 +113,9 @@ class PinnedEmulation:
             outputs = run(feed)                              # the model's graph outputs
     """
 
-    def __init__(self, model: onnx.ModelProto, low: str, *, fuse_bias: bool = True, outputs: Sequence[str] | None = None):
-        self.model, self.low, self.fuse_bias = model, low, fuse_bias
+    def __init__(self, model: onnx.ModelProto, low: str, *, fuse_bias: bool = True, outputs: Sequence[str] | None = None,
+                 base_dir=None):  # fmt: skip
+        self.model, self.low, self.fuse_bias, self.base_dir = model, low, fuse_bias, base_dir
         self.outputs = list(outputs) if outputs is not None else [o.name for o in model.graph.output]
         self._gated: OrtModel | None = None
         self._flags = None
@@ -128,8 +137,8 @@ class PinnedEmulation:
             return
         from trt_tui.core import precision
 
-        emulated = precision.emulate(self.model, self.low, sorted(pins), fuse_bias=self.fuse_bias).model
-        session = OrtModel(emulated, names, label=f"fp32-pinned emulation ({len(pins)} pins)")
+        emulated = precision.emulate(self.model, self.low, sorted(pins), fuse_bias=self.fuse_bias, base_dir=self.base_dir)
+        session = OrtModel(emulated.model, names, label=f"fp32-pinned emulation ({len(pins)} pins)", weights=emulated.weights)
         try:
             yield session.run
         finally:
@@ -139,13 +148,14 @@ class PinnedEmulation:
         from trt_tui.core.precision.switchable import NotSwitchable, emulate_switchable
 
         try:
-            sw = emulate_switchable(self.model, self.low, fuse_bias=self.fuse_bias)
+            sw = emulate_switchable(self.model, self.low, fuse_bias=self.fuse_bias, base_dir=self.base_dir)
         except NotSwitchable:
             self.gated = False
             return
         produced = {t for n in sw.model.graph.node for t in n.output if t}
         every = [t for n in self.model.graph.node for t in n.output if t and t in produced]  # any tensor, by name
-        self._gated = OrtModel(sw.model, list(dict.fromkeys([*self.outputs, *every])), label="fp32-pinned emulation (gated)")
+        self._gated = OrtModel(sw.model, list(dict.fromkeys([*self.outputs, *every])), label="fp32-pinned emulation (gated)",
+                               weights=sw.result.weights)  # fmt: skip
         self._flags = sw.flag_feed
 
     def close(self) -> None:
@@ -195,7 +205,8 @@ class ModelEvaluator:
 
     stateful = False
 
-    def __init__(self, model: onnx.ModelProto, low: str, criterion: Criterion, samples: SearchSamples, *, fuse_bias: bool = True):
+    def __init__(self, model: onnx.ModelProto, low: str, criterion: Criterion, samples: SearchSamples, *, fuse_bias: bool = True,
+                 base_dir=None):  # fmt: skip
         from trt_tui.core import precision
 
         precision.check_ort_keeps_rounding()  # once per process: this ORT really rounds through fp16/bf16
@@ -206,8 +217,8 @@ class ModelEvaluator:
         self.samples = samples
         self.output_names = [o.name for o in model.graph.output]
         self.active = list(samples.search)  # grows when held-out samples are folded in
-        self._reference = OrtModel(model, label="FP32 reference")
-        self.emulation = PinnedEmulation(model, low, fuse_bias=fuse_bias)
+        self._reference = OrtModel(model, label="FP32 reference", weights=WeightSource(base_dir))
+        self.emulation = PinnedEmulation(model, low, fuse_bias=fuse_bias, base_dir=base_dir)
         self.ref_outputs: dict[int, dict[str, np.ndarray]] = {}
         self.cache: dict[tuple[frozenset[str], tuple[int, ...]], Verdict] = {}
         self.inferences = 0  # emulated + reference inferences, for the report

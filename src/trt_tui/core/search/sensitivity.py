@@ -82,7 +82,7 @@ def rel_error(ref: np.ndarray, cand: np.ndarray) -> float:
 
 def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndarray]], outputs: list[str], *,
                state_pairs: dict[str, str] | None = None, chunks: int = 1, fuse_bias: bool = True,
-               emulation: PinnedEmulation | None = None) -> Ranking:  # fmt: skip
+               emulation: PinnedEmulation | None = None, base_dir=None) -> Ranking:  # fmt: skip
     """The candidate nodes of `model` in `low`, most sensitive first, with the error model (errormodel.py).
     `emulation`: the evaluations' (its all-low run is the one needed here: no session of its own)."""
     from trt_tui.core import precision
@@ -90,16 +90,17 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
     from trt_tui.core.precision.plan import make_plan
 
     t0 = time.perf_counter()
-    plan = make_plan(model, low, [], round_all=True)  # the plan the emulation uses
+    plan = make_plan(model, low, [], round_all=True, base_dir=base_dir)  # the plan the emulation uses
     nodes = list(plan.model.graph.node)
     produced = [t for i in plan.order for t in nodes[i].output if t and nodes[i].op_type != "Constant"]
     floats = [t for t in produced if plan.dtypes.get(t) == FLOAT]
-    reference = OrtModel(plan.model, produced, label="FP32 reference (every tensor)")
+    reference = OrtModel(plan.model, produced, label="FP32 reference (every tensor)", weights=plan.weights)
     own = emulation is None
     if own:
-        emulation = PinnedEmulation(plan.model, low, fuse_bias=fuse_bias, outputs=floats)
+        emulation = PinnedEmulation(plan.model, low, fuse_bias=fuse_bias, outputs=floats, base_dir=base_dir)
     detached, solo_of, kap_of, kap_pins, noisy_of = _detached_model(plan)
-    probe = OrtModel(precision.emulate(detached, low, kap_pins, fuse_bias=fuse_bias).model, label="sensitivity model")
+    probed = precision.emulate(detached, low, kap_pins, fuse_bias=fuse_bias, base_dir=base_dir)
+    probe = OrtModel(probed.model, label="sensitivity model", weights=probed.weights)
     rounded = _rounded_tensors(plan, nodes, fuse_bias)
 
     moved = {x for _, _, copies in rounded.values() if len(copies) > 1 for x in copies}  # through data movement

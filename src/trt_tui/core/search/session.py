@@ -57,7 +57,8 @@ class SearchJob:
             if ev.stateful:
                 kwargs = {"state_pairs": ev.state_pairs(), "chunks": self.chunks or 1}
             ranking_box["r"] = rank_nodes(self.model, self.precision, ev.sensitivity_samples(), self.outputs,
-                                          fuse_bias=self.fuse_bias, emulation=ev.emulation, **kwargs)  # fmt: skip
+                                          fuse_bias=self.fuse_bias, emulation=ev.emulation, base_dir=self.model_path.parent,
+                                          **kwargs)  # fmt: skip
             return ranking_box["r"]
 
         try:
@@ -91,7 +92,7 @@ class SearchJob:
         if ranking is not None:
             sensitivity = {"seconds": round(ranking.seconds, 4), "inferences": ranking.inferences,
                            "unreachable": len(ranking.unreachable), "top": ranking.top(10)}  # fmt: skip
-        low_nodes = _low_node_count(self.model, self.precision)
+        low_nodes = _low_node_count(self.model, self.precision, self.model_path.parent)
         passed = out.best is not None and (out.final is None or out.final.passed)
         if (out.status in ("budget", "cancelled") and ranking is not None and out.best is not None
                 and len(ranking.model.from_names(out.best)) >= len(ranking.order)):  # fmt: skip
@@ -107,10 +108,10 @@ class SearchJob:
         )  # fmt: skip
 
 
-def _low_node_count(model: onnx.ModelProto, low: str) -> int:
+def _low_node_count(model: onnx.ModelProto, low: str, base_dir=None) -> int:
     from trt_tui.core.precision.plan import make_plan
 
-    return sum(1 for n in make_plan(model, low, [], round_all=True).nodes if n.mode == "low")
+    return sum(1 for n in make_plan(model, low, [], round_all=True, base_dir=base_dir).nodes if n.mode == "low")
 
 
 def load_samples(paths: Sequence[str | os.PathLike[str]], index) -> list[dict[str, np.ndarray]]:
@@ -181,7 +182,7 @@ def prepare_search(
     outputs = [o.name for o in proto.graph.output]
     criterion = Criterion(outputs, [parse_target(t) for t in targets], None if targets else policy)
     samples = SearchSamples.split(feeds)
-    evaluator = ModelEvaluator(proto, precision, criterion, samples, fuse_bias=fuse_bias)
+    evaluator = ModelEvaluator(proto, precision, criterion, samples, fuse_bias=fuse_bias, base_dir=path.parent)
     return SearchJob(path, proto, precision, evaluator, criterion.describe(), criterion.outputs, budget, fuse_bias, warnings)
 
 
@@ -232,6 +233,6 @@ def _prepare_stream(path, index, proto, precision, contract, chunks, stream_inpu
     inputs = StreamInputs(c, stream_inputs)
     if inputs.available_chunks is not None and n > inputs.available_chunks:
         raise UserError(f"holds {inputs.available_chunks} chunks but {n} were asked for (use --chunks)", inputs.file)
-    evaluator = StreamEvaluator(proto, precision, c, n, inputs, fuse_bias=fuse_bias)
+    evaluator = StreamEvaluator(proto, precision, c, n, inputs, fuse_bias=fuse_bias, base_dir=path.parent)
     return SearchJob(path, proto, precision, evaluator, evaluator.describe(), list(c.outputs), budget, fuse_bias, list(warnings), chunks=n)
 

@@ -18,13 +18,14 @@ from trt_tui.core.search.evaluate import OrtModel, PinnedEmulation, SearchSample
 from trt_tui.core.streaming.contract import Contract
 from trt_tui.core.streaming.engine import StreamReport, run_stream
 from trt_tui.core.streaming.feeds import StreamInputs
+from trt_tui.core.weights import WeightSource
 
 
 class _ReplayReference:
     """The FP32 reference: runs on the first stream, then returns the recorded outputs chunk by chunk."""
 
-    def __init__(self, model: onnx.ModelProto) -> None:
-        self.session = OrtModel(model, label="FP32 reference")
+    def __init__(self, model: onnx.ModelProto, weights=None) -> None:
+        self.session = OrtModel(model, label="FP32 reference", weights=weights)
         self.feeds: list[dict[str, np.ndarray]] = []
         self.outputs: list[dict[str, np.ndarray]] = []
         self.position = 0
@@ -59,7 +60,7 @@ class StreamEvaluator:
     stateful = True
 
     def __init__(self, model: onnx.ModelProto, low: str, contract: Contract, chunks: int, inputs: StreamInputs, *,
-                 mode: str = "closed-loop", fuse_bias: bool = True):  # fmt: skip
+                 mode: str = "closed-loop", fuse_bias: bool = True, base_dir=None):  # fmt: skip
         from trt_tui.core import precision
 
         precision.check_ort_keeps_rounding()
@@ -71,8 +72,9 @@ class StreamEvaluator:
         self.mode = mode
         self.fuse_bias = fuse_bias
         self.samples = SearchSamples([])
-        self.reference = _ReplayReference(model)
-        self.emulation = PinnedEmulation(model, low, fuse_bias=fuse_bias, outputs=[o.name for o in model.graph.output])
+        self.weights = WeightSource(base_dir)
+        self.reference = _ReplayReference(model, self.weights)
+        self.emulation = PinnedEmulation(model, low, fuse_bias=fuse_bias, outputs=[o.name for o in model.graph.output], base_dir=base_dir)
         self.cache: dict[frozenset[str], Verdict] = {}
         self._candidate_inferences = 0
         self.outputs = list(contract.outputs)
@@ -98,7 +100,7 @@ class StreamEvaluator:
 
     def fp32_check(self) -> Verdict:
         """The FP32 model against the recorded FP32 stream: a contract it fails is not a precision problem."""
-        session = OrtModel(self.model, label="FP32 model (second run)")
+        session = OrtModel(self.model, label="FP32 model (second run)", weights=self.weights)
         again = _Candidate(session.run)
         try:
             report = self._stream(again)
