@@ -56,11 +56,11 @@ def worst_error(errors: dict[str, dict[str, float]]) -> float:
 class SearchScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     SearchScreen { align: center middle; }
-    #search-body { width: 110; height: 34; border: thick $primary; background: $surface; padding: 0 1; }
+    #search-body { width: 110; max-width: 100%; height: 34; max-height: 100%; border: thick $primary; background: $surface; padding: 0 1; }
     #search-form { height: 3; }
     #search-form Label { padding: 1 1 0 0; }
     #search-target { width: 1fr; }
-    #search-samples { width: 22; }
+    #search-samples { width: 20; }
     #search-budget { width: 10; }
     #search-minimal { width: auto; border: none; }
     #search-log { height: 1fr; }
@@ -95,7 +95,7 @@ class SearchScreen(ModalScreen[None]):
                 yield Input(self.samples_text, placeholder="N random, or a file/folder", id="search-samples")
                 yield Label("budget")
                 yield Input("", placeholder="none", id="search-budget", type="integer")
-                yield Checkbox("1-minimal", id="search-minimal", tooltip="then drop each pin left alone if the set still passes "
+                yield Checkbox("minimal", id="search-minimal", tooltip="then drop each pin left alone if the set still passes "
                                "(one more evaluation per pin; often a smaller set)")  # fmt: skip
             yield ProgressBar(total=None, id="search-progress", show_eta=False)
             yield Static("idle", id="search-status")
