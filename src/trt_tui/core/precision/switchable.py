@@ -34,7 +34,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from trt_tui.core.precision.common import round_through, subgraphs, tensor_from
+from trt_tui.core.precision.common import fix_stale_shapes, round_through, subgraphs, tensor_from
 from trt_tui.core.precision.emulate import EmulationResult, _Emulator
 from trt_tui.core.precision.opsupport import PASS_THROUGH_OPS
 from trt_tui.core.precision.plan import ModelLike, make_plan
@@ -84,14 +84,12 @@ class _Gated(_Emulator):
         self.fused_pair: dict[str, tuple[str, str, str]] = {}  # fused MatMul output -> (FP32 copy's, low copy's, flag)
         self.raw: dict[str, str] = {}  # Constant read by low nodes only -> its raw value (the name holds a selection)
 
-    # constants: always keep the raw value next to the rounded copy (a pinned reader reads the raw one)
     def _fix_shapes(self) -> list[str]:
         """Stale declarations looked for on the source graph (its tensors are the ones declared here): shape
         inference through the gated graph's If nodes took 1.2 s on a 900-node model, on the source 20 ms."""
-        from trt_tui.core.precision.common import fix_stale_shapes
-
         return fix_stale_shapes(self.out, reference=self.src)
 
+    # constants: always keep the raw value next to the rounded copy (a pinned reader reads the raw one)
     def _pre_round_initializer(self, init, readers) -> None:
         super()._pre_round_initializer(init, (readers[0], readers[1] + 1))
 
@@ -229,9 +227,8 @@ class _Gated(_Emulator):
         low_copy.CopyFrom(src)
         for k, name in outputs.items():
             low_copy.output[k] = name
-        renamed = {k: inputs[k] for k in inputs}
         before = len(self.res.rounded_tensors)
-        if not self._unrolled(i, low_copy, renamed):
+        if not self._unrolled(i, low_copy, dict(inputs)):
             return False
         del self.res.rounded_tensors[before:]  # the copies' names; the originals are recorded instead
         self.res.rounded_tensors.extend(t for t in src.output if t)

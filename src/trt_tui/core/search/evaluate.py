@@ -16,7 +16,8 @@ import onnx
 
 from trt_tui.core.errors import UserError
 from trt_tui.core.parity.segments import ort_runner
-from trt_tui.core.weights import WeightSource, is_external
+from trt_tui.core.precision.common import subgraphs
+from trt_tui.core.weights import WeightSource, is_external, nbytes
 from trt_tui.core.search.targets import Criterion, OutputCheck
 
 
@@ -119,9 +120,8 @@ class PinnedEmulation:
         self.outputs = list(outputs) if outputs is not None else [o.name for o in model.graph.output]
         self._gated: OrtModel | None = None
         self._flags = None
-        from trt_tui.core.precision.common import subgraphs
-
-        self.gated = _weight_bytes(model) <= SWITCHABLE_MAX_BYTES and not any(subgraphs(n) for n in model.graph.node)
+        weights = sum(nbytes(t) for t in model.graph.initializer)
+        self.gated = weights <= SWITCHABLE_MAX_BYTES and not any(subgraphs(n) for n in model.graph.node)
 
     @contextmanager
     def pinned(self, pins: Iterable[str], names: Sequence[str] | None = None):
@@ -162,12 +162,6 @@ class PinnedEmulation:
         if self._gated is not None:
             self._gated.close()
             self._gated = None
-
-
-def _weight_bytes(model: onnx.ModelProto) -> int:
-    from trt_tui.core.weights import nbytes
-
-    return sum(nbytes(t) for t in model.graph.initializer)
 
 
 def with_outputs(model: onnx.ModelProto, outputs: Sequence[str]) -> onnx.ModelProto:
