@@ -156,6 +156,25 @@ def test_histogram_edges_are_the_real_decades():
     assert {k: v for k, v in h.items() if v} == {"0": 1, "<1e-8": 1, "1e-3..1e-2": 1, ">=1e4": 1}
 
 
+def test_sample_stride_does_not_alias_with_rows(monkeypatch):
+    """An attention map 8x74x330: a stride dividing 330 (15) sampled 22 of the 330 key positions of every row,
+    its band missed the median and the whole tensor was partitioned. A prime stride sees every column."""
+    from trt_tui.core.parity import metrics
+
+    rng = np.random.default_rng(5)
+    cols = np.where(np.arange(330) % 15 == 0, 1.0, 1e-3).astype(np.float32)  # the aliased columns stand out
+    a = (cols * np.abs(rng.standard_normal((8, 74, 330))).astype(np.float32)).reshape(-1)
+    assert a.size // min(metrics._SAMPLE_MAX, max(metrics._SAMPLE_MIN, int(metrics._SAMPLE_FACTOR * a.size**0.5))) == 15
+    whole = []
+    partition = np.partition
+    monkeypatch.setattr(np, "partition", lambda x, k, *args, **kw: whole.append(x.size) or partition(x, k, *args, **kw))
+    n = a.size
+    positions = [n // 2 - 1, n // 2, int(0.99 * (n - 1))]
+    ranked = np.sort(a)
+    assert metrics._select_positions(a, positions) == {k: float(ranked[k]) for k in positions}
+    assert whole == []  # no fallback to a full partition
+
+
 def _selection_cases(n: int):
     rng = np.random.default_rng(3)
     x = np.abs(rng.standard_normal(n)).astype(np.float32)
