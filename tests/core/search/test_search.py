@@ -269,3 +269,30 @@ def test_a_model_with_external_data_is_searched(demo_model, tmp_path):
     result = prepare_search(path, targets=[DEMO_TARGET]).run()
     assert result.status == "found" and result.passed
     assert result.outputs["log_probs"]["without"]["rel_rms"] == pytest.approx(inline.outputs["log_probs"]["without"]["rel_rms"], rel=1e-3)
+
+
+def test_big_derived_weights_run_in_segments_with_the_same_result(demo_model, tmp_path, monkeypatch):
+    """A pin set's rounded weights above DERIVED_MAX_BYTES: its emulation (and the sensitivity model) run in
+    segments, each rounding only its own weights (a parakeet-scale search: 7.9 -> 5.0 GB anonymous peak).
+    Same pins, errors and log as one session holding every rounded weight."""
+    from trt_tui.core.search import evaluate
+
+    model = onnx.load(str(demo_model))
+    path = tmp_path / "demo.onnx"
+    onnx.save(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location="demo.data", size_threshold=0)
+    monkeypatch.setattr(evaluate, "SWITCHABLE_MAX_BYTES", 0)  # the per-set emulation, as on a model of GBs
+    whole = prepare_search(path, targets=[DEMO_TARGET]).run()
+    segmented = []
+    init = evaluate.OrtModel.__init__
+
+    def spy(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        segmented.append(self.segmented)
+
+    monkeypatch.setattr(evaluate.OrtModel, "__init__", spy)
+    monkeypatch.setattr(evaluate, "DERIVED_MAX_BYTES", 16 << 10)
+    parts = prepare_search(path, targets=[DEMO_TARGET]).run()
+    assert sum(segmented) >= 2  # the sensitivity model and every pin set's emulation
+    assert parts.status == whole.status == "found" and parts.pins == whole.pins
+    assert parts.outputs == whole.outputs
+    assert [(e["pins"], e["errors"]) for e in parts.log] == [(e["pins"], e["errors"]) for e in whole.log]

@@ -483,8 +483,11 @@ class SegmentedRunner:
     every chunk; the folder is removed at `deactivate`."""
 
     def __init__(self, model: onnx.ModelProto, weights: WeightSource, segment_bytes: int, providers: Sequence[str] = ("cpu",),
-                 name: str = "onnxrt"):  # fmt: skip
+                 name: str = "onnxrt", *, derive_once: bool = True):  # fmt: skip
         self.model = model
+        # derive_once=False: derived weights are computed per segment at each `infer` (a model run once or
+        # twice, e.g. one pin set of a search: writing GBs of rounded weights to disk would cost more)
+        self.derive_once = derive_once
         self.weights = weights
         self.segment_bytes = segment_bytes
         self.providers = tuple(providers)
@@ -496,7 +499,7 @@ class SegmentedRunner:
 
     def activate(self) -> None:
         model, weights = self.model, self.weights
-        if getattr(weights, "derived", None):
+        if getattr(weights, "derived", None) and self.derive_once:
             import shutil
             import tempfile
             from pathlib import Path

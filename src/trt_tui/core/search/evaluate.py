@@ -71,9 +71,22 @@ class OrtModel:
     `weights`: where a model with external data (or derived, rounded weights) finds their values."""
 
     def __init__(self, model: onnx.ModelProto, outputs: Sequence[str] | None = None, label: str = "candidate",
-                 weights: WeightSource | None = None):  # fmt: skip
+                 weights: WeightSource | None = None, *, runs: int = 1):  # fmt: skip
         if outputs is not None:
             model = with_outputs(model, outputs)
+        self.label = label
+        self.segmented = derived_bytes(model, weights) > DERIVED_MAX_BYTES
+        if self.segmented:
+            from trt_tui.core.parity.segments import SegmentedRunner
+
+            # run a few times: each segment rounds its weights as it runs; more (a stream's chunks): rounded
+            # once into a temporary file, mapped by every run
+            self.runner = SegmentedRunner(model, weights, DERIVED_MAX_BYTES, ("cpu",), name=label, derive_once=runs > 2)
+            self.runner.activate()
+            consts = {t.name for t in model.graph.initializer}
+            self.inputs = [i.name for i in model.graph.input if i.name not in consts]
+            self.outputs = list(self.runner.outputs)
+            return
         if weights is not None and any(is_external(t) for t in model.graph.initializer):
             from trt_tui.core.parity.runners import onnx_runner
 
@@ -84,11 +97,13 @@ class OrtModel:
         sess = self.runner.sess
         self.inputs = [i.name for i in sess.get_inputs()]
         self.outputs = [o.name for o in sess.get_outputs()]
-        self.label = label
 
     def run(self, feed: dict[str, np.ndarray], names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         """The outputs `names` (default: all of the session's) for `feed` (extra entries are ignored)."""
         names = list(names) if names is not None else self.outputs
+        if self.segmented:  # its segments name the side in their own one-line errors
+            out = self.runner.infer({k: feed[k] for k in self.inputs})
+            return {n: out[n] for n in names}
         try:
             values = self.runner.sess.run(names, {k: feed[k] for k in self.inputs})
         except Exception as exc:  # ORT's own exception types: one line naming the side
@@ -98,6 +113,17 @@ class OrtModel:
     def close(self) -> None:
         if self.runner.is_active:
             self.runner.deactivate()
+
+
+# Above this many bytes of derived weights (the emulation's rounded copies, computed in memory) a model runs in
+# segments of at most this many bytes (SegmentedRunner), each rounded when its segment runs: a pin set of a
+# parakeet-scale encoder (2.3 GB) otherwise held a whole rounded copy of its weights besides the mapped FP32 ones.
+DERIVED_MAX_BYTES = 256 << 20
+
+
+def derived_bytes(model: onnx.ModelProto, weights: WeightSource | None) -> int:
+    derived = getattr(weights, "derived", None) or {}
+    return sum(nbytes(t) for t in model.graph.initializer if t.name in derived) if derived else 0
 
 
 # Above this many bytes of weights the gated graph (which holds them twice) is not worth it: emulate per set.
@@ -115,8 +141,9 @@ class PinnedEmulation:
     """
 
     def __init__(self, model: onnx.ModelProto, low: str, *, fuse_bias: bool = True, outputs: Sequence[str] | None = None,
-                 base_dir=None):  # fmt: skip
+                 base_dir=None, runs: int = 1):  # fmt: skip
         self.model, self.low, self.fuse_bias, self.base_dir = model, low, fuse_bias, base_dir
+        self.runs = runs  # inferences per pin set (a stream's chunks): see OrtModel
         self.outputs = list(outputs) if outputs is not None else [o.name for o in model.graph.output]
         self._gated: OrtModel | None = None
         self._flags = None
@@ -138,7 +165,8 @@ class PinnedEmulation:
         from trt_tui.core import precision
 
         emulated = precision.emulate(self.model, self.low, sorted(pins), fuse_bias=self.fuse_bias, base_dir=self.base_dir)
-        session = OrtModel(emulated.model, names, label=f"fp32-pinned emulation ({len(pins)} pins)", weights=emulated.weights)
+        session = OrtModel(emulated.model, names, label=f"fp32-pinned emulation ({len(pins)} pins)", weights=emulated.weights,
+                           runs=self.runs)  # fmt: skip
         try:
             yield session.run
         finally:

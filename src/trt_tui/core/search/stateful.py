@@ -74,7 +74,7 @@ class StreamEvaluator:
         self.samples = SearchSamples([])
         self.weights = WeightSource(base_dir)
         self.reference = _ReplayReference(model, self.weights)
-        self.emulation = PinnedEmulation(model, low, fuse_bias=fuse_bias, base_dir=base_dir)  # graph outputs
+        self.emulation = PinnedEmulation(model, low, fuse_bias=fuse_bias, base_dir=base_dir, runs=chunks)  # graph outputs
         self.cache: dict[frozenset[str], Verdict] = {}
         self._candidate_inferences = 0
         self.outputs = list(contract.outputs)
