@@ -58,15 +58,23 @@ def _ort_round_trip(arr: np.ndarray, low_type: int) -> np.ndarray | None:
             # weight kept an 800 MB weight's fp16 and output buffers (+830 MB peak on a 2.4 GB model's compare)
             session = _ROUNDERS[low_type] = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
         flat = np.ascontiguousarray(arr).reshape(-1)
-        out = np.empty_like(flat)
+        if flat.size <= ORT_ROUND_CHUNK:  # one run: its output is ours (a copy), no second buffer to fill
+            out = session.run(None, {"x": flat})[0]
+            return out.reshape(arr.shape) if out.shape == flat.shape and not _has_nan(out) else None
+        out = np.empty(flat.shape, np.float32)
         for start in range(0, flat.size, ORT_ROUND_CHUNK):  # chunks: ORT's temporaries stay small
             part = session.run(None, {"x": flat[start : start + ORT_ROUND_CHUNK]})[0]
-            if part.shape != (min(ORT_ROUND_CHUNK, flat.size - start),) or np.isnan(part).any():
+            if part.shape != (min(ORT_ROUND_CHUNK, flat.size - start),) or _has_nan(part):
                 return None
             out[start : start + part.size] = part
     except Exception:  # numpy's route is the reference: any trouble here just means the slower path
         return None
     return out.reshape(arr.shape)
+
+
+def _has_nan(a: np.ndarray) -> bool:
+    """NaN anywhere: max propagates it, one pass without isnan's temporary mask."""
+    return bool(np.isnan(a.max()))
 
 
 def tensor_from(arr: np.ndarray, name: str) -> onnx.TensorProto:
