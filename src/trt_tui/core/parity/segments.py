@@ -101,6 +101,10 @@ class SegmentPlan:
         self.widened: dict[int, tuple[set[str], set[str]]] = {}  # segment -> bf16 tensors carried as float32 (in, out)
         self._inferred: dict[str, int] | None = None
         self._submodels: dict[tuple, tuple] = {}  # (segment, input types) -> (model, supplied, widened)
+        # Supplied weights as graph inputs fed at each run (CPU only; SegmentedExecutor decides): ONNX Runtime
+        # copies initializers given as OrtValues (ort_copies_supplied_weights) but reads a fed input in place,
+        # which spares a copy of every rounded weight (fresh pages: memcpy plus page faults) per segment.
+        self.weights_as_inputs = False
         self.graph_inputs = [i.name for i in graph.input if i.name not in self.initializers]
         self.value_types: dict[str, int] = {}
         for vi in (*graph.input, *graph.value_info, *graph.output):
@@ -191,7 +195,9 @@ class SegmentPlan:
         for t in inits:
             if mapped and on_disk(t):
                 self.weights.checked_range(t)  # inside the model's folder, the range inside the file: one line if not
-        inline = [placeholder(t) if t in supplied else inlined(t, self.weights) for t in inits]
+        fed = {t.name for t in supplied if self.weights_as_inputs and t.data_type in FEEDABLE_TYPES}
+        inputs += [helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in supplied if t.name in fed]
+        inline = [placeholder(t) if t in supplied else inlined(t, self.weights) for t in inits if t.name not in fed]
         graph = helper.make_graph(nodes, f"segment_{k}", inputs, outputs, inline)
         sub = helper.make_model(graph, opset_imports=self.model.opset_import, ir_version=self.model.ir_version)
         sub.functions.extend(self.model.functions)
@@ -277,6 +283,11 @@ def ort_runner(model_bytes: bytes, providers: Iterable[str] = ("cpu",), *, optim
     return OnnxrtRunner(session, name=name)
 
 
+# Element types numpy holds natively, so a weight of that type can be fed through ONNX Runtime's Python API
+# (bf16 and fp8 cannot: those stay initializers given as OrtValues).
+FEEDABLE_TYPES = frozenset({onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE})
+
+
 class SegmentedExecutor:
     """Runs a `SegmentPlan` segment by segment over several iterations of feeds, one live state per iteration."""
 
@@ -292,6 +303,8 @@ class SegmentedExecutor:
         self.providers = tuple(providers)
         self.on_placement = on_placement  # GPU runs: told which provider took each segment's nodes
         self.label = label  # which side (reference / candidate) this runs, for error messages
+        # on a GPU a fed weight would cross to the device at every run; an initializer crosses once
+        plan.weights_as_inputs = all("cpu" in p.lower() for p in self.providers)
         missing = [n for n in plan.graph_inputs if n not in feeds[0]] if feeds else []
         if missing:
             raise UserError(f"no input data for model input(s) {', '.join(missing)}")
@@ -310,6 +323,7 @@ class SegmentRun:
         self.segment = executor.plan.segments[k]
         self.runner = None
         self.values: dict = {}  # the OrtValues of this segment's weights, alive exactly as long as its session
+        self.fed: dict[str, np.ndarray] = {}  # weights fed as inputs at each run (SegmentPlan.weights_as_inputs)
 
     def __enter__(self) -> SegmentRun:
         seg = self.segment
@@ -317,7 +331,9 @@ class SegmentRun:
             dtypes = {t: self.executor.live[0][t].dtype for t in seg.inputs}
             plan = self.executor.plan
             sub, supplied = plan.submodel(self.k, dtypes)
-            self.values = {t.name: plan.weights.ort_value(t) for t in supplied}
+            fed = {i.name for i in sub.graph.input}
+            self.fed = {t.name: np.ascontiguousarray(plan.weights.array(t)) for t in supplied if t.name in fed}
+            self.values = {t.name: plan.weights.ort_value(t) for t in supplied if t.name not in fed}
             self.runner = ort_runner(
                 sub.SerializeToString(), self.executor.providers, name=f"{self.executor.label} (segment {self.k})",
                 initializers=self.values, on_placement=self.executor.on_placement, external_folder=plan.weights.base_dir,
@@ -329,7 +345,7 @@ class SegmentRun:
         seg = self.segment
         live = self.executor.live[i]
         wide_in, wide_out = self.executor.plan.widened.get(self.k, (set(), set()))
-        feed = {wide_name(t) if t in wide_in else t: live[t] for t in seg.inputs}
+        feed = {wide_name(t) if t in wide_in else t: live[t] for t in seg.inputs} | self.fed
         try:
             out = self.runner.infer(feed, check_inputs=False) if self.runner else {}
         except Exception as exc:  # ORT's run-time failures (shape mismatches from guessed dims, ...): one line
@@ -347,6 +363,7 @@ class SegmentRun:
             self.runner.deactivate()
             self.runner = None
         self.values = {}
+        self.fed = {}
         release_freed_memory()
 
 
