@@ -133,3 +133,27 @@ def test_small_constants_saved_external_still_run_whole_and_in_segments(tmp_path
     assert ref["y"].shape == (2, 2 * d)
     result = compare(path, "emulate", precision="fp16")
     assert {t.name for t in result.tensors} >= {"m", "y"}
+
+
+def test_rounded_weights_are_fed_on_the_cpu_and_give_the_same_rows(tmp_path, monkeypatch):
+    """The emulation's rounded weights reach a CPU segment as graph inputs fed at each run (ONNX Runtime copies
+    initializers given as OrtValues); the rows are those of the initializer route, field for field."""
+    from trt_tui.core.parity import segments
+
+    path = _mlp_with_external_data(tmp_path, d=640)  # 1.6 MB weights: supplied, not inlined in the segment
+    seen = []  # per segment session: (weights fed as inputs, weights given as initializers)
+    make = segments.ort_runner
+
+    def spy(model_bytes, *args, initializers=None, **kwargs):
+        sub = onnx.load_from_string(model_bytes)
+        seen.append(({i.name for i in sub.graph.input} & {"w0", "w1", "w2"}, set(initializers or ())))
+        return make(model_bytes, *args, initializers=initializers, **kwargs)
+
+    monkeypatch.setattr(segments, "ort_runner", spy)
+    as_inputs = compare(path, "emulate", precision="fp16")
+    assert ({"w0", "w1", "w2"}, set()) in seen  # the candidate's weights: fed, none given as OrtValues
+    seen.clear()
+    monkeypatch.setattr(segments, "FEEDABLE_TYPES", frozenset())  # as bf16 weights (and GPU runs) still go
+    as_initializers = compare(path, "emulate", precision="fp16")
+    assert (set(), {"w0", "w1", "w2"}) in seen
+    assert [d.to_json() for d in as_inputs.tensors] == [d.to_json() for d in as_initializers.tensors]
