@@ -503,9 +503,16 @@ def prepare_comparison(
         # a GRU/LSTM/RNN's running state is rounded at every step only over a static sequence length: give
         # the emulation the shapes this comparison feeds (the reference runs the model as it is)
         source = _with_static_inputs(full, _feeds(inputs, index, ref_kind == "outputs", kind.saved, []))
-    setup = kind.setup(CandidateContext(spec, index, Path(model), source, providers, random, warnings))
+    # the inputs are drawn while the candidate is built (a model of GBs: its weights read for their range):
+    # numpy releases the GIL in both, and this was a second of one busy core before the first inference
+    from concurrent.futures import ThreadPoolExecutor
 
-    feeds = _feeds(inputs, index, ref_kind == "outputs", kind.saved, warnings)
+    feed_warnings: list[str] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="trt_tui_feeds") as pool:
+        drawing = pool.submit(_feeds, inputs, index, ref_kind == "outputs", kind.saved, feed_warnings)
+        setup = kind.setup(CandidateContext(spec, index, Path(model), source, providers, random, warnings))
+        feeds = drawing.result()
+    warnings.extend(feed_warnings)  # after the candidate's, as when they were made one after the other
     comparison = Comparison(index, ref_side, setup.side, feeds, options, precision=setup.precision, warnings=warnings)
     comparison.low_precision = setup.low_precision
     return comparison
