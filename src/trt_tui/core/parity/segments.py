@@ -234,13 +234,14 @@ def quiet_polygraphy() -> None:
 
 
 def ort_runner(model_bytes: bytes, providers: Iterable[str] = ("cpu",), *, optimize: bool = False, name: str = "onnxrt",
-               initializers: dict | None = None, on_placement=None, external_folder=None):  # fmt: skip
+               initializers: dict | None = None, on_placement=None, external_folder=None, fed_weights: bool = False):  # fmt: skip
     """A Polygraphy ONNX Runtime runner (not activated) over serialized model bytes.
 
     `initializers` maps placeholder initializer names to OrtValues (see `weights.placeholder`); the session
     uses their memory as is, so their arrays must outlive it (the caller holds them). `providers` are matched
     by substring (providers.resolve: TF32 off on CUDA); on a GPU `on_placement(provider -> node names)` is
-    told where ONNX Runtime placed the nodes.
+    told where ONNX Runtime placed the nodes. `fed_weights`: the caller feeds weights as inputs at each run
+    (SegmentPlan.weights_as_inputs); prepacking stays off as when they were given as initializers.
 
     The session is ours rather than Polygraphy's SessionFromOnnx, for one option it does not expose: idle
     intra-op threads must not spin. Both sides' sessions are open while numpy reduces their tensors, and
@@ -266,8 +267,10 @@ def ort_runner(model_bytes: bytes, providers: Iterable[str] = ("cpu",), *, optim
             options.add_session_config_entry("session.model_external_initializers_file_folder_path", str(external_folder))
         if initializers:
             options.add_external_initializers(list(initializers), list(initializers.values()))
-        if external_folder is not None or initializers:
-            # prepacking would copy every weight into ORT's own packed buffers: twice the memory we bound
+        if external_folder is not None or initializers or fed_weights:
+            # prepacking would copy every weight into ORT's own packed buffers: twice the memory we bound.
+            # Fed weights too: else the segment's small inline MatMul weights were prepacked, and a packed
+            # MatMul sums in another order (other bits than the same segment with its weights as initializers)
             options.add_session_config_entry("session.disable_prepacking", "1")
         try:
             return ort.InferenceSession(model_bytes, sess_options=options, providers=chosen)
@@ -337,6 +340,7 @@ class SegmentRun:
             self.runner = ort_runner(
                 sub.SerializeToString(), self.executor.providers, name=f"{self.executor.label} (segment {self.k})",
                 initializers=self.values, on_placement=self.executor.on_placement, external_folder=plan.weights.base_dir,
+                fed_weights=bool(self.fed),
             )  # fmt: skip
             self.runner.activate()  # (our in-memory weights are dropped there once ORT holds a copy)
         return self
