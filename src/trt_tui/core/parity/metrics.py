@@ -333,10 +333,12 @@ def _sample_stride(step: int) -> int:
     columns of every row (an attention map 8x74x330 read every 15th element sees 22 of its 330 key positions),
     and the band around its estimate missed the median on 436 of a parakeet-scale comparison's tensors, each
     then partitioned whole (1.8 s). A prime stride visits every column of any shorter row."""
-    p = max(2, step)
+    if step <= 1:
+        return 1
+    p = step
     while any(p % d == 0 for d in range(2, math.isqrt(p) + 1)):
         p += 1
-    return p if step > 1 else 1
+    return p
 
 
 def _select_positions(a: np.ndarray, positions: list[int], ws: Workspace | None = None) -> dict[int, float]:

@@ -337,9 +337,9 @@ class SegmentRun:
             dtypes = {t: self.executor.live[0][t].dtype for t in seg.inputs}
             plan = self.executor.plan
             sub, supplied = plan.submodel(self.k, dtypes)
-            fed = {i.name for i in sub.graph.input}
-            self.fed = {t.name: np.ascontiguousarray(plan.weights.array(t)) for t in supplied if t.name in fed}
-            self.values = {t.name: plan.weights.ort_value(t) for t in supplied if t.name not in fed}
+            as_inputs = {i.name for i in sub.graph.input}  # the supplied weights the plan made graph inputs
+            self.fed = {t.name: np.ascontiguousarray(plan.weights.array(t)) for t in supplied if t.name in as_inputs}
+            self.values = {t.name: plan.weights.ort_value(t) for t in supplied if t.name not in as_inputs}
             self.runner = ort_runner(
                 sub.SerializeToString(), self.executor.providers, name=f"{self.executor.label} (segment {self.k})",
                 initializers=self.values, on_placement=self.executor.on_placement, external_folder=plan.weights.base_dir,
