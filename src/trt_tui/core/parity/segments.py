@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -289,6 +289,30 @@ def ort_runner(model_bytes: bytes, providers: Iterable[str] = ("cpu",), *, optim
     return OnnxrtRunner(session, name=name)
 
 
+def infer_fn(runner) -> Callable[[dict], dict[str, np.ndarray]]:
+    """How to call an activated runner cheaply, many times (stream chunks, a comparison's segments).
+
+    Polygraphy's `infer` costs ~5 ms a call on these machines (input checks, and an importlib lookup for
+    torch per input: a segment fed its weights as inputs has hundreds), more than a small streaming model's
+    inference: over 300 chunks x 2 sides it was most of the run, and ~0.8 s of a parakeet-scale comparison.
+    An activated OnnxrtRunner is therefore called through its session (same session, same outputs by name);
+    other Polygraphy runners skip the input checks; anything else is called as is.
+    """
+    sess = getattr(runner, "sess", None)
+    if sess is not None and hasattr(sess, "get_outputs") and hasattr(sess, "run"):
+        names = [o.name for o in sess.get_outputs()]
+        return lambda feeds: dict(zip(names, sess.run(names, feeds)))
+    import inspect
+
+    try:
+        params = inspect.signature(runner.infer).parameters
+    except (TypeError, ValueError):
+        params = {}
+    if "check_inputs" in params:
+        return lambda feeds: runner.infer(feeds, check_inputs=False)
+    return runner.infer
+
+
 # Element types numpy holds natively, so a weight of that type can be fed through ONNX Runtime's Python API
 # (bf16 and fp8 cannot: those stay initializers given as OrtValues).
 FEEDABLE_TYPES = frozenset({onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE})
@@ -328,6 +352,7 @@ class SegmentRun:
         self.k = k
         self.segment = executor.plan.segments[k]
         self.runner = None
+        self.infer = None  # the runner's session, called directly (infer_fn)
         self.values: dict = {}  # the OrtValues of this segment's weights, alive exactly as long as its session
         self.fed: dict[str, np.ndarray] = {}  # weights fed as inputs at each run (SegmentPlan.weights_as_inputs)
 
@@ -346,6 +371,7 @@ class SegmentRun:
                 unpacked=bool(self.fed) or plan.unpacked,
             )  # fmt: skip
             self.runner.activate()  # (our in-memory weights are dropped there once ORT holds a copy)
+            self.infer = infer_fn(self.runner)
         return self
 
     def run(self, i: int) -> dict[str, np.ndarray]:
@@ -354,7 +380,7 @@ class SegmentRun:
         wide_in, wide_out = self.executor.plan.widened.get(self.k, (set(), set()))
         feed = {wide_name(t) if t in wide_in else t: live[t] for t in seg.inputs} | self.fed
         try:
-            out = self.runner.infer(feed, check_inputs=False) if self.runner else {}
+            out = self.infer(feed) if self.runner else {}
         except Exception as exc:  # ORT's run-time failures (shape mismatches from guessed dims, ...): one line
             raise UserError(ort_failure(exc, self.executor.label, at_run=True)) from None
         out = {t: out[wide_name(t)] for t in wide_out} | {t: v for t, v in out.items() if t not in wide_out}
@@ -369,6 +395,7 @@ class SegmentRun:
         if self.runner is not None:
             self.runner.deactivate()
             self.runner = None
+            self.infer = None
         self.values = {}
         self.fed = {}
         release_freed_memory()

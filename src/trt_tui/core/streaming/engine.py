@@ -17,7 +17,6 @@ Runners are anything with `infer(feed_dict) -> {name: ndarray}`: Polygraphy runn
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -28,6 +27,7 @@ import numpy as np
 
 from trt_tui.core.errors import UserError
 from trt_tui.core.parity.metrics import FP16_MAX, LayerDrift, quantile_label, tensor_drift
+from trt_tui.core.parity.segments import infer_fn
 from trt_tui.core.streaming.contract import MODES, TREND_METRICS, Contract, Criterion
 from trt_tui.core.streaming.feeds import StreamInputs, initial_state
 from trt_tui.core.streaming.invariants import InvariantChecker, InvariantResult
@@ -288,7 +288,7 @@ class RunnerReference:
         self.label = label
         self.available_chunks = self.inputs.available_chunks
         self.where = self.inputs.file
-        self._infer = _infer_fn(runner)
+        self._infer = infer_fn(runner)
         self._state: dict[str, np.ndarray] | None = None
 
     def chunk(self, plan) -> RefChunk:
@@ -327,7 +327,7 @@ def iter_streams(
     if reference.available_chunks is not None and n > reference.available_chunks:
         raise UserError(f"holds {reference.available_chunks} chunks but {n} were asked for (use --chunks)", reference.where)
     single = len(candidates) == 1
-    infers = {label: _infer_fn(r) for label, r in candidates.items()}
+    infers = {label: infer_fn(r) for label, r in candidates.items()}
     sides = {label: "candidate" if single else f"candidate {label}" for label in candidates}
     states: dict[str, dict[str, np.ndarray]] = {}
     initial: dict[str, np.ndarray] = {}
@@ -483,27 +483,6 @@ def _cancelled(cancel) -> bool:
         return False
     is_set = getattr(cancel, "is_set", None)
     return bool(is_set() if is_set is not None else cancel())
-
-
-def _infer_fn(runner: Runner) -> Callable[[dict], Mapping[str, np.ndarray]]:
-    """How to call a runner once per chunk, cheaply.
-
-    Polygraphy's `infer` costs ~5 ms a call on these machines (input checks, and an importlib lookup for
-    torch per input), more than a small streaming model's inference: over 300 chunks x 2 sides it was most
-    of the run. An activated OnnxrtRunner is therefore called through its session (same session, same
-    outputs by name); other Polygraphy runners skip the input checks; anything else is called as is.
-    """
-    sess = getattr(runner, "sess", None)
-    if sess is not None and hasattr(sess, "get_outputs") and hasattr(sess, "run"):
-        names = [o.name for o in sess.get_outputs()]
-        return lambda feeds: dict(zip(names, sess.run(names, feeds)))
-    try:
-        params = inspect.signature(runner.infer).parameters
-    except (TypeError, ValueError):
-        params = {}
-    if "check_inputs" in params:
-        return lambda feeds: runner.infer(feeds, check_inputs=False)
-    return runner.infer
 
 
 def _infer(infer: Callable, feeds: dict, side: str, index: int, contract: Contract) -> dict[str, np.ndarray]:
