@@ -130,3 +130,54 @@ def test_emulated_fp16_finds_the_decomposed_layernorm_overflow(models):
     pinned = compare(models["transformer_decomposed_ln"], "emulate", pins=pow_nodes, inputs=spec)
     assert pinned.first_nonfinite is None or pinned.first_nonfinite.op_type != "Pow"
     assert len(pinned.tensors) == len(result.tensors)
+
+
+def test_sides_run_at_once_give_the_rows_of_sides_run_in_turn(pair, monkeypatch):
+    """Two CPU ONNX sides run on two threads, each with half the cores: the same rows as one after the other
+    (an intra-op thread computes whole output elements); any other pair of sides runs in turn as before."""
+    from trt_tui.core.parity import engine
+
+    def rows(concurrent: bool):
+        comparison = prepare_comparison(pair[0], "emulate", precision="fp16", options=CompareOptions(max_memory=8 << 10),
+                                        inputs=InputSpec(iterations=2))  # fmt: skip
+        assert comparison._concurrent and comparison.reference.threads == max(1, engine.CORES // 2)
+        comparison._concurrent = concurrent
+        for _ in comparison.run():
+            pass
+        return [d.to_json() for d in comparison.result().tensors]
+
+    assert rows(True) == rows(False)
+
+
+def test_a_failing_candidate_run_waits_for_the_reference_run(pair, monkeypatch):
+    """The candidate's inference fails while the reference's still runs on its thread: the error is the
+    candidate's, and the reference's inference is over before the segments close."""
+    import time
+
+    from trt_tui.core.parity import segments
+
+    comparison = prepare_comparison(pair[0], "emulate", precision="fp16")
+    finished = []
+    real_run = segments.SegmentRun.run
+
+    def run(self, i):
+        if self.executor is comparison.candidate.executor:
+            raise UserError("candidate broke")
+        time.sleep(0.2)
+        out = real_run(self, i)
+        finished.append(i)
+        return out
+
+    closed = []
+    real_exit = segments.SegmentRun.__exit__
+
+    def exit_(self, *exc):
+        closed.append(list(finished))
+        return real_exit(self, *exc)
+
+    monkeypatch.setattr(segments.SegmentRun, "run", run)
+    monkeypatch.setattr(segments.SegmentRun, "__exit__", exit_)
+    with pytest.raises(UserError, match="candidate broke"):
+        for _ in comparison.run():
+            pass
+    assert closed and all(done == [0] for done in closed)

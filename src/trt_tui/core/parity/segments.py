@@ -237,14 +237,16 @@ def quiet_polygraphy() -> None:
 
 
 def ort_runner(model_bytes: bytes, providers: Iterable[str] = ("cpu",), *, optimize: bool = False, name: str = "onnxrt",
-               initializers: dict | None = None, on_placement=None, external_folder=None, unpacked: bool = False):  # fmt: skip
+               initializers: dict | None = None, on_placement=None, external_folder=None, unpacked: bool = False,
+               threads: int = 0):  # fmt: skip
     """A Polygraphy ONNX Runtime runner (not activated) over serialized model bytes.
 
     `initializers` maps placeholder initializer names to OrtValues (see `weights.placeholder`); the session
     uses their memory as is, so their arrays must outlive it (the caller holds them). `providers` are matched
     by substring (providers.resolve: TF32 off on CUDA); on a GPU `on_placement(provider -> node names)` is
     told where ONNX Runtime placed the nodes. `unpacked`: prepacking off whatever the weights (the caller feeds
-    them as inputs, SegmentPlan.weights_as_inputs, or stands in for one session that had it off).
+    them as inputs, SegmentPlan.weights_as_inputs, or stands in for one session that had it off). `threads`: ONNX
+    Runtime's intra-op threads (0: its default, one per core).
 
     The session is ours rather than Polygraphy's SessionFromOnnx, for one option it does not expose: idle
     intra-op threads must not spin. Both sides' sessions are open while numpy reduces their tensors, and
@@ -262,6 +264,7 @@ def ort_runner(model_bytes: bytes, providers: Iterable[str] = ("cpu",), *, optim
             ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize else ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         )
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.intra_op_num_threads = threads
         # no arena: a comparison makes a session per segment, and an arena's blocks outlive their session in
         # the process heap (measured: +40 MB RSS per segment on a 24-layer encoder, never given back)
         options.enable_cpu_mem_arena = False
@@ -328,9 +331,11 @@ class SegmentedExecutor:
         providers: Sequence[str] = ("cpu",),
         label: str = "onnxrt",
         on_placement=None,
+        threads: int = 0,
     ):
         self.plan = plan
         self.providers = tuple(providers)
+        self.threads = threads  # ONNX Runtime's intra-op threads per session (0: its default)
         self.on_placement = on_placement  # GPU runs: told which provider took each segment's nodes
         self.label = label  # which side (reference / candidate) this runs, for error messages
         # on a GPU a fed weight would cross to the device at every run; an initializer crosses once
@@ -368,7 +373,7 @@ class SegmentRun:
             self.runner = ort_runner(
                 sub.SerializeToString(), self.executor.providers, name=f"{self.executor.label} (segment {self.k})",
                 initializers=self.values, on_placement=self.executor.on_placement, external_folder=plan.weights.base_dir,
-                unpacked=bool(self.fed) or plan.unpacked,
+                unpacked=bool(self.fed) or plan.unpacked, threads=self.executor.threads,
             )  # fmt: skip
             self.runner.activate()  # (our in-memory weights are dropped there once ORT holds a copy)
             self.infer = infer_fn(self.runner)

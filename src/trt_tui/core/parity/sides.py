@@ -54,11 +54,16 @@ class OnnxSide:
         self.providers = tuple(providers)
         self.executor: SegmentedExecutor | None = None
         self.placements: dict[str, str] = {}  # GPU runs: node name -> the execution provider that ran it
+        self.threads = 0  # ONNX Runtime's intra-op threads per session (0: its default); set before prepare
 
     def _placed(self, by_provider: dict[str, list[str]]) -> None:
         for provider, nodes in by_provider.items():
             for node in nodes:
                 self.placements[node] = provider
+
+    @property
+    def on_cpu(self) -> bool:
+        return all("cpu" in p.lower() for p in self.providers)
 
     def cpu_fallbacks(self) -> list[str]:
         """Nodes ONNX Runtime ran on its CPU EP in a GPU run (no CUDA kernel for that op and type)."""
@@ -71,7 +76,7 @@ class OnnxSide:
 
     def prepare(self, batches: Sequence[Sequence[str]], feeds: Sequence[dict[str, np.ndarray]]) -> None:
         self.executor = SegmentedExecutor(SegmentPlan(self.model, batches, self.weights), feeds, self.providers, label=self.label,
-                                          on_placement=self._placed)  # fmt: skip
+                                          on_placement=self._placed, threads=self.threads)  # fmt: skip
 
     def open(self, k: int):
         return self.executor.open(k)
