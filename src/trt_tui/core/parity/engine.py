@@ -300,10 +300,14 @@ class Comparison:
         pending = self._side_pool.submit(ref.run, i)
         try:
             c_out = cand.run(i)
-        except BaseException:
+            r_out = pending.result()  # (a Ctrl-C may land while waiting here too)
+        except BaseException as exc:
             futures_wait([pending])  # the reference's session must be done before its segment is closed
+            ref_error = pending.exception()
+            if isinstance(exc, Exception) and ref_error is not None and ref_error is not exc:
+                raise ref_error from None  # both failed: the reference's error, as when the sides run in turn
             raise
-        return pending.result(), c_out
+        return r_out, c_out
 
     def _settle(self, state: _Pipeline, running: _BatchRows | None = None) -> Iterator[BatchUpdate]:
         """Wait for the pending reductions (in submission order: iterations stay in order per tensor), then
