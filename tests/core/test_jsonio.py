@@ -44,3 +44,18 @@ def test_non_finite_floats_are_null_strict_json():
 def test_unknown_objects_fail_loudly_not_as_str():
     with pytest.raises(TypeError, match="cannot encode object"):
         jsonio.dumps({"x": object()})
+
+
+def test_one_line_from_writes_deep_containers_one_per_line():
+    """The same JSON as full indenting; containers at that depth (a comparison's rows) on one line each."""
+    import numpy as np
+
+    value = {"schema": "x", "rows": [{"a": 1, "b": [1.5, float("nan")], "c": {"d": np.float32(2)}}, {"a": 2}], "empty": [],
+             "meta": {"k": [1, 2]}}  # fmt: skip
+    text = jsonio.dumps(value, indent=1, one_line_from=2)
+    assert json.loads(text) == json.loads(jsonio.dumps(value, indent=1))
+    lines = text.splitlines()
+    assert ' {"a": 1, "b": [1.5, null], "c": {"d": 2.0}},' in [line[1:] for line in lines]
+    assert lines[0] == "{" and lines[-1] == "}" and ' "empty": [],' in lines
+    assert jsonio.dumps(value, indent=2, one_line_from=0) == json.dumps(json.loads(text))
+    assert json.loads(jsonio.dumps(value, indent=1, one_line_from=5, sort_keys=True)) == json.loads(text)

@@ -61,6 +61,26 @@ def _key(key: Any) -> str:
     return converted if isinstance(converted, str) else json.dumps(converted)
 
 
-def dumps(value: Any, *, indent: int | None = None, sort_keys: bool = False) -> str:
-    """Strict JSON text of `value` after `to_jsonable` (never NaN, never a TypeError from numpy types)."""
-    return json.dumps(to_jsonable(value), indent=indent, sort_keys=sort_keys, allow_nan=False)
+def dumps(value: Any, *, indent: int | None = None, sort_keys: bool = False, one_line_from: int | None = None) -> str:
+    """Strict JSON text of `value` after `to_jsonable` (never NaN, never a TypeError from numpy types).
+
+    `one_line_from` (with `indent`): containers nested that deep (the top level is depth 0) are written one
+    per line by json's C encoder. json indents in pure Python: a parakeet-scale comparison's 1,572 tensor rows
+    (3.3 MB) took ~1 s that way, against ~0.1 s for a row per line, which also reads and diffs well."""
+    data = to_jsonable(value)
+    if indent is None or one_line_from is None:
+        return json.dumps(data, indent=indent, sort_keys=sort_keys, allow_nan=False)
+    return _indented(data, indent, sort_keys, one_line_from, 0)
+
+
+def _indented(value: Any, indent: int, sort_keys: bool, one_line_from: int, depth: int) -> str:
+    if depth >= one_line_from or not isinstance(value, (dict, list)) or not value:
+        return json.dumps(value, sort_keys=sort_keys, allow_nan=False)
+    inner = "\n" + " " * (indent * (depth + 1))
+    outer = "\n" + " " * (indent * depth)
+    if isinstance(value, dict):
+        keys = sorted(value) if sort_keys else list(value)
+        items = [f"{json.dumps(k)}: {_indented(value[k], indent, sort_keys, one_line_from, depth + 1)}" for k in keys]
+        return "{" + inner + ("," + inner).join(items) + outer + "}"
+    items = [_indented(v, indent, sort_keys, one_line_from, depth + 1) for v in value]
+    return "[" + inner + ("," + inner).join(items) + outer + "]"

@@ -157,7 +157,8 @@ class CompareResult:
         }
 
     def write_json(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
-        atomic_write(path, jsonio.dumps(self.to_json(), indent=1) + "\n", overwrite=overwrite)
+        # a row per tensor on one line (jsonio.dumps): ~10x faster than indenting every field at scale
+        atomic_write(path, jsonio.dumps(self.to_json(), indent=1, one_line_from=2) + "\n", overwrite=overwrite)
 
     def to_csv(self) -> str:
         buf = io.StringIO()
