@@ -99,6 +99,7 @@ class Plan:
     weights: DerivedWeights = field(default_factory=DerivedWeights)
     lazy: bool = False  # derive changed weights on demand instead of holding them (large or external models)
     shapes: dict[str, list[int | None]] = field(default_factory=dict)  # tensor -> dims (None: not static)
+    peaks: dict[str, float] = field(default_factory=dict)  # max |value| of the constants the init_max check read
 
     def static_dim(self, tensor: str, axis: int) -> int | None:
         dims = self.shapes.get(tensor)
@@ -232,7 +233,10 @@ def make_plan(
     init_max: float = 65504.0,
     base_dir: str | os.PathLike | None = None,
     round_all: bool = False,
+    peaks: dict[str, float] | None = None,
 ) -> Plan:
+    """`peaks`: an earlier plan's `peaks` of the same model and weights: those constants are not read again
+    (a 2.4 GB model's weights take ~0.4 s to scan; the pin search plans the same model once per pin set)."""
     if low not in LOW_TYPES:
         raise UserError(f"unknown low precision {low!r}; choose fp16 or bf16")
     proto, base_dir = prepare_model(model, base_dir, allow_subgraphs=round_all)
@@ -261,12 +265,13 @@ def make_plan(
                     source,
                 ) from None
             # mixed: go on at the model's opset; the nodes the spec keeps FP32 are listed with their reason
-    plan = _plan_at(proto, low, low_type, pin_set, init_max, round_all, DerivedWeights(base_dir))
+    plan = _plan_at(proto, low, low_type, pin_set, init_max, round_all, DerivedWeights(base_dir), peaks or {})
     plan.opset_upgrade = upgrade
     return plan
 
 
-def _plan_at(proto: onnx.ModelProto, low: str, low_type: int, pin_set: set[str], init_max: float, round_all: bool, weights: DerivedWeights) -> Plan:
+def _plan_at(proto: onnx.ModelProto, low: str, low_type: int, pin_set: set[str], init_max: float, round_all: bool, weights: DerivedWeights,
+             known_peaks: dict[str, float]) -> Plan:  # fmt: skip
     graph = proto.graph
     nodes = list(graph.node)
     names = [node_name(n) for n in nodes]
@@ -319,7 +324,7 @@ def _plan_at(proto: onnx.ModelProto, low: str, low_type: int, pin_set: set[str],
             plan.auto_fp32.append(KeptFp32(names[i], nodes[i].op_type, reason))
         plan.nodes.append(NodePlan(mode, low_in, low_out))
 
-    _apply_init_max(plan, nodes, init_max)
+    _apply_init_max(plan, nodes, init_max, known_peaks)
     auto = {a.node: a.reason for a in plan.auto_fp32}
     overflow = {n: f"reads {o.name} (|x| up to {o.max_abs:g} > init_max)" for o in plan.overflow for n in o.kept_fp32}
     reasons = {"fp32": lambda n: PINNED, "auto": auto.get, "overflow": overflow.get, "host": lambda n: HOST_REASON}
@@ -523,14 +528,16 @@ def _peaks(plan: Plan, names: list[str]) -> dict[str, float]:
     return {n: read[n] if n in read else plan.const_max_abs(n) for n in names}
 
 
-def _apply_init_max(plan: Plan, nodes: list[onnx.NodeProto], init_max: float) -> None:
+def _apply_init_max(plan: Plan, nodes: list[onnx.NodeProto], init_max: float, known_peaks: dict[str, float]) -> None:
     """Consumers of constants beyond init_max stay FP32 (the constant would be inf in fp16)."""
     def low_readers(cname: str) -> list[int]:
         users = [i for i in plan.consumers.get(cname, ()) if plan.nodes[i].mode == "low"]
         # only positions that would actually be converted read the low-precision value
         return [i for i in users if any(nodes[i].input[k] == cname for k in plan.nodes[i].low_in)]
 
-    peaks = _peaks(plan, [cname for cname in plan.consts if low_readers(cname)])  # read up front, in parallel
+    wanted = [cname for cname in plan.consts if low_readers(cname)]
+    read = _peaks(plan, [c for c in wanted if c not in known_peaks])  # read up front, in parallel
+    peaks = plan.peaks = {c: known_peaks[c] if c in known_peaks else read[c] for c in wanted}
     for cname in list(plan.consts):
         users = low_readers(cname)  # again: a node an earlier constant kept FP32 reads nothing in low precision
         if not users:

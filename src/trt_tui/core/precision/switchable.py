@@ -37,7 +37,7 @@ from onnx import TensorProto, helper
 from trt_tui.core.precision.common import fix_stale_shapes, round_through, subgraphs, tensor_from
 from trt_tui.core.precision.emulate import EmulationResult, _Emulator
 from trt_tui.core.precision.opsupport import PASS_THROUGH_OPS
-from trt_tui.core.precision.plan import ModelLike, make_plan
+from trt_tui.core.precision.plan import ModelLike, Plan, make_plan
 from trt_tui.core.precision.recurrent import is_recurrent
 
 FLAG_PREFIX = "trt_tui_pin__"
@@ -64,9 +64,12 @@ class SwitchableEmulation:
 
 
 def emulate_switchable(model: ModelLike, low: str, *, fuse_bias: bool = True, base_dir=None, init_max: float = 65504.0,
-                       round_recurrent_state: bool = True) -> SwitchableEmulation:  # fmt: skip
-    """The gated emulation of `model` in `low` (see the module doc); NotSwitchable for models with bodies."""
-    plan = make_plan(model, low, [], init_max=init_max, base_dir=base_dir, round_all=True)
+                       round_recurrent_state: bool = True, plan: Plan | None = None) -> SwitchableEmulation:  # fmt: skip
+    """The gated emulation of `model` in `low` (see the module doc); NotSwitchable for models with bodies.
+    `plan`: `make_plan(model, low, [], init_max=init_max, base_dir=base_dir, round_all=True)` if the caller
+    already made it (the pin search does: its sensitivity pass reads the same plan)."""
+    if plan is None:
+        plan = make_plan(model, low, [], init_max=init_max, base_dir=base_dir, round_all=True)
     if any(subgraphs(n) for n in plan.model.graph.node):
         raise NotSwitchable("the model has If/Loop/Scan bodies")
     em = _Gated(plan, fuse_bias, True, round_recurrent_state, base_dir=base_dir, init_max=init_max)

@@ -1,8 +1,10 @@
 """One evaluation = the CPU emulation of one pin set, run once per sample, checked against the kept reference.
 
-The FP32 reference runs once per sample (every tensor marked: the sensitivity pass reads them too) and its
-outputs are kept for every evaluation. Each distinct pin set is emulated and run once: results are cached by
-(pin set, samples), so the search never pays twice for a set it already knows.
+The FP32 reference runs once per sample and its outputs are kept for every evaluation. Each distinct pin set
+is emulated and run once: results are cached by (pin set, samples), so the search never pays twice for a set
+it already knows. The sensitivity pass (sensitivity.py) reads every tensor of the FP32 reference and of the
+nothing-pinned baseline: the first search sample's runs return them and keep them for it (one sample's
+tensors, as that pass holds them anyway), so neither runs twice; the reference session is that pass's too.
 """
 
 from __future__ import annotations
@@ -141,7 +143,8 @@ class PinnedEmulation:
     """
 
     def __init__(self, model: onnx.ModelProto, low: str, *, fuse_bias: bool = True, outputs: Sequence[str] | None = None,
-                 base_dir=None, runs: int = 1):  # fmt: skip
+                 base_dir=None, runs: int = 1, plan=None):  # fmt: skip
+        """`plan`: make_plan(model, low, [], round_all=True) if the caller made it (read once, by the gated graph)."""
         self.model, self.low, self.fuse_bias, self.base_dir = model, low, fuse_bias, base_dir
         self.runs = runs  # inferences per pin set (a stream's chunks): see OrtModel
         self.outputs = list(outputs) if outputs is not None else [o.name for o in model.graph.output]
@@ -149,6 +152,8 @@ class PinnedEmulation:
         self._flags = None
         weights = sum(nbytes(t) for t in model.graph.initializer)
         self.gated = weights <= SWITCHABLE_MAX_BYTES and not any(subgraphs(n) for n in model.graph.node)
+        self._plan = plan if self.gated else None
+        self._peaks = plan.peaks if plan is not None else None  # the weights' peaks: each pin set's plan reads them
 
     @contextmanager
     def pinned(self, pins: Iterable[str], names: Sequence[str] | None = None):
@@ -164,7 +169,8 @@ class PinnedEmulation:
             return
         from trt_tui.core import precision
 
-        emulated = precision.emulate(self.model, self.low, sorted(pins), fuse_bias=self.fuse_bias, base_dir=self.base_dir)
+        emulated = precision.emulate(self.model, self.low, sorted(pins), fuse_bias=self.fuse_bias, base_dir=self.base_dir,
+                                     peaks=self._peaks)  # fmt: skip
         session = OrtModel(emulated.model, names, label=f"fp32-pinned emulation ({len(pins)} pins)", weights=emulated.weights,
                            runs=self.runs)  # fmt: skip
         try:
@@ -176,10 +182,12 @@ class PinnedEmulation:
         from trt_tui.core.precision.switchable import NotSwitchable, emulate_switchable
 
         try:
-            sw = emulate_switchable(self.model, self.low, fuse_bias=self.fuse_bias, base_dir=self.base_dir)
+            sw = emulate_switchable(self.model, self.low, fuse_bias=self.fuse_bias, base_dir=self.base_dir, plan=self._plan)
         except NotSwitchable:
             self.gated = False
             return
+        finally:
+            self._plan = None
         produced = {t for n in sw.model.graph.node for t in n.output if t}
         every = [t for n in self.model.graph.node for t in n.output if t and t in produced]  # any tensor, by name
         self._gated = OrtModel(sw.model, list(dict.fromkeys([*self.outputs, *every])), label="fp32-pinned emulation (gated)",
@@ -230,6 +238,7 @@ class ModelEvaluator:
     def __init__(self, model: onnx.ModelProto, low: str, criterion: Criterion, samples: SearchSamples, *, fuse_bias: bool = True,
                  base_dir=None):  # fmt: skip
         from trt_tui.core import precision
+        from trt_tui.core.search.sensitivity import KeptRuns, sensitivity_tensors
 
         precision.check_ort_keeps_rounding()  # once per process: this ORT really rounds through fp16/bf16
         self.model = model
@@ -239,8 +248,16 @@ class ModelEvaluator:
         self.samples = samples
         self.output_names = [o.name for o in model.graph.output]
         self.active = list(samples.search)  # grows when held-out samples are folded in
-        self._reference = OrtModel(model, label="FP32 reference", weights=WeightSource(base_dir))
-        self.emulation = PinnedEmulation(model, low, fuse_bias=fuse_bias, base_dir=base_dir)
+        self.plan, self.low_nodes = nothing_pinned_plan(model, low, base_dir)  # handed to the first sensitivity pass
+        produced, self._floats = sensitivity_tensors(self.plan)
+        # the sensitivity pass reads every tensor of the reference on the plan's graph: this session marks them,
+        # unless that graph is not the model's (opset upgraded for bf16): then that pass makes its own
+        self._shares_reference = self.plan.model is model
+        self._produced = produced if self._shares_reference else []
+        marked = list(dict.fromkeys([*self.output_names, *self._produced]))
+        self._reference = OrtModel(model, marked, label="FP32 reference", weights=WeightSource(base_dir))
+        self.emulation = PinnedEmulation(model, low, fuse_bias=fuse_bias, base_dir=base_dir, plan=self.plan)
+        self._kept = KeptRuns(samples.search[0])  # the first search sample's runs, for the first sensitivity pass
         self.ref_outputs: dict[int, dict[str, np.ndarray]] = {}
         self.cache: dict[tuple[frozenset[str], tuple[int, ...]], Verdict] = {}
         self.inferences = 0  # emulated + reference inferences, for the report
@@ -255,7 +272,12 @@ class ModelEvaluator:
 
     def reference(self, k: int) -> dict[str, np.ndarray]:
         if k not in self.ref_outputs:
-            self.ref_outputs[k] = self._reference.run(self.all_samples()[k])
+            sample = self.all_samples()[k]
+            keep = self._produced and self._kept is not None and self._kept.sample is sample
+            out = self._reference.run(sample, [*self.output_names, *self._produced] if keep else self.output_names)
+            if keep:
+                self._kept.reference = {t: out[t] for t in self._produced}
+            self.ref_outputs[k] = {n: out[n] for n in self.output_names}
             self.inferences += 1
         return self.ref_outputs[k]
 
@@ -269,7 +291,7 @@ class ModelEvaluator:
     def fp32_check(self) -> Verdict:
         """The FP32 model against itself (a second run): a target it misses cannot be met by any pin set."""
         ids = self._ids(self.all_samples())
-        again = [self._reference.run(self.all_samples()[k]) for k in ids]
+        again = [self._reference.run(self.all_samples()[k], self.output_names) for k in ids]  # the same session: a second run
         self.inferences += len(ids)
         return Verdict.from_checks(self.criterion.check([self.reference(k) for k in ids], again), len(ids))
 
@@ -294,13 +316,41 @@ class ModelEvaluator:
     def sensitivity_samples(self) -> list[dict[str, np.ndarray]]:
         return list(self.active)
 
+    def sensitivity_inputs(self) -> dict:
+        """rank_nodes' arguments besides the model and samples: the emulation, and for the first pass the plan
+        and the kept runs (handed over: a later pass makes its own), the reference session when it marks them."""
+        kwargs = {"emulation": self.emulation, "plan": self.plan, "kept": self._kept,
+                  "reference": self._reference if self._shares_reference else None}  # fmt: skip
+        self.plan = self._kept = None
+        return kwargs
+
     def run_candidate(self, pins: frozenset[str], ids: Sequence[int]) -> list[dict[str, np.ndarray]]:
         every = self.all_samples()
-        with self.emulation.pinned(pins) as run:
-            out = [run(every[k]) for k in ids]
+        keep = None  # nothing pinned, before the first sensitivity pass: keep its first sample's float tensors
+        if not pins and self._kept is not None and self._kept.all_low is None:
+            keep = next((k for k in ids if every[k] is self._kept.sample), None)
+        names = None if keep is None else list(dict.fromkeys([*self.emulation.outputs, *self._floats]))
+        out = []
+        with self.emulation.pinned(pins, names) as run:
+            for k in ids:
+                got = run(every[k])
+                if k == keep:
+                    self._kept.all_low = {t: got[t] for t in self._floats}
+                out.append(got if names is None else {n: got[n] for n in self.emulation.outputs})
+                del got
         self.inferences += len(ids)
         return out
 
     def close(self) -> None:
+        self.plan = self._kept = None
         self._reference.close()
         self.emulation.close()
+
+
+def nothing_pinned_plan(model: onnx.ModelProto, low: str, base_dir=None):
+    """(make_plan(model, low, [], round_all=True): the plan of the emulation with nothing pinned, the number of
+    nodes it runs in low precision): made once per search for its evaluator, gated graph and sensitivity pass."""
+    from trt_tui.core.precision.plan import make_plan
+
+    plan = make_plan(model, low, [], round_all=True, base_dir=base_dir)
+    return plan, sum(1 for n in plan.nodes if n.mode == "low")

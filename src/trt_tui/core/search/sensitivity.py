@@ -80,26 +80,50 @@ def rel_error(ref: np.ndarray, cand: np.ndarray) -> float:
     return math.sqrt(diff_sq / ref_sq)
 
 
+def sensitivity_tensors(plan) -> tuple[list[str], list[str]]:
+    """(every tensor the plan's nodes produce, Constant outputs aside; the float ones among them): what the
+    sensitivity pass reads of the FP32 reference and of the all-low emulation."""
+    nodes = plan.model.graph.node
+    produced = [t for i in plan.order for t in nodes[i].output if t and nodes[i].op_type != "Constant"]
+    return produced, [t for t in produced if plan.dtypes.get(t) == FLOAT]
+
+
+@dataclass
+class KeptRuns:
+    """One sample's runs that the evaluations already made (the FP32 reference, the nothing-pinned baseline):
+    the sensitivity pass reads them instead of running them again, each once (then they are dropped)."""
+
+    sample: dict[str, np.ndarray]  # the feed, matched by identity
+    reference: dict[str, np.ndarray] | None = None  # the FP32 reference's tensors (sensitivity_tensors' first list)
+    all_low: dict[str, np.ndarray] | None = None  # the all-low emulation's float tensors (its second list)
+
+
 def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndarray]], outputs: list[str], *,
                state_pairs: dict[str, str] | None = None, chunks: int = 1, fuse_bias: bool = True,
-               emulation: PinnedEmulation | None = None, base_dir=None) -> Ranking:  # fmt: skip
+               emulation: PinnedEmulation | None = None, base_dir=None, plan=None, reference: OrtModel | None = None,
+               kept: KeptRuns | None = None) -> Ranking:  # fmt: skip
     """The candidate nodes of `model` in `low`, most sensitive first, with the error model (errormodel.py).
-    `emulation`: the evaluations' (its all-low run is the one needed here: no session of its own)."""
+    `emulation`: the evaluations' (its all-low run is the one needed here: no session of its own); `plan`:
+    make_plan(model, low, [], round_all=True) if the caller made it; `reference`: a session of the plan's
+    graph marking every tensor of `sensitivity_tensors` (the evaluations' FP32 reference; None: one is made
+    here); `kept`: a sample's runs already made (ModelEvaluator). Each sample's runs come from those, or are
+    made here: the same values either way."""
     from trt_tui.core import precision
     from trt_tui.core.precision.common import round_through
     from trt_tui.core.precision.plan import make_plan
 
     t0 = time.perf_counter()
-    plan = make_plan(model, low, [], round_all=True, base_dir=base_dir)  # the plan the emulation uses
+    plan = plan if plan is not None else make_plan(model, low, [], round_all=True, base_dir=base_dir)  # the emulation's
     nodes = list(plan.model.graph.node)
-    produced = [t for i in plan.order for t in nodes[i].output if t and nodes[i].op_type != "Constant"]
-    floats = [t for t in produced if plan.dtypes.get(t) == FLOAT]
-    reference = OrtModel(plan.model, produced, label="FP32 reference (every tensor)", weights=plan.weights)
+    produced, floats = sensitivity_tensors(plan)
+    own_reference = reference is None
+    if own_reference:
+        reference = OrtModel(plan.model, produced, label="FP32 reference (every tensor)", weights=plan.weights)
     own = emulation is None
     if own:
         emulation = PinnedEmulation(plan.model, low, fuse_bias=fuse_bias, outputs=floats, base_dir=base_dir)
     detached, solo_of, kap_of, kap_pins, noisy_of = _detached_model(plan)
-    probed = precision.emulate(detached, low, kap_pins, fuse_bias=fuse_bias, base_dir=base_dir)
+    probed = precision.emulate(detached, low, kap_pins, fuse_bias=fuse_bias, base_dir=base_dir, peaks=plan.peaks)  # same weights
     probe = OrtModel(probed.model, label="sensitivity model", weights=probed.weights)
     rounded = _rounded_tensors(plan, nodes, fuse_bias)
 
@@ -108,14 +132,26 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
     local: dict[int, float] = {}
     kappa: dict[tuple[int, str], float] = {}
     rho: dict[str, float] = {}  # relative error of rounding the tensor's FP32 value
+    inferences = 0
     try:
         for sample in samples:
-            ref = {**sample, **reference.run(sample)}
-            with emulation.pinned((), floats) as run:
-                low_run = {**sample, **run(sample)}
+            mine = kept if kept is not None and kept.sample is sample else KeptRuns(sample)
+            ref_run, mine.reference = mine.reference, None
+            if ref_run is None:
+                ref_run = reference.run(sample, produced)
+                inferences += 1
+            ref = {**sample, **ref_run}
+            low_out, mine.all_low = mine.all_low, None
+            if low_out is None:
+                with emulation.pinned((), floats) as run:
+                    low_out = run(sample)
+                inferences += 1
+            low_run = {**sample, **low_out}
+            del ref_run, low_out
             feed = {t: ref[t] for t in probe.inputs if t in ref}
             feed.update({t: low_run[noisy_of[t]] for t in probe.inputs if t in noisy_of})
             got = probe.run(feed)
+            inferences += 1
             for i, outs in solo_of.items():
                 e = max((rel_error(ref[o], got[c]) for o, c in outs), default=0.0)
                 local[i] = max(local.get(i, 0.0), e)
@@ -136,8 +172,9 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
                     energy[t] = energy.get(t, 0.0) + float(np.einsum("i,i->", v, v, dtype=np.float64))
             del ref, low_run, feed, got
     finally:
-        for s in (reference, probe):
-            s.close()
+        probe.close()
+        if own_reference:
+            reference.close()
         if own:
             emulation.close()
 
@@ -160,7 +197,7 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
             position[name] = pos
     unreachable = [plan.names[i] for i in plan.order if plan.nodes[i].mode == "low" and node_gain[i] == 0.0]
     order = sorted(score, key=lambda n: (-score[n], -gain_by_name[n], position[n]))
-    return Ranking(order, score, local_by_name, gain_by_name, unreachable, time.perf_counter() - t0, 3 * len(samples), model_)
+    return Ranking(order, score, local_by_name, gain_by_name, unreachable, time.perf_counter() - t0, inferences, model_)
 
 
 def _rounded_tensors(plan, nodes, fuse_bias: bool) -> dict[str, tuple[int | None, list[tuple[int, str]], list[str]]]:

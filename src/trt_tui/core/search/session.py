@@ -50,24 +50,22 @@ class SearchJob:
 
         t0 = time.perf_counter()
         ev = self.evaluator
-        ranking_box = {}
+        ranking_box = {"inferences": 0}  # the last ranking, and every pass's inferences (a fold-in runs two)
 
         def rank():
-            kwargs = {}
-            if ev.stateful:
-                kwargs = {"state_pairs": ev.state_pairs(), "chunks": self.chunks or 1}
             ranking_box["r"] = rank_nodes(self.model, self.precision, ev.sensitivity_samples(), self.outputs,
-                                          fuse_bias=self.fuse_bias, emulation=ev.emulation, base_dir=self.model_path.parent,
-                                          **kwargs)  # fmt: skip
+                                          fuse_bias=self.fuse_bias, base_dir=self.model_path.parent,
+                                          **ev.sensitivity_inputs())  # fmt: skip
+            ranking_box["inferences"] += ranking_box["r"].inferences
             return ranking_box["r"]
 
         try:
             outcome = run_search(ev, rank, budget=self.budget, cancel=cancel, on_progress=on_progress, minimal=minimal)
         finally:
             ev.close()
-        return self._result(outcome, ranking_box.get("r"), time.perf_counter() - t0)
+        return self._result(outcome, ranking_box.get("r"), time.perf_counter() - t0, ranking_box["inferences"])
 
-    def _result(self, out: Outcome, ranking, elapsed: float) -> SearchResult:
+    def _result(self, out: Outcome, ranking, elapsed: float, ranking_inferences: int) -> SearchResult:
         from trt_tui.core.precision.plan import node_name
 
         order = {node_name(n): i for i, n in enumerate(self.model.graph.node)}
@@ -92,7 +90,6 @@ class SearchJob:
         if ranking is not None:
             sensitivity = {"seconds": round(ranking.seconds, 4), "inferences": ranking.inferences,
                            "unreachable": len(ranking.unreachable), "top": ranking.top(10)}  # fmt: skip
-        low_nodes = _low_node_count(self.model, self.precision, self.model_path.parent)
         passed = out.best is not None and (out.final is None or out.final.passed)
         if (out.status in ("budget", "cancelled") and ranking is not None and out.best is not None
                 and len(ranking.model.from_names(out.best)) >= len(ranking.order)):  # fmt: skip
@@ -100,18 +97,12 @@ class SearchJob:
         return SearchResult(
             model=str(self.model_path), precision=self.precision, criterion=self.criterion_text, status=out.status,
             pins=pins, rules=PinRulesFound.from_pins(self.model, pins), passed=passed,
-            evaluations=sum(1 for e in out.log if e.number > 0), inferences=ev.inferences + (ranking.inferences if ranking else 0),
+            evaluations=sum(1 for e in out.log if e.number > 0), inferences=ev.inferences + ranking_inferences,
             outputs=outputs, log=[e.to_json(order) for e in out.log], elapsed_s=elapsed,
-            candidates=len(ranking.order) if ranking is not None else 0, float_nodes=low_nodes, samples=samples,
+            candidates=len(ranking.order) if ranking is not None else 0, float_nodes=ev.low_nodes, samples=samples,
             held_out=out.held_out, sensitivity=sensitivity, budget=self.budget, reasons=reasons,
             carriers=[p for p in pins if ranking is None or p not in ranking.model.index],
         )  # fmt: skip
-
-
-def _low_node_count(model: onnx.ModelProto, low: str, base_dir=None) -> int:
-    from trt_tui.core.precision.plan import make_plan
-
-    return sum(1 for n in make_plan(model, low, [], round_all=True, base_dir=base_dir).nodes if n.mode == "low")
 
 
 def load_samples(paths: Sequence[str | os.PathLike[str]], index) -> list[dict[str, np.ndarray]]:

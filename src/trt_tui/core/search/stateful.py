@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 import onnx
 
-from trt_tui.core.search.evaluate import OrtModel, PinnedEmulation, SearchSamples, Verdict
+from trt_tui.core.search.evaluate import OrtModel, PinnedEmulation, SearchSamples, Verdict, nothing_pinned_plan
 from trt_tui.core.streaming.contract import Contract
 from trt_tui.core.streaming.engine import StreamReport, run_stream
 from trt_tui.core.streaming.feeds import StreamInputs
@@ -74,7 +74,8 @@ class StreamEvaluator:
         self.samples = SearchSamples([])
         self.weights = WeightSource(base_dir)
         self.reference = _ReplayReference(model, self.weights)
-        self.emulation = PinnedEmulation(model, low, fuse_bias=fuse_bias, base_dir=base_dir, runs=chunks)  # graph outputs
+        self.plan, self.low_nodes = nothing_pinned_plan(model, low, base_dir)  # handed to the first sensitivity pass
+        self.emulation = PinnedEmulation(model, low, fuse_bias=fuse_bias, base_dir=base_dir, runs=chunks, plan=self.plan)  # graph outputs
         self.cache: dict[frozenset[str], Verdict] = {}
         self._candidate_inferences = 0
         self.outputs = list(contract.outputs)
@@ -99,13 +100,10 @@ class StreamEvaluator:
         return run_stream(self.contract, self.reference, candidate, mode=self.mode, chunks=self.chunks, inputs=self.inputs)
 
     def fp32_check(self) -> Verdict:
-        """The FP32 model against the recorded FP32 stream: a contract it fails is not a precision problem."""
-        session = OrtModel(self.model, label="FP32 model (second run)", weights=self.weights)
-        again = _Candidate(session.run)
-        try:
-            report = self._stream(again)
-        finally:
-            session.close()
+        """The FP32 model against the recorded FP32 stream (its session, run again): a contract it fails is not a
+        precision problem."""
+        again = _Candidate(self.reference.session.run)
+        report = self._stream(again)
         self._candidate_inferences += again.inferences
         return _verdict(report)
 
@@ -133,7 +131,14 @@ class StreamEvaluator:
     def state_pairs(self) -> dict[str, str]:
         return {p.output: p.input for p in self.contract.state}
 
+    def sensitivity_inputs(self) -> dict:
+        """rank_nodes' arguments besides the model and samples (the plan for the first pass: handed over)."""
+        kwargs = {"emulation": self.emulation, "plan": self.plan, "state_pairs": self.state_pairs(), "chunks": self.chunks}
+        self.plan = None
+        return kwargs
+
     def close(self) -> None:
+        self.plan = None
         self.reference.session.close()
         self.emulation.close()
 
