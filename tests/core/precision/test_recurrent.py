@@ -333,3 +333,32 @@ def test_unrolled_names_cost_no_probing():
     numbered = _numbered(fresh)
     names = [numbered("lstm/const") for _ in range(2000)]
     assert len(set(names)) == 2000 and probes == 0
+
+
+def test_sequence_shapes_are_probed_with_the_weights_fed_in_place():
+    """The probe run that finds a recurrent node's sequence length reads the model's big weights as inputs
+    instead of a serialised copy of the model: the same shape declared, the model untouched."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    from trt_tui.core.precision.recurrent import _probe_fed_its_weights, declare_sequence_shapes
+
+    rng = np.random.default_rng(0)
+    hidden, feat = 32, 16
+    w = numpy_helper.from_array(rng.standard_normal((1, 3 * hidden, feat)).astype(np.float32), "W")
+    r = numpy_helper.from_array(rng.standard_normal((1, 3 * hidden, hidden)).astype(np.float32), "R")
+    pads = numpy_helper.from_array(np.array([2, 0, 0, 3, 0, 0], np.int64), "pads")  # a Pad shape inference keeps
+    nodes = [helper.make_node("Pad", ["x", "pads"], ["xp"]),
+             helper.make_node("GRU", ["xp", "W", "R"], ["y", "h"], hidden_size=hidden)]  # fmt: skip
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", 1, feat])],
+                              [helper.make_tensor_value_info("h", TensorProto.FLOAT, None)], [w, r, pads])  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    before = model.SerializeToString()
+    probe, fed = _probe_fed_its_weights(model)
+    assert set(fed) == {"W", "R"} and {i.name for i in probe.graph.input} >= {"W", "R"}
+    assert [t.name for t in probe.graph.initializer] == ["pads"] and np.array_equal(fed["W"], numpy_helper.to_array(w))
+    assert declare_sequence_shapes(model, {"x": np.zeros((4, 1, feat), np.float32)}) == ["xp"]
+    declared = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim] for vi in model.graph.value_info}
+    assert declared == {"xp": [9, 1, feat]}
+    del model.graph.value_info[:]
+    assert model.SerializeToString() == before  # the probe never touched the model itself
