@@ -168,6 +168,11 @@ def on_disk(init: TensorProto) -> bool:
     return is_external(init) and external_info(init).get("location") not in (None, "", PLACEHOLDER_LOCATION)
 
 
+# Element types numpy holds natively, so a weight of that type can be fed to ONNX Runtime as an input through
+# its Python API (bf16 and fp8 cannot: those stay initializers given as OrtValues).
+FEEDABLE_TYPES = frozenset({TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE})
+
+
 def supplied_separately(init: TensorProto) -> bool:
     """Whether a segment's model gets this initializer as an OrtValue rather than inline."""
     return is_external(init) or nbytes(init) > INLINE_MAX_BYTES

@@ -57,6 +57,11 @@ def resolve(wanted: Iterable[str]) -> list[str | tuple[str, dict[str, str]]]:
     return chosen
 
 
+def cpu_only(providers: Sequence[str]) -> bool:
+    """Whether providers as a side names them ("cpu", "CPUExecutionProvider") are all ONNX Runtime's CPU EP."""
+    return all("cpu" in p.lower() for p in providers)
+
+
 def uses_gpu(providers: Sequence[Any]) -> bool:
     return any((p[0] if isinstance(p, tuple) else p) == CUDA for p in providers)
 

@@ -30,9 +30,9 @@ import onnx
 from onnx import helper
 
 from trt_tui.core.errors import UserError
-from trt_tui.core.parity.providers import make_session
+from trt_tui.core.parity.providers import cpu_only, make_session
 from trt_tui.core.parity.providers import resolve as resolve_providers
-from trt_tui.core.weights import WeightSource, inlined, on_disk, placeholder, supplied_separately
+from trt_tui.core.weights import FEEDABLE_TYPES, WeightSource, inlined, on_disk, placeholder, supplied_separately
 
 
 @dataclass
@@ -316,11 +316,6 @@ def infer_fn(runner) -> Callable[[dict], dict[str, np.ndarray]]:
     return runner.infer
 
 
-# Element types numpy holds natively, so a weight of that type can be fed through ONNX Runtime's Python API
-# (bf16 and fp8 cannot: those stay initializers given as OrtValues).
-FEEDABLE_TYPES = frozenset({onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE})
-
-
 class SegmentedExecutor:
     """Runs a `SegmentPlan` segment by segment over several iterations of feeds, one live state per iteration."""
 
@@ -339,7 +334,7 @@ class SegmentedExecutor:
         self.on_placement = on_placement  # GPU runs: told which provider took each segment's nodes
         self.label = label  # which side (reference / candidate) this runs, for error messages
         # on a GPU a fed weight would cross to the device at every run; an initializer crosses once
-        plan.weights_as_inputs = all("cpu" in p.lower() for p in self.providers)
+        plan.weights_as_inputs = cpu_only(self.providers)
         missing = [n for n in plan.graph_inputs if n not in feeds[0]] if feeds else []
         if missing:
             raise UserError(f"no input data for model input(s) {', '.join(missing)}")

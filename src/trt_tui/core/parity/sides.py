@@ -22,6 +22,7 @@ import onnx
 
 from trt_tui.core.errors import UserError
 from trt_tui.core.parity.inputs import SavedOutputs
+from trt_tui.core.parity.providers import cpu_only
 from trt_tui.core.parity.segments import SegmentedExecutor, SegmentPlan
 from trt_tui.core.weights import WeightSource
 
@@ -63,7 +64,7 @@ class OnnxSide:
 
     @property
     def on_cpu(self) -> bool:
-        return all("cpu" in p.lower() for p in self.providers)
+        return cpu_only(self.providers)
 
     def cpu_fallbacks(self) -> list[str]:
         """Nodes ONNX Runtime ran on its CPU EP in a GPU run (no CUDA kernel for that op and type)."""

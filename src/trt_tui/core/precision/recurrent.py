@@ -227,22 +227,19 @@ def _probe_fed_its_weights(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dic
     bytes, which ONNX Runtime reads in place). A copy of the model with its weights, serialised, then copied
     again by the session raised a comparison's peak memory on a 54 MB OCR model (ddddocr_ocr, which has an
     LSTM) from ~390 to ~466 MB."""
-    from trt_tui.core.weights import WeightSource, supplied_separately, weight_free
+    from trt_tui.core.weights import FEEDABLE_TYPES, WeightSource, supplied_separately, weight_free
 
     probe = weight_free(model)  # nodes, inputs, outputs; its initializers are replaced below
     del probe.graph.initializer[:]
     weights: dict[str, np.ndarray] = {}
     source = WeightSource()
     for t in model.graph.initializer:
-        if supplied_separately(t) and t.data_type in _FEEDABLE and t.raw_data:
+        if supplied_separately(t) and t.data_type in FEEDABLE_TYPES and t.raw_data:
             weights[t.name] = source.array(t)  # over the bytes of raw_data
             probe.graph.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
         else:
             probe.graph.initializer.append(t)
     return probe, weights
-
-
-_FEEDABLE = frozenset({onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE})
 
 
 def is_recurrent(node: onnx.NodeProto) -> bool:
