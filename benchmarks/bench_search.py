@@ -1,7 +1,8 @@
 """Finding the FP32 pins: `trt-tui search` vs onnxconverter-common's `auto_convert_mixed_precision`.
 
 On the same model, the same input and the same target, each tool searches the nodes to keep in FP32:
-- trt_tui: `prepare_search(...).run()` (sensitivity ranking, prefix search, pruning; CPU emulation of fp16);
+- trt_tui: `prepare_search(...).run()` (sensitivity ranking, predicted set, pruning, group testing over the
+  kept pins; CPU emulation of fp16);
 - onnxconverter-common 1.16 `auto_convert_mixed_precision` (group testing over the topological order; each
   attempt converts the whole model to fp16 and runs it on ONNX Runtime CPU), with the same criterion as its
   `validate_fn`. It is NOT a trt_tui dependency: install it apart, e.g.
