@@ -23,7 +23,7 @@ from onnx import AttributeProto, TensorProto
 
 from trt_tui.core.errors import UserError
 from trt_tui.core.fileio import require_regular_file
-from trt_tui.core.weights import weight_free
+from trt_tui.core.weights import PLACEHOLDER_LOCATION, weight_free
 
 FLOAT_DTYPES = frozenset({"float32", "float16", "bfloat16", "float64"})
 TORCH_SCOPE_KEY = "pkg.torch.onnx.name_scopes"
@@ -122,6 +122,9 @@ class GraphIndex:
     initializers: frozenset[str]
     warnings: list[str] = field(default_factory=list)
     shape_inference_ok: bool = True
+    # the file as it was when read ((mtime_ns, size, inode); None: unknown): a comparison reuses `model`
+    # rather than parsing the file again only while the file is still this one
+    file_id: tuple[int, int, int] | None = None
     by_name: dict[str, NodeInfo] = field(default_factory=dict)
     producer: dict[str, str] = field(default_factory=dict)  # tensor -> producing node name
     consumers: dict[str, list[str]] = field(default_factory=dict)  # tensor -> consuming node names
@@ -240,13 +243,23 @@ def missing_external_data(model: onnx.ModelProto, base_dir: Path) -> list[str]:
     for init in _all_initializers(model.graph):
         if init.data_location == TensorProto.EXTERNAL:
             location = next((e.value for e in init.external_data if e.key == "location"), None)
-            if location and not (base_dir / location).exists():
+            if location and location != PLACEHOLDER_LOCATION and not (base_dir / location).exists():
                 missing[location] = None
     return list(missing)
 
 
+def file_id(path: str | os.PathLike[str]) -> tuple[int, int, int] | None:
+    """What tells a file changed since it was read (mtime, size, inode); None if it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino
+
+
 def load_graph(path: str | os.PathLike[str], *, infer_shapes: bool = True) -> GraphIndex:
     p = Path(path)
+    identity = file_id(p)  # before reading: a change while it is read makes the two differ
     model = read_model(p)
     warnings: list[str] = []
     missing = missing_external_data(model, p.parent)
@@ -270,6 +283,7 @@ def load_graph(path: str | os.PathLike[str], *, infer_shapes: bool = True) -> Gr
                 inferred = model
     index = _build_index(p, model, inferred.graph, warnings)
     index.shape_inference_ok = ok
+    index.file_id = identity
     return index
 
 

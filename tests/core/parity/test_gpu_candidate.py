@@ -114,7 +114,7 @@ def test_emulation_gets_static_shapes_so_recurrent_state_is_rounded_per_step(tmp
                               [helper.make_tensor_value_info("h", TensorProto.FLOAT, None)], inits)  # fmt: skip
     path = tmp_path / "gru.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)], ir_version=10), path)
-    static = _with_static_inputs(onnx.load(path), [{"x": np.zeros((50, 1, F), np.float32)}])
+    static, _ = _with_static_inputs(onnx.load(path), [{"x": np.zeros((50, 1, F), np.float32)}], tmp_path)
     assert [d.dim_value for d in static.graph.input[0].type.tensor_type.shape.dim] == [50, 1, F]
     result = compare(path, "emulate", precision="fp16", inputs=InputSpec(seed=1, dims={"T": 50}))
     assert {d.name for d in result.tensors} >= {"h"} and not any("not static" in w for w in result.warnings)
@@ -144,10 +144,10 @@ def test_sequence_length_behind_shape_arithmetic_is_read_by_running_the_model():
                               [helper.make_tensor_value_info("h", TensorProto.FLOAT, None)], inits)  # fmt: skip
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)], ir_version=10)
     feeds = [{"x": rng.standard_normal((6, 1, F)).astype(np.float32)}]
-    static = _with_static_inputs(model, feeds)
+    static, weights = _with_static_inputs(model, feeds, None)
     declared = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim] for vi in static.graph.value_info}
     assert declared == {"xp": [8, 1, F]}
-    assert emulate(static, "fp16", []).recurrent_per_step == ["lstm"]
-    blind = _with_static_inputs(model, feeds)
+    assert emulate(static, "fp16", [], weights=weights).recurrent_per_step == ["lstm"]
+    blind, weights = _with_static_inputs(model, feeds, None)
     del blind.graph.value_info[:]
-    assert "not static" in emulate(blind, "fp16", []).recurrent_outputs_only[0].reason
+    assert "not static" in emulate(blind, "fp16", [], weights=weights).recurrent_outputs_only[0].reason

@@ -42,6 +42,7 @@ class CandidateContext:
     warnings: list[str] = field(default_factory=list)  # the kind appends what the user should know
     # streaming at scale: a segmentable kind's runner holds one segment's weights at a time (None: whole)
     segment_bytes: int | None = None
+    model_weights: Any = None  # the DerivedWeights holding `model`'s placeholders (writing.by_reference); None: none
 
     @property
     def base_dir(self) -> Path | None:
@@ -96,7 +97,7 @@ class RewriteKind(_Kind):
     """emulate / mixed / cuda: a trt_tui rewrite of the FP32 model, run on ONNX Runtime (cuda: its CUDA EP)."""
 
     def setup(self, ctx: CandidateContext) -> CandidateSetup:
-        model, weights = candidate_model_and_weights(ctx.model, ctx.spec, ctx.base_dir)
+        model, weights = candidate_model_and_weights(ctx.model, ctx.spec, ctx.base_dir, ctx.model_weights)
         side = OnnxSide(model, ctx.spec.label, ctx.providers, weights)
         return CandidateSetup(side, ctx.spec.precision, read_low_precision(model))
 

@@ -29,7 +29,8 @@ import numpy as np
 import onnx
 
 from trt_tui.core.errors import UserError
-from trt_tui.core.graph import GraphIndex, load_graph
+from trt_tui.core.model_checks import check_runnable
+from trt_tui.core.graph import GraphIndex, file_id, load_graph
 from trt_tui.core.parity.constants import DEFAULT_MAX_MEMORY, UNIT_ROUNDOFF
 from trt_tui.core.precision.recurrent import declare_sequence_shapes
 from trt_tui.core.precision.summary import LowPrecisionSummary
@@ -519,8 +520,8 @@ def prepare_comparison(
     else:
         providers = list(options.providers or default_providers())
     warnings: list[str] = []
-    full = load_model(model) if ref_kind == "onnxruntime" or kind.needs_model else None
     random = {n.name for n in index.random_nodes()}
+    full = _fp32_model(model, index, random) if ref_kind == "onnxruntime" or kind.needs_model else None
     if random:  # the same seed on both sides, or a refusal for a side we cannot seed
         if ref_kind == "outputs":
             refuse_unseedable(index, "the reference")
@@ -532,11 +533,12 @@ def prepare_comparison(
 
     weights = WeightSource(Path(model).parent)  # external data stays on disk, mapped segment by segment
     ref_side = OnnxSide(full, "onnxruntime fp32", providers, weights) if ref_kind == "onnxruntime" else SavedSide(load_saved_outputs(ref_path))
-    source = full
+    source, source_weights = full, None
     if kind.static_recurrent and _has_recurrent(full):
         # a GRU/LSTM/RNN's running state is rounded at every step only over a static sequence length: give
         # the emulation the shapes this comparison feeds (the reference runs the model as it is)
-        source = _with_static_inputs(full, _feeds(inputs, index, ref_kind == "outputs", kind.saved, []))
+        feeds = _feeds(inputs, index, ref_kind == "outputs", kind.saved, [])
+        source, source_weights = _with_static_inputs(full, feeds, Path(model).parent)
     # the inputs are drawn while the candidate is built (a model of GBs: its weights read for their range):
     # numpy releases the GIL in both (0.4 s of one busy core before a parakeet-scale model's first inference)
     from concurrent.futures import ThreadPoolExecutor
@@ -544,12 +546,24 @@ def prepare_comparison(
     feed_warnings: list[str] = []
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="trt_tui_feeds") as pool:
         drawing = pool.submit(_feeds, inputs, index, ref_kind == "outputs", kind.saved, feed_warnings)
-        setup = kind.setup(CandidateContext(spec, index, Path(model), source, providers, random, warnings))
+        setup = kind.setup(CandidateContext(spec, index, Path(model), source, providers, random, warnings,
+                                            model_weights=source_weights))  # fmt: skip
         feeds = drawing.result()
     warnings.extend(feed_warnings)  # after the candidate's, as when they were made one after the other
     comparison = Comparison(index, ref_side, setup.side, feeds, options, precision=setup.precision, warnings=warnings)
     comparison.low_precision = setup.low_precision
     return comparison
+
+
+def _fp32_model(model: str | os.PathLike[str], index: GraphIndex, random: set[str]) -> onnx.ModelProto:
+    """The FP32 model the comparison runs (weights in external data left on disk). The index's own parse when
+    the file is still the one it read and nothing will be changed in it (random nodes get a seed): a model's
+    inline weights would otherwise be held twice for the whole run (52 MB of 340 on ddddocr_ocr). Nothing
+    in a comparison writes to it (tested)."""
+    if random or index.file_id is None or file_id(model) != index.file_id or Path(model).resolve() != Path(index.path).resolve():
+        return load_model(model)
+    check_runnable(index.model, Path(model))  # what load_model checks
+    return index.model
 
 
 def _feeds(inputs, index: GraphIndex, ref_saved: bool, cand_saved: bool, warnings: list[str]) -> list[dict[str, np.ndarray]]:
@@ -573,14 +587,15 @@ def _has_recurrent(model: onnx.ModelProto) -> bool:
     return any(n.op_type in ("GRU", "LSTM", "RNN") for n in model.graph.node)
 
 
-def _with_static_inputs(model: onnx.ModelProto, feeds: list[dict[str, np.ndarray]]) -> onnx.ModelProto:
-    """A copy of `model` (weights shared as references) whose graph inputs have the feeds' concrete shapes,
-    when every iteration has the same shapes; else the model as it is."""
+def _with_static_inputs(model: onnx.ModelProto, feeds: list[dict[str, np.ndarray]], base_dir: Path):
+    """(A copy of `model` whose graph inputs have the feeds' concrete shapes, the DerivedWeights its big inline
+    weights are read through, from `model`) when every iteration has the same shapes; else (model, None)."""
+    from trt_tui.core.precision.writing import by_reference
+
     shapes = {k: v.shape for k, v in feeds[0].items()}
     if any({k: v.shape for k, v in f.items()} != shapes for f in feeds[1:]):
-        return model
-    out = onnx.ModelProto()
-    out.CopyFrom(model)  # external data stays on disk; inline weights are copied once
+        return model, None
+    out, weights = by_reference(model, base_dir)  # not a copy of the weights: they stay in `model`
     for vi in out.graph.input:
         if vi.name in shapes and vi.type.HasField("tensor_type"):
             dims = vi.type.tensor_type.shape.dim
@@ -589,8 +604,8 @@ def _with_static_inputs(model: onnx.ModelProto, feeds: list[dict[str, np.ndarray
                     d.Clear()
                     d.dim_value = int(n)
     del out.graph.value_info[:]  # stale symbolic shapes would contradict the static ones
-    declare_sequence_shapes(out, feeds[0])  # sequence lengths shape inference cannot follow
-    return out
+    declare_sequence_shapes(out, feeds[0], weights)  # sequence lengths shape inference cannot follow
+    return out, weights
 
 
 def compare(

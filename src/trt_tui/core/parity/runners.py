@@ -120,8 +120,10 @@ def candidate_model(model: onnx.ModelProto, spec: CandidateSpec, base_dir: str |
     return candidate_model_and_weights(model, spec, base_dir)[0]
 
 
-def candidate_model_and_weights(model: onnx.ModelProto, spec: CandidateSpec, base_dir: str | os.PathLike[str] | None = None):
-    """(The candidate's model, the WeightSource its initializers are read from)."""
+def candidate_model_and_weights(model: onnx.ModelProto, spec: CandidateSpec, base_dir: str | os.PathLike[str] | None = None,
+                                weights=None):  # fmt: skip
+    """(The candidate's model, the WeightSource its initializers are read from). `weights`: the DerivedWeights
+    that holds the values of `model`'s placeholders (a `writing.by_reference` copy); None: `model` has none."""
     if spec.kind == "onnx":
         return load_model(spec.path), WeightSource(Path(spec.path).parent)
     try:
@@ -133,7 +135,11 @@ def candidate_model_and_weights(model: onnx.ModelProto, spec: CandidateSpec, bas
         # the emulated model runs in the parity engine's own (segment) sessions, not emulation_session:
         # check once per process that this ORT really rounds through the low precision
         precision.check_ort_keeps_rounding()
-        result = precision.emulate(model, low, list(spec.pins), fuse_bias=spec.fuse_bias, base_dir=base_dir)
+        if weights is None:  # the emulation reads the big inline weights from `model`: it holds no copy of them
+            from trt_tui.core.precision.writing import by_reference
+
+            model, weights = by_reference(model, base_dir)
+        result = precision.emulate(model, low, list(spec.pins), fuse_bias=spec.fuse_bias, base_dir=base_dir, weights=weights)
         return result.model, result.weights
     if spec.kind in ("mixed", "cuda"):  # cuda: the same mixed-precision ONNX, on ONNX Runtime's CUDA EP
         result = precision.to_mixed_precision(model, low, list(spec.pins), keep_io_types=True, base_dir=base_dir)

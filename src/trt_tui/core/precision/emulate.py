@@ -94,15 +94,16 @@ def emulate(
     base_dir: str | os.PathLike | None = None,
     round_recurrent_state: bool = True,
     peaks: dict[str, float] | None = None,
+    weights: DerivedWeights | None = None,
 ) -> EmulationResult:
     """The storage-rounding emulation of `to_mixed_precision(model, low, pins, ...)` as an FP32 model.
 
     `keep_io_types=False` also rounds float graph inputs (for every reader) and graph outputs, as an
     engine with fp16/bf16 IO would. `round_recurrent_state=True` rounds the running state of GRU/LSTM/RNN
     nodes at every step, as fp16/bf16 kernels keep it (recurrent.py); False rounds their outputs only.
-    If/Loop/Scan models are refused with a UserError. `peaks`: as make_plan's (an earlier plan of the model).
+    If/Loop/Scan models are refused with a UserError. `peaks`, `weights`: as make_plan's.
     """
-    plan = make_plan(model, low, pins, init_max=init_max, base_dir=base_dir, round_all=True, peaks=peaks)
+    plan = make_plan(model, low, pins, init_max=init_max, base_dir=base_dir, round_all=True, peaks=peaks, weights=weights)
     return _Emulator(plan, fuse_bias, keep_io_types, round_recurrent_state, pins=set(pins), base_dir=base_dir).run()
 
 

@@ -38,7 +38,7 @@ from trt_tui.core.precision import writing
 from trt_tui.core.precision.common import all_graphs, subgraphs, tensor_from
 from trt_tui.core.precision.summary import PINNED, KeptFp32
 from trt_tui.core.precision.writing import INLINE_BYTES, DerivedWeights
-from trt_tui.core.weights import is_external, nbytes
+from trt_tui.core.weights import is_external, nbytes, on_disk
 from trt_tui.core.precision.opsupport import (
     DTYPE_ATTRIBUTE,
     FLEXIBLE_INPUT_OPS,
@@ -48,6 +48,7 @@ from trt_tui.core.precision.opsupport import (
 )
 
 FLOAT = TensorProto.FLOAT
+CACHED_CONST_BYTES = 1 << 20  # constants up to this size keep their array for the plan's life (shape constants, scales)
 ModelLike = onnx.ModelProto | str | os.PathLike
 
 
@@ -109,9 +110,11 @@ class Plan:
         arr = self._arrays.get(name)
         if arr is None:
             t = self.consts[name]
-            if is_external(t):  # memory-mapped, not cached: the pages go when the caller drops it
+            if is_external(t):  # memory-mapped or derived, not cached: the pages go when the caller drops it
                 return self.weights.array(t)
-            arr = self._arrays[name] = numpy_helper.to_array(t)
+            arr = numpy_helper.to_array(t)
+            if arr.nbytes <= CACHED_CONST_BYTES:  # a big weight is read again rather than held for the plan's life
+                self._arrays[name] = arr
         return arr
 
     def const_max_abs(self, name: str) -> float:
@@ -152,7 +155,7 @@ def prepare_model(
         base_dir = path.parent
     else:
         proto = model
-    if any(t.data_location == TensorProto.EXTERNAL for t in proto.graph.initializer):
+    if any(on_disk(t) for t in proto.graph.initializer):  # not placeholders: their values come with `weights`
         if base_dir is None:
             raise UserError(
                 "model has external weight data that is not loaded; pass the .onnx path or base_dir", source
@@ -234,9 +237,12 @@ def make_plan(
     base_dir: str | os.PathLike | None = None,
     round_all: bool = False,
     peaks: dict[str, float] | None = None,
+    weights: DerivedWeights | None = None,
 ) -> Plan:
     """`peaks`: an earlier plan's `peaks` of the same model and weights: those constants are not read again
-    (a 2.4 GB model's weights take ~0.4 s to scan; the pin search plans the same model once per pin set)."""
+    (a 2.4 GB model's weights take ~0.4 s to scan; the pin search plans the same model once per pin set).
+    `weights`: where the values of `model`'s placeholders come from (`writing.by_reference`); the plan's
+    derived weights are added to it."""
     if low not in LOW_TYPES:
         raise UserError(f"unknown low precision {low!r}; choose fp16 or bf16")
     proto, base_dir = prepare_model(model, base_dir, allow_subgraphs=round_all)
@@ -265,7 +271,7 @@ def make_plan(
                     source,
                 ) from None
             # mixed: go on at the model's opset; the nodes the spec keeps FP32 are listed with their reason
-    plan = _plan_at(proto, low, low_type, pin_set, init_max, round_all, DerivedWeights(base_dir), peaks or {})
+    plan = _plan_at(proto, low, low_type, pin_set, init_max, round_all, weights or DerivedWeights(base_dir), peaks or {})
     plan.opset_upgrade = upgrade
     return plan
 

@@ -192,23 +192,24 @@ def _numbered(fresh: Callable[[str], str]) -> Callable[[str], str]:
     return numbered
 
 
-def declare_sequence_shapes(model: onnx.ModelProto, feed: dict[str, np.ndarray]) -> list[str]:
+def declare_sequence_shapes(model: onnx.ModelProto, feed: dict[str, np.ndarray], weights=None) -> list[str]:
     """Declare (as value_info) the concrete shape `feed` gives every top-level recurrent node's X.
 
     Shape inference loses the sequence length behind shape arithmetic it cannot follow (silero VAD: a Pad
     whose pads come from Slice/Transpose of constants, then Convs), which left the state rounded at the
     outputs only. So the model runs once on ONNX Runtime's CPU EP with those X as extra outputs. Models with
-    external weights are left as they are. Returns the tensors declared.
+    external weights in files are left as they are. `weights`: the values of `model`'s placeholders (a
+    `writing.by_reference` copy). Returns the tensors declared.
     """
-    from trt_tui.core.weights import is_external
+    from trt_tui.core.weights import on_disk
 
     declared = {vi.name for vi in model.graph.value_info}
     wanted = list(dict.fromkeys(n.input[0] for n in model.graph.node if is_recurrent(n) and n.input and n.input[0] not in declared))
-    if not wanted or any(is_external(t) for t in model.graph.initializer):
+    if not wanted or any(on_disk(t) for t in model.graph.initializer):
         return []
     import onnxruntime as ort
 
-    probe, weights = _probe_fed_its_weights(model)
+    probe, weights = _probe_fed_its_weights(model, weights)
     outputs = {o.name for o in probe.graph.output}
     probe.graph.output.extend(onnx.helper.make_empty_tensor_value_info(t) for t in wanted if t not in outputs)
     try:
@@ -222,20 +223,21 @@ def declare_sequence_shapes(model: onnx.ModelProto, feed: dict[str, np.ndarray])
     return wanted
 
 
-def _probe_fed_its_weights(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
+def _probe_fed_its_weights(model: onnx.ModelProto, source=None) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
     """A copy of `model` whose big float weights are graph inputs, and those inputs (arrays over each weight's
     bytes, which ONNX Runtime reads in place). A copy of the model with its weights, serialised, then copied
     again by the session raised a comparison's peak memory on a 54 MB OCR model (ddddocr_ocr, which has an
     LSTM) from ~390 to ~466 MB."""
-    from trt_tui.core.weights import FEEDABLE_TYPES, WeightSource, supplied_separately, weight_free
+    from trt_tui.core.weights import FEEDABLE_TYPES, WeightSource, is_external, supplied_separately, weight_free
 
     probe = weight_free(model)  # nodes, inputs, outputs; its initializers are replaced below
     del probe.graph.initializer[:]
     weights: dict[str, np.ndarray] = {}
-    source = WeightSource()
     for t in model.graph.initializer:
-        if supplied_separately(t) and t.data_type in FEEDABLE_TYPES and t.raw_data:
-            weights[t.name] = source.array(t)  # over the bytes of raw_data
+        # HasField, not `t.raw_data`: reading the field copies its bytes (upb)
+        readable = t.HasField("raw_data") or (source is not None and is_external(t))  # a placeholder: `source` has it
+        if supplied_separately(t) and t.data_type in FEEDABLE_TYPES and readable:
+            weights[t.name] = (source or WeightSource()).array(t)  # over the bytes of raw_data
             probe.graph.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
         else:
             probe.graph.initializer.append(t)

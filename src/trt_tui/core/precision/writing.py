@@ -31,7 +31,7 @@ from onnx import TensorProto
 
 from trt_tui.core.errors import UserError
 from trt_tui.core.fileio import staging_dir
-from trt_tui.core.weights import PLACEHOLDER_LOCATION, WeightSource, _storage_dtype, external_info, is_external, nbytes, placeholder
+from trt_tui.core.weights import INLINE_MAX_BYTES, PLACEHOLDER_LOCATION, WeightSource, _storage_dtype, external_info, is_external, nbytes, placeholder
 
 # protobuf cannot serialise a message above 2 GiB; leave a margin. Tests lower it to run the >2 GB paths.
 EXTERNAL_DATA_LIMIT = 2_000_000_000
@@ -56,6 +56,9 @@ class DerivedWeights(WeightSource):
 
     def derive(self, source: TensorProto, name: str, data_type: int, transform: Transform) -> TensorProto:
         """A placeholder named `name` whose values are `transform(source values)` stored as `data_type`."""
+        if self.is_derived(source):  # derived from a derived weight (which may have the same name): compose
+            first, inner = self.derived[source.name]
+            source, transform = first, _composed(transform, inner, source.data_type)
         ph = placeholder(source)
         ph.name = name
         ph.data_type = data_type
@@ -73,15 +76,15 @@ class DerivedWeights(WeightSource):
 
     def chunks(self, init: TensorProto) -> Iterator[bytes]:
         """The initializer's stored bytes, a bounded chunk at a time (derived ones computed per chunk)."""
-        if self.is_derived(init):
-            source, transform = self.derived[init.name]
-            for part in self._source_chunks(source):
-                yield _as_storage(transform(part), init.data_type).tobytes()
-            return
         for part in self._source_chunks(init):
             yield part.tobytes()
 
     def _source_chunks(self, init: TensorProto) -> Iterator[np.ndarray]:
+        if self.is_derived(init):
+            source, transform = self.derived[init.name]
+            for part in self._source_chunks(source):
+                yield _as_storage(transform(part), init.data_type)
+            return
         dtype = _storage_dtype(init.data_type)
         count = nbytes(init) // dtype.itemsize if dtype.itemsize else 0
         step = max(1, CHUNK_BYTES // max(dtype.itemsize, 1))
@@ -97,6 +100,28 @@ class DerivedWeights(WeightSource):
                 n = min(step, count - start)
                 f.seek(offset + start * dtype.itemsize)
                 yield np.fromfile(f, dtype=dtype, count=n)
+
+
+def by_reference(model: onnx.ModelProto, base_dir: str | os.PathLike[str] | None = None) -> tuple[onnx.ModelProto, DerivedWeights]:
+    """(A copy of `model` whose big inline initializers are placeholders, the DerivedWeights that reads them
+    from `model` on demand). A rewrite run in a comparison's segments then holds no second copy of the
+    weights: a proto copy duplicates every inline byte, and the rewrite's output would hold a third (measured
+    on ddddocr_ocr, 52 MB of inline weights). `model` must outlive the copy; external data stays as it is."""
+    weights = DerivedWeights(base_dir)
+    light = _without_initializers(model)
+    light.graph.initializer.extend(
+        weights.derive(t, t.name, t.data_type, _same) if not is_external(t) and nbytes(t) > INLINE_MAX_BYTES else t
+        for t in model.graph.initializer
+    )
+    return light, weights
+
+
+def _composed(outer: Transform, inner: Transform, inner_type: int) -> Transform:
+    return lambda arr: outer(np.asarray(_as_storage(inner(arr), inner_type)))
+
+
+def _same(arr: np.ndarray) -> np.ndarray:
+    return arr
 
 
 def _as_storage(arr: np.ndarray, data_type: int) -> np.ndarray:
