@@ -8,7 +8,7 @@ Each route runs in its own child process (imports included: end to end); the chi
 and peak RSS (getrusage ru_maxrss). The parent prints both, the ratios, and checks the two routes agree on
 max |diff| for every tensor. Target: trt_tui >= 5x faster, <= half the peak memory.
 
-Usage: python benchmarks/bench_parity.py [--seq 384] [--layers 12] [--max-memory 128M]
+Usage: python benchmarks/bench_parity.py [--seq 384] [--layers 12] [--max-memory SIZE|auto]
        python benchmarks/bench_parity.py --onnx REAL.onnx [--dim NAME=N ...]   (a real model: both routes get
        the same inputs, made once by trt_tui's input generator and saved to an .npz)
 """
@@ -32,8 +32,9 @@ def child_trt_tui(model: str, max_memory: str, inputs: str | None = None) -> dic
     from trt_tui.core.parity.inputs import InputSpec
 
     result = compare(model, "emulate", precision="fp16", inputs=inputs or InputSpec(seed=1),
-                     options=CompareOptions(max_memory=parse_size(max_memory), providers=["cpu"]))  # fmt: skip
-    return {"tensors": len(result.tensors), "batches": result.batches,
+                     options=CompareOptions(max_memory=None if max_memory == "auto" else parse_size(max_memory),
+                                            providers=["cpu"]))  # fmt: skip
+    return {"tensors": len(result.tensors), "batches": result.batches, "max_memory": result.max_memory,
             "max_abs": {d.name: d.max_abs for d in result.tensors}}  # fmt: skip
 
 
@@ -94,7 +95,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seq", type=int, default=384)
     ap.add_argument("--layers", type=int, default=12)
-    ap.add_argument("--max-memory", default="128M")
+    ap.add_argument("--max-memory", default="auto", help="trt_tui's budget (default: compare's own default)")
     ap.add_argument("--child", choices=("trt_tui", "polygraphy"))
     ap.add_argument("--model")
     ap.add_argument("--inputs")
@@ -135,7 +136,8 @@ def main() -> int:
         abs(ours["max_abs"][n] - v) <= 1e-6 * max(1.0, abs(v)) for n, v in theirs["max_abs"].items() if n in ours["max_abs"]
     )
     print(f"{'route':<34}{'tensors':>8}{'wall s':>9}{'peak MiB':>10}")
-    print(f"{'trt_tui (max-memory ' + args.max_memory + ', ' + str(ours['batches']) + ' batches)':<34}"
+    budget = f"{ours['max_memory'] / 2**20:.0f}M" + (" auto" if args.max_memory == "auto" else "")
+    print(f"{'trt_tui (max-memory ' + budget + ', ' + str(ours['batches']) + ' batches)':<34}"
           f"{ours['tensors']:>8}{ours['wall_s']:>9.2f}{ours['peak_rss_mib']:>10.0f}")  # fmt: skip
     print(f"{'polygraphy (mark all + compare)':<34}{theirs['tensors']:>8}{theirs['wall_s']:>9.2f}{theirs['peak_rss_mib']:>10.0f}")
     speed = theirs["wall_s"] / ours["wall_s"]

@@ -16,7 +16,7 @@ from trt_tui.commands.args import (add_input_args, add_output_args, add_pin_args
                                    unit_float)
 from trt_tui.commands.output import console, err_console, kept_fp32_lines
 from trt_tui.core.errors import UserError
-from trt_tui.core.parity.constants import DEFAULT_MAX_MEMORY, RANK_KEYS, TOP_K
+from trt_tui.core.parity.constants import AUTO_MAX_MEMORY_SHARE, DEFAULT_MAX_MEMORY, MIN_AUTO_MAX_MEMORY, RANK_KEYS, TOP_K
 
 if TYPE_CHECKING:
     from trt_tui.core.parity.results import CompareResult
@@ -54,7 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_output_args(p, csv=True)
     p.add_argument("--no-fuse-bias", action="store_true", help="emulation: round MatMul outputs before a bias Add too")
     p.add_argument("--max-memory", default=None, metavar="SIZE",
-                   help=f"tensor data held at once, both sides (default {DEFAULT_MAX_MEMORY >> 20}M)")
+                   help=f"tensor data (and the weights that make it) held at once, both sides (default: 1/{AUTO_MAX_MEMORY_SHARE} "
+                        f"of the model's, between {MIN_AUTO_MAX_MEMORY >> 20}M and {DEFAULT_MAX_MEMORY >> 20}M)")
     p.add_argument("--quantile", action="append", type=unit_float, default=[], metavar="Q", help="extra |diff| quantile to report")
     p.add_argument("--worst", type=int, default=TOP_K, metavar="K",
                    help=f"worst elements (index, both values) kept per tensor in --json (default {TOP_K})")

@@ -14,7 +14,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from trt_tui.core.errors import UserError
-from trt_tui.core.parity.engine import compare
+from trt_tui.core.parity.engine import CompareOptions, compare
 from trt_tui.core.parity.segments import SegmentPlan
 from trt_tui.core.weights import INLINE_MAX_BYTES, WeightSource, load_without_weights, on_disk
 
@@ -150,10 +150,11 @@ def test_rounded_weights_are_fed_on_the_cpu_and_give_the_same_rows(tmp_path, mon
         return make(model_bytes, *args, initializers=initializers, **kwargs)
 
     monkeypatch.setattr(segments, "ort_runner", spy)
-    as_inputs = compare(path, "emulate", precision="fp16")
+    one_segment = CompareOptions(max_memory=128 << 20)  # every weight in one segment, whatever the default
+    as_inputs = compare(path, "emulate", precision="fp16", options=one_segment)
     assert ({"w0", "w1", "w2"}, set()) in seen  # the candidate's weights: fed, none given as OrtValues
     seen.clear()
     monkeypatch.setattr(segments, "FEEDABLE_TYPES", frozenset())  # as bf16 weights (and GPU runs) still go
-    as_initializers = compare(path, "emulate", precision="fp16")
+    as_initializers = compare(path, "emulate", precision="fp16", options=one_segment)
     assert (set(), {"w0", "w1", "w2"}) in seen
     assert [d.to_json() for d in as_inputs.tensors] == [d.to_json() for d in as_initializers.tensors]

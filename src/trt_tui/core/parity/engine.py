@@ -31,7 +31,7 @@ import onnx
 from trt_tui.core.errors import UserError
 from trt_tui.core.model_checks import check_runnable
 from trt_tui.core.graph import GraphIndex, file_id, load_graph
-from trt_tui.core.parity.constants import DEFAULT_MAX_MEMORY, UNIT_ROUNDOFF
+from trt_tui.core.parity.constants import AUTO_MAX_MEMORY_SHARE, DEFAULT_MAX_MEMORY, MIN_AUTO_MAX_MEMORY, UNIT_ROUNDOFF
 from trt_tui.core.precision.recurrent import declare_sequence_shapes
 from trt_tui.core.precision.summary import LowPrecisionSummary
 from trt_tui.core.parity.candidates import CandidateContext, candidate_kind
@@ -57,6 +57,7 @@ from trt_tui.core.parity.runners import (
     parse_reference,
 )
 from trt_tui.core.parity.providers import GPU_PROVIDERS, require_cuda
+from trt_tui.core.parity.segments import KEEP_FREED_BYTES
 from trt_tui.core.parity.sides import OnnxSide, SavedSide
 from trt_tui.core.weights import WeightSource, weight_bytes_by_output
 
@@ -78,7 +79,7 @@ def parse_size(text: str) -> int:
 @dataclass
 class CompareOptions:
     tolerances: TolerancePolicy | None = None  # None: the candidate precision's default (metrics.default_tolerance)
-    max_memory: int = DEFAULT_MAX_MEMORY
+    max_memory: int | None = None  # bytes of tensors (and the weights reading them) held at once; None: auto_max_memory
     quantiles: tuple[float, ...] = (0.99,)
     match: str | None = None  # regex (searched) on tensor names: compare only these
     providers: Sequence[str] | None = None
@@ -150,6 +151,13 @@ def estimate_sizes(model: onnx.ModelProto, feeds: dict[str, np.ndarray], names: 
     return {t: shapes.get(t, fallback) for t in names}
 
 
+def auto_max_memory(sizes: dict[str, int]) -> int:
+    """The default budget: a share of what the compared tensors and their weights take on both sides, within
+    [MIN_AUTO_MAX_MEMORY, DEFAULT_MAX_MEMORY] (constants.py says why)."""
+    share = 2 * sum(sizes.values()) // AUTO_MAX_MEMORY_SHARE
+    return min(DEFAULT_MAX_MEMORY, max(MIN_AUTO_MAX_MEMORY, share))
+
+
 def make_batches(names: Sequence[str], sizes: dict[str, int], max_memory: int) -> list[list[str]]:
     """Consecutive (topological) groups whose two-sided size stays within max_memory; a huge tensor goes alone."""
     batches: list[list[str]] = []
@@ -214,7 +222,8 @@ class Comparison:
         for t, extra in weight_bytes_by_output(index.model).items():
             if t in sizes:
                 sizes[t] += extra
-        self.batches = make_batches(self.names, sizes, options.max_memory)
+        self.max_memory = options.max_memory or auto_max_memory(sizes)
+        self.batches = make_batches(self.names, sizes, self.max_memory)
         self.views = _flat_views(index, order, self.batches)
         self.viewed = set(self.views.values())
         # Both sides ONNX models on the CPU: each side's inference runs on its own thread with half the cores
@@ -225,6 +234,9 @@ class Comparison:
         self._concurrent = all(isinstance(side, OnnxSide) and side.on_cpu for side in (reference, candidate))
         if self._concurrent:
             reference.threads = candidate.threads = max(1, CORES // 2)
+        for side in (reference, candidate):
+            if isinstance(side, OnnxSide):  # freed memory kept for the next segment: in step with the budget
+                side.keep_freed = min(KEEP_FREED_BYTES, 2 * self.max_memory)
         self._side_pool = None  # the reference side's thread, made on first use
         reference.prepare(self.batches, feeds)
         candidate.prepare(self.batches, feeds)
@@ -279,7 +291,7 @@ class Comparison:
                             state.pending.append((current.per_tensor[t], future, r.nbytes + c.nbytes))
                         del r, c
                     del r_out, c_out, held
-                    if sum(n for _, _, n in state.pending) > self.options.max_memory // 2:
+                    if sum(n for _, _, n in state.pending) > self.max_memory // 2:
                         yield from self._settle(state, running=current)  # too big to hold during the next inference
             if self.cancelled:
                 break
@@ -423,7 +435,7 @@ class Comparison:
         return CompareResult(
             model=str(self.index.path), reference=self.reference.label, candidate=self.candidate.label, tensors=rows,
             precision=self.precision, iterations=len(self.feeds), unpaired=self.unpaired, errors=self.errors,
-            warnings=self.warnings, batches=len(self.batches), max_memory=self.options.max_memory,
+            warnings=self.warnings, batches=len(self.batches), max_memory=self.max_memory,
             cancelled=self.cancelled, elapsed_s=self._elapsed, constants_skipped=self.constants_skipped,
             shape_divergence=self._shape_divergence(), low_precision=self.low_precision,
             nothing_low=self._nothing_low(rows),

@@ -28,7 +28,7 @@ from typing import Any
 
 from trt_tui.core.errors import UserError
 from trt_tui.core.graph import GraphIndex, load_graph
-from trt_tui.core.parity.constants import DEFAULT_MAX_MEMORY, DEFAULT_SEED
+from trt_tui.core.parity.constants import DEFAULT_SEED
 from trt_tui.core.parity.engine import CompareOptions, Comparison, prepare_comparison
 from trt_tui.core.parity.inputs import InputSpec
 from trt_tui.core.parity.metrics import Tolerance, TolerancePolicy, default_tolerance
@@ -204,7 +204,7 @@ def build_request(
             raise UserError(str(exc)) from None
     if any(not 0 <= q <= 1 for q in quantiles):
         raise UserError("--quantile must be in [0, 1]")
-    options = CompareOptions(tolerances=policy, max_memory=max_memory or DEFAULT_MAX_MEMORY, quantiles=tuple(quantiles),
+    options = CompareOptions(tolerances=policy, max_memory=max_memory or None, quantiles=tuple(quantiles),
                              match=match, providers=providers)  # fmt: skip
     if top_k is not None:
         if top_k < 0:

@@ -327,8 +327,10 @@ class SegmentedExecutor:
         label: str = "onnxrt",
         on_placement=None,
         threads: int = 0,
+        keep_freed: int = 0,
     ):
         self.plan = plan
+        self.keep_freed = keep_freed or KEEP_FREED_BYTES  # free heap kept after a segment (release_freed_memory)
         self.providers = tuple(providers)
         self.threads = threads  # ONNX Runtime's intra-op threads per session (0: its default)
         self.on_placement = on_placement  # GPU runs: told which provider took each segment's nodes
@@ -398,7 +400,7 @@ class SegmentRun:
             self.infer = None
         self.values = {}
         self.fed = {}
-        release_freed_memory()
+        release_freed_memory(self.executor.keep_freed)
 
 
 _COPIES: bool | None = None

@@ -56,6 +56,7 @@ class OnnxSide:
         self.executor: SegmentedExecutor | None = None
         self.placements: dict[str, str] = {}  # GPU runs: node name -> the execution provider that ran it
         self.threads = 0  # ONNX Runtime's intra-op threads per session (0: its default); set before prepare
+        self.keep_freed = 0  # free heap memory kept between segments (0: segments.KEEP_FREED_BYTES); idem
 
     def _placed(self, by_provider: dict[str, list[str]]) -> None:
         for provider, nodes in by_provider.items():
@@ -77,7 +78,7 @@ class OnnxSide:
 
     def prepare(self, batches: Sequence[Sequence[str]], feeds: Sequence[dict[str, np.ndarray]]) -> None:
         self.executor = SegmentedExecutor(SegmentPlan(self.model, batches, self.weights), feeds, self.providers, label=self.label,
-                                          on_placement=self._placed, threads=self.threads)  # fmt: skip
+                                          on_placement=self._placed, threads=self.threads, keep_freed=self.keep_freed)  # fmt: skip
 
     def open(self, k: int):
         return self.executor.open(k)
