@@ -239,9 +239,20 @@ def _probe_fed_its_weights(model: onnx.ModelProto, source=None) -> tuple[onnx.Mo
         if supplied_separately(t) and t.data_type in FEEDABLE_TYPES and readable:
             weights[t.name] = (source or WeightSource()).array(t)  # over the bytes of raw_data
             probe.graph.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+        elif source is not None and is_external(t):  # a placeholder ORT cannot be fed (int64, bf16): its values inline
+            probe.graph.initializer.append(_with_values(t, source))
         else:
             probe.graph.initializer.append(t)
     return probe, weights
+
+
+def _with_values(init: onnx.TensorProto, source) -> onnx.TensorProto:
+    """The placeholder `init` with its values (read through `source`) as raw bytes."""
+    full = onnx.TensorProto()
+    full.name, full.data_type = init.name, init.data_type
+    full.dims.extend(init.dims)
+    full.raw_data = np.ascontiguousarray(source.array(init)).tobytes()
+    return full
 
 
 def is_recurrent(node: onnx.NodeProto) -> bool:
