@@ -131,6 +131,7 @@ def request_from_args(args: argparse.Namespace):
         shapes=shapes, dims=dims, ranges=ranges, atol=args.atol, rtol=args.rtol, stat=args.check_error_stat,
         quantile=args.error_quantile, max_memory=parse_size(args.max_memory) if args.max_memory else None,
         quantiles=tuple(sorted({0.99, *args.quantile})), match=args.match, top_k=args.worst,
+        map_weights=True,  # this process's index serves this comparison only
     )  # fmt: skip
 
 

@@ -23,6 +23,7 @@ from onnx import AttributeProto, TensorProto
 
 from trt_tui.core.errors import UserError
 from trt_tui.core.fileio import require_regular_file
+from trt_tui.core.mapped_weights import read_mapped
 from trt_tui.core.weights import PLACEHOLDER_LOCATION, weight_free
 
 FLOAT_DTYPES = frozenset({"float32", "float16", "bfloat16", "float64"})
@@ -122,9 +123,9 @@ class GraphIndex:
     initializers: frozenset[str]
     warnings: list[str] = field(default_factory=list)
     shape_inference_ok: bool = True
-    # the file as it was when read ((mtime_ns, size, inode); None: unknown): a comparison reuses `model`
+    # the file as it was when read (graph.file_id; None: unknown): a comparison reuses `model`
     # rather than parsing the file again only while the file is still this one
-    file_id: tuple[int, int, int] | None = None
+    file_id: tuple[int, ...] | None = None
     by_name: dict[str, NodeInfo] = field(default_factory=dict)
     producer: dict[str, str] = field(default_factory=dict)  # tensor -> producing node name
     consumers: dict[str, list[str]] = field(default_factory=dict)  # tensor -> consuming node names
@@ -222,12 +223,15 @@ class GraphIndex:
 
 
 # ---- loading -----------------------------------------------------------------------------------------
-def read_model(path: str | os.PathLike[str]) -> onnx.ModelProto:
-    """Parse an ONNX file without its external data; every failure is a one-line UserError."""
+def read_model(path: str | os.PathLike[str], *, map_weights: bool = False) -> onnx.ModelProto:
+    """Parse an ONNX file without its external data; every failure is a one-line UserError. `map_weights`:
+    big inline weights become external data pointing into the file itself (mapped_weights.py), for a
+    comparison, which reads them in place; never for a model that will be written out."""
     p = Path(path)
     require_regular_file(p, "ONNX file")  # a FIFO or /dev/zero would never return
     try:
-        model = onnx.load_model(str(p), load_external_data=False)
+        model = read_mapped(p) if map_weights else None
+        model = model if model is not None else onnx.load_model(str(p), load_external_data=False)
     except DecodeError as exc:
         raise UserError(f"not a valid ONNX model (protobuf parse failed: {exc}); is the file truncated?", p) from None
     except (OSError, ValueError, RuntimeError) as exc:
@@ -248,19 +252,21 @@ def missing_external_data(model: onnx.ModelProto, base_dir: Path) -> list[str]:
     return list(missing)
 
 
-def file_id(path: str | os.PathLike[str]) -> tuple[int, int, int] | None:
-    """What tells a file changed since it was read (mtime, size, inode); None if it cannot be read."""
+def file_id(path: str | os.PathLike[str]) -> tuple[int, ...] | None:
+    """What tells a file changed since it was read (mtime, ctime, size, inode: a copy that keeps the mtime
+    still changes the ctime); None if it cannot be read."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return st.st_mtime_ns, st.st_size, st.st_ino
+    return st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino
 
 
-def load_graph(path: str | os.PathLike[str], *, infer_shapes: bool = True) -> GraphIndex:
+def load_graph(path: str | os.PathLike[str], *, infer_shapes: bool = True, map_weights: bool = False) -> GraphIndex:
+    """The model's GraphIndex. `map_weights`: as read_model's (the index of a comparison, which shares its model)."""
     p = Path(path)
     identity = file_id(p)  # before reading: a change while it is read makes the two differ
-    model = read_model(p)
+    model = read_model(p, map_weights=map_weights)
     warnings: list[str] = []
     missing = missing_external_data(model, p.parent)
     if missing:

@@ -39,7 +39,7 @@ def test_the_index_model_is_shared_and_left_unchanged(tmp_path, monkeypatch, can
     index = load_graph(path)
     before = index.model.SerializeToString()
     loads = []
-    monkeypatch.setattr(engine, "load_model", lambda p: loads.append(p) or onnx.load(str(p)))
+    monkeypatch.setattr(engine, "load_model", lambda p, **kw: loads.append(p) or onnx.load(str(p)))
     shared = compare(path, candidate, precision="fp16", inputs=InputSpec(seed=1, dims={"T": 6}), index=index)
     assert loads == [] and index.model.SerializeToString() == before
     fresh = compare(path, candidate, precision="fp16", inputs=InputSpec(seed=1, dims={"T": 6}))
@@ -53,7 +53,7 @@ def test_a_file_changed_since_it_was_indexed_is_read_again(tmp_path, monkeypatch
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
     loads = []
     real = engine.load_model
-    monkeypatch.setattr(engine, "load_model", lambda p: loads.append(p) or real(p))
+    monkeypatch.setattr(engine, "load_model", lambda p, **kw: loads.append(p) or real(p, **kw))
     compare(path, "emulate", precision="fp16", inputs=InputSpec(seed=1, dims={"T": 6}), index=index)
     assert loads == [path]
 

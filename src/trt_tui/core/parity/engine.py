@@ -59,7 +59,7 @@ from trt_tui.core.parity.runners import (
 from trt_tui.core.parity.providers import GPU_PROVIDERS, require_cuda
 from trt_tui.core.parity.segments import KEEP_FREED_BYTES
 from trt_tui.core.parity.sides import OnnxSide, SavedSide
-from trt_tui.core.weights import WeightSource, weight_bytes_by_output
+from trt_tui.core.weights import WeightSource, nbytes, weight_bytes_by_output
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
           "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}  # fmt: skip
@@ -151,10 +151,11 @@ def estimate_sizes(model: onnx.ModelProto, feeds: dict[str, np.ndarray], names: 
     return {t: shapes.get(t, fallback) for t in names}
 
 
-def auto_max_memory(sizes: dict[str, int]) -> int:
-    """The default budget: a share of what the compared tensors and their weights take on both sides, within
-    [MIN_AUTO_MAX_MEMORY, DEFAULT_MAX_MEMORY] (constants.py says why)."""
-    share = 2 * sum(sizes.values()) // AUTO_MAX_MEMORY_SHARE
+def auto_max_memory(tensor_bytes: int, weight_bytes: int) -> int:
+    """The default budget: a share of what the compared tensors and the model's weights take on both sides,
+    within [MIN_AUTO_MAX_MEMORY, DEFAULT_MAX_MEMORY] (constants.py says why). The weights once each: a batch's
+    cost charges a weight to every node reading it (captcha_crnn: 262 MB charged for 18 MB of weights)."""
+    share = 2 * (tensor_bytes + weight_bytes) // AUTO_MAX_MEMORY_SHARE
     return min(DEFAULT_MAX_MEMORY, max(MIN_AUTO_MAX_MEMORY, share))
 
 
@@ -218,11 +219,12 @@ class Comparison:
         if not self.names:
             raise UserError(f"{reference.label} and {candidate.label} expose no float tensor under the same name", index.path)
         sizes = estimate_sizes(index.model, feeds[0], self.names)  # the reference graph, without its weights
+        tensor_bytes = sum(sizes.values())
         # --max-memory bounds weights too: a tensor's cost includes the weights its node reads (both sides)
         for t, extra in weight_bytes_by_output(index.model).items():
             if t in sizes:
                 sizes[t] += extra
-        self.max_memory = options.max_memory or auto_max_memory(sizes)
+        self.max_memory = options.max_memory or auto_max_memory(tensor_bytes, sum(nbytes(t) for t in index.model.graph.initializer))
         self.batches = make_batches(self.names, sizes, self.max_memory)
         self.views = _flat_views(index, order, self.batches)
         self.viewed = set(self.views.values())
@@ -522,7 +524,7 @@ def prepare_comparison(
     """Build both sides, the feeds, the pairing and the batch plan. Bad input raises UserError. `index`: the
     model already indexed (a ComparisonRequest passes its own; None indexes it here)."""
     options = options or CompareOptions()
-    index = index if index is not None else load_graph(model)
+    index = index if index is not None else load_graph(model, map_weights=True)  # its model is the comparison's
     spec = parse_candidate(candidate, precision=precision, pins=pins) if isinstance(candidate, str) else candidate
     kind = candidate_kind(spec.kind)  # the registry (candidates.py): what it needs, how its side is built
     ref_kind, ref_path = parse_reference(reference)
@@ -573,7 +575,7 @@ def _fp32_model(model: str | os.PathLike[str], index: GraphIndex, random: set[st
     inline weights would otherwise be held twice for the whole run (52 MB of 340 on ddddocr_ocr). Nothing
     in a comparison writes to it (tested)."""
     if random or index.file_id is None or file_id(model) != index.file_id or Path(model).resolve() != Path(index.path).resolve():
-        return load_model(model)
+        return load_model(model, map_weights=not random)  # seeding writes to it: a plain parse then
     check_runnable(index.model, Path(model))  # what load_model checks
     return index.model
 

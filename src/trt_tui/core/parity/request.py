@@ -89,17 +89,17 @@ def _plain(value: Any) -> Any:
     return str(value) if isinstance(value, os.PathLike) else value
 
 
-def _resolve(preset: Any, model: str | os.PathLike[str] | None, index: GraphIndex | None):
+def _resolve(preset: Any, model: str | os.PathLike[str] | None, index: GraphIndex | None, map_weights: bool = False):
     """(ResolvedPreset, GraphIndex, model path) from a preset file / Preset / ResolvedPreset, indexing once
     (not at all when `index`, the model already indexed, is given)."""
     from trt_tui.core.preset import Preset, ResolvedPreset, load_preset, resolve_preset
 
     if isinstance(preset, ResolvedPreset):
         path = Path(model) if model else preset.model_path
-        return preset, index if index is not None else load_graph(path), path
+        return preset, index if index is not None else load_graph(path, map_weights=map_weights), path
     loaded = preset if isinstance(preset, Preset) else load_preset(preset)
     path = Path(model) if model else loaded.model_path
-    index = index if index is not None else load_graph(path)
+    index = index if index is not None else load_graph(path, map_weights=map_weights)
     same = _same_file(loaded.model_path, path)
     return resolve_preset(loaded, index if same else None), index, path
 
@@ -137,20 +137,25 @@ def build_request(
     match: str | None = None,
     top_k: int | None = None,
     providers: list[str] | None = None,
+    map_weights: bool = False,
 ) -> ComparisonRequest:
     """The one way to turn settings (explicit, else the preset's, else defaults) into a ComparisonRequest.
     `preset` is a file, a Preset (e.g. unsaved TUI edits) or a ResolvedPreset; `candidate` 'trt' without
     ':PRESET' builds from it, and 'trt:PRESET' without `preset` makes PRESET the preset too. `index`: `model`
-    already indexed (the TUI's open model), so that it is not indexed again."""
+    already indexed (the TUI's open model), so that it is not indexed again. `map_weights`: the index made
+    here is the comparison's alone (the CLI): its big inline weights stay in the file (graph.read_model), read
+    in place by both sides; not for engine candidates, whose build may write the model out."""
     text = candidate if isinstance(candidate, str) else None
+    kind = text.split(":", 1)[0] if text is not None else candidate.kind
+    map_weights = map_weights and kind not in ("trt", "engine")
     if preset is None and text is not None and text.startswith("trt:"):
         preset = text[4:]  # the engine's preset also supplies shapes, seed and tolerances
     resolved = None
     if preset is not None:
-        resolved, index, model_path = _resolve(preset, model, index)
+        resolved, index, model_path = _resolve(preset, model, index, map_weights)
     elif model:
         model_path = Path(model)
-        index = index if index is not None else load_graph(model_path)
+        index = index if index is not None else load_graph(model_path, map_weights=map_weights)
     else:
         raise UserError("give a MODEL or a --preset")
 

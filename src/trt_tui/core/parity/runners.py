@@ -23,6 +23,7 @@ import onnx
 from trt_tui.core.errors import MissingBackendError, UserError
 from trt_tui.core.fileio import require_regular_file
 from trt_tui.core.model_checks import check_runnable
+from trt_tui.core.mapped_weights import read_mapped
 from trt_tui.core.parity.segments import ort_runner
 from trt_tui.core.weights import WeightSource, load_without_weights, weights_apart
 
@@ -99,25 +100,19 @@ def default_providers() -> list[str]:
     return ["cpu"]
 
 
-def load_model(path: str | os.PathLike[str]) -> onnx.ModelProto:
+def load_model(path: str | os.PathLike[str], *, map_weights: bool = False) -> onnx.ModelProto:
     """The model proto with external data left on disk (read it with `WeightSource(path.parent)`: sessions and
-    rewrites map it when they need it); bad files are a UserError naming the file."""
+    rewrites map it when they need it); bad files are a UserError naming the file. `map_weights`: big inline
+    weights too (graph.read_model)."""
     p = Path(path)
     require_regular_file(p, "ONNX file")
     try:
-        model = load_without_weights(p)
+        model = read_mapped(p) if map_weights else None
+        model = model if model is not None else load_without_weights(p)
     except Exception as exc:  # protobuf DecodeError, missing external data (FileNotFoundError / OSError), ...
         raise UserError(f"cannot load the ONNX model ({type(exc).__name__}: {exc})", p) from None
     check_runnable(model, p)  # short weights, undefined inputs, absurd dims: one line, not a crash mid-run
     return model
-
-
-def candidate_model(model: onnx.ModelProto, spec: CandidateSpec, base_dir: str | os.PathLike[str] | None = None) -> onnx.ModelProto:
-    """The ONNX model a candidate runs (kinds emulate, mixed and onnx). Tensor names stay the original ones.
-
-    `base_dir` is the folder of `model`'s external data (None when it has none). Its initializer values come
-    from `candidate_model_and_weights`'s WeightSource (a rewrite derives changed weights on demand)."""
-    return candidate_model_and_weights(model, spec, base_dir)[0]
 
 
 def candidate_model_and_weights(model: onnx.ModelProto, spec: CandidateSpec, base_dir: str | os.PathLike[str] | None = None,

@@ -198,24 +198,28 @@ def declare_sequence_shapes(model: onnx.ModelProto, feed: dict[str, np.ndarray],
     Shape inference loses the sequence length behind shape arithmetic it cannot follow (silero VAD: a Pad
     whose pads come from Slice/Transpose of constants, then Convs), which left the state rounded at the
     outputs only. So the model runs once on ONNX Runtime's CPU EP with those X as extra outputs. Models with
-    external weights in files are left as they are. `weights`: the values of `model`'s placeholders (a
-    `writing.by_reference` copy). Returns the tensors declared.
+    external weights are left as they are unless `weights` reads them: the values of `model`'s placeholders
+    (a `writing.by_reference` copy) and of its external data (its folder). Returns the tensors declared.
     """
     from trt_tui.core.weights import on_disk
 
     declared = {vi.name for vi in model.graph.value_info}
     wanted = list(dict.fromkeys(n.input[0] for n in model.graph.node if is_recurrent(n) and n.input and n.input[0] not in declared))
-    if not wanted or any(on_disk(t) for t in model.graph.initializer):
+    external = any(on_disk(t) for t in model.graph.initializer)
+    if not wanted or (external and getattr(weights, "base_dir", None) is None):
         return []
     import onnxruntime as ort
 
-    probe, weights = _probe_fed_its_weights(model, weights)
+    probe, weights_fed = _probe_fed_its_weights(model, weights)
     outputs = {o.name for o in probe.graph.output}
     probe.graph.output.extend(onnx.helper.make_empty_tensor_value_info(t) for t in wanted if t not in outputs)
+    options = ort.SessionOptions()
+    if external:  # what is not fed (non-float weights) ONNX Runtime reads from the files itself
+        options.add_session_config_entry("session.model_external_initializers_file_folder_path", str(weights.base_dir))
     try:
-        session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
         fed = {i.name for i in session.get_inputs()}
-        values = session.run(wanted, {**{k: v for k, v in feed.items() if k in fed}, **weights})
+        values = session.run(wanted, {**{k: v for k, v in feed.items() if k in fed}, **weights_fed})
     except Exception:  # noqa: BLE001 - the comparison reports a model ORT cannot run; here it only means "no shape"
         return []
     for t, v in zip(wanted, values):
