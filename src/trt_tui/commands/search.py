@@ -188,6 +188,10 @@ def _print(result: SearchResult) -> None:
             out.print(f"  {escape(name)}")
         if len(result.rules.names) > 20:
             out.print(f"  ... and {len(result.rules.names) - 20} more (see --json)")
+        kept = len(result.pins) - len(result.carriers)
+        if result.candidates and kept > result.candidates // 2:  # an engine that is mostly FP32: say so
+            out.print(f"[yellow]note:[/] {kept} of {result.candidates} candidate nodes stay FP32: this engine would "
+                      "run mostly in FP32. A looser --target, or --minimal for the smallest set, may be what you want")  # fmt: skip
     for reason in result.reasons:
         out.print(f"  {escape(reason)}")
     t = Table()  # its title on a line of its own: a table narrower than its title would wrap it
@@ -208,5 +212,6 @@ def _print(result: SearchResult) -> None:
         h = result.held_out
         out.print(f"held-out samples: {h['samples']}, {'passed' if h['passed'] else 'failed'}"
                   f"{' (folded into the search, which ran again)' if h.get('folded_in') else ''}")  # fmt: skip
-    out.print(f"{result.evaluations} evaluations ({result.inferences} inferences) in {result.elapsed_s:.2f} s"
+    plural = lambda n, word: f"{n} {word}{'' if n == 1 else 's'}"  # noqa: E731
+    out.print(f"{plural(result.evaluations, 'evaluation')} ({plural(result.inferences, 'inference')}) in {result.elapsed_s:.2f} s"
               + (f", budget {result.budget}" if result.budget else ""))  # fmt: skip

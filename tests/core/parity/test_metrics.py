@@ -242,3 +242,13 @@ def test_p99_interpolates_with_the_next_order_statistic(n):
         p = 0.99 * (n - 1)
         lo = int(np.floor(p))
         assert _select_quantiles(a, (0.5, 0.99), extra=(n - 8,))[0][0.99] == s[lo] + (s[lo + 1] - s[lo]) * (p - lo)
+
+
+def test_cosine_is_nan_where_no_element_is_finite_on_both_sides():
+    """magika's LayerNorm sums overflow fp16 to inf in a 1-element tensor: the cosine over elements finite on
+    both sides has no element; it said 1.0 next to max |d| = inf."""
+    ref = np.array([106058.6], np.float32)
+    d = tensor_drift("t", ref, np.array([np.inf], np.float32), Tolerance())
+    assert d.max_abs == np.inf and d.rel_rms == np.inf and np.isnan(d.cosine) and not d.passed
+    partly = tensor_drift("t", np.array([1.0, 2.0], np.float32), np.array([1.0, np.inf], np.float32), Tolerance())
+    assert partly.cosine == 1.0  # the finite pair agrees

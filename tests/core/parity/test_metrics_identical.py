@@ -109,6 +109,9 @@ def _close(field: str, new: float, old: float) -> bool:
 def _same(new, old) -> None:
     a, b = new.to_json(), old.to_json()
     summed = SUMMED + (("required_atol",) if b["tolerance"]["stat"] == "mean" else ())  # the mean of |d| itself
+    size = math.prod(a["shape"])
+    if a["cosine"] == "nan" and b["cosine"] in (1.0, 0.0) and a["nonfinite_ref"] + a["nonfinite_cand"] >= size:
+        a["cosine"] = b["cosine"]  # intended: no element finite on both sides gives NaN now (it said 1.0 or 0.0)
     for field in summed:
         assert _close(field, a.pop(field), b.pop(field)), field
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)

@@ -121,3 +121,22 @@ def test_compare_rows_do_not_depend_on_weights_read_by_reference(tmp_path, monke
     monkeypatch.setattr(writing, "INLINE_MAX_BYTES", 1 << 40)  # nothing read by reference: inline copies
     copied = compare(path, "emulate", precision="fp16", inputs=InputSpec(seed=1, dims={"T": 6}))
     assert by_reference.tensors and _rows(by_reference) == _rows(copied)
+
+
+def test_a_given_budget_below_one_tensor_says_so(tmp_path):
+    """--max-memory 1k cannot be kept (the input alone is bigger): one warning line, the comparison still runs."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    from trt_tui.core.parity.engine import CompareOptions, compare
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="relu")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [64, 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [64, 64])])  # fmt: skip
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10), path)
+    small = compare(path, "emulate", options=CompareOptions(max_memory=1024))
+    assert [w for w in small.warnings if "--max-memory 1K is below what tensor 'y'" in w and "(32K)" in w]
+    assert not [w for w in compare(path, "emulate").warnings if "--max-memory" in w]  # the automatic budget: silent
+    assert np.isfinite(small.tensors[0].rel_rms)

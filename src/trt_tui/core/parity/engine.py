@@ -151,6 +151,14 @@ def estimate_sizes(model: onnx.ModelProto, feeds: dict[str, np.ndarray], names: 
     return {t: shapes.get(t, fallback) for t in names}
 
 
+def _mib(n: int) -> str:
+    """A byte count as --max-memory writes one (12.5M, 1K, 300B)."""
+    for unit, size in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.3g}{unit}"
+    return f"{n}B"
+
+
 def auto_max_memory(tensor_bytes: int, weight_bytes: int) -> int:
     """The default budget: a share of what the compared tensors and the model's weights take on both sides,
     within [MIN_AUTO_MAX_MEMORY, DEFAULT_MAX_MEMORY] (constants.py says why). The weights once each: a batch's
@@ -226,6 +234,11 @@ class Comparison:
                 sizes[t] += extra
         self.max_memory = options.max_memory or auto_max_memory(tensor_bytes, sum(nbytes(t) for t in index.model.graph.initializer))
         self.batches = make_batches(self.names, sizes, self.max_memory)
+        biggest = max(self.names, key=lambda t: sizes[t])
+        if options.max_memory and 2 * sizes[biggest] > options.max_memory:  # a given budget it cannot keep
+            self.warnings.append(
+                f"--max-memory {_mib(options.max_memory)} is below what tensor {biggest!r} alone takes on both sides "
+                f"with the weights its node reads ({_mib(2 * sizes[biggest])}): such tensors go in a batch of their own")  # fmt: skip
         self.views = _flat_views(index, order, self.batches)
         self.viewed = set(self.views.values())
         # Both sides ONNX models on the CPU: each side's inference runs on its own thread with half the cores

@@ -577,6 +577,8 @@ def _general_drift(name, ref, r, c, tolerance, quantiles, low_max, top_k=TOP_K) 
         rel_rms = float("inf") if not np.isnan(max_abs) else float("nan")
     if ref_norm > 0 and cand_norm > 0:
         cosine = dot / (ref_norm * cand_norm)
+    elif any_bad and not np.any(finite_r & finite_c):
+        cosine = float("nan")  # taken over elements finite on both sides: there is none (was 1.0, next to inf)
     else:
         cosine = 1.0 if ref_norm == cand_norm else 0.0
     max_ref = float(np.max(np.abs(r))) if nonfinite_ref == 0 else float(np.max(np.abs(r[finite_r]), initial=0.0))
