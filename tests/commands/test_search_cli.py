@@ -85,3 +85,39 @@ def test_search_stateful_contract_writes_a_preset(models, tmp_path, capsys):
     assert RUNNING_SUM_UPDATE in preset.read_text()
     assert main(["preset", "validate", str(preset)]) == 0
     assert main(["search", str(path), "--contract", str(contract), "--target", "rel_rms<=1"]) == 2
+
+
+def test_the_preset_search_writes_keeps_its_target_for_compare_and_search(demo_model, tmp_path, capsys):
+    """search -o writes the target it met as `[comparison] targets`: compare --preset judges the pins by it
+    (the per-tensor tolerances failed a search answer: a new user's trial), search --preset takes it again."""
+    preset = tmp_path / "found.toml"
+    assert main(["search", str(demo_model), "--target", TARGET, "-o", str(preset)]) == 0
+    assert 'targets = ["log_probs:rel_rms<=2.5e-4"]' in preset.read_text()
+    capsys.readouterr()
+    out_json = tmp_path / "c.json"
+    assert main(["compare", "--preset", str(preset), "--json", str(out_json)]) == 0
+    text = capsys.readouterr().out
+    assert "target log_probs:rel_rms<=0.00025 on log_probs:" in text and "met" in text
+    assert "verdict: PASS (the preset's output targets decide it" in text
+    data = json.loads(out_json.read_text())
+    assert data["passed"] and [t["output"] for t in data["targets"]] == ["log_probs"] and data["targets"][0]["passed"]
+    assert data["counts"]["failed"] >= 0  # tolerances still reported per tensor
+    assert main(["search", "--preset", str(preset), "--json", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["criterion"] == ["log_probs:rel_rms<=0.00025"]
+    # a target the pins do not meet fails compare (exit 1), whatever the tolerances say
+    strict = tmp_path / "strict.toml"
+    strict.write_text(preset.read_text().replace("rel_rms<=2.5e-4", "rel_rms<=1e-9"))
+    assert main(["compare", "--preset", str(strict)]) == 1
+    assert "not met" in capsys.readouterr().out
+
+
+def test_bad_preset_targets_are_one_line_exit_2(demo_model, tmp_path, capsys):
+    preset = tmp_path / "p.toml"
+    assert main(["search", str(demo_model), "--target", TARGET, "-o", str(preset)]) == 0
+    capsys.readouterr()
+    for bad, said in (("log_probs:rms<1", "comparison.targets: bad target"), ("nope:rel_rms<=1", "names no graph output")):
+        broken = tmp_path / f"b{len(said)}.toml"
+        broken.write_text(preset.read_text().replace("log_probs:rel_rms<=2.5e-4", bad))
+        assert main(["compare", "--preset", str(broken)]) == 2
+        err = capsys.readouterr().err
+        assert said in err and str(broken) in err and "Traceback" not in err

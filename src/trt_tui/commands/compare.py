@@ -271,7 +271,12 @@ def _print(result: CompareResult, top: int, sort: str, index) -> None:
     if result.shape_divergence is not None:
         out.print(f"first shape divergence: {escape(result.shape_divergence.one_line())}")
     _print_kept_fp32(out, result)
+    for t in result.targets:  # a preset's output targets decide the verdict (the tolerances above inform)
+        measured = "not compared" if t["measured"] is None else _fmt(t["measured"])
+        out.print(f"target {escape(t['target'])} on {escape(t['output'])}: {measured} "
+                  + ("[green]met[/]" if t["passed"] else "[red]not met[/]"))  # fmt: skip
+    by = " (the preset's output targets decide it; per-tensor tolerances above are for information)" if result.targets else ""
     if result.nothing_low is not None:
         out.print(f"verdict: [red]NOTHING CHECKED[/]: {escape(_nothing_low(result, index))}")
     else:
-        out.print("verdict: [green]PASS[/]" if result.passed else "verdict: [red]FAIL[/]")
+        out.print(("verdict: [green]PASS[/]" if result.passed else "verdict: [red]FAIL[/]") + by)

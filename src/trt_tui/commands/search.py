@@ -89,9 +89,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--samples must be at least 1")
     request = request_from_args(args)
     preset = request.resolved.preset if request.resolved is not None else None  # -o writes a copy of it
-    if not args.target and search_policy(request) is None and not args.contract:
+    # --target, else the preset's output targets (a preset `search -o` wrote), else its tolerances
+    targets = list(args.target) or ([] if args.contract else list(request.options.targets))
+    if not targets and search_policy(request) is None and not args.contract:
         raise UserError("no target: give --target [OUTPUT:]METRIC<=VALUE (e.g. rel_rms<=1e-3) or a --preset with tolerances")
-    job = search_request(request, targets=args.target, samples=args.inputs, contract=args.contract, chunks=args.chunks,
+    job = search_request(request, targets=targets, samples=args.inputs, contract=args.contract, chunks=args.chunks,
                          stream_inputs=args.stream_inputs, budget=args.budget)  # fmt: skip
     for w in job.warnings:
         print(f"trt-tui: warning: {w}", file=sys.stderr)
@@ -115,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
 
         sample = job.evaluator.first_sample()  # its shapes become the profile of a new preset's dynamic inputs
         written = write_preset(result, args.output, base=preset, model=str(request.model), precision=request.precision,
-                               sample=sample)  # fmt: skip
+                               sample=sample, targets=[] if args.contract else targets)  # fmt: skip
         print(f"wrote {written}", file=sys.stderr if quiet else sys.stdout)
     if args.json:
         if args.json == "-":

@@ -7,9 +7,11 @@ Semantics are Polygraphy's SimpleCompareFunc (see parity.metrics for the checks 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
+from trt_tui.core.errors import UserError
 from trt_tui.core.numbers import require_finite
 from trt_tui.core.parity.constants import DEFAULT_TOLERANCES, ERROR_STATS
 
@@ -51,3 +53,51 @@ class TolerancePolicy:
             if re.search(pattern, name):
                 return tol
         return self.default
+
+
+# ---- output targets ----------------------------------------------------------------------------------
+# `OUTPUT:METRIC<=VALUE` (`cosine>=VALUE`), or `METRIC<=VALUE` for every graph output, on the comparison's
+# LayerDrift metrics: what `trt-tui search` must achieve, and what a preset's `[comparison] targets` make
+# compare's verdict.
+UPPER_METRICS = ("rel_rms", "max_abs", "p99_abs")
+LOWER_METRICS = ("cosine",)
+METRICS = UPPER_METRICS + LOWER_METRICS
+_TARGET = re.compile(r"^(?:(?P<output>.+):)?(?P<metric>[a-z_0-9]+)\s*(?P<op><=|>=)\s*(?P<value>\S+)$")
+
+
+@dataclass(frozen=True)
+class Target:
+    output: str | None  # None: every graph output
+    metric: str
+    op: str  # "<=" or ">="
+    value: float
+
+    @property
+    def text(self) -> str:
+        return f"{self.output + ':' if self.output else ''}{self.metric}{self.op}{self.value:g}"
+
+    def met_by(self, measured: float) -> bool:
+        if math.isnan(measured):
+            return False
+        return measured <= self.value if self.op == "<=" else measured >= self.value
+
+
+def parse_target(text: str, what: str = "--target") -> Target:
+    """'logits:rel_rms<=1e-3', 'cosine>=0.999' (every output) -> Target; bad text is a UserError."""
+    m = _TARGET.match(text.strip())
+    if not m:
+        raise UserError(f"bad {what} {text!r}: expected OUTPUT:METRIC<=VALUE (or METRIC<=VALUE for every output), "
+                        "e.g. logits:rel_rms<=1e-3 or cosine>=0.999")  # fmt: skip
+    metric, op = m.group("metric"), m.group("op")
+    if metric not in METRICS:
+        raise UserError(f"bad {what} {text!r}: unknown metric {metric!r}; choose {', '.join(METRICS)}")
+    want = ">=" if metric in LOWER_METRICS else "<="
+    if op != want:
+        raise UserError(f"bad {what} {text!r}: {metric} is bounded with {want}")
+    try:
+        value = float(m.group("value"))
+    except ValueError:
+        raise UserError(f"bad {what} {text!r}: {m.group('value')!r} is not a number") from None
+    if not math.isfinite(value) or (metric in UPPER_METRICS and value < 0):
+        raise UserError(f"bad {what} {text!r}: the bound must be a finite number >= 0")
+    return Target(m.group("output"), metric, op, value)

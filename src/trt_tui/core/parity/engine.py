@@ -30,6 +30,7 @@ import onnx
 
 from trt_tui.core.errors import UserError
 from trt_tui.core.model_checks import check_runnable
+from trt_tui.core.tolerance import parse_target
 from trt_tui.core.graph import GraphIndex, file_id, load_graph
 from trt_tui.core.parity.constants import AUTO_MAX_MEMORY_SHARE, DEFAULT_MAX_MEMORY, MIN_AUTO_MAX_MEMORY, UNIT_ROUNDOFF
 from trt_tui.core.precision.recurrent import declare_sequence_shapes
@@ -84,6 +85,7 @@ class CompareOptions:
     match: str | None = None  # regex (searched) on tensor names: compare only these
     providers: Sequence[str] | None = None
     top_k: int = TOP_K  # worst elements (index, both values) kept per tensor for the drill-down and JSON
+    targets: tuple[str, ...] = ()  # output targets (tolerance.parse_target) that decide the verdict, e.g. a preset's
 
 
 @dataclass
@@ -453,8 +455,25 @@ class Comparison:
             warnings=self.warnings, batches=len(self.batches), max_memory=self.max_memory,
             cancelled=self.cancelled, elapsed_s=self._elapsed, constants_skipped=self.constants_skipped,
             shape_divergence=self._shape_divergence(), low_precision=self.low_precision,
-            nothing_low=self._nothing_low(rows),
+            nothing_low=self._nothing_low(rows), targets=self._targets(rows),
         )  # fmt: skip
+
+    def _targets(self, rows: list[LayerDrift]) -> list[dict]:
+        """Each output target against the graph outputs it names: met when its metric is within the bound and the
+        candidate has no inf/NaN the reference lacks (the search's check, on the worst iteration's row)."""
+        by_name = {d.name: d for d in rows}
+        outputs = [t.name for t in self.index.outputs if t.name in by_name]
+        checks = []
+        for target in map(parse_target, self.options.targets):
+            for name in [target.output] if target.output else outputs:
+                row = by_name.get(name)
+                if row is None:
+                    checks.append({"target": target.text, "output": name, "measured": None, "passed": False})
+                    continue
+                measured = getattr(row, target.metric)
+                met = target.met_by(measured) and row.nonfinite_cand <= row.nonfinite_ref
+                checks.append({"target": target.text, "output": name, "measured": measured, "passed": met})
+        return checks
 
 
 @dataclass

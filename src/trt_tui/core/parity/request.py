@@ -210,7 +210,7 @@ def build_request(
     if any(not 0 <= q <= 1 for q in quantiles):
         raise UserError("--quantile must be in [0, 1]")
     options = CompareOptions(tolerances=policy, max_memory=max_memory or None, quantiles=tuple(quantiles),
-                             match=match, providers=providers)  # fmt: skip
+                             match=match, providers=providers, targets=resolved.targets if resolved is not None else ())  # fmt: skip
     if top_k is not None:
         if top_k < 0:
             raise UserError("--worst must be 0 or more")

@@ -84,12 +84,17 @@ class CompareResult:
     shape_divergence: ShapeDivergence | None = None  # the first tensor whose shape differs (fails the run)
     low_precision: object | None = None  # core.precision.summary.LowPrecisionSummary of a rewritten candidate
     nothing_low: str | None = None  # why the candidate ran nothing in low precision: never a PASS (CLI exit 2)
+    # a preset's output targets (`[comparison] targets`, e.g. from trt-tui search): each {"target", "output",
+    # "measured", "passed"}; when there are any, they decide the verdict instead of every tensor's tolerance
+    targets: list[dict] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        """Everything compared is within tolerance, nothing failed to compare, and the run was not cut short."""
+        """Everything compared is within tolerance (or, with output targets, every target is met), nothing
+        failed to compare, and the run was not cut short."""
+        within = all(t["passed"] for t in self.targets) if self.targets else all(d.passed for d in self.tensors)
         return (bool(self.tensors) and not self.errors and not self.cancelled and self.shape_divergence is None
-                and self.nothing_low is None and all(d.passed for d in self.tensors))  # fmt: skip
+                and self.nothing_low is None and within)  # fmt: skip
 
     @property
     def kept_fp32(self) -> list:
@@ -154,6 +159,7 @@ class CompareResult:
             "shape_divergence": self.shape_divergence.to_json() if self.shape_divergence else None,
             "nothing_low": self.nothing_low,
             "low_precision": self.low_precision.to_json() if self.low_precision is not None else None,
+            "targets": self.targets,
         }
 
     def write_json(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:

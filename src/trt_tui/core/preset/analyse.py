@@ -164,6 +164,21 @@ def _default_engine(preset: Preset) -> Path:
     return preset.model_path.with_name(f"{preset.model_path.stem}_{preset.precision.mode}.plan")
 
 
+def _check_targets(preset: Preset, index: GraphIndex, report: _Collector) -> None:
+    """`[comparison] targets` name outputs the model has (their syntax is checked when the file is read)."""
+    from trt_tui.core.tolerance import parse_target
+
+    outputs = {t.name for t in index.outputs}
+    for text in preset.comparison.targets:
+        try:
+            target = parse_target(text, what="target")
+        except UserError as exc:  # a Preset built in code, not read from a file
+            report("comparison.targets", "error", exc.message)
+            continue
+        if target.output is not None and target.output not in outputs:
+            report("comparison.targets", "error", f"{text!r} names no graph output; outputs are {', '.join(sorted(outputs))}")
+
+
 def analyse(
     preset: Preset, index: GraphIndex | None = None, *, for_export: str | None = None
 ) -> tuple[ResolvedPreset | None, list[Problem]]:
@@ -181,6 +196,7 @@ def analyse(
     profile_names, profiles = _profiles(preset, index, report)
     trt = preset.trt if preset.trt in TRT_MAJORS else 10
     input_formats, output_formats = derive_io_formats(preset.io, index.inputs, index.outputs, trt, report)
+    _check_targets(preset, index, report)
     problems = report.items
     if errors(problems):
         return None, problems
@@ -225,6 +241,7 @@ def analyse(
         input_data=c.input_data if c.input_data == "random" else preset.resolve_path(c.input_data),
         seed=c.seed,
         warnings=list(problems),
+        targets=tuple(c.targets),
         input_names=[t.name for t in index.inputs],
         output_names=[t.name for t in index.outputs],
     )

@@ -98,6 +98,9 @@ class ComparisonDefaults:
     outputs: list[OutputTolerance] = field(default_factory=list)
     input_data: str = "random"  # "random" or a path (Polygraphy RunResults/inputs JSON), relative to the preset
     seed: int | None = None
+    # output targets ("logits:rel_rms<=1e-4", tolerance.parse_target), e.g. the ones `trt-tui search -o` met:
+    # when given, they decide compare's verdict and are search's target
+    targets: list[str] = field(default_factory=list)
 
     def tolerance_policy(self) -> TolerancePolicy:
         return TolerancePolicy(self.default, tuple((o.pattern, o.tolerance) for o in self.outputs))

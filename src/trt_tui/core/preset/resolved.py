@@ -46,6 +46,7 @@ class ResolvedPreset:
     input_data: str | Path  # "random" or a file
     seed: int | None
     warnings: list[Problem] = field(default_factory=list)
+    targets: tuple[str, ...] = ()  # the preset's output targets (`[comparison] targets`)
     input_names: list[str] = field(default_factory=list)  # the model's inputs / outputs, binding order
     output_names: list[str] = field(default_factory=list)
     trt_minor: int | None = None  # None: any minor of `trt_major` (`trt = "11.1"` in the preset sets it)
@@ -119,6 +120,7 @@ class ResolvedPreset:
                 "outputs": [{"pattern": p, **tol(t)} for p, t in self.tolerances.rules],
                 "input_data": str(self.input_data),
                 "seed": self.seed,
+                "targets": list(self.targets),
             },
             "warnings": [w.to_json() for w in self.warnings],
         }

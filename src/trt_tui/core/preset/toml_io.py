@@ -20,7 +20,7 @@ import tomli_w
 
 from trt_tui.core.errors import UserError
 from trt_tui.core.fileio import atomic_write, read_text_file
-from trt_tui.core.tolerance import Tolerance
+from trt_tui.core.tolerance import Tolerance, parse_target
 from trt_tui.core.pins import PinRules
 from trt_tui.core.preset.model import (
     SCHEMA_VERSION,
@@ -244,7 +244,13 @@ def preset_from_dict(data: dict, source: Path) -> Preset:
     d = c.sub("default")
     default = _tolerance(d, Tolerance())
     d.done()
-    comparison = ComparisonDefaults(default=default, input_data=c.str("input_data", "random"), seed=c.int("seed"))
+    comparison = ComparisonDefaults(default=default, input_data=c.str("input_data", "random"), seed=c.int("seed"),
+                                    targets=c.strs("targets"))  # fmt: skip
+    for text in comparison.targets:  # the syntax now, not at the first comparison
+        try:
+            parse_target(text, what="target")
+        except UserError as exc:
+            raise UserError(f"comparison.targets: {exc.message}", source) from None
     for r in c.subs("outputs"):
         pattern = r.str("pattern")
         if not pattern:
@@ -350,6 +356,8 @@ def preset_to_dict(preset: Preset) -> dict:
     comparison["default"] = _tolerance_dict(c.default)
     if c.outputs:
         comparison["outputs"] = [{"pattern": o.pattern, **_tolerance_dict(o.tolerance, c.default)} for o in c.outputs]
+    if c.targets:
+        comparison["targets"] = list(c.targets)
     doc["comparison"] = comparison
     return doc
 

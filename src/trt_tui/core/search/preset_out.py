@@ -56,8 +56,11 @@ def new_preset(model: str | os.PathLike[str], precision: str, result: SearchResu
 
 
 def write_preset(result: SearchResult, target: str | os.PathLike[str], *, base=None, model=None, precision: str = "fp16",
-                 sample: dict[str, np.ndarray] | None = None) -> Path:  # fmt: skip
-    """Write the answer as a preset at `target` (never over an existing file); validated before writing."""
+                 sample: dict[str, np.ndarray] | None = None, targets=()) -> Path:  # fmt: skip
+    """Write the answer as a preset at `target` (never over an existing file); validated before writing.
+    `targets`: the output targets the search met, kept as the preset's `[comparison] targets`, so that
+    `trt-tui compare --preset` judges the pins by what they were found for (its per-tensor tolerances are
+    stricter: internal tensors drift more than the outputs, and a search answer failed them)."""
     from trt_tui.core.preset import save_preset, validate_preset
 
     path = Path(target).absolute()
@@ -66,6 +69,8 @@ def write_preset(result: SearchResult, target: str | os.PathLike[str], *, base=N
     if not result.passed:
         raise UserError("no passing pin set was found: no preset written", path)
     preset = apply_to_preset(base, result) if base is not None else new_preset(model, precision, result, path, sample)
+    if targets:
+        preset.comparison.targets = list(targets)
     errors = [p for p in validate_preset(preset) if p.is_error]
     if errors:
         raise UserError(f"the preset would not be valid: {errors[0].one_line()}", path)

@@ -9,57 +9,13 @@ Over several samples the worst sample counts: a set passes only when it passes o
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from trt_tui.core.errors import UserError
 from trt_tui.core.parity.metrics import LayerDrift, TolerancePolicy, merge_iterations, tensor_drift
-
-UPPER_METRICS = ("rel_rms", "max_abs", "p99_abs")
-LOWER_METRICS = ("cosine",)
-METRICS = UPPER_METRICS + LOWER_METRICS
-_TARGET = re.compile(r"^(?:(?P<output>.+):)?(?P<metric>[a-z_0-9]+)\s*(?P<op><=|>=)\s*(?P<value>\S+)$")
-
-
-@dataclass(frozen=True)
-class Target:
-    output: str | None  # None: every graph output
-    metric: str
-    op: str  # "<=" or ">="
-    value: float
-
-    @property
-    def text(self) -> str:
-        return f"{self.output + ':' if self.output else ''}{self.metric}{self.op}{self.value:g}"
-
-    def met_by(self, measured: float) -> bool:
-        if math.isnan(measured):
-            return False
-        return measured <= self.value if self.op == "<=" else measured >= self.value
-
-
-def parse_target(text: str) -> Target:
-    """'logits:rel_rms<=1e-3', 'cosine>=0.999' (every output) -> Target; bad text is a UserError."""
-    m = _TARGET.match(text.strip())
-    if not m:
-        raise UserError(f"bad --target {text!r}: expected OUTPUT:METRIC<=VALUE (or METRIC<=VALUE for every output), "
-                        "e.g. logits:rel_rms<=1e-3 or cosine>=0.999")  # fmt: skip
-    metric, op = m.group("metric"), m.group("op")
-    if metric not in METRICS:
-        raise UserError(f"bad --target {text!r}: unknown metric {metric!r}; choose {', '.join(METRICS)}")
-    want = ">=" if metric in LOWER_METRICS else "<="
-    if op != want:
-        raise UserError(f"bad --target {text!r}: {metric} is bounded with {want}")
-    try:
-        value = float(m.group("value"))
-    except ValueError:
-        raise UserError(f"bad --target {text!r}: {m.group('value')!r} is not a number") from None
-    if not math.isfinite(value) or (metric in UPPER_METRICS and value < 0):
-        raise UserError(f"bad --target {text!r}: the bound must be a finite number >= 0")
-    return Target(m.group("output"), metric, op, value)
-
+from trt_tui.core.tolerance import LOWER_METRICS, METRICS, UPPER_METRICS, Target, parse_target  # noqa: F401 - re-exported
 
 @dataclass
 class OutputCheck:
