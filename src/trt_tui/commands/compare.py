@@ -273,7 +273,7 @@ def _print(result: CompareResult, top: int, sort: str, index) -> None:
     _print_kept_fp32(out, result)
     for t in result.targets:  # a preset's output targets decide the verdict (the tolerances above inform)
         measured = "not compared" if t["measured"] is None else _fmt(t["measured"])
-        out.print(f"target {escape(t['target'])} on {escape(t['output'])}: {measured} "
+        out.print(f"target {escape(t['target'])} on {escape(t['output'] or 'the graph outputs')}: {measured} "
                   + ("[green]met[/]" if t["passed"] else "[red]not met[/]"))  # fmt: skip
     by = " (the preset's output targets decide it; per-tensor tolerances above are for information)" if result.targets else ""
     if result.nothing_low is not None:

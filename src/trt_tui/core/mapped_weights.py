@@ -23,7 +23,7 @@ from onnx import TensorProto
 MAP_MIN_BYTES = 64 << 10  # smaller ones stay inline: shape constants are read by value, and mapping is per page
 
 _LEN = 2  # wire type of length-delimited fields
-_MODEL_GRAPH, _GRAPH_INITIALIZER, _TENSOR_NAME, _TENSOR_RAW_DATA = 7, 5, 8, 9
+_MODEL_GRAPH, _GRAPH_INITIALIZER, _TENSOR_RAW_DATA = 7, 5, 9
 
 
 class _Malformed(Exception):
@@ -82,10 +82,12 @@ def _fields(buf, start: int, end: int):
         yield number, wire, first, *payload
 
 
-def _stripped(buf, size: int) -> tuple[bytes, dict[str, tuple[int, int]]] | None:
-    """(The model's bytes without the big raw_data fields, name -> (offset, length) of each one), or None when
-    there is nothing to strip."""
-    mapped: dict[str, tuple[int, int]] = {}
+def _stripped(buf, size: int) -> tuple[bytes, dict[int, tuple[int, int]]] | None:
+    """(The model's bytes without the big raw_data fields, initializer position -> (offset, length) of each
+    one), or None when there is nothing to strip. By position, not name: names may repeat or not be UTF-8
+    (protobuf then gives bytes), and protobuf appends the initializers of every graph occurrence in order."""
+    mapped: dict[int, tuple[int, int]] = {}
+    position = 0  # of the next initializer, over every occurrence of the graph field (protobuf merges them)
     model_parts: list[bytes] = []
     for number, wire, first, start, end in _fields(buf, 0, size):
         if number != _MODEL_GRAPH or wire != _LEN:
@@ -96,18 +98,17 @@ def _stripped(buf, size: int) -> tuple[bytes, dict[str, tuple[int, int]]] | None
             if g_number != _GRAPH_INITIALIZER or g_wire != _LEN:
                 graph_parts.append(buf[g_first:g_end])
                 continue
-            name, raw = None, None
+            position += 1
+            raw = None
             for t_number, t_wire, _, t_start, t_end in _fields(buf, g_start, g_end):
-                if t_number == _TENSOR_NAME and t_wire == _LEN:
-                    name = bytes(buf[t_start:t_end]).decode("utf-8", "replace")
-                elif t_number == _TENSOR_RAW_DATA and t_wire == _LEN:
-                    raw = (t_start, t_end)
-            if name is None or raw is None or raw[1] - raw[0] < MAP_MIN_BYTES or name in mapped:
+                if t_number == _TENSOR_RAW_DATA and t_wire == _LEN:
+                    raw = (t_start, t_end)  # the last one wins, as in protobuf
+            if raw is None or raw[1] - raw[0] < MAP_MIN_BYTES:
                 graph_parts.append(buf[g_first:g_end])
                 continue
             tensor = b"".join(buf[f:e] for n, w, f, _, e in _fields(buf, g_start, g_end) if not (n == _TENSOR_RAW_DATA and w == _LEN))
             graph_parts.append(_encode_varint(_GRAPH_INITIALIZER << 3 | _LEN) + _encode_varint(len(tensor)) + tensor)
-            mapped[name] = (raw[0], raw[1] - raw[0])
+            mapped[position - 1] = (raw[0], raw[1] - raw[0])
         graph = b"".join(bytes(p) for p in graph_parts)
         model_parts.append(_encode_varint(_MODEL_GRAPH << 3 | _LEN) + _encode_varint(len(graph)) + graph)
     if not mapped:
@@ -120,12 +121,11 @@ def read_mapped(path: str | os.PathLike[str]) -> onnx.ModelProto | None:
     has none (or the file is not the protobuf this scan expects: the caller parses it the usual way)."""
     p = Path(path)
     with open(p, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if size < MAP_MIN_BYTES:
+        if os.fstat(f.fileno()).st_size < MAP_MIN_BYTES:
             return None
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as view, memoryview(view) as buf:
             try:
-                found = _stripped(buf, size)  # its slices of `buf` are gone when it returns: the map can close
+                found = _stripped(buf, len(buf))  # the map's size: the file may have changed since fstat  # its slices of `buf` are gone when it returns: the map can close
             except _Malformed:
                 return None
     if found is None:
@@ -133,8 +133,8 @@ def read_mapped(path: str | os.PathLike[str]) -> onnx.ModelProto | None:
     data, mapped = found
     model = onnx.ModelProto()
     model.ParseFromString(data)
-    for init in model.graph.initializer:
-        where = mapped.get(init.name)
+    for position, init in enumerate(model.graph.initializer):
+        where = mapped.get(position)
         if where is None or init.data_location == TensorProto.EXTERNAL:
             continue
         init.data_location = TensorProto.EXTERNAL

@@ -183,7 +183,7 @@ def _write_plot(path: Path, result: CompareResult) -> None:
 # ---- reading trt_tui.compare/1 back ---------------------------------------------------------------------
 _DRIFT_FIELDS = {f.name for f in dataclasses.fields(LayerDrift)}
 _RESULT_FIELDS = ("model", "reference", "candidate", "precision", "iterations", "unpaired", "errors", "warnings",
-                  "batches", "max_memory", "cancelled", "elapsed_s", "constants_skipped")  # fmt: skip
+                  "batches", "max_memory", "cancelled", "elapsed_s", "constants_skipped", "nothing_low")  # fmt: skip
 
 
 def _float(value):
@@ -212,6 +212,7 @@ def result_from_json(
             if pace is not None and len(tensors) % PACE_EVERY == 0:
                 pace()
         kwargs = {k: data[k] for k in _RESULT_FIELDS if k in data}
+        kwargs["targets"] = [_float(t) for t in data.get("targets") or []]  # they decide the verdict when present
         return CompareResult(tensors=tensors, **kwargs)
     except (KeyError, TypeError, ValueError) as exc:
         raise UserError(f"damaged {SCHEMA} result ({type(exc).__name__}: {exc})", source) from None

@@ -465,7 +465,8 @@ class Comparison:
         outputs = [t.name for t in self.index.outputs if t.name in by_name]
         checks = []
         for target in map(parse_target, self.options.targets):
-            for name in [target.output] if target.output else outputs:
+            # no graph output compared (--match): the target checks nothing, which must not pass by the tolerances
+            for name in [target.output] if target.output else outputs or [None]:
                 row = by_name.get(name)
                 if row is None:
                     checks.append({"target": target.text, "output": name, "measured": None, "passed": False})

@@ -159,7 +159,7 @@ class CompareResult:
             "shape_divergence": self.shape_divergence.to_json() if self.shape_divergence else None,
             "nothing_low": self.nothing_low,
             "low_precision": self.low_precision.to_json() if self.low_precision is not None else None,
-            "targets": self.targets,
+            "targets": [{k: _json_float(v) for k, v in t.items()} for t in self.targets],  # "nan": not None (not compared)
         }
 
     def write_json(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:

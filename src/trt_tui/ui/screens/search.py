@@ -136,7 +136,9 @@ class SearchScreen(ModalScreen[None]):
         try:
             random = samples.isdigit()
             request = self.request_for(int(samples) if random else 1)
-            job = search_request(request, targets=[target] if target else [], samples=[] if random else [samples],
+            # the typed target, else the preset's output targets, else its tolerances (as `trt-tui search --preset`)
+            targets = [target] if target else list(request.options.targets)
+            job = search_request(request, targets=targets, samples=[] if random else [samples],
                                  budget=budget)  # fmt: skip
             result = job.run(cancel=cancel, on_progress=lambda p: self.post_message(SearchProgress(p)), minimal=minimal)
             self.post_message(SearchDone(result))
