@@ -92,3 +92,16 @@ def test_runs_kept_within_one_second_list_newest_first(tmp_path, monkeypatch):
     monkeypatch.setattr(runstore, "secrets", SimpleNamespace(token_hex=lambda n: next(tokens)))
     ids = [store.save(_result(1.0)).id for _ in range(4)]
     assert [r.id for r in store.runs()] == ids[::-1]
+
+
+def test_a_kept_run_with_a_shape_divergence_reopens_as_failed():
+    """The divergence fails the run; it was dropped on reopening, which then said PASS (a reviewer's find)."""
+    from trt_tui.core.parity.results import ShapeDivergence
+    from trt_tui.core.runstore import result_from_json
+
+    r = np.ones(4, np.float32)
+    divergence = ShapeDivergence("y", "n", "Resize", 3, [1, 8], [1, 7], downstream=2)
+    result = CompareResult("m.onnx", "ref", "cand", [tensor_drift("x", r, r, Tolerance())], shape_divergence=divergence)
+    assert not result.passed
+    again = result_from_json(json.loads(json.dumps(result.to_json())))
+    assert again.shape_divergence == divergence and not again.passed

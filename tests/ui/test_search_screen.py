@@ -36,6 +36,7 @@ async def test_search_dialog_runs_and_applies_to_the_preset(demo_model, tmp_path
         await pilot.pause()
         assert sorted(app.workspace.selection.pinned) == sorted(result.pins)
         assert app.workspace.dirty and app.workspace.preset is not None
+        assert app.workspace.preset.comparison.targets == ["log_probs:rel_rms<=2.5e-4"]  # as search -o writes it
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, SearchScreen)

@@ -22,7 +22,7 @@ from trt_tui.core import jsonio
 from trt_tui.core.errors import UserError
 from trt_tui.core.fileio import atomic_write
 from trt_tui.core.parity.metrics import LayerDrift, Tolerance
-from trt_tui.core.parity.results import SCHEMA, CompareResult
+from trt_tui.core.parity.results import SCHEMA, CompareResult, ShapeDivergence
 
 RUNS_DIR = "comparisons"
 META_FILE = "meta.json"
@@ -213,6 +213,8 @@ def result_from_json(
                 pace()
         kwargs = {k: data[k] for k in _RESULT_FIELDS if k in data}
         kwargs["targets"] = [_float(t) for t in data.get("targets") or []]  # they decide the verdict when present
+        if data.get("shape_divergence"):  # it fails the run: a kept run that had one must not reopen as PASS
+            kwargs["shape_divergence"] = ShapeDivergence(**data["shape_divergence"])
         return CompareResult(tensors=tensors, **kwargs)
     except (KeyError, TypeError, ValueError) as exc:
         raise UserError(f"damaged {SCHEMA} result ({type(exc).__name__}: {exc})", source) from None

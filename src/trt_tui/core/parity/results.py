@@ -6,9 +6,11 @@ Schema `trt_tui.compare/1` (bump the number on any incompatible change; readers 
  "median_abs", "p99_abs", "rel_rms", "cosine", "nonfinite_ref", "nonfinite_cand", "headroom", "worst_index",
  "worst_ref", "worst_cand", "passed", "tolerance", "histogram": {bucket label: count},
  "worst": [{"index", "ref", "cand", "abs", "iteration"}, ...], ...}], "unpaired", "errors", "warnings", "batches",
- "max_memory", "cancelled", "elapsed_s"}. Non-finite floats are written as the strings "inf"/"nan".
-"histogram" (|c - r| over fixed decades, see metrics.HIST_LABELS) and "worst" (the top-k elements) were added
-within /1: readers of /1 ignore keys they do not know, so adding keys needs no new number.
+ "max_memory", "cancelled", "elapsed_s", "shape_divergence", "nothing_low", "low_precision",
+ "targets": [{"target", "output", "measured", "passed"}, ...]}. Non-finite floats are written as the strings
+"inf"/"nan". "histogram" (|c - r| over fixed decades, see metrics.HIST_LABELS), "worst" (the top-k elements) and
+"targets" (a preset's output targets; when present they decide "passed") were added within /1: readers of /1
+ignore keys they do not know, so adding keys needs no new number.
 """
 
 from __future__ import annotations

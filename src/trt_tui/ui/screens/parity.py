@@ -250,6 +250,9 @@ class ParityScreen(TrtScreen):
             (f"run {self.run_id} · " if self.run_id else "") + f"{verdict}: {len(result.tensors)} tensors, {len(result.failed)} outside tolerance, "
             f"{result.elapsed_s:.1f} s · {result.reference} vs {result.candidate}"
         )
+        if result.targets:  # a preset's output targets decide the verdict: say so next to it
+            met = sum(1 for t in result.targets if t["passed"])
+            text += f" · the preset's targets decide: {met}/{len(result.targets)} met"
         if first is not None:
             text += f" · first divergence #{first.topo_index} {first.name} (n)"
         if MARKED_ENGINE_WARNING in result.warnings:

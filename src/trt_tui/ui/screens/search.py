@@ -83,6 +83,7 @@ class SearchScreen(ModalScreen[None]):
         self.cancel_event = threading.Event()
         self.running = False
         self.result = None
+        self.searched_targets: list[str] = []  # the last run's targets (none: the preset's tolerances)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="search-body"):
@@ -138,6 +139,7 @@ class SearchScreen(ModalScreen[None]):
             request = self.request_for(int(samples) if random else 1)
             # the typed target, else the preset's output targets, else its tolerances (as `trt-tui search --preset`)
             targets = [target] if target else list(request.options.targets)
+            self.searched_targets = targets  # what `a` writes into the preset with the pins (as search -o)
             job = search_request(request, targets=targets, samples=[] if random else [samples],
                                  budget=budget)  # fmt: skip
             result = job.run(cancel=cancel, on_progress=lambda p: self.post_message(SearchProgress(p)), minimal=minimal)
@@ -190,7 +192,9 @@ class SearchScreen(ModalScreen[None]):
 
         rules = pins_as_rules(r)
         ws = self.app.workspace
-        ws.current_preset()  # a new preset for the model when none is open
+        preset = ws.current_preset()  # a new preset for the model when none is open
+        if self.searched_targets:  # compare judges the pins by what they were found for
+            preset.comparison.targets = list(self.searched_targets)
         edit = ws.edit_pins(lambda sel: sel.set_rules(rules))
         ws.mark_edited()  # even when the pins were already these: the preset now holds the search's answer
         if edit is not None:
