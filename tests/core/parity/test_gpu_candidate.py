@@ -124,7 +124,6 @@ def test_sequence_length_behind_shape_arithmetic_is_read_by_running_the_model():
     """silero VAD: X's length comes through a Pad whose pads are sliced from a constant, which shape inference
     cannot follow; one ORT run declares it, so the LSTM is unrolled (state rounded per step) all the same."""
     import numpy as np
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     from trt_tui.core.parity.engine import _with_static_inputs
