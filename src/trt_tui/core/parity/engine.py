@@ -581,21 +581,22 @@ def prepare_comparison(
     weights = WeightSource(Path(model).parent)  # external data stays on disk, mapped segment by segment
     ref_side = OnnxSide(full, "onnxruntime fp32", providers, weights) if ref_kind == "onnxruntime" else SavedSide(load_saved_outputs(ref_path))
     source, source_weights = full, None
+    feed_warnings: list[str] = []
+    feeds = None
     if kind.static_recurrent and _has_recurrent(full):
         # a GRU/LSTM/RNN's running state is rounded at every step only over a static sequence length: give
         # the emulation the shapes this comparison feeds (the reference runs the model as it is)
-        feeds = _feeds(inputs, index, ref_kind == "outputs", kind.saved, [])
+        feeds = _feeds(inputs, index, ref_kind == "outputs", kind.saved, feed_warnings)
         source, source_weights = _with_static_inputs(full, feeds, Path(model).parent)
-    # the inputs are drawn while the candidate is built (a model of GBs: its weights read for their range):
+    # else the inputs are drawn while the candidate is built (a model of GBs: its weights read for their range):
     # numpy releases the GIL in both (0.4 s of one busy core before a parakeet-scale model's first inference)
     from concurrent.futures import ThreadPoolExecutor
 
-    feed_warnings: list[str] = []
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="trt_tui_feeds") as pool:
-        drawing = pool.submit(_feeds, inputs, index, ref_kind == "outputs", kind.saved, feed_warnings)
+        drawing = None if feeds is not None else pool.submit(_feeds, inputs, index, ref_kind == "outputs", kind.saved, feed_warnings)
         setup = kind.setup(CandidateContext(spec, index, Path(model), source, providers, random, warnings,
                                             model_weights=source_weights))  # fmt: skip
-        feeds = drawing.result()
+        feeds = feeds if drawing is None else drawing.result()
     warnings.extend(feed_warnings)  # after the candidate's, as when they were made one after the other
     comparison = Comparison(index, ref_side, setup.side, feeds, options, precision=setup.precision, warnings=warnings)
     comparison.low_precision = setup.low_precision

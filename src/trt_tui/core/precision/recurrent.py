@@ -213,11 +213,8 @@ def declare_sequence_shapes(model: onnx.ModelProto, feed: dict[str, np.ndarray],
     probe, weights_fed = _probe_fed_its_weights(model, weights)
     outputs = {o.name for o in probe.graph.output}
     probe.graph.output.extend(onnx.helper.make_empty_tensor_value_info(t) for t in wanted if t not in outputs)
-    options = ort.SessionOptions()
-    if external:  # what is not fed (non-float weights) ONNX Runtime reads from the files itself
-        options.add_session_config_entry("session.model_external_initializers_file_folder_path", str(weights.base_dir))
-    try:
-        session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    try:  # the probe holds no external reference: its weights are fed, or inline (_probe_fed_its_weights)
+        session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
         fed = {i.name for i in session.get_inputs()}
         values = session.run(wanted, {**{k: v for k, v in feed.items() if k in fed}, **weights_fed})
     except Exception:  # noqa: BLE001 - the comparison reports a model ORT cannot run; here it only means "no shape"
