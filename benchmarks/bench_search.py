@@ -157,8 +157,10 @@ def run_occ(path: Path, target_value: float, output: str, feeds: list[dict], occ
         attempts[0] += 1
         last_block[0] = list(kw.get("node_block_list") or [])
         if emulated:
-            known = {n.name for n in m.graph.node}
-            return emulate(m, "fp16", [n for n in last_block[0] if n in known]).model
+            from trt_tui.core.precision.plan import node_name
+
+            blocked = set(last_block[0])  # "" (an unnamed node) blocks every unnamed node, as in its conversion
+            return emulate(m, "fp16", [node_name(n) for n in m.graph.node if n.name in blocked]).model
         return convert(m, *a, **kw)
 
     def validate(res0, res1):
@@ -193,8 +195,11 @@ def run_occ(path: Path, target_value: float, output: str, feeds: list[dict], occ
         auto_mixed_precision.float16.convert_float_to_float16 = convert
         auto_mixed_precision.get_tensor_values_using_ort = run_ort
     seconds = time.perf_counter() - t0
-    names = {n.name for n in model.graph.node}
-    pins = [n for n in last_block[0] if n in names]
+    from trt_tui.core.precision.plan import node_name
+
+    # its block list holds node.name, so "" blocks every unnamed node: our names for those are node_name()'s
+    blocked = set(last_block[0])
+    pins = [node_name(n) for n in model.graph.node if n.name in blocked]
     return {"seconds": seconds, "evaluations": attempts[0], "pins": pins, "status": status}
 
 

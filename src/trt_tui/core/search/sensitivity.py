@@ -4,7 +4,7 @@ Measured on real data, per node that computes in low precision:
 - its local error `e`: the node alone in low precision on FP32 inputs (inputs rounded as a low-precision
   node reads them, output rounded), relative RMS against its FP32 output;
 - its amplification `k` per float input edge: the node in FP32 fed the all-low run's (already drifted)
-  value on that input only; the relative error of its output divided by that input's relative error (1
+  value on that input only (a graph input, FP32 in every run, is fed its rounding); the relative error of its output divided by that input's relative error (1
   where that is ~0 or unknown). Per edge, because a residual Add passes a small branch's error on scaled
   by the branch's share of the sum, and the trunk's error almost unchanged.
 and per rounded tensor `rho`: the relative error of rounding its FP32 value (numpy, no inference).
@@ -13,8 +13,11 @@ and per rounded tensor `rho`: the relative error of rounding its FP32 value (num
 one copy per low node (fed the FP32 reference's tensors, emulated in low precision) and one pinned copy per
 float input edge (fed that drifted tensor), emulated by the same `precision.emulate` the evaluations use. The
 gain `G` of a tensor is how much of its relative error reaches the checked outputs: 1 at a checked output,
-else over its consumers `k * G` added in quadrature (reverse topological order). A state output feeds the
-next chunk back, so its error piles up over the stream: its gain is at least `chunks * max(1, G(state in))`.
+else over its consumers `k * G` added in quadrature (reverse topological order), except at the spine's
+tensors (spine.py: those every path to the outputs passes), where the block to the next one is measured whole
+(`k(t -> d)` on a pinned copy of the nodes between, fed t's drifted value) and G(t) = k G(d). A state output
+feeds the next chunk back, so its error piles up over the stream: its gain is at least `chunks * max(1, G(state
+in))`.
 
 The error model's terms: (rho G)^2 per rounded tensor, (omega G)^2 per node with constants, omega^2 being
 e^2 less its tensors' rounding. The ranking (for the report) orders candidates by the error they touch; a
@@ -33,6 +36,7 @@ from onnx import TensorProto, helper
 
 from trt_tui.core.search.errormodel import ErrorModel, Source, is_passthrough
 from trt_tui.core.search.evaluate import OrtModel, PinnedEmulation
+from trt_tui.core.search.spine import spine_blocks
 
 FLOAT = TensorProto.FLOAT
 KAPPA_RANGE = (1e-3, 1e4)  # amplification outside this is a measurement artefact (error ~0 in, ~0 out)
@@ -122,7 +126,9 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
     own = emulation is None
     if own:
         emulation = PinnedEmulation(plan.model, low, fuse_bias=fuse_bias, outputs=floats, base_dir=base_dir)
-    detached, solo_of, kap_of, kap_pins, noisy_of = _detached_model(plan)
+    checked = set(outputs) | set(state_pairs or {})
+    blocks = spine_blocks(plan, nodes, checked)
+    detached, solo_of, kap_of, kap_pins, noisy_of, block_of = _detached_model(plan, blocks)
     probed = precision.emulate(detached, low, kap_pins, fuse_bias=fuse_bias, base_dir=base_dir, peaks=plan.peaks)  # same weights
     probe = OrtModel(probed.model, label="sensitivity model", weights=probed.weights)
     rounded = _rounded_tensors(plan, nodes, fuse_bias)
@@ -132,6 +138,8 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
     local: dict[int, float] = {}
     kappa: dict[tuple[int, str], float] = {}
     rho: dict[str, float] = {}  # relative error of rounding the tensor's FP32 value
+    block_k: dict[str, float] = {}  # spine tensor -> the gain of its block (spine.py)
+    noisy_for = {t: x for x, t in noisy_of.items()}
     inferences = 0
     try:
         for sample in samples:
@@ -149,16 +157,24 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
             low_run = {**sample, **low_out}
             del ref_run, low_out
             feed = {t: ref[t] for t in probe.inputs if t in ref}
-            feed.update({t: low_run[noisy_of[t]] for t in probe.inputs if t in noisy_of})
+            # a drifted value per noisy input; a graph input does not drift (FP32 in every run): its rounding
+            noisy = {t: low_run[x] if x not in sample else round_through(np.asarray(sample[x]), plan.low_type)
+                     for t, x in noisy_of.items() if t in probe.inputs}  # fmt: skip
+            feed.update(noisy)
             got = probe.run(feed)
             inferences += 1
+            for s_, (d, c) in block_of.items():  # a spine block's gain, measured whole
+                e_in = rel_error(ref[s_], noisy[noisy_for[s_]])
+                e_out = rel_error(ref[d], got[c])
+                k = e_out / e_in if e_in > _TINY and math.isfinite(e_in) and math.isfinite(e_out) else 1.0
+                block_k[s_] = max(block_k.get(s_, 0.0), min(max(k, KAPPA_RANGE[0]), KAPPA_RANGE[1]))
             for i, outs in solo_of.items():
                 e = max((rel_error(ref[o], got[c]) for o, c in outs), default=0.0)
                 local[i] = max(local.get(i, 0.0), e)
             drift_in: dict[str, float] = {}  # per tensor, however many nodes read it
             for (i, t), outs in kap_of.items():
                 if t not in drift_in:
-                    drift_in[t] = rel_error(ref[t], low_run[t])
+                    drift_in[t] = rel_error(ref[t], noisy[noisy_for[t]])
                 e_in = drift_in[t]
                 e_out = max((rel_error(ref[o], got[c]) for o, c in outs), default=0.0)
                 k = e_out / e_in if e_in > _TINY and math.isfinite(e_in) and math.isfinite(e_out) else 1.0
@@ -178,8 +194,8 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
         if own:
             emulation.close()
 
-    gain, seeds = _gains(plan, nodes, kappa, outputs, state_pairs or {}, chunks)
-    checked = set(outputs) | set(state_pairs or {})
+    ends = {s_: d for s_, (d, _) in block_of.items() if s_ in block_k}
+    gain, seeds = _gains(plan, nodes, kappa, outputs, state_pairs or {}, chunks, {s_: (d, block_k[s_]) for s_, d in ends.items()})
     model_ = build_error_model(plan, nodes, gain, seeds, local, kappa, rho, rounded, checked, _shares(plan, nodes, rounded, energy))
     node_gain = {i: max((gain.get(t, 0.0) for t in nodes[i].output if t), default=0.0) for i in plan.order}
     touched: dict[int, float] = dict(model_.node_weight)
@@ -323,10 +339,11 @@ def build_error_model(plan, nodes, gain, seeds, local, kappa, rho, rounded, chec
                       frozenset(checked), frozenset(low))  # fmt: skip
 
 
-def _detached_model(plan) -> tuple[onnx.ModelProto, dict, dict, list[str], dict[str, str]]:
+def _detached_model(plan, blocks=None) -> tuple[onnx.ModelProto, dict, dict, list[str], dict[str, str], dict]:
     """Every node reading graph inputs: a low copy per low node (`T__solo`), a pinned copy per float node fed
-    the drifted tensors (`T__noisy` -> `T__kap`). Returns the model, {node: [(tensor, solo output)]},
-    {(node, float input): [(tensor, kap output)]}, the pinned copies' names and {noisy input: tensor}."""
+    the drifted tensors (`T__noisy` -> `T__kap`), and a pinned copy of each spine block (spine.py) fed its start's
+    drifted value (`T__blk`). Returns the model, {node: [(tensor, solo output)]}, {(node, float input): [(tensor,
+    kap output)]}, the pinned copies' names, {noisy input: tensor} and {spine tensor: (end, block output)}."""
     src = plan.model
     nodes = list(src.graph.node)
     consts = set(plan.consts) | {t.name for t in src.graph.initializer}
@@ -370,15 +387,33 @@ def _detached_model(plan) -> tuple[onnx.ModelProto, dict, dict, list[str], dict[
             graph.node.append(copy)
             pins.append(copy.name)
             _declare(copy, consts, dtypes, inputs, noisy)
+    block_of: dict[str, tuple[str, str]] = {}  # spine tensor -> (its post-dominator, the pinned block's copy of it)
+    for s, block in (blocks or {}).items():
+        if s not in noisy_name:
+            noisy_name[s] = fresh(s + "__noisy")
+            noisy_of[noisy_name[s]] = s
+        renamed = {s: noisy_name[s]}
+        for i in block.nodes:
+            copy, outs = _copy(nodes[i], fresh(plan.names[i] + "__blk"), renamed, fresh, "__blk")
+            renamed.update(outs)
+            graph.node.append(copy)
+            pins.append(copy.name)
+            internal = set(renamed.values())
+            for t in copy.input:  # what the block does not compute is the reference's (fed by name)
+                if t and t not in consts and t not in internal and t not in inputs:
+                    inputs[t] = dtypes.get(t) or FLOAT
+        inputs.setdefault(noisy_name[s], FLOAT)
+        block_of[s] = (block.end, renamed[block.end])
     for name, dtype in inputs.items():
         graph.input.append(helper.make_tensor_value_info(name, dtype, None))
+    graph.output.extend(helper.make_tensor_value_info(c, FLOAT, None) for _, c in block_of.values())
     for outs in solo_of.values():
         graph.output.extend(helper.make_tensor_value_info(c, FLOAT, None) for _, c in outs)
     for outs in kap_of.values():
         graph.output.extend(helper.make_tensor_value_info(c, FLOAT, None) for _, c in outs)
     model = helper.make_model(graph, opset_imports=src.opset_import, ir_version=src.ir_version)
     model.functions.extend(src.functions)
-    return model, solo_of, kap_of, pins, noisy_of
+    return model, solo_of, kap_of, pins, noisy_of, block_of
 
 
 def _copy(node: onnx.NodeProto, name: str, renamed_inputs: dict[str, str], fresh, suffix: str):
@@ -403,14 +438,24 @@ def _declare(copy: onnx.NodeProto, consts: set[str], dtypes: dict[str, int], inp
             inputs[t] = FLOAT if t in back else (dtypes.get(t) or FLOAT)
 
 
-def _gains(plan, nodes, kappa: dict[tuple[int, str], float], outputs: list[str], state_pairs: dict[str, str], chunks: int) -> tuple[dict[str, float], dict[str, float]]:
-    """(gain of every tensor towards the checked outputs, the checked outputs' own gains) (module docstring)."""
+def _gains(plan, nodes, kappa: dict[tuple[int, str], float], outputs: list[str], state_pairs: dict[str, str], chunks: int,
+           spine: dict[str, tuple[str, float]] | None = None) -> tuple[dict[str, float], dict[str, float]]:  # fmt: skip
+    """(gain of every tensor towards the checked outputs, the checked outputs' own gains) (module docstring).
+    `spine`: {tensor: (its post-dominator d, the measured gain of the block to d)}: G(t) = k G(d) there."""
     seeds = {t: 1.0 for t in outputs}
+    spine = spine or {}
+
+    def anchor(g: dict[str, float], t: str) -> None:
+        if t in spine and t not in seeds:
+            d, k = spine[t]
+            g[t] = k * g.get(d, 0.0)
 
     def propagate(seed: dict[str, float]) -> dict[str, float]:
         g = dict(seed)
         for i in reversed(plan.order):
             node = nodes[i]
+            for t in node.output:  # every reader of t is done (reverse topological order): its gain is final
+                anchor(g, t)
             out = max((g.get(t, 0.0) for t in node.output if t), default=0.0)
             if out == 0.0:
                 continue
@@ -418,6 +463,8 @@ def _gains(plan, nodes, kappa: dict[tuple[int, str], float], outputs: list[str],
                 if t:  # paths add in quadrature: the same error reaches the outputs by ways that are mostly
                     # uncorrelated (a residual trunk and its branch); a plain sum overstated early layers 2-7x
                     g[t] = math.hypot(g.get(t, 0.0), kappa.get((i, t), 1.0) * out)
+        for vi in plan.model.graph.input:
+            anchor(g, vi.name)
         return g
 
     gain = propagate(seeds)
