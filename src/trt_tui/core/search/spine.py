@@ -28,14 +28,34 @@ class Block:
     nodes: list[int]  # plan node indices between them, in topological order (end's producer last)
 
 
+def _reads(plan, nodes) -> tuple[dict[int, list[str]], dict[str, list[int]]]:
+    """({node: the names it reads}, {tensor: the nodes reading it}): an If/Loop/Scan also reads what its bodies
+    take from the outer scope (no node.input shows it, yet the error flows that way)."""
+    from trt_tui.core.precision.common import outer_references, subgraphs
+
+    inner = {i: [t for g in bodies for t in outer_references(g)] for i in plan.order if (bodies := subgraphs(nodes[i]))}
+    if not inner:
+        return {i: list(nodes[i].input) for i in plan.order}, plan.consumers
+    reads = {i: list(dict.fromkeys([*nodes[i].input, *inner.get(i, ())])) for i in plan.order}
+    consumers: dict[str, list[int]] = {}
+    for i in plan.order:
+        for t in reads[i]:
+            if t:
+                consumers.setdefault(t, []).append(i)
+    return reads, consumers
+
+
 def post_dominators(plan, nodes, checked: set[str]) -> dict[str, str]:
     """{float tensor: its immediate post-dominator among float tensors ("" when only the virtual sink is)},
     for the tensors that reach a checked output through float tensors."""
+    reads, consumers = _reads(plan, nodes)
     dtypes = plan.dtypes
+    # weights, those listed as graph inputs too (keep_initializers_as_inputs) included: the feed may omit them
+    fixed = set(plan.consts) | {t.name for t in plan.model.graph.initializer}
     reach = {t for t in checked if dtypes.get(t) == FLOAT}
     for i in reversed(plan.order):
         if any(t in reach for t in nodes[i].output if t):
-            reach.update(t for t in nodes[i].input if t and dtypes.get(t) == FLOAT and t not in plan.consts)
+            reach.update(t for t in reads[i] if t and dtypes.get(t) == FLOAT and t not in fixed)
     inputs = [vi.name for vi in plan.model.graph.input if vi.name in reach]
     tensors = inputs + [t for i in plan.order for t in nodes[i].output if t in reach]
     ipdom: dict[str, str] = {}
@@ -50,7 +70,7 @@ def post_dominators(plan, nodes, checked: set[str]) -> dict[str, str]:
         return a
 
     for t in reversed(tensors):
-        succ = [o for r in plan.consumers.get(t, ()) for o in nodes[r].output if o in reach and o in depth]
+        succ = [o for r in consumers.get(t, ()) for o in nodes[r].output if o in reach and o in depth]
         if t in checked:
             succ.append(_SINK)
         if not succ:
@@ -70,6 +90,7 @@ def spine_blocks(plan, nodes, checked: set[str], *, max_nodes: int | None = None
     from trt_tui.core.precision.common import subgraphs
 
     ipdom = post_dominators(plan, nodes, checked)
+    consumers = _reads(plan, nodes)[1]
     pos = {i: k for k, i in enumerate(plan.order)}
     blocks: dict[str, Block] = {}
     for vi in plan.model.graph.input:
@@ -79,7 +100,7 @@ def spine_blocks(plan, nodes, checked: set[str], *, max_nodes: int | None = None
             between, seen, todo = set(), {s}, [s]
             while todo:
                 x = todo.pop()
-                for r in plan.consumers.get(x, ()):
+                for r in consumers.get(x, ()):
                     if r in between or not any(o == d or o in ipdom for o in nodes[r].output):
                         continue  # done, or its outputs reach no checked output (a Shape)
                     between.add(r)
