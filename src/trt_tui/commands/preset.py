@@ -101,17 +101,9 @@ def run_new(args: argparse.Namespace) -> int:
 
     if not 1 <= args.batch <= MAX_DIM:  # the file would be written, then refused by every reader
         raise UserError(f"--batch must be 1 to {MAX_DIM}, not {args.batch}")
-    low = args.precision != "fp32"
-    ten = args.trt == 10
-    precision = PrecisionSettings(mode=args.precision)
-    if ten:  # written out so the file shows the TensorRT 10 knobs; TensorRT 11 rejects them
-        precision.strongly_typed = False
-        if low:
-            precision.constraints = "obey"
-            precision.force_low_precision = args.force_low_precision
-            precision.pin_output_types = True
-    elif args.force_low_precision:
+    if args.trt != 10 and args.force_low_precision:
         raise UserError("--force-low-precision is a TensorRT 10 option (TensorRT 11 is strongly typed)")
+    precision = PrecisionSettings.for_route(args.precision, args.trt, force_low_precision=args.force_low_precision)
     # relative to the preset file when both live under one top-level directory, so the pair can move together
     shared = os.path.commonpath([model, target.parent])
     model_text = model.as_posix() if Path(shared) == Path(shared).parent else Path(os.path.relpath(model, target.parent)).as_posix()

@@ -57,8 +57,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "1-minimal set, often smaller, one more evaluation per pin")  # fmt: skip
     p.add_argument("--no-fuse-bias", action="store_true", help="emulation: round MatMul outputs before a bias Add too")
     p.add_argument("--json", metavar="OUT", help="write the result (schema trt_tui.search/1) as JSON ('-' for stdout)")
-    p.add_argument("--force", action="store_true", help="overwrite an existing --json file")
-    p.add_argument("-o", "--output", metavar="PRESET", help="write a preset with the pins found (never overwrites)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --json or -o file (atomically)")
+    p.add_argument("-o", "--output", metavar="PRESET",
+                   help="write a preset with the pins found: its own name, and artefacts named after PRESET "
+                   "(an existing file only with --force)")  # fmt: skip
+    p.add_argument("--trt", type=int, choices=[10, 11], default=None,
+                   help="TensorRT route of the -o preset, as `preset new --trt`: 10 (--layerPrecisions flags) or 11 "
+                   "(strongly typed: the pins go into a mixed-precision ONNX); default: the --preset's, else 10")  # fmt: skip
     p.set_defaults(func=run)
 
 
@@ -83,8 +88,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.json and args.json != "-" and Path(args.json).exists() and not args.force:
         raise UserError("already exists; pass --force to overwrite", args.json)
-    if args.output and Path(args.output).exists():
-        raise UserError("already exists; trt-tui search never overwrites a preset: choose another name", args.output)
+    if args.output and Path(args.output).exists() and not args.force:
+        raise UserError("already exists; pass --force to overwrite", args.output)
+    if args.trt is not None and not args.output:
+        raise UserError("--trt chooses the route of the -o preset: give -o PRESET too")
     if args.samples < 1:
         raise UserError("--samples must be at least 1")
     request = request_from_args(args)
@@ -116,9 +123,12 @@ def run(args: argparse.Namespace) -> int:
         from trt_tui.core.search.preset_out import write_preset
 
         sample = job.evaluator.first_sample()  # its shapes become the profile of a new preset's dynamic inputs
-        written = write_preset(result, args.output, base=preset, model=str(request.model), precision=request.precision,
-                               sample=sample, targets=[] if args.contract else targets)  # fmt: skip
+        written, note = write_preset(result, args.output, base=preset, model=str(request.model), precision=request.precision,
+                                     sample=sample, targets=[] if args.contract else targets, trt=args.trt,
+                                     data=_search_data(args, request), overwrite=args.force)  # fmt: skip
         print(f"wrote {written}", file=sys.stderr if quiet else sys.stdout)
+        if note:
+            print(f"trt-tui: note: {note}", file=sys.stderr)
     if args.json:
         if args.json == "-":
             from trt_tui.core import jsonio
@@ -129,6 +139,20 @@ def run(args: argparse.Namespace) -> int:
     if not quiet:
         _print(result)
     return result.exit_code
+
+
+def _search_data(args: argparse.Namespace, request):
+    """What the search ran on, for the -o preset: --inputs, else the preset's input file, else random samples."""
+    from trt_tui.core.parity.inputs import InputSpec
+    from trt_tui.core.search.preset_out import SearchData
+
+    if args.contract:
+        return SearchData(closed_loop=args.contract)
+    if args.inputs:
+        return SearchData(inputs=tuple(args.inputs))
+    if not isinstance(request.inputs, InputSpec):
+        return SearchData(inputs=(str(request.inputs),))
+    return SearchData(samples=request.inputs.iterations, seed=request.inputs.seed, ranges=bool(args.range))
 
 
 class _ProgressBar:

@@ -35,6 +35,19 @@ class PrecisionSettings:
     pin_output_types: bool | None = None  # also pin the pinned layers' output types (--layerOutputTypes)
     keep_io_types: bool = True  # TensorRT 11 conversion / AutoCast: keep the model's IO dtypes
 
+    @classmethod
+    def for_route(cls, mode: str, trt: int, *, force_low_precision: bool = False) -> PrecisionSettings:
+        """The settings a new preset writes for TensorRT `trt`: on 10 the 10.x knobs written out (so the file
+        shows them: obey the pins, pin their output types); on 11 none of them (TensorRT 11 rejects them)."""
+        settings = cls(mode=mode)
+        if trt < 11:
+            settings.strongly_typed = False
+            if mode in ("fp16", "bf16"):
+                settings.constraints = "obey"
+                settings.force_low_precision = force_low_precision
+                settings.pin_output_types = True
+        return settings
+
 
 @dataclass
 class IOFormat:
