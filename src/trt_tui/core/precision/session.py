@@ -71,6 +71,7 @@ def emulation_session(model, providers=("CPUExecutionProvider",)):
     with tempfile.TemporaryDirectory(prefix="trt_tui_emu_") as tmp:
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        opts.add_session_config_entry("session.disable_prepacking", "1")  # as every verdict's session (segments.ort_runner)
         opts.optimized_model_filepath = str(Path(tmp) / "as_run.onnx")
         # weights go to a side file so the check works beyond protobuf's 2 GiB and stays cheap to read back
         opts.add_session_config_entry("session.optimized_model_external_initializers_file_name", "as_run.bin")
