@@ -116,3 +116,30 @@ def test_bad_preset_targets_are_one_line_exit_2(demo_model, tmp_path, capsys):
         assert main(["compare", "--preset", str(broken)]) == 2
         err = capsys.readouterr().err
         assert said in err and str(broken) in err and "Traceback" not in err
+
+
+def test_the_table_judges_only_the_targeted_metrics(demo_model, capsys):
+    """A new user's finding: every metric row said FAIL though only rel_rms was targeted, under no header."""
+    assert main(["search", str(demo_model), "--target", "log_probs:rel_rms<=1e-6", "--budget", "2"]) == 1
+    out = capsys.readouterr().out
+    assert "no passing set found" in out  # the budget ran out: exit 1, and the status says why
+    rows = [line for line in out.splitlines() if "│" in line]
+    assert "target" in out and any("rel_rms" in r and "<=1e-06 FAIL" in r for r in rows)
+    assert not any(("max_abs" in r or "cosine" in r) and "FAIL" in r for r in rows)
+
+
+def test_a_budget_that_keeps_a_passing_set_says_so(demo_model, capsys):
+    assert main(["search", str(demo_model), "--target", "log_probs:rel_rms<=1e-4", "--budget", "4"]) == 0
+    assert "kept the smallest passing set found" in capsys.readouterr().out
+
+
+def test_nothing_to_pin_says_none_needed(demo_model, capsys):
+    assert main(["search", str(demo_model), "--target", "rel_rms<=1"]) == 0
+    out = capsys.readouterr().out
+    assert "pins: none needed" in out and "0 of 0" not in out
+
+
+def test_a_cosine_bound_above_one_is_bad_input(demo_model, capsys):
+    """It read as 'the FP32 model misses its own target' (exit 1): no model can meet cosine >= 1.5."""
+    assert main(["search", str(demo_model), "--target", "cosine>=1.5"]) == 2
+    assert "a cosine bound lies in [-1, 1]" in capsys.readouterr().err

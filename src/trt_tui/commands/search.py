@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from trt_tui.commands.output import console, err_console
 from trt_tui.core.errors import UserError
 from trt_tui.core.parity.constants import DEFAULT_SEED
+from trt_tui.core.tolerance import parse_target
 
 if TYPE_CHECKING:
     from trt_tui.core.search.result import SearchResult
@@ -194,6 +195,19 @@ def _fmt(v) -> str:
     return f"{v:.3g}"
 
 
+def _is_target(text: str) -> bool:
+    """A criterion line that is a target (a stream's contract criterion is a sentence instead)."""
+    try:
+        parse_target(text)
+    except UserError:
+        return False
+    return True
+
+
+def _num(v) -> float:
+    return float("nan") if v is None else float(v)
+
+
 def _print(result: SearchResult) -> None:
     from rich.markup import escape
     from rich.table import Table
@@ -206,7 +220,9 @@ def _print(result: SearchResult) -> None:
     colour = "green" if result.passed else "red"
     out.print(f"[{colour}]{escape(result.message)}[/] ({result.status}) on {escape(result.model)}, {result.precision}")
     out.print(f"target: {escape('; '.join(result.criterion))}")
-    if result.passed:
+    if result.status == "no-pins-needed":
+        out.print("pins: none needed")
+    elif result.passed:
         carried = f" + {len(result.carriers)} data-movement nodes carrying their FP32 values" if result.carriers else ""
         out.print(f"pins: {len(result.pins) - len(result.carriers)} of {result.candidates} candidate nodes{carried} "
                   f"({result.float_nodes} low-precision nodes): {escape(result.rules.text())}")  # fmt: skip
@@ -221,16 +237,21 @@ def _print(result: SearchResult) -> None:
     for reason in result.reasons:
         out.print(f"  {escape(reason)}")
     t = Table()  # its title on a line of its own: a table narrower than its title would wrap it
-    for col in ("output", "metric", "without", "with", ""):
+    for col in ("output", "metric", "without", "with", "target"):
         t.add_column(col, no_wrap=col != "output")
+    targets = [parse_target(c) for c in result.criterion if _is_target(c)]
     for name, row in result.outputs.items():
         without, with_ = row.get("without", {}), row.get("with", {})
-        keys = [k for k in (with_ or without) if k not in ("nonfinite",)]
+        measured = with_ or without  # the pins' errors, else (nothing found) the unpinned ones
+        keys = [k for k in measured if k not in ("nonfinite",)]
+        shown = name
         for k in keys[:4]:
-            failed = row.get("failed_with") if with_ else row.get("failed_without")
-            t.add_row(escape(name), k, _fmt(without.get(k)), _fmt(with_.get(k)),
-                      "" if not failed else "[red]FAIL[/]")  # fmt: skip
-            name = ""
+            # only the targeted metrics are judged: the others are shown for information
+            mine = [g for g in targets if g.metric == k and g.output in (None, name)]
+            verdict = ", ".join(f"{g.op}{g.value:g} " + ("[green]met[/]" if g.met_by(_num(measured.get(k))) else "[red]FAIL[/]")
+                                for g in mine)  # fmt: skip
+            t.add_row(escape(shown), k, _fmt(without.get(k)), _fmt(with_.get(k)), verdict)
+            shown = ""
     if result.outputs:
         out.print("outputs: error without pins / with the pins found")
         out.print(t)

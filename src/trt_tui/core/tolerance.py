@@ -100,4 +100,6 @@ def parse_target(text: str, what: str = "--target") -> Target:
         raise UserError(f"bad {what} {text!r}: {m.group('value')!r} is not a number") from None
     if not math.isfinite(value) or (metric in UPPER_METRICS and value < 0):
         raise UserError(f"bad {what} {text!r}: the bound must be a finite number >= 0")
+    if metric in LOWER_METRICS and not -1.0 <= value <= 1.0:  # a cosine above 1: no model can meet it, FP32 included
+        raise UserError(f"bad {what} {text!r}: a {metric} bound lies in [-1, 1]")
     return Target(m.group("output"), metric, op, value)

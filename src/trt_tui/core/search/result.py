@@ -78,7 +78,10 @@ class SearchResult:
 
     @property
     def message(self) -> str:
-        return STATUS_TEXT.get(self.status, self.status)
+        text = STATUS_TEXT.get(self.status, self.status)
+        if self.status in ("budget", "cancelled"):  # exit 0 or 1 hangs on this: say which
+            text += ": kept the smallest passing set found" if self.passed else ": no passing set found"
+        return text
 
     @property
     def exit_code(self) -> int:

@@ -163,6 +163,11 @@ class _Runner:
             out.status, out.best = stop.reason, self.best
             out.final = next((e for e in reversed(self.log) if e.pins == self.best and e.passed), None)
             return out
+        if self.budget is not None and self.count >= self.budget and not self._cached(out.best, True):
+            # the answer's check on every sample would be one evaluation past the budget: what was evaluated
+            out.status, out.best = "budget", self.best
+            out.final = next((e for e in reversed(self.log) if e.pins == self.best and e.passed), None)
+            return out
         out.final = self._final(out.best)
         if not out.final.passed:  # only when every candidate pinned (the FP32 model) fails: it cannot
             out.status, out.best = "unreachable", None
