@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 from trt_tui.commands.output import console, err_console
 from trt_tui.core.errors import UserError
 from trt_tui.core.parity.constants import DEFAULT_SEED
-from trt_tui.core.tolerance import parse_target
 
 if TYPE_CHECKING:
     from trt_tui.core.search.result import SearchResult
@@ -197,6 +196,8 @@ def _fmt(v) -> str:
 
 def _is_target(text: str) -> bool:
     """A criterion line that is a target (a stream's contract criterion is a sentence instead)."""
+    from trt_tui.core.tolerance import parse_target
+
     try:
         parse_target(text)
     except UserError:
@@ -239,6 +240,8 @@ def _print(result: SearchResult) -> None:
     t = Table()  # its title on a line of its own: a table narrower than its title would wrap it
     for col in ("output", "metric", "without", "with", "target"):
         t.add_column(col, no_wrap=col != "output")
+    from trt_tui.core.tolerance import parse_target
+
     targets = [parse_target(c) for c in result.criterion if _is_target(c)]
     for name, row in result.outputs.items():
         without, with_ = row.get("without", {}), row.get("with", {})
