@@ -40,6 +40,10 @@ from trt_tui.core.search.spine import spine_blocks
 
 FLOAT = TensorProto.FLOAT
 KAPPA_RANGE = (1e-3, 1e4)  # amplification outside this is a measurement artefact (error ~0 in, ~0 out)
+# Activations (the FP32 reference's, all tensors) above which the sensitivity model reduces its copies' outputs
+# to sums in the graph (reduce_in_graph): it then holds one copy of them, not one per node and edge, at the cost
+# of 12 more nodes per copy (measured: captcha_crnn's pass took 3.5 s with them, 1.0-1.4 s without)
+REDUCE_MIN_BYTES = 256 << 20
 _TINY = 1e-9  # input relative error below this: too small to divide by; the amplification is taken as 1
 
 
@@ -82,6 +86,71 @@ def rel_error(ref: np.ndarray, cand: np.ndarray) -> float:
     if ref_sq == 0:
         return 0.0 if diff_sq == 0 else math.inf
     return math.sqrt(diff_sq / ref_sq)
+
+
+def rel_from_sums(diff_sq, ref_sq) -> float:
+    """rel_error from its two sums (reduce_in_graph): the same rules."""
+    diff_sq, ref_sq = float(diff_sq), float(ref_sq)
+    if not math.isfinite(diff_sq):
+        return math.inf
+    if ref_sq == 0:
+        return 0.0 if diff_sq == 0 else math.inf
+    return math.sqrt(diff_sq / ref_sq)
+
+
+def reduce_in_graph(model: onnx.ModelProto, pairs: list[tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    """Make the sensitivity model return two float64 sums per copy output c instead of c itself: sum((c - o)^2)
+    and sum(o^2) where the reference o is finite (o fed as an input), which is all rel_error needs. The copies'
+    outputs were most of the pass's memory (one copy of every tensor per node and float input edge: +2.7 GB on a
+    parakeet-scale encoder); now each is reduced right after the node that makes it and freed. In place; {c:
+    (diff_sq name, ref_sq name)}, or {} (outputs unchanged) below opset 10, which has no IsInf."""
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset < 10 or not pairs:
+        return {}
+    graph = model.graph
+    used = {t for n in graph.node for t in (*n.input, *n.output)} | {i.name for i in graph.input}
+    k = [0]
+
+    def fresh(base: str) -> str:
+        while True:
+            k[0] += 1
+            name = f"{base}__sum{k[0]}"
+            if name not in used:
+                used.add(name)
+                return name
+
+    double = TensorProto.DOUBLE
+    zero = fresh("zero")
+    head = [helper.make_node("Constant", [], [zero], value=helper.make_tensor(zero, double, [], [0.0]))]
+    after: dict[str, list] = {}  # copy output -> its reduction nodes, placed right after its producer
+    sums: dict[str, tuple[str, str]] = {}
+    inputs = {i.name for i in graph.input}
+    for o, c in pairs:
+        if c in sums:
+            continue
+        if o not in inputs:  # the reference's value of o, fed with the others
+            graph.input.append(helper.make_tensor_value_info(o, FLOAT, None))
+            inputs.add(o)
+        r, x, nan, inf, bad, diff, d, rz, dd, rr, dsq, rsq = (fresh(c) for _ in range(12))
+        after[c] = [
+            helper.make_node("Cast", [o], [r], to=double), helper.make_node("Cast", [c], [x], to=double),
+            helper.make_node("IsNaN", [r], [nan]), helper.make_node("IsInf", [r], [inf]),
+            helper.make_node("Or", [nan, inf], [bad]), helper.make_node("Sub", [x, r], [diff]),
+            helper.make_node("Where", [bad, zero, diff], [d]), helper.make_node("Where", [bad, zero, r], [rz]),
+            helper.make_node("Mul", [d, d], [dd]), helper.make_node("Mul", [rz, rz], [rr]),
+            helper.make_node("ReduceSum", [dd], [dsq], keepdims=0), helper.make_node("ReduceSum", [rr], [rsq], keepdims=0),
+        ]  # fmt: skip
+        sums[c] = (dsq, rsq)
+    nodes = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(head)
+    for n in nodes:
+        graph.node.append(n)
+        for t in n.output:
+            graph.node.extend(after.pop(t, ()))
+    del graph.output[:]
+    graph.output.extend(helper.make_tensor_value_info(t, double, []) for pair in sums.values() for t in pair)
+    return sums
 
 
 def sensitivity_tensors(plan) -> tuple[list[str], list[str]]:
@@ -130,7 +199,8 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
     blocks = spine_blocks(plan, nodes, checked)
     detached, solo_of, kap_of, kap_pins, noisy_of, block_of = _detached_model(plan, blocks)
     probed = precision.emulate(detached, low, kap_pins, fuse_bias=fuse_bias, base_dir=base_dir, peaks=plan.peaks)  # same weights
-    probe = OrtModel(probed.model, label="sensitivity model", weights=probed.weights)
+    pairs = [*block_of.values(), *(p for outs in solo_of.values() for p in outs), *(p for outs in kap_of.values() for p in outs)]
+    probe, sums = None, {}  # made once the first sample's reference says how big the activations are
     rounded = _rounded_tensors(plan, nodes, fuse_bias)
 
     moved = {x for _, _, copies in rounded.values() if len(copies) > 1 for x in copies}  # through data movement
@@ -148,6 +218,10 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
             if ref_run is None:
                 ref_run = reference.run(sample, produced)
                 inferences += 1
+            if probe is None:
+                if sum(np.asarray(v).nbytes for v in ref_run.values()) > REDUCE_MIN_BYTES:  # {copy output: sums}
+                    sums = reduce_in_graph(probed.model, pairs)
+                probe = OrtModel(probed.model, label="sensitivity model", weights=probed.weights)
             ref = {**sample, **ref_run}
             low_out, mine.all_low = mine.all_low, None
             if low_out is None:
@@ -163,20 +237,23 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
             feed.update(noisy)
             got = probe.run(feed)
             inferences += 1
+
+            def err(o: str, c: str) -> float:  # the copy c's relative error against the reference's o
+                return rel_from_sums(got[sums[c][0]], got[sums[c][1]]) if sums else rel_error(ref[o], got[c])
             for s_, (d, c) in block_of.items():  # a spine block's gain, measured whole
                 e_in = rel_error(ref[s_], noisy[noisy_for[s_]])
-                e_out = rel_error(ref[d], got[c])
+                e_out = err(d, c)
                 k = e_out / e_in if e_in > _TINY and math.isfinite(e_in) and math.isfinite(e_out) else 1.0
                 block_k[s_] = max(block_k.get(s_, 0.0), min(max(k, KAPPA_RANGE[0]), KAPPA_RANGE[1]))
             for i, outs in solo_of.items():
-                e = max((rel_error(ref[o], got[c]) for o, c in outs), default=0.0)
+                e = max((err(o, c) for o, c in outs), default=0.0)
                 local[i] = max(local.get(i, 0.0), e)
             drift_in: dict[str, float] = {}  # per tensor, however many nodes read it
             for (i, t), outs in kap_of.items():
                 if t not in drift_in:
                     drift_in[t] = rel_error(ref[t], noisy[noisy_for[t]])
                 e_in = drift_in[t]
-                e_out = max((rel_error(ref[o], got[c]) for o, c in outs), default=0.0)
+                e_out = max((err(o, c) for o, c in outs), default=0.0)
                 k = e_out / e_in if e_in > _TINY and math.isfinite(e_in) and math.isfinite(e_out) else 1.0
                 kappa[(i, t)] = max(kappa.get((i, t), 0.0), min(max(k, KAPPA_RANGE[0]), KAPPA_RANGE[1]))
             for t in rounded:
@@ -188,7 +265,8 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
                     energy[t] = energy.get(t, 0.0) + float(np.einsum("i,i->", v, v, dtype=np.float64))
             del ref, low_run, feed, got
     finally:
-        probe.close()
+        if probe is not None:
+            probe.close()
         if own_reference:
             reference.close()
         if own:
