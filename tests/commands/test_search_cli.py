@@ -143,3 +143,17 @@ def test_a_cosine_bound_above_one_is_bad_input(demo_model, capsys):
     """It read as 'the FP32 model misses its own target' (exit 1): no model can meet cosine >= 1.5."""
     assert main(["search", str(demo_model), "--target", "cosine>=1.5"]) == 2
     assert "a cosine bound lies in [-1, 1]" in capsys.readouterr().err
+
+
+def test_a_bound_is_shown_and_judged_as_given(demo_model, capsys):
+    """cosine>=0.99999999 read 'cosine>=1' (:g), and the table judged that text: a passing set showed FAIL."""
+    assert main(["search", str(demo_model), "--target", "log_probs:cosine>=0.99999999", "--budget", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "target: log_probs:cosine>=0.99999999" in out and "FAIL" not in out
+    row = next(line for line in out.splitlines() if "cosine" in line and "│" in line)
+    assert ">=0.99999999 met" in row and "│ 1 " not in row  # the cosine with the digits that compare to the bound
+
+
+def test_a_set_kept_before_the_held_out_check_says_so(demo_model, capsys):
+    assert main(["search", str(demo_model), "--target", "log_probs:rel_rms<=2.5e-4", "--samples", "4", "--budget", "3"]) == 0
+    assert "passed on 3 of 4 samples" in capsys.readouterr().out

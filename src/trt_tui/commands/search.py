@@ -186,11 +186,14 @@ class _ProgressBar:
             self.progress.stop()
 
 
-def _fmt(v) -> str:
+def _fmt(v, metric: str = "") -> str:
     if v is None:
         return "-"
     if isinstance(v, float) and not math.isfinite(v):
         return str(v)
+    if metric == "cosine" and 0 < 1 - v:  # .3g shows 0.99998 as 1, next to a cosine>=0.99999 that it fails
+        digits = next((p for p in range(3, 17) if float(f"{v:.{p}g}") != 1.0), 17)
+        return f"{v:.{min(digits + 1, 17)}g}"
     return f"{v:.3g}"
 
 
@@ -251,9 +254,9 @@ def _print(result: SearchResult) -> None:
         for k in keys[:4]:
             # only the targeted metrics are judged: the others are shown for information
             mine = [g for g in targets if g.metric == k and g.output in (None, name)]
-            verdict = ", ".join(f"{g.op}{g.value:g} " + ("[green]met[/]" if g.met_by(_num(measured.get(k))) else "[red]FAIL[/]")
+            verdict = ", ".join(f"{g.bound} " + ("[green]met[/]" if g.met_by(_num(measured.get(k))) else "[red]FAIL[/]")
                                 for g in mine)  # fmt: skip
-            t.add_row(escape(shown), k, _fmt(without.get(k)), _fmt(with_.get(k)), verdict)
+            t.add_row(escape(shown), k, _fmt(without.get(k), k), _fmt(with_.get(k), k), verdict)
             shown = ""
     if result.outputs:
         out.print("outputs: error without pins / with the pins found")

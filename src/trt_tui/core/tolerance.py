@@ -73,8 +73,13 @@ class Target:
     value: float
 
     @property
+    def bound(self) -> str:
+        """'<=0.001': :g unless it rounds the value (cosine>=0.99999999 read 'cosine>=1', which the set failed)."""
+        return self.op + (f"{self.value:g}" if float(f"{self.value:g}") == self.value else repr(self.value))
+
+    @property
     def text(self) -> str:
-        return f"{self.output + ':' if self.output else ''}{self.metric}{self.op}{self.value:g}"
+        return f"{self.output + ':' if self.output else ''}{self.metric}{self.bound}"
 
     def met_by(self, measured: float) -> bool:
         if math.isnan(measured):

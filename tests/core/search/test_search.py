@@ -210,6 +210,11 @@ def test_parse_target(text, expected):
     assert (t.output, t.metric, t.op, t.value) == expected
 
 
+def test_a_target_text_keeps_its_bound():
+    assert parse_target("x:cosine>=0.99999999").text == "x:cosine>=0.99999999"  # :g said cosine>=1
+    assert parse_target("rel_rms<=1e-3").text == "rel_rms<=0.001"
+
+
 @pytest.mark.parametrize("text", ["rel_rms", "rel_rms>=1", "cosine<=1", "mse<=1", "rel_rms<=x", "rel_rms<=-1", "max_abs<=inf"])
 def test_bad_targets(text):
     with pytest.raises(UserError, match="--target"):

@@ -94,6 +94,10 @@ class SearchJob:
         if (out.status in ("budget", "cancelled") and ranking is not None and out.best is not None
                 and len(ranking.model.from_names(out.best)) >= len(ranking.order)):  # fmt: skip
             passed, pins = False, []  # every candidate pinned is FP32 everywhere: what there was before searching
+        total = len(ev.samples.search) + len(ev.samples.held_out) if not ev.stateful else 0
+        if passed and out.final is not None and out.final.verdict.samples < total:  # stopped before the check on every sample
+            reasons.append(f"the set kept passed on {out.final.verdict.samples} of {total} samples: the search stopped "
+                           f"({out.status}) before checking it on the held-out ones")  # fmt: skip
         return SearchResult(
             model=str(self.model_path), precision=self.precision, criterion=self.criterion_text, status=out.status,
             pins=pins, rules=PinRulesFound.from_pins(self.model, pins), passed=passed,
