@@ -144,15 +144,24 @@ def _feed(r: ResolvedPreset, index) -> dict[str, np.ndarray]:
 
 
 def _reference_outputs(r: ResolvedPreset, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    import onnxruntime as ort
+    """The FP32 reference by the runner every comparison uses (onnx_runner: weights mapped, not copied into a
+    prepacked session; the same kernels as compare's reference)."""
+    from trt_tui.core.parity.runners import load_model, onnx_runner
+    from trt_tui.core.weights import WeightSource
 
+    model = load_model(r.model_path)  # a bad file: one line naming it
+    runner = onnx_runner(model, providers=["cpu"], name="FP32 reference", weights=WeightSource(Path(r.model_path).parent))
     try:
-        session = ort.InferenceSession(str(r.model_path), providers=["CPUExecutionProvider"])
-        names = [o.name for o in session.get_outputs()]
-        return dict(zip(names, session.run(names, feed)))
+        runner.activate()
+        return dict(runner.infer(feed))
+    except UserError:
+        raise
     except Exception as exc:  # ORT refusing the model or the data is the user's problem: one line
         raise UserError(f"ONNX Runtime could not compute the FP32 reference outputs: {' '.join(str(exc).split())[:300]}",
                         r.model_path) from None  # fmt: skip
+    finally:
+        if runner.is_active:
+            runner.deactivate()
 
 
 def _binding_array(value: np.ndarray, io_type: str | None, r: ResolvedPreset) -> np.ndarray:
