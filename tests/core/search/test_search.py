@@ -301,3 +301,17 @@ def test_big_derived_weights_run_in_segments_with_the_same_result(demo_model, tm
     assert parts.status == whole.status == "found" and parts.pins == whole.pins
     assert parts.outputs == whole.outputs
     assert [(e["pins"], e["errors"]) for e in parts.log] == [(e["pins"], e["errors"]) for e in whole.log]
+
+
+def test_progress_shows_minimals_smaller_set_as_the_best_at_once(demo_model):
+    """A new user's finding: the bar's last frame said 'best 4 pins' while the answer was 3 (--minimal's drop
+    that passed on every sample became the best only after its progress report)."""
+    from trt_tui.core.search.session import prepare_search
+
+    frames = []
+    job = prepare_search(demo_model, targets=["log_probs:rel_rms<=1.5e-4"])
+    result = job.run(on_progress=frames.append, minimal=True)
+    assert result.passed
+    drops = [f for f in frames if f.phase == "minimal" and f.last.passed]
+    assert drops, "the demo's --minimal drops a pin at this target"
+    assert all(f.best == f.last.pins for f in drops)  # each passing drop is the best in its own report

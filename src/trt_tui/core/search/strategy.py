@@ -116,7 +116,9 @@ class _Runner:
         ev = Evaluation(self.count if counted else 0, phase, pins, verdict, time.perf_counter() - t0, cached)
         if not cached:
             self.log.append(ev)
-        if verdict.passed and counted and (self.best is None or self._size(pins) < self._size(self.best)) and not every_sample:
+        # a set that passed on every sample passed on the search's too (the held-out check, --minimal's drops):
+        # the progress below reports it as the best at once
+        if verdict.passed and counted and (self.best is None or self._size(pins) < self._size(self.best)):
             self.best = pins
         if self.on_progress is not None and not cached:
             self.on_progress(Progress(self.count, self.budget, phase, ev, self.best, len(self.candidates)))
