@@ -197,15 +197,17 @@ def _fmt(v, metric: str = "") -> str:
     return f"{v:.3g}"
 
 
-def _is_target(text: str) -> bool:
-    """A criterion line that is a target (a stream's contract criterion is a sentence instead)."""
+def _targets(criterion: list[str]) -> list:
+    """The criterion lines that are targets, parsed (a stream's contract criterion is a sentence instead)."""
     from trt_tui.core.tolerance import parse_target
 
-    try:
-        parse_target(text)
-    except UserError:
-        return False
-    return True
+    out = []
+    for text in criterion:
+        try:
+            out.append(parse_target(text))
+        except UserError:
+            continue
+    return out
 
 
 def _num(v) -> float:
@@ -243,9 +245,7 @@ def _print(result: SearchResult) -> None:
     t = Table()  # its title on a line of its own: a table narrower than its title would wrap it
     for col in ("output", "metric", "without", "with", "target"):
         t.add_column(col, no_wrap=col != "output")
-    from trt_tui.core.tolerance import parse_target
-
-    targets = [parse_target(c) for c in result.criterion if _is_target(c)]
+    targets = _targets(result.criterion)
     for name, row in result.outputs.items():
         without, with_ = row.get("without", {}), row.get("with", {})
         measured = with_ or without  # the pins' errors, else (nothing found) the unpinned ones

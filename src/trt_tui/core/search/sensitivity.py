@@ -4,8 +4,8 @@ Measured on real data, per node that computes in low precision:
 - its local error `e`: the node alone in low precision on FP32 inputs (inputs rounded as a low-precision
   node reads them, output rounded), relative RMS against its FP32 output;
 - its amplification `k` per float input edge: the node in FP32 fed the all-low run's (already drifted)
-  value on that input only (a graph input, FP32 in every run, is fed its rounding); the relative error of its output divided by that input's relative error (1
-  where that is ~0 or unknown). Per edge, because a residual Add passes a small branch's error on scaled
+  value on that input only (a graph input, FP32 in every run, is fed its rounding); the relative error of
+  its output divided by that input's relative error (1 where that is ~0 or unknown). Per edge, because a residual Add passes a small branch's error on scaled
   by the branch's share of the sum, and the trunk's error almost unchanged.
 and per rounded tensor `rho`: the relative error of rounding its FP32 value (numpy, no inference).
 
@@ -272,8 +272,8 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
         if own:
             emulation.close()
 
-    ends = {s_: d for s_, (d, _) in block_of.items() if s_ in block_k}
-    gain, seeds = _gains(plan, nodes, kappa, outputs, state_pairs or {}, chunks, {s_: (d, block_k[s_]) for s_, d in ends.items()})
+    spine = {s_: (d, block_k[s_]) for s_, (d, _) in block_of.items() if s_ in block_k}
+    gain, seeds = _gains(plan, nodes, kappa, outputs, state_pairs or {}, chunks, spine)
     model_ = build_error_model(plan, nodes, gain, seeds, local, kappa, rho, rounded, checked, _shares(plan, nodes, rounded, energy))
     node_gain = {i: max((gain.get(t, 0.0) for t in nodes[i].output if t), default=0.0) for i in plan.order}
     touched: dict[int, float] = dict(model_.node_weight)
@@ -471,12 +471,13 @@ def _detached_model(plan, blocks=None) -> tuple[onnx.ModelProto, dict, dict, lis
             noisy_name[s] = fresh(s + "__noisy")
             noisy_of[noisy_name[s]] = s
         renamed = {s: noisy_name[s]}
+        internal = {noisy_name[s]}  # the block's own tensors (renamed)
         for i in block.nodes:
             copy, outs = _copy(nodes[i], fresh(plan.names[i] + "__blk"), renamed, fresh, "__blk")
             renamed.update(outs)
+            internal.update(c for _, c in outs)
             graph.node.append(copy)
             pins.append(copy.name)
-            internal = set(renamed.values())
             for t in copy.input:  # what the block does not compute is the reference's (fed by name)
                 if t and t not in consts and t not in internal and t not in inputs:
                     inputs[t] = dtypes.get(t) or FLOAT

@@ -4,8 +4,8 @@ The error model chains a per-edge amplification from the outputs back to every t
 many layers that chain drifts: where paths from one tensor meet again (a residual Add, LayerNorm's x - mean(x)),
 adding them in quadrature misses that they are the same error, coherent or cancelling. Measured against one run
 per tensor (only it rounded): a 12-layer ViT's input-side gains were overstated up to 10^4x (their weights 10^7x),
-so the search pinned the patch embedding and layer 0 where layer 8's attention decided the output; a ResNet's
-early gains were understated 3-5x. A post-dominator of t is a tensor that every path from t to the checked
+so the search pinned 72 nodes, the patch embedding and layer 0 among them, where auto_convert_mixed_precision's
+group testing kept 7 of one later layer; a ResNet's early gains were understated 3-5x. A post-dominator of t is a tensor that every path from t to the checked
 outputs passes (the residual stream between two blocks, a backbone's stage output): the gain from t to its
 immediate post-dominator d is measured whole, on a pinned copy of the nodes between them fed t's drifted value,
 and G(t) = k(t -> d) G(d) anchors the chain at every such point.

@@ -162,17 +162,19 @@ class _Runner:
             out.status, out.best = "found", pins
         except Stop as stop:
             # no further evaluation (the budget is spent, or the user wants out): the best set as evaluated
-            out.status, out.best = stop.reason, self.best
-            out.final = next((e for e in reversed(self.log) if e.pins == self.best and e.passed), None)
-            return out
+            return self._stopped(out, stop.reason)
         if self.budget is not None and self.count >= self.budget and not self._cached(out.best, True):
             # the answer's check on every sample would be one evaluation past the budget: what was evaluated
-            out.status, out.best = "budget", self.best
-            out.final = next((e for e in reversed(self.log) if e.pins == self.best and e.passed), None)
-            return out
+            return self._stopped(out, "budget")
         out.final = self._final(out.best)
         if not out.final.passed:  # only when every candidate pinned (the FP32 model) fails: it cannot
             out.status, out.best = "unreachable", None
+        return out
+
+    def _stopped(self, out: Outcome, reason: str) -> Outcome:
+        """The outcome of a search that may run no further evaluation: its best set, as last evaluated."""
+        out.status, out.best = reason, self.best
+        out.final = next((e for e in reversed(self.log) if e.pins == self.best and e.passed), None)
         return out
 
     def _one_by_one(self, pins: frozenset[str], failed: list[set[int]]) -> frozenset[str]:
