@@ -176,9 +176,27 @@ def prepare_search(
         raise UserError("no input data: zero samples")
     outputs = [o.name for o in proto.graph.output]
     criterion = Criterion(outputs, [parse_target(t) for t in targets], None if targets else policy)
+    warnings += integer_target_warnings(proto, criterion)
     samples = SearchSamples.split(feeds)
     evaluator = ModelEvaluator(proto, precision, criterion, samples, fuse_bias=fuse_bias, base_dir=path.parent)
     return SearchJob(path, proto, precision, evaluator, criterion.describe(), criterion.outputs, budget, fuse_bias, warnings)
+
+
+def integer_target_warnings(proto: onnx.ModelProto, criterion: Criterion) -> list[str]:
+    """A target that bounds only integer outputs (a class label, a length) is met by any set that keeps those
+    values, however far the scores behind them drift: worth a line, not a refusal (it may be what is wanted).
+    Integer outputs checked beside float ones (parakeet's lengths beside its log-probs) need no word."""
+    kind = {o.name: o.type.tensor_type.elem_type for o in proto.graph.output}
+    floats = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16, onnx.TensorProto.DOUBLE)
+    whole = [o for o in criterion.outputs if kind.get(o, onnx.TensorProto.FLOAT) not in floats]
+    if not whole or len(whole) < len(criterion.outputs):
+        return []
+    names = ", ".join(f"{o!r} ({onnx.helper.tensor_dtype_to_np_dtype(kind[o]).name})" for o in whole)
+    floats_out = [o for o, k in kind.items() if k in floats]
+    hint = f" such as {floats_out[0]!r}" if floats_out else ""
+    return [f"the target checks only integer output{'s' if len(whole) > 1 else ''} {names}: any set that keeps "
+            f"those values passes, however far the float values behind them drift; target a float output{hint} "
+            "to bound the drift"]  # fmt: skip
 
 
 def search_request(

@@ -142,6 +142,8 @@ class SearchScreen(ModalScreen[None]):
             self.searched_targets = targets  # what `a` writes into the preset with the pins (as search -o)
             job = search_request(request, targets=targets, samples=[] if random else [samples],
                                  budget=budget)  # fmt: skip
+            for w in job.warnings:
+                self.app.call_from_thread(self.notify, w, title="search", severity="warning")
             result = job.run(cancel=cancel, on_progress=lambda p: self.post_message(SearchProgress(p)), minimal=minimal)
             self.post_message(SearchDone(result))
         except UserError as exc:
