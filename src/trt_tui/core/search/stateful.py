@@ -133,7 +133,7 @@ class StreamEvaluator:
 
     def sensitivity_inputs(self) -> dict:
         """rank_nodes' arguments besides the model and samples (the plan for the first pass: handed over)."""
-        kwargs = {"emulation": self.emulation, "plan": self.plan, "state_pairs": self.state_pairs(), "chunks": self.chunks}
+        kwargs = {"plan": self.plan, "state_pairs": self.state_pairs(), "chunks": self.chunks}
         self.plan = None
         return kwargs
 

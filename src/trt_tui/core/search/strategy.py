@@ -2,8 +2,8 @@
 
 1. FP32 against itself: a target the FP32 model misses (a nondeterministic graph) cannot be met: not searched.
 2. Nothing pinned (every sample): passes -> no pin needed. Its errors say by how much they must shrink.
-3. The sensitivity pass (sensitivity.py; counted as one evaluation: one run of a graph holding a copy of every
-   node per sample, plus the reference and the all-low run): the error model of errormodel.py, which predicts
+3. The sensitivity pass (sensitivity.py; counted as one evaluation: one run per sample of a graph holding the
+   all-low run and a copy of every node and edge): the error model of errormodel.py, which predicts
    the output error of any pin set. Every candidate pinned is the FP32 model itself: known to pass (step 1).
 4. Grow: the model's smallest set predicted to meet the target with a 10% margin, calibrated on the last
    evaluated set (at first the baseline). Evaluated; when it fails, the model is re-calibrated on it and the
