@@ -187,6 +187,36 @@ def measure_in_graph(model: onnx.ModelProto, pairs: list[tuple[str, str]], drift
     return out
 
 
+@dataclass
+class _SampleMeasures:
+    """One sample's relative errors, from the sensitivity model's sums (measure_in_graph) or, for what it left
+    to numpy, from the values."""
+
+    sums: dict[tuple[str, str], str]
+    got: dict[str, np.ndarray]  # the sensitivity model's outputs
+    ref: dict[str, np.ndarray]  # the sample and the FP32 reference's tensors
+    ref_sq: dict[str, tuple[float, bool]]
+    noisy: dict[str, np.ndarray]  # fed drifted values (graph inputs' roundings)
+
+    def _rel(self, kind: str, name: str, t: str, value) -> float:
+        s = self.sums.get((kind, name))
+        return rel_from_sums(self.got[s], self.ref_sq[t][0]) if s is not None else rel_error(self.ref[t], value())
+
+    def copy(self, o: str, c: str) -> float:
+        """The copy c's relative error against the reference's o."""
+        return self._rel("copy", c, o, lambda: self.got[c])
+
+    def drift(self, t: str, x: str) -> float:
+        """The all-low value x's relative error against t."""
+        return self._rel("drift", x, t, lambda: self.noisy[x] if x in self.noisy else self.got[x])
+
+    def rounding(self, t: str, low_type: int) -> float:
+        """The relative error of rounding t's FP32 value."""
+        from trt_tui.core.precision.common import round_through
+
+        return self._rel("round", t, t, lambda: round_through(self.ref[t], low_type))
+
+
 def rewire(model: onnx.ModelProto, wires: dict[str, str]) -> None:
     """Replace each placeholder input by the tensor it stands for (`_detached_model`), in place."""
     for n in model.graph.node:
@@ -301,41 +331,29 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
             got = probe.run(feed)
             inferences += 1
 
-            def rel(kind: str, name: str, t: str, value) -> float:
-                """t's relative error in the measurement `name` of `kind` (a sum in the graph, else numpy's)."""
-                s_ = sums.get((kind, name))
-                return rel_from_sums(got[s_], ref_sq[t][0]) if s_ is not None else rel_error(ref[t], value())
-
-            def err(o: str, c: str) -> float:  # the copy c's relative error against the reference's o
-                return rel("copy", c, o, lambda: got[c])
-
-            def drift(t: str) -> float:  # the all-low value's relative error
-                x = drift_of[t]
-                return rel("drift", x, t, lambda: noisy[x] if x in noisy else got[x])
-
+            m = _SampleMeasures(sums, got, ref, ref_sq, noisy)
             for s_, (d, c) in block_of.items():  # a spine block's gain, measured whole
-                e_in = drift(s_)
-                e_out = err(d, c)
+                e_in = m.drift(s_, drift_of[s_])
+                e_out = m.copy(d, c)
                 k = e_out / e_in if e_in > _TINY and math.isfinite(e_in) and math.isfinite(e_out) else 1.0
                 block_k[s_] = max(block_k.get(s_, 0.0), min(max(k, KAPPA_RANGE[0]), KAPPA_RANGE[1]))
             for i, outs in solo_of.items():
-                e = max((err(o, c) for o, c in outs), default=0.0)
+                e = max((m.copy(o, c) for o, c in outs), default=0.0)
                 local[i] = max(local.get(i, 0.0), e)
             drift_in: dict[str, float] = {}  # per tensor, however many nodes read it
             for (i, t), outs in kap_of.items():
                 if t not in drift_in:
-                    drift_in[t] = drift(t)
+                    drift_in[t] = m.drift(t, drift_of[t])
                 e_in = drift_in[t]
-                e_out = max((err(o, c) for o, c in outs), default=0.0)
+                e_out = max((m.copy(o, c) for o, c in outs), default=0.0)
                 k = e_out / e_in if e_in > _TINY and math.isfinite(e_in) and math.isfinite(e_out) else 1.0
                 kappa[(i, t)] = max(kappa.get((i, t), 0.0), min(max(k, KAPPA_RANGE[0]), KAPPA_RANGE[1]))
             for t in floats_in:
-                r_t = rel("round", t, t, lambda: round_through(ref[t], plan.low_type))
-                rho[t] = max(rho.get(t, 0.0), r_t)
+                rho[t] = max(rho.get(t, 0.0), m.rounding(t, plan.low_type))
             for t in moved:
                 if t in ref_sq:
                     energy[t] = energy.get(t, 0.0) + ref_sq[t][0]
-            del ref, feed, got, noisy
+            del ref, feed, got, noisy, m
     finally:
         if probe is not None:
             probe.close()

@@ -194,9 +194,10 @@ def integer_target_warnings(proto: onnx.ModelProto, criterion: Criterion) -> lis
     names = ", ".join(f"{o!r} ({onnx.helper.tensor_dtype_to_np_dtype(kind[o]).name})" for o in whole)
     floats_out = [o for o, k in kind.items() if k in floats]
     hint = f" such as {floats_out[0]!r}" if floats_out else ""
-    return [f"the target checks only integer output{'s' if len(whole) > 1 else ''} {names}: any set that keeps "
+    text = (f"the target checks only integer output{'s' if len(whole) > 1 else ''} {names}: any set that keeps "
             f"those values passes, however far the float values behind them drift; target a float output{hint} "
-            "to bound the drift"]  # fmt: skip
+            "to bound the drift")  # fmt: skip
+    return [text]
 
 
 def search_request(
