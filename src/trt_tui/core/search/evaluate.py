@@ -105,7 +105,7 @@ class OrtModel:
             out = self.runner.infer({k: feed[k] for k in self.inputs})
             return {n: out[n] for n in names}
         try:
-            values = self.runner.sess.run(names, {k: feed[k] for k in self.inputs})
+            values = self.runner.sess.run(names, {k: feed[k] for k in self.inputs}, _quiet_run())
         except Exception as exc:  # ORT's own exception types: one line naming the side
             raise UserError(f"ONNX Runtime failed to run the {self.label}: {' '.join(str(exc).split())[:300]}") from None
         return dict(zip(names, values))
@@ -113,6 +113,16 @@ class OrtModel:
     def close(self) -> None:
         if self.runner.is_active:
             self.runner.deactivate()
+
+
+def _quiet_run():
+    """Run options whose failures ONNX Runtime raises without also logging them: the exception is reported in
+    one line (and the sensitivity pass recovers from one), its log line would say it again, in red."""
+    import onnxruntime as ort
+
+    options = ort.RunOptions()
+    options.log_severity_level = 4  # fatal only
+    return options
 
 
 # Above this many bytes of derived weights (the emulation's rounded copies, computed in memory) a model runs in

@@ -36,6 +36,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from trt_tui.core.errors import UserError
 from trt_tui.core.search.errormodel import ErrorModel, Source, is_passthrough
 from trt_tui.core.search.evaluate import OrtModel
 from trt_tui.core.search.spine import spine_blocks
@@ -324,11 +325,23 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
                 _static_input_shapes(probed.model, plan.shapes, ref)
                 sums = measure_in_graph(probed.model, pairs, list(drift_of.items()), floats_in, plan.low_type, raw)
                 probe = OrtModel(probed.model, label="sensitivity model", weights=probed.weights)
-            feed = {t: ref[t] for t in probe.inputs if t in ref}
             # a graph input does not drift (FP32 in every run): its drifted value is its rounding
-            noisy = {n: round_through(np.asarray(ref[x]), plan.low_type) for n, x in fed_noisy.items() if n in probe.inputs}
-            feed.update(noisy)
-            got = probe.run(feed)
+            noisy = {n: round_through(np.asarray(ref[x]), plan.low_type) for n, x in fed_noisy.items()}
+            try:
+                got = probe.run({**{t: ref[t] for t in probe.inputs if t in ref}, **noisy})
+            except UserError:
+                if not sums:
+                    raise
+                # a copy whose shape follows a value (a Range whose limit rounds to another integer) cannot be
+                # subtracted from its reference in the graph: numpy measures everything (a shape that differs
+                # is an infinite error there), from an emulation made again
+                probe.close()
+                probed = precision.emulate(detached, low, kap_pins, fuse_bias=fuse_bias, base_dir=base_dir, peaks=plan.peaks)
+                rewire(probed.model, wires)
+                _static_input_shapes(probed.model, plan.shapes, ref)
+                sums = measure_in_graph(probed.model, pairs, list(drift_of.items()), [], plan.low_type, set(ref_sq))
+                probe = OrtModel(probed.model, label="sensitivity model", weights=probed.weights)
+                got = probe.run({**{t: ref[t] for t in probe.inputs if t in ref}, **noisy})
             inferences += 1
 
             m = _SampleMeasures(sums, got, ref, ref_sq, noisy)
@@ -353,7 +366,7 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
             for t in moved:
                 if t in ref_sq:
                     energy[t] = energy.get(t, 0.0) + ref_sq[t][0]
-            del ref, feed, got, noisy, m
+            del ref, got, noisy, m
     finally:
         if probe is not None:
             probe.close()

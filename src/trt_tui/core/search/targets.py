@@ -63,9 +63,20 @@ class Criterion:
         """Per checked output: the worst sample's drift and pass/fail over every sample."""
         out = {}
         for name in self.outputs:
+            shapes = next(((np.shape(r[name]), np.shape(c[name])) for r, c in zip(refs, cands)
+                           if np.shape(r[name]) != np.shape(c[name])), None)  # fmt: skip
+            if shapes is not None:  # low precision changed the output's shape (a Range limit, a count): it fails
+                out[name] = self._other_shape(name, *shapes)
+                continue
             rows = [tensor_drift(name, r[name], c[name], self.policy.for_tensor(name), top_k=0) for r, c in zip(refs, cands)]
             out[name] = self._judge(name, rows)
         return out
+
+    def _other_shape(self, name: str, ref: tuple, cand: tuple) -> OutputCheck:
+        inf, nan = math.inf, math.nan
+        drift = LayerDrift(name, list(ref), "float32", inf, inf, inf, inf, inf, nan, 0, 0, 0.0, [], nan, nan, False,
+                           self.policy.for_tensor(name))  # fmt: skip
+        return OutputCheck(name, drift, False, [f"shape {list(cand)} where the reference has {list(ref)}"], 0.0)
 
     def _judge(self, name: str, rows: list[LayerDrift]) -> OutputCheck:
         merged = merge_iterations(rows)
