@@ -528,6 +528,8 @@ def _detached_model(plan, blocks=None) -> tuple[onnx.ModelProto, dict, dict, lis
     {(node, float input): [(tensor, kap output)]}, the pinned copies' names (the all-low copy's FP32 nodes
     among them), {tensor: its drifted value's name}, {fed noisy input: graph input}, {placeholder input: the
     all-low tensor to wire it to once emulated (`rewire`)} and {spine tensor: (end, block output)}."""
+    from trt_tui.core.precision.recurrent import is_recurrent
+
     src = plan.model
     nodes = list(src.graph.node)
     consts = set(plan.consts) | {t.name for t in src.graph.initializer}
@@ -551,7 +553,7 @@ def _detached_model(plan, blocks=None) -> tuple[onnx.ModelProto, dict, dict, lis
     reads: dict[str, str] = {}  # tensor -> what the pinned copies read for its drifted value
     drifted: dict[str, str] = {}  # tensor -> the name of its all-low value here (that copy, or a fed rounding)
     fed: dict[str, str] = {}  # noisy input -> what it rounds (a graph input)
-    graph_inputs = {vi.name for vi in src.graph.input}
+    graph_inputs = {vi.name: vi for vi in src.graph.input}
 
     rewire: dict[str, str] = {}  # placeholder input -> the all-low tensor it stands for
 
@@ -612,8 +614,25 @@ def _detached_model(plan, blocks=None) -> tuple[onnx.ModelProto, dict, dict, lis
                 if t and t not in consts and t not in internal and t not in inputs:
                     inputs[t] = dtypes.get(t) or FLOAT
         block_of[s] = (block.end, renamed[block.end])
+    sequences = {n.input[0] for n in nodes if is_recurrent(n) and n.input}
     for name, dtype in inputs.items():
-        graph.input.append(helper.make_tensor_value_info(name, dtype, None))
+        # a graph input (or its fed rounding) keeps its declared type and shape: the emulation reads static dims
+        # from them (a recurrent node with a static sequence is unrolled, its state rounded per step), and the
+        # all-low copy must make the all-low run's decisions
+        declared = graph_inputs.get(fed.get(name, name))
+        if declared is not None and declared.type.HasField("tensor_type"):
+            vi = onnx.ValueInfoProto()
+            vi.CopyFrom(declared)
+            vi.name = name
+            graph.input.append(vi)
+        elif name in sequences and plan.shapes.get(name) is not None:
+            # the sequence a recurrent node's low copy reads, fed: its static dims as inferred, so that copy is
+            # unrolled as the all-low run's node is (its state rounded per step: 3.5x the local error of the
+            # outputs-only rounding on oww_hey_mycroft's first LSTM)
+            vi = helper.make_tensor_value_info(name, dtype, [d if d else None for d in plan.shapes[name]])
+            graph.input.append(vi)
+        else:
+            graph.input.append(helper.make_tensor_value_info(name, dtype, None))
     graph.output.extend(helper.make_tensor_value_info(c, FLOAT, None) for _, c in block_of.values())
     for outs in solo_of.values():
         graph.output.extend(helper.make_tensor_value_info(c, FLOAT, None) for _, c in outs)

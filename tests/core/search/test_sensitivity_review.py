@@ -1,0 +1,83 @@
+"""A review of the sensitivity model (the all-low copy, the in-graph sums): cases the corpus did not cover."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from trt_tui.core import precision
+from trt_tui.core.precision.common import round_through
+from trt_tui.core.precision.plan import make_plan
+from trt_tui.core.search import sensitivity
+from trt_tui.core.search.evaluate import OrtModel, PinnedEmulation
+from trt_tui.core.search.sensitivity import rank_nodes, rel_error
+
+F = TensorProto.FLOAT
+
+
+def _lstm_model(seq: int = 6, hidden: int = 8, feat: int = 5) -> onnx.ModelProto:
+    """x [batch (dynamic), seq, feat] -> Transpose -> LSTM (static sequence: the emulation unrolls it, rounding
+    its state per step) -> Mul; and an LSTM reading the graph input itself."""
+    rng = np.random.default_rng(0)
+    w = lambda *s: helper.make_tensor(f"w{len(s)}_{s[0]}_{s[-1]}", F, s, rng.normal(0, 0.5, s).astype(np.float32).ravel())  # noqa: E731
+    wx, rx, bx = w(1, 4 * hidden, feat), w(1, 4 * hidden, hidden), w(1, 8 * hidden)
+    w2 = helper.make_tensor("w2", F, [1, 4 * hidden, feat], rng.normal(0, 0.5, (1, 4 * hidden, feat)).astype(np.float32).ravel())
+    r2 = helper.make_tensor("r2", F, [1, 4 * hidden, hidden], rng.normal(0, 0.5, (1, 4 * hidden, hidden)).astype(np.float32).ravel())
+    g = helper.make_graph(
+        [helper.make_node("Transpose", ["x"], ["xt"], name="tr", perm=[1, 0, 2]),
+         helper.make_node("LSTM", ["xt", wx.name, rx.name, bx.name], ["y"], name="lstm", hidden_size=hidden),
+         helper.make_node("LSTM", ["xs", "w2", "r2"], ["y2"], name="lstm_in", hidden_size=hidden),
+         helper.make_node("Mul", ["y", "two"], ["out"], name="mul"),
+         helper.make_node("Mul", ["y2", "two"], ["out2"], name="mul2")],
+        "g", [helper.make_tensor_value_info("x", F, ["batch", seq, feat]),
+              helper.make_tensor_value_info("xs", F, [seq, "batch", feat])],
+        [helper.make_tensor_value_info("out", F, None), helper.make_tensor_value_info("out2", F, None)],
+        [wx, rx, bx, w2, r2, helper.make_tensor("two", F, [], [2.0])],
+    )  # fmt: skip
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _feeds(model, n=2, seed=1):
+    rng = np.random.default_rng(seed)
+    return [{"x": rng.normal(size=(2, 6, 5)).astype(np.float32), "xs": rng.normal(size=(6, 2, 5)).astype(np.float32)}
+            for _ in range(n)]  # fmt: skip
+
+
+@pytest.mark.parametrize("low", ["fp16", "bf16"])
+def test_the_all_low_copy_unrolls_a_recurrent_node_as_the_all_low_run_does(low):
+    """The graph inputs of the sensitivity model keep their declared shapes: the all-low copy of an LSTM with a
+    static sequence is unrolled (state rounded per step), bit for bit the gated nothing-pinned run."""
+    model = _lstm_model()
+    feed = _feeds(model, 1)[0]
+    plan = make_plan(model, low, [], round_all=True)
+    det, solo_of, kap_of, pins, drifted, fed, wires, _ = sensitivity._detached_model(plan, {})
+    probed = precision.emulate(det, low, pins, peaks=plan.peaks)
+    real = precision.emulate(plan.model, low, [])
+    assert sorted(real.recurrent_per_step) == ["lstm", "lstm_in"]
+    assert {"lstm__low", "lstm_in__low", "lstm__solo", "lstm_in__solo"} <= set(probed.recurrent_per_step)
+    sensitivity.rewire(probed.model, wires)
+    floats = ["y", "y2"]
+    low_names = [drifted[t] for t in floats]
+    del probed.model.graph.output[:]
+    probed.model.graph.output.extend(helper.make_tensor_value_info(n, F, None) for n in low_names)
+    session = OrtModel(probed.model, low_names, weights=probed.weights)
+    ref = OrtModel(plan.model, ["xt", *floats]).run(feed)
+    ins = {**feed, **ref, **{n: round_through(feed[x], plan.low_type) for n, x in fed.items()}}
+    got = session.run({k: v for k, v in ins.items() if k in session.inputs})
+    with PinnedEmulation(plan.model, low, outputs=floats).pinned(()) as run:
+        want = run(feed)
+    for t, n in zip(floats, low_names):
+        assert np.array_equal(want[t].view(np.uint32), got[n].view(np.uint32)), t
+
+
+def test_a_recurrent_node_s_local_error_is_its_per_step_rounding():
+    """The LSTM's local error: the node alone in fp16 (every other node pinned), as the emulation rounds it."""
+    model = _lstm_model()
+    feeds = _feeds(model, 1)
+    ranking = rank_nodes(model, "fp16", feeds, ["out", "out2"])
+    ref = OrtModel(model, ["y"]).run(feeds[0])
+    alone = precision.emulate(model, "fp16", ["tr", "lstm_in", "mul", "mul2"])
+    got = OrtModel(alone.model, ["y"], weights=alone.weights).run(feeds[0])
+    assert ranking.local_error["lstm"] == pytest.approx(rel_error(ref["y"], got["y"]), rel=1e-6)
