@@ -45,31 +45,39 @@ def _feeds(model, n=2, seed=1):
             for _ in range(n)]  # fmt: skip
 
 
+def _all_low_differs(model: onnx.ModelProto, feed: dict[str, np.ndarray], low: str) -> list[str]:
+    """The float tensors whose value in the sensitivity model's all-low copy is not bit for bit the gated
+    nothing-pinned evaluation's (the copy's tensors that pinned copies read, made graph outputs)."""
+    plan = make_plan(model, low, [], round_all=True)
+    produced, floats = sensitivity.sensitivity_tensors(plan)
+    det, _, _, pins, drifted, fed, wires, _ = sensitivity._detached_model(plan, {})
+    probed = precision.emulate(det, low, pins, peaks=plan.peaks)
+    sensitivity.rewire(probed.model, wires)
+    low_of = {t: drifted[t] for t in floats if t in drifted and t not in fed.values()}
+    del probed.model.graph.output[:]
+    probed.model.graph.output.extend(helper.make_tensor_value_info(n, F, None) for n in low_of.values())
+    session = OrtModel(probed.model, list(low_of.values()), weights=probed.weights)
+    ref = OrtModel(plan.model, produced).run(feed)
+    ins = {**feed, **ref, **{n: round_through(feed[x], plan.low_type) for n, x in fed.items()}}
+    got = session.run({k: v for k, v in ins.items() if k in session.inputs})
+    session.close()
+    with PinnedEmulation(plan.model, low, outputs=floats).pinned(()) as run:
+        want = run(feed)
+    return [t for t, n in low_of.items() if not np.array_equal(want[t].view(np.uint32), got[n].view(np.uint32))]
+
+
 @pytest.mark.parametrize("low", ["fp16", "bf16"])
 def test_the_all_low_copy_unrolls_a_recurrent_node_as_the_all_low_run_does(low):
     """The graph inputs of the sensitivity model keep their declared shapes: the all-low copy of an LSTM with a
-    static sequence is unrolled (state rounded per step), bit for bit the gated nothing-pinned run."""
+    static sequence is unrolled (state rounded per step), bit for bit the gated nothing-pinned run; so is the
+    low copy of one fed its reference sequence."""
     model = _lstm_model()
-    feed = _feeds(model, 1)[0]
     plan = make_plan(model, low, [], round_all=True)
-    det, solo_of, kap_of, pins, drifted, fed, wires, _ = sensitivity._detached_model(plan, {})
+    det, _, _, pins, _, _, _, _ = sensitivity._detached_model(plan, {})
     probed = precision.emulate(det, low, pins, peaks=plan.peaks)
-    real = precision.emulate(plan.model, low, [])
-    assert sorted(real.recurrent_per_step) == ["lstm", "lstm_in"]
+    assert sorted(precision.emulate(plan.model, low, []).recurrent_per_step) == ["lstm", "lstm_in"]
     assert {"lstm__low", "lstm_in__low", "lstm__solo", "lstm_in__solo"} <= set(probed.recurrent_per_step)
-    sensitivity.rewire(probed.model, wires)
-    floats = ["y", "y2"]
-    low_names = [drifted[t] for t in floats]
-    del probed.model.graph.output[:]
-    probed.model.graph.output.extend(helper.make_tensor_value_info(n, F, None) for n in low_names)
-    session = OrtModel(probed.model, low_names, weights=probed.weights)
-    ref = OrtModel(plan.model, ["xt", *floats]).run(feed)
-    ins = {**feed, **ref, **{n: round_through(feed[x], plan.low_type) for n, x in fed.items()}}
-    got = session.run({k: v for k, v in ins.items() if k in session.inputs})
-    with PinnedEmulation(plan.model, low, outputs=floats).pinned(()) as run:
-        want = run(feed)
-    for t, n in zip(floats, low_names):
-        assert np.array_equal(want[t].view(np.uint32), got[n].view(np.uint32)), t
+    assert _all_low_differs(model, _feeds(model, 1)[0], low) == []
 
 
 def test_a_recurrent_node_s_local_error_is_its_per_step_rounding():
@@ -81,3 +89,19 @@ def test_a_recurrent_node_s_local_error_is_its_per_step_rounding():
     alone = precision.emulate(model, "fp16", ["tr", "lstm_in", "mul", "mul2"])
     got = OrtModel(alone.model, ["y"], weights=alone.weights).run(feeds[0])
     assert ranking.local_error["lstm"] == pytest.approx(rel_error(ref["y"], got["y"]), rel=1e-6)
+
+
+def test_the_all_low_copy_keeps_a_graph_output_s_rounding():
+    """A MatMul whose output is a graph output is rounded before its bias Add (not fused), in the all-low run
+    and so in its copy (there the copy is no graph output)."""
+    rng = np.random.default_rng(0)
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm"), helper.make_node("Add", ["y", "b"], ["z"], name="add"),
+         helper.make_node("Tanh", ["z"], ["out"], name="tanh")],
+        "g", [helper.make_tensor_value_info("x", F, [4, 16])],
+        [helper.make_tensor_value_info("out", F, None), helper.make_tensor_value_info("y", F, None)],
+        [helper.make_tensor("w", F, [16, 16], rng.normal(size=256).astype(np.float32)),
+         helper.make_tensor("b", F, [16], rng.normal(size=16).astype(np.float32))],
+    )  # fmt: skip
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    assert _all_low_differs(model, {"x": rng.normal(size=(4, 16)).astype(np.float32)}, "fp16") == []

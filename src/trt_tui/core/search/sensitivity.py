@@ -633,6 +633,10 @@ def _detached_model(plan, blocks=None) -> tuple[onnx.ModelProto, dict, dict, lis
             graph.input.append(vi)
         else:
             graph.input.append(helper.make_tensor_value_info(name, dtype, None))
+    # the all-low copy's graph outputs too, as the emulation decides by them (a MatMul that is a graph output is
+    # rounded before its bias Add, a constant that is one keeps its value); measure_in_graph drops them
+    graph.output.extend(onnx.ValueInfoProto(name=low_of.get(o.name, o.name)) for o in src.graph.output
+                        if o.name in low_of or o.name in consts)  # fmt: skip
     graph.output.extend(helper.make_tensor_value_info(c, FLOAT, None) for _, c in block_of.values())
     for outs in solo_of.values():
         graph.output.extend(helper.make_tensor_value_info(c, FLOAT, None) for _, c in outs)
