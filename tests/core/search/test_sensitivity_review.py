@@ -105,3 +105,38 @@ def test_the_all_low_copy_keeps_a_graph_output_s_rounding():
     )  # fmt: skip
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     assert _all_low_differs(model, {"x": rng.normal(size=(4, 16)).astype(np.float32)}, "fp16") == []
+
+
+def _loop_model(n: int = 8) -> onnx.ModelProto:
+    """A Loop whose float loop-carried value comes from a node (so it gets a pinned copy per that edge) and whose
+    body reads two outer tensors that nothing else reads (sig's and tanh's outputs)."""
+    body = helper.make_graph(
+        [helper.make_node("Mul", ["v_in", "bo"], ["m"], name="bmul"), helper.make_node("Add", ["m", "x2"], ["v_out"], name="badd"),
+         helper.make_node("Identity", ["cond_in"], ["cond_out"], name="bid")],
+        "body", [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+                 helper.make_tensor_value_info("v_in", F, None)],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), helper.make_tensor_value_info("v_out", F, None)],
+    )  # fmt: skip
+    g = helper.make_graph(
+        [helper.make_node("Mul", ["x", "half"], ["a"], name="mul"), helper.make_node("Sigmoid", ["x"], ["bo"], name="sig"),
+         helper.make_node("Tanh", ["x"], ["x2"], name="tanh"), helper.make_node("Loop", ["trip", "c0", "a"], ["v"], name="loop", body=body),
+         helper.make_node("Mul", ["v", "half"], ["out"], name="outmul")],
+        "g", [helper.make_tensor_value_info("x", F, [4, n])], [helper.make_tensor_value_info("out", F, None)],
+        [helper.make_tensor("half", F, [], [0.5]), helper.make_tensor("trip", TensorProto.INT64, [], [3]),
+         helper.make_tensor("c0", TensorProto.BOOL, [], [True])],
+    )  # fmt: skip
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("size", [0, 1 << 62])
+def test_a_loop_s_pinned_copy_reads_the_outer_tensors_its_body_reads(size, monkeypatch):
+    """The pinned copy of a Loop (per float input edge) has a body reading outer tensors: they are fed (the
+    reference's), not left undefined (ONNX Runtime refused the model when no rounding sum happened to feed them:
+    tensors under SUM_MIN_SIZE)."""
+    monkeypatch.setattr(sensitivity, "SUM_MIN_SIZE", size)
+    model = _loop_model()
+    rng = np.random.default_rng(0)
+    feeds = [{"x": rng.normal(size=(4, 8)).astype(np.float32)} for _ in range(2)]
+    ranking = rank_nodes(model, "fp16", feeds, ["out"])
+    assert set(ranking.order) == {"mul", "outmul"}
+    assert all(0 < e < 1e-3 for e in ranking.local_error.values())

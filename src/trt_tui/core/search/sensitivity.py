@@ -554,6 +554,7 @@ def _detached_model(plan, blocks=None) -> tuple[onnx.ModelProto, dict, dict, lis
     drifted: dict[str, str] = {}  # tensor -> the name of its all-low value here (that copy, or a fed rounding)
     fed: dict[str, str] = {}  # noisy input -> what it rounds (a graph input)
     graph_inputs = {vi.name: vi for vi in src.graph.input}
+    outer = {*graph_inputs, *(o for n in nodes for o in n.output if o)}  # what If/Loop bodies may read of the graph
 
     rewire: dict[str, str] = {}  # placeholder input -> the all-low tensor it stands for
 
@@ -593,13 +594,13 @@ def _detached_model(plan, blocks=None) -> tuple[onnx.ModelProto, dict, dict, lis
             copy, outs = _copy(node, fresh(plan.names[i] + "__solo"), {}, fresh, "__solo")
             solo_of[i] = [(o, c) for o, c in outs if o in float_out]
             graph.node.append(copy)
-            _declare(copy, consts, dtypes, inputs)
+            _declare(copy, consts, dtypes, inputs, body=_rename_outer(copy, {}) & outer)
         for t in dict.fromkeys(float_in) if float_out else ():  # one pinned copy per float input edge
             copy, outs = _copy(node, fresh(plan.names[i] + "__kap"), {t: drifted_name(t)}, fresh, "__kap")
             kap_of[(i, t)] = [(o, c) for o, c in outs if o in float_out]
             graph.node.append(copy)
             pins.append(copy.name)
-            _declare(copy, consts, dtypes, inputs)
+            _declare(copy, consts, dtypes, inputs, body=_rename_outer(copy, {}) & outer)  # bodies read the reference
     block_of: dict[str, tuple[str, str]] = {}  # spine tensor -> (its post-dominator, the pinned block's copy of it)
     for s, block in (blocks or {}).items():
         renamed = {s: drifted_name(s)}
@@ -678,9 +679,11 @@ def _copy(node: onnx.NodeProto, name: str, renamed_inputs: dict[str, str], fresh
     return copy, outs
 
 
-def _declare(copy: onnx.NodeProto, consts: set[str], dtypes: dict[str, int], inputs: dict[str, int], skip=frozenset()) -> None:
-    """Declare what the copy reads as graph inputs (the reference's tensors, fed), but what `skip` names (made here)."""
-    for t in copy.input:
+def _declare(copy: onnx.NodeProto, consts: set[str], dtypes: dict[str, int], inputs: dict[str, int], skip=frozenset(),
+             body=frozenset()) -> None:  # fmt: skip
+    """Declare what the copy reads as graph inputs (the reference's tensors, fed), but what `skip` names (made here);
+    `body`: the outer tensors its If/Loop bodies read."""
+    for t in (*copy.input, *body):
         if t and t not in consts and t not in inputs and t not in skip:
             inputs[t] = dtypes.get(t) or FLOAT
 
