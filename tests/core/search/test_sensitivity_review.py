@@ -140,3 +140,20 @@ def test_a_loop_s_pinned_copy_reads_the_outer_tensors_its_body_reads(size, monke
     ranking = rank_nodes(model, "fp16", feeds, ["out"])
     assert set(ranking.order) == {"mul", "outmul"}
     assert all(0 < e < 1e-3 for e in ranking.local_error.values())
+
+
+def test_the_all_low_copy_of_a_model_keeping_initializers_as_inputs():
+    """Weights listed as graph inputs (keep_initializers_as_inputs) are inputs to the emulation (rounded as such,
+    no bias fused into its MatMul): the sensitivity model keeps them inputs, so its all-low copy is the run's."""
+    rng = np.random.default_rng(0)
+    w = helper.make_tensor("w", F, [16, 16], rng.normal(size=256).astype(np.float32))
+    b = helper.make_tensor("b", F, [16], rng.normal(size=16).astype(np.float32))
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm"), helper.make_node("Add", ["y", "b"], ["z"], name="add"),
+         helper.make_node("Tanh", ["z"], ["out"], name="tanh")],
+        "g", [helper.make_tensor_value_info("x", F, [4, 16]), helper.make_tensor_value_info("w", F, [16, 16]),
+              helper.make_tensor_value_info("b", F, [16])],
+        [helper.make_tensor_value_info("out", F, None)], [w, b],
+    )  # fmt: skip
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    assert _all_low_differs(model, {"x": rng.normal(size=(4, 16)).astype(np.float32)}, "fp16") == []

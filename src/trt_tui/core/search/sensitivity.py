@@ -532,7 +532,8 @@ def _detached_model(plan, blocks=None) -> tuple[onnx.ModelProto, dict, dict, lis
 
     src = plan.model
     nodes = list(src.graph.node)
-    consts = set(plan.consts) | {t.name for t in src.graph.initializer}
+    initializers = {t.name for t in src.graph.initializer}
+    consts = set(plan.consts) | initializers
     dtypes = plan.dtypes
     used = {t for n in nodes for t in (*n.input, *n.output)} | {n.name for n in nodes}
 
@@ -634,6 +635,9 @@ def _detached_model(plan, blocks=None) -> tuple[onnx.ModelProto, dict, dict, lis
             graph.input.append(vi)
         else:
             graph.input.append(helper.make_tensor_value_info(name, dtype, None))
+    # an initializer the model also lists as an input (keep_initializers_as_inputs) stays one: the emulation
+    # rounds it as an input, not as a constant (no bias fused into its MatMul), in the all-low run and so here
+    graph.input.extend(vi for vi in src.graph.input if vi.name in initializers and vi.name not in inputs)
     # the all-low copy's graph outputs too, as the emulation decides by them (a MatMul that is a graph output is
     # rounded before its bias Add, a constant that is one keeps its value); measure_in_graph drops them
     graph.output.extend(onnx.ValueInfoProto(name=low_of.get(o.name, o.name)) for o in src.graph.output
