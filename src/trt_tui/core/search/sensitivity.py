@@ -92,9 +92,8 @@ def rel_error(ref: np.ndarray, cand: np.ndarray) -> float:
 
 
 def rel_from_sums(diff_sq, ref_sq) -> float:
-    """rel_error from its two sums (measure_in_graph): the same rules. A tensor whose reference is finite in
-    the first sample but not in a later one is summed in the graph with its NaN/inf: inf there (conservative:
-    ranked as an overflow), where rel_error would leave those elements out."""
+    """rel_error from its two sums (measure_in_graph): the same rules. (A reference with NaN/inf is never summed
+    in the graph: rank_nodes leaves it to numpy, from the sample where it appears.)"""
     diff_sq, ref_sq = float(diff_sq), float(ref_sq)
     if not math.isfinite(diff_sq):
         return math.inf
@@ -218,6 +217,13 @@ class _SampleMeasures:
         return self._rel("round", t, t, lambda: round_through(self.ref[t], low_type))
 
 
+def _run_probe(probe: OrtModel, ref: dict[str, np.ndarray], noisy: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The sensitivity model's outputs for one sample (none to run when no low node reaches a checked output)."""
+    if not probe.outputs:
+        return {}
+    return probe.run({**{t: ref[t] for t in probe.inputs if t in ref}, **noisy})
+
+
 def rewire(model: onnx.ModelProto, wires: dict[str, str]) -> None:
     """Replace each placeholder input by the tensor it stands for (`_detached_model`), in place."""
     for n in model.graph.node:
@@ -325,23 +331,30 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
                 _static_input_shapes(probed.model, plan.shapes, ref)
                 sums = measure_in_graph(probed.model, pairs, list(drift_of.items()), floats_in, plan.low_type, raw)
                 probe = OrtModel(probed.model, label="sensitivity model", weights=probed.weights)
+            elif sums and any(not finite for t, (_, finite) in ref_sq.items() if t not in raw):
+                # NaN/inf in a tensor the graph sums (an attention mask padded in this sample only): numpy
+                # leaves those elements out, the graph's sum would read them as an overflow
+                probe.close()
+                probe, sums, raw = None, {}, set(ref_sq)
             # a graph input does not drift (FP32 in every run): its drifted value is its rounding
             noisy = {n: round_through(np.asarray(ref[x]), plan.low_type) for n, x in fed_noisy.items()}
             try:
-                got = probe.run({**{t: ref[t] for t in probe.inputs if t in ref}, **noisy})
+                got = _run_probe(probe, ref, noisy) if probe is not None else None
             except UserError:
                 if not sums:
                     raise
                 # a copy whose shape follows a value (a Range whose limit rounds to another integer) cannot be
                 # subtracted from its reference in the graph: numpy measures everything (a shape that differs
-                # is an infinite error there), from an emulation made again
+                # is an infinite error there)
                 probe.close()
+                probe, sums, raw = None, {}, set(ref_sq)
+            if probe is None:  # numpy measures everything, from an emulation made again (the last was summed)
                 probed = precision.emulate(detached, low, kap_pins, fuse_bias=fuse_bias, base_dir=base_dir, peaks=plan.peaks)
                 rewire(probed.model, wires)
                 _static_input_shapes(probed.model, plan.shapes, ref)
-                sums = measure_in_graph(probed.model, pairs, list(drift_of.items()), [], plan.low_type, set(ref_sq))
+                measure_in_graph(probed.model, pairs, list(drift_of.items()), [], plan.low_type, raw | set(needed))
                 probe = OrtModel(probed.model, label="sensitivity model", weights=probed.weights)
-                got = probe.run({**{t: ref[t] for t in probe.inputs if t in ref}, **noisy})
+                got = _run_probe(probe, ref, noisy)
             inferences += 1
 
             m = _SampleMeasures(sums, got, ref, ref_sq, noisy)
