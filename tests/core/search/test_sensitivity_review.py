@@ -179,7 +179,12 @@ def test_a_mask_that_is_minus_inf_in_a_later_sample_only(monkeypatch):
     monkeypatch.setattr(sensitivity, "SUM_MIN_SIZE", 1 << 62)
     numpy_ = rank_nodes(model, "fp16", feeds, ["out"])
     monkeypatch.setattr(sensitivity, "SUM_MIN_SIZE", 0)
+    made = []
+    measure = sensitivity.measure_in_graph
+    monkeypatch.setattr(sensitivity, "measure_in_graph", lambda *a, **k: made.append(set(a[-1])) or measure(*a, **k))
     graph = rank_nodes(model, "fp16", feeds, ["out"])
+    # the second sample sends what holds -inf there to numpy; the rest stays summed in the graph
+    assert len(made) == 2 and made[0] == set() and {"mask", "am"} <= made[1] and "a" not in made[1]
     assert all(np.isfinite(s) for s in numpy_.score.values())
     for name, s in numpy_.score.items():
         assert graph.score[name] == pytest.approx(s, rel=1e-4)

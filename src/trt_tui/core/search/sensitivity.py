@@ -333,9 +333,9 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
                 probe = OrtModel(probed.model, label="sensitivity model", weights=probed.weights)
             elif sums and any(not finite for t, (_, finite) in ref_sq.items() if t not in raw):
                 # NaN/inf in a tensor the graph sums (an attention mask padded in this sample only): numpy
-                # leaves those elements out, the graph's sum would read them as an overflow
+                # leaves those elements out, the graph's sum would read them as an overflow. Those go to numpy
                 probe.close()
-                probe, sums, raw = None, {}, set(ref_sq)
+                probe, raw = None, raw | {t for t, (_, finite) in ref_sq.items() if not finite}
             # a graph input does not drift (FP32 in every run): its drifted value is its rounding
             noisy = {n: round_through(np.asarray(ref[x]), plan.low_type) for n, x in fed_noisy.items()}
             try:
@@ -347,12 +347,12 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
                 # subtracted from its reference in the graph: numpy measures everything (a shape that differs
                 # is an infinite error there)
                 probe.close()
-                probe, sums, raw = None, {}, set(ref_sq)
-            if probe is None:  # numpy measures everything, from an emulation made again (the last was summed)
+                probe, raw = None, raw | set(needed)
+            if probe is None:  # made again with more left to numpy (the emulation too: the last was summed)
                 probed = precision.emulate(detached, low, kap_pins, fuse_bias=fuse_bias, base_dir=base_dir, peaks=plan.peaks)
                 rewire(probed.model, wires)
                 _static_input_shapes(probed.model, plan.shapes, ref)
-                measure_in_graph(probed.model, pairs, list(drift_of.items()), [], plan.low_type, raw | set(needed))
+                sums = measure_in_graph(probed.model, pairs, list(drift_of.items()), floats_in, plan.low_type, raw)
                 probe = OrtModel(probed.model, label="sensitivity model", weights=probed.weights)
                 got = _run_probe(probe, ref, noisy)
             inferences += 1
