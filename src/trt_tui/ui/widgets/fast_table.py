@@ -359,6 +359,11 @@ class FastTable(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
+        if width != self._viewport:  # a resize whose event has not come yet: lay the columns out for this width
+            self._strips.clear()  # (a flex column's width follows the viewport; a snapshot under load caught the
+            self._widths = self._layout()  # old widths with the new width: one cell off)
+            self._viewport = width
+            self.call_after_refresh(self._resize)  # the virtual size too, outside the render
         sx = int(self.scroll_x)
         base, header, cursor, highlight = self._styles()
         if y == 0:
