@@ -94,6 +94,7 @@ class OrtModel:
         # inline: ddddocr_ocr's 54 MB were serialised and parsed once per session (3 a search, 0.43 s of 2.1 s)
         self.runner = onnx_runner(model, providers=["cpu"], name=label, weights=weights or WeightSource())
         self.runner.activate()
+        self._run_options = _quiet_run()  # made once: every evaluation runs this session
         sess = self.runner.sess
         self.inputs = [i.name for i in sess.get_inputs()]
         self.outputs = [o.name for o in sess.get_outputs()]
@@ -105,7 +106,7 @@ class OrtModel:
             out = self.runner.infer({k: feed[k] for k in self.inputs})
             return {n: out[n] for n in names}
         try:
-            values = self.runner.sess.run(names, {k: feed[k] for k in self.inputs}, _quiet_run())
+            values = self.runner.sess.run(names, {k: feed[k] for k in self.inputs}, self._run_options)
         except Exception as exc:  # ORT's own exception types: one line naming the side
             raise UserError(f"ONNX Runtime failed to run the {self.label}: {' '.join(str(exc).split())[:300]}") from None
         return dict(zip(names, values))
@@ -325,8 +326,8 @@ class ModelEvaluator:
         return list(self.active)
 
     def sensitivity_inputs(self) -> dict:
-        """rank_nodes' arguments besides the model and samples: the emulation, and for the first pass the plan
-        and the kept runs (handed over: a later pass makes its own), the reference session when it marks them."""
+        """rank_nodes' arguments besides the model and samples: for the first pass the plan and the kept reference
+        run (handed over: a later pass makes its own), and the reference session when it marks every tensor."""
         kwargs = {"plan": self.plan, "kept": self._kept, "reference": self._reference if self._shares_reference else None}
         self.plan = self._kept = None
         return kwargs

@@ -145,7 +145,7 @@ def measure_in_graph(model: onnx.ModelProto, pairs: list[tuple[str, str]], drift
     out: dict[tuple[str, str], str] = {}
     after: dict[str, list] = {}  # copy output -> its reduction, placed right after its producer
     head: list = []  # on inputs only: first
-    keep: list[str] = []  # copies whose reference is not finite: outputs, as they were
+    keep: list[str] = []  # copies (and all-low tensors) numpy measures: outputs, as they were
     for o, c in pairs:
         if ("copy", c) in out or c in keep:
             continue
@@ -300,13 +300,20 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
     checked = set(outputs) | set(state_pairs or {})
     blocks = spine_blocks(plan, nodes, checked)
     detached, solo_of, kap_of, kap_pins, drifted, fed_noisy, wires, block_of = _detached_model(plan, blocks)
-    probed = precision.emulate(detached, low, kap_pins, fuse_bias=fuse_bias, base_dir=base_dir, peaks=plan.peaks)  # same weights
-    rewire(probed.model, wires)
     pairs = [*block_of.values(), *(p for outs in solo_of.values() for p in outs), *(p for outs in kap_of.values() for p in outs)]
     drift_of = {t: drifted[t] for t in dict.fromkeys([*block_of, *(t for _, t in kap_of)])}  # measured drifts
     rounded = _rounded_tensors(plan, nodes, fuse_bias)
     moved = {x for _, _, copies in rounded.values() if len(copies) > 1 for x in copies}  # through data movement
     probe, sums = None, {}  # made once the first sample's reference says which tensors are finite
+
+    def build_probe(ref: dict[str, np.ndarray], floats_in: list[str], raw: set[str]) -> tuple[OrtModel, dict]:
+        """The sensitivity model's session, summing in the graph all but `raw` (numpy measures those)."""
+        probed = precision.emulate(detached, low, kap_pins, fuse_bias=fuse_bias, base_dir=base_dir, peaks=plan.peaks)
+        rewire(probed.model, wires)
+        _static_input_shapes(probed.model, plan.shapes, ref)
+        sums = measure_in_graph(probed.model, pairs, list(drift_of.items()), floats_in, plan.low_type, raw)
+        return OrtModel(probed.model, label="sensitivity model", weights=probed.weights), sums
+
     energy: dict[str, float] = {}  # sum of squares of those tensors (reference run), for their shares
     local: dict[int, float] = {}
     kappa: dict[tuple[int, str], float] = {}
@@ -328,9 +335,7 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
             ref_sq = {t: _sq(ref[t]) for t in needed if t in ref}  # (sum of squares, finite)
             if probe is None:
                 raw = {t for t, (_, finite) in ref_sq.items() if not finite or np.asarray(ref[t]).size < SUM_MIN_SIZE}
-                _static_input_shapes(probed.model, plan.shapes, ref)
-                sums = measure_in_graph(probed.model, pairs, list(drift_of.items()), floats_in, plan.low_type, raw)
-                probe = OrtModel(probed.model, label="sensitivity model", weights=probed.weights)
+                probe, sums = build_probe(ref, floats_in, raw)
             elif sums and any(not finite for t, (_, finite) in ref_sq.items() if t not in raw):
                 # NaN/inf in a tensor the graph sums (an attention mask padded in this sample only): numpy
                 # leaves those elements out, the graph's sum would read them as an overflow. Those go to numpy
@@ -349,11 +354,7 @@ def rank_nodes(model: onnx.ModelProto, low: str, samples: list[dict[str, np.ndar
                 probe.close()
                 probe, raw = None, raw | set(needed)
             if probe is None:  # made again with more left to numpy (the emulation too: the last was summed)
-                probed = precision.emulate(detached, low, kap_pins, fuse_bias=fuse_bias, base_dir=base_dir, peaks=plan.peaks)
-                rewire(probed.model, wires)
-                _static_input_shapes(probed.model, plan.shapes, ref)
-                sums = measure_in_graph(probed.model, pairs, list(drift_of.items()), floats_in, plan.low_type, raw)
-                probe = OrtModel(probed.model, label="sensitivity model", weights=probed.weights)
+                probe, sums = build_probe(ref, floats_in, raw)
                 got = _run_probe(probe, ref, noisy)
             inferences += 1
 
