@@ -241,7 +241,8 @@ def _print(result: SearchResult) -> None:
             out.print(f"[yellow]note:[/] {kept} of {result.candidates} candidate nodes stay FP32: this engine would "
                       "run mostly in FP32. A looser --target, or --minimal for the smallest set, may be what you want")  # fmt: skip
     for reason in result.reasons:
-        out.print(f"  {escape(reason)}")
+        head, _, rest = reason.partition(": ")
+        out.print(f"[yellow]fragile:[/] {escape(rest)}" if head == "fragile" else f"  {escape(reason)}")
     t = Table()  # its title on a line of its own: a table narrower than its title would wrap it
     for col in ("output", "metric", "without", "with", "target"):
         t.add_column(col, no_wrap=col != "output")

@@ -23,8 +23,9 @@ import onnx
 
 from trt_tui.core.errors import UserError
 from trt_tui.core.parity.metrics import TolerancePolicy
+from trt_tui.core.search.evaluate import Evaluation
 from trt_tui.core.search.result import PinRulesFound, SearchResult
-from trt_tui.core.search.strategy import Outcome, Progress, run_search
+from trt_tui.core.search.strategy import Outcome, Progress, against_monotone, run_search
 from trt_tui.core.search.targets import Criterion, parse_target
 
 SAMPLE_SUFFIXES = (".npz", ".json")
@@ -98,6 +99,8 @@ class SearchJob:
         if passed and out.final is not None and out.final.verdict.samples < total:  # stopped before the check on every sample
             reasons.append(f"the set kept passed on {out.final.verdict.samples} of {total} samples: the search stopped "
                            f"({out.status}) before checking it on the held-out ones")  # fmt: skip
+        if ranking is not None:  # the log's evidence that the error is noise here
+            reasons += _fragile(against_monotone(out.log, ranking.model), ranking.model.from_names)
         return SearchResult(
             model=str(self.model_path), precision=self.precision, criterion=self.criterion_text, status=out.status,
             pins=pins, rules=PinRulesFound.from_pins(self.model, pins), passed=passed,
@@ -107,6 +110,18 @@ class SearchJob:
             held_out=out.held_out, sensitivity=sensitivity, budget=self.budget, reasons=reasons,
             carriers=[p for p in pins if ranking is None or p not in ranking.model.index],
         )  # fmt: skip
+
+
+def _fragile(pair: tuple[Evaluation, Evaluation, float] | None, from_names) -> list[str]:
+    """A line saying the margins are noise here, when a set with more FP32 nodes measured much more error."""
+    if pair is None:
+        return []
+    small, big, ratio = pair
+    return [(f"fragile: evaluation {big.number} kept {len(from_names(big.pins))} nodes in FP32 and measured {ratio:.2g}x the "
+            f"error of evaluation {small.number}, which kept {len(from_names(small.pins))} of them. On these samples the "
+            "error is rounding noise that a few values dominate (one more FP32 node can move it by more than the "
+            "target's margin), so a set may pass by chance and fail on other inputs: check the set on more samples "
+            "(--inputs DIR), or loosen the target")]  # fmt: skip
 
 
 def load_samples(paths: Sequence[str | os.PathLike[str]], index) -> list[dict[str, np.ndarray]]:

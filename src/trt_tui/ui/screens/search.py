@@ -173,6 +173,8 @@ class SearchScreen(ModalScreen[None]):
         self.query_one("#search-status", Static).update(
             f"{head} · {r.evaluations} evaluations, {r.elapsed_s:.1f} s" + (" · a applies it to the preset" if r.passed else "")
         )
+        for reason in r.reasons:  # why nothing passed, or why a set that passed may not hold (fragile)
+            self.notify(reason, title="search", severity="warning", timeout=20)
 
     def on_search_failed(self, message: SearchFailed) -> None:
         self.running = False
