@@ -157,3 +157,14 @@ def test_a_bound_is_shown_and_judged_as_given(demo_model, capsys):
 def test_a_set_kept_before_the_held_out_check_says_so(demo_model, capsys):
     assert main(["search", str(demo_model), "--target", "log_probs:rel_rms<=2.5e-4", "--samples", "4", "--budget", "3"]) == 0
     assert "passed on 3 of 4 samples" in capsys.readouterr().out
+
+
+def test_a_json_path_in_a_missing_folder_is_refused_before_searching(demo_model, tmp_path, capsys):
+    """A typo in --json's folder was found only when writing, after the whole search: its result lost (exit 2
+    with the -o preset already written)."""
+    preset = tmp_path / "found.toml"
+    args = ["search", str(demo_model), "--target", TARGET, "--json", str(tmp_path / "nope" / "r.json"), "-o", str(preset)]
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert "folder to write into does not exist" in captured.err and captured.err.count("\n") == 1
+    assert "evaluation" not in captured.out and not preset.exists()

@@ -88,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.json and args.json != "-" and Path(args.json).exists() and not args.force:
         raise UserError("already exists; pass --force to overwrite", args.json)
+    if args.json and args.json != "-":
+        from trt_tui.core.fileio import require_folder
+
+        require_folder(Path(args.json))  # now, not after a search that may take minutes (its result then lost)
     if args.output and Path(args.output).exists() and not args.force:
         raise UserError("already exists; pass --force to overwrite", args.output)
     if args.trt is not None and not args.output:
@@ -135,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
 
             sys.stdout.write(jsonio.dumps(result.to_json()) + "\n")
         else:
-            result.write_json(args.json, overwrite=True)
+            result.write_json(args.json, overwrite=args.force)  # a file that appeared meanwhile: kept
     if not quiet:
         _print(result)
     return result.exit_code
