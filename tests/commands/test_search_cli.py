@@ -168,3 +168,24 @@ def test_a_json_path_in_a_missing_folder_is_refused_before_searching(demo_model,
     captured = capsys.readouterr()
     assert "folder to write into does not exist" in captured.err and captured.err.count("\n") == 1
     assert "evaluation" not in captured.out and not preset.exists()
+
+
+def test_flags_of_the_other_route_are_refused_not_ignored(models, tmp_path, capsys):
+    """--inputs or --samples with --contract, --stream-inputs without one: each was silently ignored (the
+    search ran on other data than the user gave); now one line, exit 2, as --chunks without --contract."""
+    from trt_tui.core.graph import load_graph
+    from trt_tui.core.streaming.contract_model import contract_from_model
+
+    path = models["running_norm"]
+    contract = tmp_path / "rn.contract.json"
+    contract.write_text(json.dumps(contract_from_model(load_graph(path))))
+    sample = tmp_path / "s.npz"
+    sample.write_bytes(b"")
+    base = ["search", str(path), "--contract", str(contract), "--chunks", "4"]
+    assert main([*base, "--inputs", str(sample)]) == 2
+    assert "--stream-inputs" in capsys.readouterr().err
+    assert main([*base, "--samples", "3"]) == 2
+    assert "--samples applies without --contract" in capsys.readouterr().err
+    assert main(["search", str(path), "--target", "rel_rms<=1", "--stream-inputs", str(sample)]) == 2
+    err = capsys.readouterr().err
+    assert "--stream-inputs applies to a stateful model's --contract" in err and err.count("\n") == 1

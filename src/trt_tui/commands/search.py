@@ -98,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--trt chooses the route of the -o preset: give -o PRESET too")
     if args.samples < 1:
         raise UserError("--samples must be at least 1")
+    if args.contract and args.samples != 1:
+        raise UserError("--samples applies without --contract; a --contract search runs one closed loop (--chunks sets its length)")
     request = request_from_args(args)
     preset = request.resolved.preset if request.resolved is not None else None  # -o writes a copy of it
     # --target, else the preset's output targets (a preset `search -o` wrote), else its tolerances

@@ -179,9 +179,14 @@ def prepare_search(
                         "compare and convert --emulate do)", path)  # fmt: skip
     prepare_model(proto, path.parent)  # refuses missing weights before any inference
     if contract is not None:
+        if inputs:  # the closed loop feeds the contract's inputs chunk by chunk: these samples would go unused
+            raise UserError("--inputs gives the samples of a stateless search; with --contract give the stream's inputs "
+                            "with --stream-inputs FILE")  # fmt: skip
         return _prepare_stream(path, index, proto, precision, contract, chunks, stream_inputs, budget, fuse_bias, targets)
     if chunks is not None:
         raise UserError("--chunks applies to a stateful model's --contract")
+    if stream_inputs is not None:
+        raise UserError("--stream-inputs applies to a stateful model's --contract; without one give samples with --inputs")
     from trt_tui.core.parity.inputs import InputSpec, random_feeds
     from trt_tui.core.search.evaluate import ModelEvaluator, SearchSamples
 
