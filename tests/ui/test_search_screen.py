@@ -63,3 +63,27 @@ async def test_search_dialog_minimal_box_runs_the_one_by_one_pass(demo_model, tm
         result = screen.result
         assert result is not None and result.passed
         assert any(e["phase"] == "minimal" for e in result.log)
+
+
+async def test_a_budget_or_sample_count_that_is_no_count_is_refused_in_place(demo_model, tmp_path):
+    """The budget Input (type integer) takes a lone '-': int('-') raised in the key handler and the app
+    crashed; samples '0' said '--iterations must be at least 1' (a flag of another command)."""
+    app = make_app(demo_model, tmp_path=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("4")
+        await pilot.press("s")
+        await pilot.pause()
+        screen = app.screen
+        screen.query_one("#search-target", Input).value = "log_probs:rel_rms<=1e-4"
+        for field, text in (("#search-budget", "-"), ("#search-budget", "0"), ("#search-samples", "0")):
+            screen.query_one("#search-budget", Input).value = ""
+            screen.query_one("#search-samples", Input).value = "1"
+            screen.query_one(field, Input).value = text
+            screen.query_one("#search-target", Input).focus()
+            await pilot.press("enter")
+            await settle(app, pilot)
+            assert app.screen is screen and not screen.running and screen.result is None
+        notes = [str(n.message) for n in app._notifications]
+        assert sum("budget is a number of evaluations" in n for n in notes) == 2
+        assert any("at least 1 random sample" in n for n in notes) and not any("--iterations" in n for n in notes)

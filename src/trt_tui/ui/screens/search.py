@@ -120,6 +120,13 @@ class SearchScreen(ModalScreen[None]):
         if not target and policy is None:
             self.notify("Give a target (e.g. rel_rms<=1e-3) or open a preset with tolerances.", severity="warning")
             return
+        # an integer Input still takes a lone "-" (a negative number begun): never an int() that crashes the app
+        if budget_text and not (budget_text.isdigit() and int(budget_text) >= 1):
+            self.notify("The budget is a number of evaluations, at least 1 (empty: no limit).", severity="warning")
+            return
+        if samples.isdigit() and int(samples) < 1:
+            self.notify("Samples: at least 1 random sample, or a file or folder of them.", severity="warning")
+            return
         self.query_one("#search-log", DataTable).clear()
         self.query_one("#search-progress", ProgressBar).update(total=int(budget_text) if budget_text else None, progress=0)
         self.query_one("#search-status", Static).update("preparing (FP32 reference)…")
