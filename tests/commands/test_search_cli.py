@@ -189,3 +189,34 @@ def test_flags_of_the_other_route_are_refused_not_ignored(models, tmp_path, caps
     assert main(["search", str(path), "--target", "rel_rms<=1", "--stream-inputs", str(sample)]) == 2
     err = capsys.readouterr().err
     assert "--stream-inputs applies to a stateful model's --contract" in err and err.count("\n") == 1
+
+
+def _log_of_relu(path: Path) -> Path:
+    """y = log(relu(x @ W)): -inf wherever x @ W <= 0, bit for bit the same in every FP32 run."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((16, 16)).astype(np.float32), "W")
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["m"], name="mm"), helper.make_node("Relu", ["m"], ["r"], name="relu"),
+             helper.make_node("Log", ["r"], ["y"], name="log")]  # fmt: skip
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16])], [w])  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def test_an_fp32_output_holding_inf_is_said_so_not_called_nondeterministic(tmp_path, capsys):
+    """An output with -inf in every FP32 run (log of 0, a masked logit) missed the target against itself and
+    was reported as 'run twice, it differs from itself' with an empty table and a numpy RuntimeWarning."""
+    model = _log_of_relu(tmp_path / "log.onnx")
+    out = tmp_path / "r.json"
+    assert main(["search", str(model), "--target", "y:rel_rms<=1e-3", "--range=-1,1", "--json", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "differs from itself" not in captured.out and "RuntimeWarning" not in captured.err
+    assert "the FP32 output holds" in captured.out and "inf/NaN" in captured.out
+    assert "FP32 vs FP32" in captured.out and "FAIL" in captured.out  # its errors shown, not an empty table
+    data = json.loads(out.read_text())
+    assert data["status"] == "fp32-fails" and data["reasons"][0].startswith("y: the FP32 output holds")

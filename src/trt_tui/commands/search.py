@@ -250,11 +250,15 @@ def _print(result: SearchResult) -> None:
         head, _, rest = reason.partition(": ")
         out.print(f"[yellow]fragile:[/] {escape(rest)}" if head == "fragile" else f"  {escape(reason)}")
     t = Table()  # its title on a line of its own: a table narrower than its title would wrap it
-    for col in ("output", "metric", "without", "with", "target"):
+    # not searched (the FP32 model misses the target): its second run's errors, the only ones measured
+    fp32_only = result.status == "fp32-fails"
+    for col in ("output", "metric", *(("FP32 vs FP32",) if fp32_only else ("without", "with")), "target"):
         t.add_column(col, no_wrap=col != "output")
     targets = _targets(result.criterion)
     for name, row in result.outputs.items():
         without, with_ = row.get("without", {}), row.get("with", {})
+        if fp32_only:
+            without = with_ = row.get("fp32_vs_fp32", {})
         measured = with_ or without  # the pins' errors, else (nothing found) the unpinned ones
         keys = [k for k in measured if k not in ("nonfinite",)]
         shown = name
@@ -263,10 +267,12 @@ def _print(result: SearchResult) -> None:
             mine = [g for g in targets if g.metric == k and g.output in (None, name)]
             verdict = ", ".join(f"{g.bound} " + ("[green]met[/]" if g.met_by(_num(measured.get(k))) else "[red]FAIL[/]")
                                 for g in mine)  # fmt: skip
-            t.add_row(escape(shown), k, _fmt(without.get(k), k), _fmt(with_.get(k), k), verdict)
+            values = (_fmt(measured.get(k), k),) if fp32_only else (_fmt(without.get(k), k), _fmt(with_.get(k), k))
+            t.add_row(escape(shown), k, *values, verdict)
             shown = ""
-    if result.outputs:
-        out.print("outputs: error without pins / with the pins found")
+    if result.outputs and t.row_count:
+        out.print("outputs: the FP32 model against a second FP32 run" if fp32_only
+                  else "outputs: error without pins / with the pins found")  # fmt: skip
         out.print(t)
     if result.held_out:
         h = result.held_out

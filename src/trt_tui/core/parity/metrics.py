@@ -552,7 +552,8 @@ def _general_drift(name, ref, r, c, tolerance, quantiles, low_max, top_k=TOP_K) 
     nonfinite_ref = int(n - np.count_nonzero(finite_r))
     nonfinite_cand = int(n - np.count_nonzero(finite_c))
 
-    absdiff = np.abs(c - r)  # inf - inf = nan: counts as a failure, as in Polygraphy (infinities unequal)
+    with np.errstate(invalid="ignore", over="ignore"):  # no RuntimeWarning on stderr: the nan is the answer
+        absdiff = np.abs(c - r)  # inf - inf = nan: counts as a failure, as in Polygraphy (infinities unequal)
     if n == 0:
         return _empty(name, ref, tolerance)
     bad = ~np.isfinite(absdiff)

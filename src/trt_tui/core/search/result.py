@@ -17,7 +17,7 @@ STATUS_TEXT = {
     "no-pins-needed": "the target is met with nothing pinned",
     "budget": "stopped: evaluation budget spent",
     "cancelled": "stopped: cancelled",
-    "fp32-fails": "the FP32 model itself misses the target (run twice, it differs from itself): not searched",
+    "fp32-fails": "the FP32 model itself misses the target (against a second FP32 run): not searched",
     "unreachable": "even with every candidate node pinned to FP32 the target is missed",
 }
 

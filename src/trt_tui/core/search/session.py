@@ -84,7 +84,8 @@ class SearchJob:
                 outputs.setdefault(name, {})["fp32_vs_fp32"] = metrics
         reasons = []
         if out.status == "fp32-fails" and out.fp32 is not None:
-            reasons = out.fp32.verdict.reasons or [f"{n}: {', '.join(f)}" for n, f in out.fp32.verdict.failed.items()]
+            reasons = out.fp32.verdict.reasons or [_fp32_failure(n, f, out.fp32.verdict.errors.get(n, {}))
+                                                   for n, f in out.fp32.verdict.failed.items()]  # fmt: skip
         ev = self.evaluator
         samples = ({"stream_chunks": self.chunks} if ev.stateful else {"search": len(ev.samples.search), "held_out": len(ev.samples.held_out)})
         sensitivity = {}
@@ -110,6 +111,17 @@ class SearchJob:
             held_out=out.held_out, sensitivity=sensitivity, budget=self.budget, reasons=reasons,
             carriers=[p for p in pins if ranking is None or p not in ranking.model.index],
         )  # fmt: skip
+
+
+def _fp32_failure(name: str, failed: list[str], errors: dict) -> str:
+    """Why the FP32 model misses a target against a second FP32 run: its output holds inf/NaN (inf - inf
+    counts as a difference, as in Polygraphy: the run is not nondeterministic), or the two runs differ."""
+    nonfinite = int(errors.get("nonfinite") or 0)
+    if nonfinite:
+        return (f"{name}: the FP32 output holds {nonfinite} inf/NaN value{'s' if nonfinite != 1 else ''} (an inf/NaN "
+                f"input gives that too), so its error is not finite and {', '.join(failed)} cannot be met by any pin "
+                "set: target another output, or give inputs that keep it finite")  # fmt: skip
+    return f"{name}: a second FP32 run differs from the first (a nondeterministic graph) and misses {', '.join(failed)}"
 
 
 def _fragile(pair: tuple[Evaluation, Evaluation, float] | None, from_names) -> list[str]:
