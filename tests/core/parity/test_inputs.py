@@ -43,3 +43,20 @@ def test_load_feeds_npz_and_polygraphy_json(models, tmp_path):
     np.savez(tmp_path / "wrong.npz", X=x)
     with pytest.raises(UserError, match="exact name"):
         load_feeds(tmp_path / "wrong.npz", index)
+
+
+def test_a_feed_of_another_dtype_or_shape_is_refused_naming_the_file(models, tmp_path):
+    """A float64 array or a wrong fixed dim reached ONNX Runtime, whose refusal named neither the file nor
+    the input's expected type ('Unexpected input data type', 'Type Error ... tensor(double)')."""
+    index = load_graph(models["transformer"])  # x: float32, shape [batch?, seq?, 64]
+    np.savez(tmp_path / "f64.npz", x=np.ones((1, 4, 64)))
+    with pytest.raises(UserError, match=r"f64\.npz: iteration 0: input 'x' is float64, the model takes float32"):
+        load_feeds(tmp_path / "f64.npz", index)
+    np.savez(tmp_path / "dim.npz", x=np.ones((1, 4, 63), np.float32))
+    with pytest.raises(UserError, match=r"dim\.npz: .*'x' has shape 1x4x63.*axis 2 must be 64"):
+        load_feeds(tmp_path / "dim.npz", index)
+    np.savez(tmp_path / "rank.npz", x=np.ones((4, 64), np.float32))
+    with pytest.raises(UserError, match=r"rank\.npz: .*has shape 4x64.*rank 3"):
+        load_feeds(tmp_path / "rank.npz", index)
+    np.savez(tmp_path / "ok.npz", x=np.ones((3, 7, 64), np.float32))  # symbolic dims take any size
+    assert load_feeds(tmp_path / "ok.npz", index)[0]["x"].shape == (3, 7, 64)

@@ -250,8 +250,33 @@ def load_feeds(path: str | os.PathLike[str], index: GraphIndex) -> list[dict[str
         missing = [k for k in names if k not in it]
         if missing:
             raise UserError(f"iteration {n} has no data for input(s) {', '.join(missing)} (inputs are matched by exact name)", p)
-        feeds.append({k: np.asarray(it[k]) for k in names})
+        feed = {k: np.asarray(it[k]) for k in names}
+        for t in index.inputs:
+            problem = _feed_mismatch(t, feed[t.name])
+            if problem:  # here, naming the file: ONNX Runtime's own refusal names neither the file nor the sample
+                raise UserError(f"iteration {n}: input {t.name!r} {problem}", p)
+        feeds.append(feed)
     return feeds
+
+
+def _feed_mismatch(t, value: np.ndarray) -> str | None:
+    """What makes `value` no feed for the model input `t`: another dtype, rank or fixed dim (None: it fits;
+    symbolic and unknown dims take any size; a dtype numpy cannot name, bf16, is left to the runtime)."""
+    try:
+        expected = np.dtype(t.dtype) if t.dtype and t.dtype != "bfloat16" else None
+    except TypeError:
+        expected = None
+    if expected is not None and value.dtype != expected and value.dtype.kind in "biufc" and expected.kind in "biufc":
+        return f"is {value.dtype.name}, the model takes {expected.name} (convert it, e.g. array.astype(np.{expected.name}))"
+    if t.shape is None:
+        return None
+    shape = "x".join(map(str, value.shape)) or "scalar"
+    if value.ndim != len(t.shape):
+        return f"has shape {shape}, the model takes {t.shape_text()} (rank {len(t.shape)})"
+    bad = [i for i, (d, v) in enumerate(zip(t.shape, value.shape)) if isinstance(d, int) and d >= 0 and d != v]
+    if bad:
+        return f"has shape {shape}, the model takes {t.shape_text()} (axis {bad[0]} must be {t.shape[bad[0]]})"
+    return None
 
 
 @dataclass
