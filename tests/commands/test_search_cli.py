@@ -220,3 +220,25 @@ def test_an_fp32_output_holding_inf_is_said_so_not_called_nondeterministic(tmp_p
     assert "FP32 vs FP32" in captured.out and "FAIL" in captured.out  # its errors shown, not an empty table
     data = json.loads(out.read_text())
     assert data["status"] == "fp32-fails" and data["reasons"][0].startswith("y: the FP32 output holds")
+
+
+def test_a_model_that_fails_on_defaulted_dims_says_how_to_set_them(tmp_path, capsys):
+    """`compare` adds the way out when ONNX Runtime fails on random samples whose dynamic dims were set to 1;
+    the search's one line (nudenet_320n: 'Concat ... mismatched dimensions of 1 and 2') did not."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    shape = numpy_helper.from_array(np.array([2, -1], np.int64), "shape")
+    w = numpy_helper.from_array(np.ones((3, 4), np.float32), "W")
+    nodes = [helper.make_node("Reshape", ["x", "shape"], ["r"], name="reshape"),
+             helper.make_node("MatMul", ["r", "W"], ["y"], name="mm")]  # fmt: skip
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [shape, w])  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "m.onnx")
+    assert main(["search", str(tmp_path / "m.onnx"), "--target", "rel_rms<=1e-3"]) == 2
+    err = capsys.readouterr().err
+    assert "ONNX Runtime failed" in err and "--dim NAME=N" in err
+    assert main(["search", str(tmp_path / "m.onnx"), "--target", "rel_rms<=1e-3", "--dim", "N=6"]) in (0, 1)
