@@ -20,10 +20,11 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.widget import Widget
 
 from trt_tui.ui.plain import has_control, plain_text, printable
 
@@ -260,6 +261,18 @@ class FastTable(ScrollView, can_focus=True):
     def on_resize(self) -> None:
         if self.scrollable_content_region.width != self._viewport:
             self._resize()
+
+    def _arrange_scrollbars(self, region: Region) -> Iterable[tuple[Widget, Region]]:
+        """Textual's arrangement, with a horizontal-only scrollbar's window the viewport, as the scroll update
+        after a resize sets it. With a stable vertical gutter (FLEX_CSS) Textual (8.2) sizes that window two
+        ways: here (every reflow, and the full map rebuilt when an off-screen widget's region is asked for) the
+        whole width, in `_scroll_update` the width less the gutter. The thumb came out one cell longer or shorter
+        depending on which ran last (a snapshot under load caught it), and one too wide is wrong: scrolled to
+        the right end, the thumb was drawn past the track's end."""
+        arranged = list(super()._arrange_scrollbars(region))
+        if self.show_horizontal_scrollbar and not self.show_vertical_scrollbar:
+            self.horizontal_scrollbar.window_size = region.width - self.scrollbar_size_vertical
+        return arranged
 
     # ---- cursor ---------------------------------------------------------------------------------------
     def move_cursor(self, row: int, *, force: bool = False) -> None:
