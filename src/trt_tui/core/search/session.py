@@ -63,7 +63,7 @@ class SearchJob:
         try:
             outcome = run_search(ev, rank, budget=self.budget, cancel=cancel, on_progress=on_progress, minimal=minimal)
         except UserError as exc:
-            if exc.message.startswith("ONNX Runtime failed") and any(w.startswith("dynamic dim") for w in self.warnings):
+            if exc.message.startswith("ONNX Runtime failed") and any(w.startswith(("dynamic dim", "unnamed dynamic axis")) for w in self.warnings):
                 # the usual cause of a model that loads but will not run on its random samples, as `compare` says
                 raise UserError(f"{exc.message}; dynamic dims were set to 1 (see the warnings): give real ones with "
                                 "--dim NAME=N or --shape INPUT:SHAPE", exc.path) from None  # fmt: skip
