@@ -87,3 +87,25 @@ async def test_a_budget_or_sample_count_that_is_no_count_is_refused_in_place(dem
         notes = [str(n.message) for n in app._notifications]
         assert sum("budget is a number of evaluations" in n for n in notes) == 2
         assert any("at least 1 random sample" in n for n in notes) and not any("--iterations" in n for n in notes)
+
+
+async def test_counts_int_takes_run_and_digits_it_cannot_read_are_no_crash(demo_model, tmp_path):
+    """The budget Input (type integer) takes '1_0' and '+5', which int() reads (the search ran with them before
+    the check for '-' refused them as 'no number'); a samples text of digits int() cannot read ('²':
+    str.isdigit, not isdecimal) raised ValueError in the key handler and the app crashed."""
+    app = make_app(demo_model, tmp_path=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await run_search(app, pilot, "log_probs:rel_rms<=2.5e-4")
+        await settle(app, pilot)
+        for budget in ("1_0", "+5"):
+            screen.query_one("#search-budget", Input).value = budget
+            screen.query_one("#search-target", Input).focus()
+            await pilot.press("enter")
+            await settle(app, pilot)
+            assert screen.result is not None and screen.result.budget == int(budget), budget
+        screen.query_one("#search-budget", Input).value = ""
+        screen.query_one("#search-samples", Input).value = "\u00b2"
+        screen.query_one("#search-target", Input).focus()
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.is_running and app.screen is screen and not screen.running

@@ -53,6 +53,14 @@ def worst_error(errors: dict[str, dict[str, float]]) -> float:
     return max(values, default=0.0)
 
 
+def _count(text: str) -> int | None:
+    """The whole number in an integer Input ('+5', '1_000': as int() reads them), else None ('-', '1_')."""
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
 class SearchScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     SearchScreen { align: center middle; }
@@ -121,28 +129,29 @@ class SearchScreen(ModalScreen[None]):
             self.notify("Give a target (e.g. rel_rms<=1e-3) or open a preset with tolerances.", severity="warning")
             return
         # an integer Input still takes a lone "-" (a negative number begun): never an int() that crashes the app
-        if budget_text and not (budget_text.isdigit() and int(budget_text) >= 1):
+        budget = _count(budget_text) if budget_text else None
+        if budget_text and (budget is None or budget < 1):
             self.notify("The budget is a number of evaluations, at least 1 (empty: no limit).", severity="warning")
             return
-        if samples.isdigit() and int(samples) < 1:
+        if samples.isdecimal() and int(samples) < 1:  # isdecimal: what int() reads ('²' is a digit, no number)
             self.notify("Samples: at least 1 random sample, or a file or folder of them.", severity="warning")
             return
         self.query_one("#search-log", DataTable).clear()
-        self.query_one("#search-progress", ProgressBar).update(total=int(budget_text) if budget_text else None, progress=0)
+        self.query_one("#search-progress", ProgressBar).update(total=budget, progress=0)
         self.query_one("#search-status", Static).update("preparing (FP32 reference)…")
         self.cancel_event = threading.Event()
         self.running = True
         self.result = None
         self.query_one("#search-log", DataTable).focus()  # keys (c, a) act on the dialog, not on an input
         minimal = self.query_one("#search-minimal", Checkbox).value
-        self.run_search(target, samples, int(budget_text) if budget_text else None, self.cancel_event, minimal)
+        self.run_search(target, samples, budget, self.cancel_event, minimal)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="search", name="pin-search")
     def run_search(self, target: str, samples: str, budget: int | None, cancel: threading.Event, minimal: bool = False) -> None:
         from trt_tui.core.search.session import search_request
 
         try:
-            random = samples.isdigit()
+            random = samples.isdecimal()
             request = self.request_for(int(samples) if random else 1)
             # the typed target, else the preset's output targets, else its tolerances (as `trt-tui search --preset`)
             targets = [target] if target else list(request.options.targets)
