@@ -60,3 +60,24 @@ def test_a_feed_of_another_dtype_or_shape_is_refused_naming_the_file(models, tmp
         load_feeds(tmp_path / "rank.npz", index)
     np.savez(tmp_path / "ok.npz", x=np.ones((3, 7, 64), np.float32))  # symbolic dims take any size
     assert load_feeds(tmp_path / "ok.npz", index)[0]["x"].shape == (3, 7, 64)
+
+
+def test_a_declared_scalar_takes_what_onnx_runtime_takes(tmp_path):
+    """ONNX Runtime checks no shape against an input declared rank 0 ([]): a 1-element array fed to it ran in
+    search and compare (a scale, a step count exported as a 0-d tensor), and must not be refused on load."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Mul", ["x", "s"], ["y"], name="mul")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4]),
+                               helper.make_tensor_value_info("s", TensorProto.FLOAT, [])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "m.onnx")
+    index = load_graph(tmp_path / "m.onnx")
+    np.savez(tmp_path / "one.npz", x=np.ones((1, 4), np.float32), s=np.array([0.5], np.float32))
+    assert load_feeds(tmp_path / "one.npz", index)[0]["s"].shape == (1,)
+    np.savez(tmp_path / "f64.npz", x=np.ones((1, 4), np.float32), s=np.array(0.5))  # the dtype is still checked
+    with pytest.raises(UserError, match="'s' is float64, the model takes float32"):
+        load_feeds(tmp_path / "f64.npz", index)

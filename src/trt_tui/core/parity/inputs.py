@@ -261,14 +261,15 @@ def load_feeds(path: str | os.PathLike[str], index: GraphIndex) -> list[dict[str
 
 def _feed_mismatch(t, value: np.ndarray) -> str | None:
     """What makes `value` no feed for the model input `t`: another dtype, rank or fixed dim (None: it fits;
-    symbolic and unknown dims take any size; a dtype numpy cannot name, bf16, is left to the runtime)."""
+    symbolic and unknown dims take any size; a dtype numpy cannot name, bf16, is left to the runtime; so is the
+    shape of an input declared rank 0, which ONNX Runtime does not check)."""
     try:
         expected = np.dtype(t.dtype) if t.dtype and t.dtype != "bfloat16" else None
     except TypeError:
         expected = None
     if expected is not None and value.dtype != expected and value.dtype.kind in "biufc" and expected.kind in "biufc":
         return f"is {value.dtype.name}, the model takes {expected.name} (convert it, e.g. array.astype(np.{expected.name}))"
-    if t.shape is None:
+    if not t.shape:  # unknown rank, or declared rank 0: ONNX Runtime checks no shape there (a [1] feed runs)
         return None
     shape = "x".join(map(str, value.shape)) or "scalar"
     if value.ndim != len(t.shape):
