@@ -6,14 +6,19 @@ from tests.ui.helpers import SIZE, make_app, settle
 from trt_tui.ui.screens.search import SearchScreen
 
 
-async def run_search(app, pilot, target: str, *, minimal: bool = False) -> SearchScreen:
-    """Open the dialog from the Parity screen (4, then s), type the target, start (Enter), wait."""
+async def open_search(app, pilot) -> SearchScreen:
+    """Open the dialog from the Parity screen (4, then s)."""
     await settle(app, pilot)
     await pilot.press("4")
     await pilot.press("s")
     await pilot.pause()
-    screen = app.screen
-    assert isinstance(screen, SearchScreen)
+    assert isinstance(app.screen, SearchScreen)
+    return app.screen
+
+
+async def run_search(app, pilot, target: str, *, minimal: bool = False) -> SearchScreen:
+    """Open the dialog, type the target, start (Enter); the caller waits (settle)."""
+    screen = await open_search(app, pilot)
     screen.query_one("#search-target", Input).value = target
     screen.query_one("#search-minimal", Checkbox).value = minimal
     screen.query_one("#search-target", Input).focus()
@@ -45,10 +50,7 @@ async def test_search_dialog_runs_and_applies_to_the_preset(demo_model, tmp_path
 async def test_search_dialog_without_target_or_preset_says_so(demo_model, tmp_path):
     app = make_app(demo_model, tmp_path=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("4")
-        await pilot.press("s")
-        await pilot.pause()
+        await open_search(app, pilot)
         app.screen.query_one("#search-target", Input).focus()
         await pilot.press("enter")
         await pilot.pause()
@@ -70,11 +72,7 @@ async def test_a_budget_or_sample_count_that_is_no_count_is_refused_in_place(dem
     crashed; samples '0' said '--iterations must be at least 1' (a flag of another command)."""
     app = make_app(demo_model, tmp_path=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        await pilot.press("4")
-        await pilot.press("s")
-        await pilot.pause()
-        screen = app.screen
+        screen = await open_search(app, pilot)
         screen.query_one("#search-target", Input).value = "log_probs:rel_rms<=1e-4"
         for field, text in (("#search-budget", "-"), ("#search-budget", "0"), ("#search-samples", "0")):
             screen.query_one("#search-budget", Input).value = ""
