@@ -30,7 +30,7 @@ def test_a_superset_with_several_times_the_error_is_found():
     assert (small.number, big.number) == (5, 3)
     assert abs(ratio - 4.0) < 1e-12
     [line] = _fragile((small, big, ratio), _Model().from_names)
-    assert line.startswith("fragile: evaluation 3 kept 10 nodes in FP32 and measured 4x the error of evaluation 5")
+    assert line.startswith("fragile: evaluation 3 kept 10 nodes in FP32 and measured 4.0x the error of evaluation 5")
     assert "--inputs DIR" in line
 
 

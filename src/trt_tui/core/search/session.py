@@ -135,7 +135,7 @@ def _fragile(pair: tuple[Evaluation, Evaluation, float] | None, from_names) -> l
     if pair is None:
         return []
     small, big, ratio = pair
-    return [(f"fragile: evaluation {big.number} kept {len(from_names(big.pins))} nodes in FP32 and measured {ratio:.2g}x the "
+    return [(f"fragile: evaluation {big.number} kept {len(from_names(big.pins))} nodes in FP32 and measured {ratio:.1f}x the "
             f"error of evaluation {small.number}, which kept {len(from_names(small.pins))} of them. On these samples the "
             "error is rounding noise that a few values dominate (one more FP32 node can move it by more than the "
             "target's margin), so a set may pass by chance and fail on other inputs: check the set on more samples "
