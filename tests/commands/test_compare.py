@@ -118,3 +118,15 @@ def test_trt_candidate_outputs_only_compares_final_outputs(monkeypatch, tmp_path
     assert data["candidate"].endswith("(demo-bf16, outputs only)") and data["precision"] == "bf16"
     assert not any("marks every tensor" in w for w in data["warnings"])
     assert "marks every tensor" not in capsys.readouterr().out
+
+
+def test_infinities_compare_equal_flag(tmp_path, capsys):
+    """The same -inf in both runs (log of 0) fails by Polygraphy's rule; with --infinities-compare-equal it is
+    no difference, and the finite elements decide."""
+    from tests.commands.test_search_cli import _log_of_relu
+
+    model = str(_log_of_relu(tmp_path / "log.onnx"))
+    common = ["compare", model, "--range=-1,1", "--atol", "1e-2", "--rtol", "1e-2"]
+    assert main(common) == 1
+    capsys.readouterr()
+    assert main([*common, "--infinities-compare-equal"]) == 0

@@ -222,6 +222,24 @@ def test_an_fp32_output_holding_inf_is_said_so_not_called_nondeterministic(tmp_p
     assert data["status"] == "fp32-fails" and data["reasons"][0].startswith("y: the FP32 output holds")
 
 
+def test_matching_infinities_counted_equal_are_searched_and_the_preset_keeps_the_switch(tmp_path, capsys):
+    """--infinities-compare-equal (Polygraphy's switch): the -inf of log(0) in both runs is no difference, the
+    target is judged on the finite elements; the -o preset says so, and compare --preset judges alike."""
+    model = _log_of_relu(tmp_path / "log.onnx")
+    preset, out = tmp_path / "found.toml", tmp_path / "r.json"
+    args = ["search", str(model), "--target", "y:rel_rms<=1e-3", "--range=-1,1", "--infinities-compare-equal"]
+    assert main([*args, "--json", str(out), "-o", str(preset)]) == 0
+    data = json.loads(out.read_text())
+    assert data["passed"] and data["status"] in ("found", "no-pins-needed")
+    assert data["outputs"]["y"]["with"]["nonfinite"] > 0 and data["outputs"]["y"]["with"]["rel_rms"] < 1e-3
+    assert "infinities_compare_equal = true" in preset.read_text()
+    capsys.readouterr()
+    assert main(["compare", "--preset", str(preset), "--range=-1,1"]) == 0
+    assert "verdict: PASS" in capsys.readouterr().out
+    assert main(["preset", "export", str(preset), "--format", "polygraphy"]) == 0
+    assert "--infinities-compare-equal" in capsys.readouterr().out
+
+
 def test_a_model_that_fails_on_defaulted_dims_says_how_to_set_them(tmp_path, capsys):
     """`compare` adds the way out when ONNX Runtime fails on random samples whose dynamic dims were set to 1;
     the search's one line (nudenet_320n: 'Concat ... mismatched dimensions of 1 and 2') did not."""

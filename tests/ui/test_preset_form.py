@@ -4,7 +4,7 @@ engine path, IO formats, 10.x flags; fields have focus keys; the export is copie
 import shutil
 from pathlib import Path
 
-from textual.widgets import Input, Select
+from textual.widgets import Input, Select, Switch
 
 from tests.ui.helpers import SIZE, make_app, settle
 from trt_tui.core.preset import load_preset
@@ -43,8 +43,10 @@ async def test_fields_edit_the_preset_and_save(tmp_path, monkeypatch):
         screen.query_one("#preset-atol", Input).value = "0.002"
         screen.query_one("#preset-stat", Select).value = "max"
         screen.query_one("#preset-io_formats", Select).value = "none"
+        screen.query_one("#preset-infinities", Switch).value = True  # [comparison] infinities_compare_equal
         await pilot.pause()
         p = app.workspace.preset
+        assert p.comparison.infinities_compare_equal and p.comparison.tolerance_policy().default.infinities_equal
         assert app.workspace.dirty and p.builder.engine == "out/demo.plan" and p.io.formats == "none"
         assert p.comparison.default.atol == 0.002 and p.comparison.default.stat == "max"
         assert p.profiles[0].dims[screen._dims_shown[0][0]] == (1, 8, 16)
@@ -57,6 +59,7 @@ async def test_fields_edit_the_preset_and_save(tmp_path, monkeypatch):
         await pilot.pause()
         saved = load_preset(preset)
         assert saved.builder.engine == "out/demo.plan" and saved.profiles[0].dims and saved.io.formats == "none"
+        assert saved.comparison.infinities_compare_equal
 
 
 async def test_switching_target_migrates_and_says_what_changed(tmp_path):

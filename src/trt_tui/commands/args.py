@@ -115,6 +115,14 @@ def add_tolerance_args(parser: argparse.ArgumentParser, *, quantile: bool = True
     g.add_argument("--check-error-stat", choices=ERROR_STATS, default=None, help="statistic checked (default median for fp16/bf16)")
     if quantile:
         g.add_argument("--error-quantile", type=unit_float, default=None, help="quantile for --check-error-stat quantile")
+    add_infinities_arg(g)
+
+
+def add_infinities_arg(group) -> None:
+    """--infinities-compare-equal (Polygraphy's flag): compare's and search's, and a new preset's."""
+    group.add_argument("--infinities-compare-equal", action="store_true", default=None,
+                       help="the same +-inf on both sides is no difference (masked logits, a log of 0); default: "
+                            "the preset's, else off (inf - inf fails, as in Polygraphy)")  # fmt: skip
 
 
 def add_output_args(parser: argparse.ArgumentParser, *, csv: bool = False) -> None:

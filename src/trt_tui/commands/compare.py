@@ -129,7 +129,7 @@ def request_from_args(args: argparse.Namespace):
         pins=pin_rules(args) if has_pin_flags(args) else None, fuse_bias=not args.no_fuse_bias,
         outputs_only=args.outputs_only, inputs=args.inputs, seed=args.seed, iterations=args.iterations,
         shapes=shapes, dims=dims, ranges=ranges, atol=args.atol, rtol=args.rtol, stat=args.check_error_stat,
-        quantile=args.error_quantile, max_memory=parse_size(args.max_memory) if args.max_memory else None,
+        quantile=args.error_quantile, infinities_equal=args.infinities_compare_equal, max_memory=parse_size(args.max_memory) if args.max_memory else None,
         quantiles=tuple(sorted({0.99, *args.quantile})), match=args.match, top_k=args.worst,
         map_weights=True,  # this process's index serves this comparison only
     )  # fmt: skip

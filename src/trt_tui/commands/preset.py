@@ -108,7 +108,7 @@ def run_new(args: argparse.Namespace) -> int:
     shared = os.path.commonpath([model, target.parent])
     model_text = model.as_posix() if Path(shared) == Path(shared).parent else Path(os.path.relpath(model, target.parent)).as_posix()
     preset = Preset(
-        comparison=ComparisonDefaults(default=_new_tolerance(args)),
+        comparison=ComparisonDefaults(default=_new_tolerance(args), infinities_compare_equal=bool(args.infinities_compare_equal)),
         model=model_text,
         name=args.name or target.stem,
         trt=args.trt,

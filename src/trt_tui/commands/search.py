@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from trt_tui.commands.args import add_infinities_arg
 from trt_tui.commands.output import console, err_console
 from trt_tui.core.errors import UserError
 from trt_tui.core.parity.constants import DEFAULT_SEED
@@ -48,6 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shape", action="append", default=[], metavar="INPUT:SHAPE", help="input shape, e.g. x:1x64x256")
     p.add_argument("--dim", action="append", default=[], metavar="NAME=N", help="value of a symbolic dim, e.g. T=64")
     p.add_argument("--range", action="append", default=[], metavar="[INPUT:]LO,HI", help="random value range (default 0,1)")
+    add_infinities_arg(p)
     p.add_argument("--contract", metavar="FILE", help="stateful model: the contract's closed-loop check is the criterion")
     p.add_argument("--chunks", type=int, default=None, metavar="N", help="chunks per closed-loop run (default: the contract's)")
     p.add_argument("--stream-inputs", metavar="FILE", help="stream inputs for --contract (as `trt-tui stream --inputs`)")
@@ -77,7 +79,8 @@ def request_from_args(args: argparse.Namespace):
 
     shapes, dims, ranges = _input_flags(args)
     return build_request(args.model, preset=args.preset, precision=args.precision, fuse_bias=not args.no_fuse_bias,
-                         seed=args.seed, iterations=args.samples, shapes=shapes, dims=dims, ranges=ranges)  # fmt: skip
+                         seed=args.seed, iterations=args.samples, shapes=shapes, dims=dims, ranges=ranges,
+                         infinities_equal=args.infinities_compare_equal)  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -131,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
         sample = job.evaluator.first_sample()  # its shapes become the profile of a new preset's dynamic inputs
         written, note = write_preset(result, args.output, base=preset, model=str(request.model), precision=request.precision,
                                      sample=sample, targets=[] if args.contract else targets, trt=args.trt,
-                                     data=_search_data(args, request), overwrite=args.force)  # fmt: skip
+                                     data=_search_data(args, request), overwrite=args.force,
+                                     infinities_equal=request.options.tolerances.default.infinities_equal)  # fmt: skip
         print(f"wrote {written}", file=sys.stderr if quiet else sys.stdout)
         if note:
             print(f"trt-tui: note: {note}", file=sys.stderr)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from trt_tui.core.errors import UserError
 from trt_tui.core.numbers import require_finite
@@ -22,6 +22,10 @@ class Tolerance:
     rtol: float = 1e-5
     stat: str = "elemwise"  # one of ERROR_STATS
     quantile: float = 0.99  # used when stat == "quantile"
+    # Polygraphy's infinities_compare_equal: the same +-inf on both sides is no difference (a masked logit, a
+    # log of 0); off, inf - inf is NaN and fails, as in Polygraphy. One switch for a whole comparison
+    # ([comparison] infinities_compare_equal, --infinities-compare-equal), stamped on every tolerance
+    infinities_equal: bool = False
 
     def __post_init__(self) -> None:
         for key in ("atol", "rtol"):  # NaN would make every comparison pass (NaN > x is False)
@@ -47,6 +51,11 @@ class TolerancePolicy:
 
     default: Tolerance = Tolerance()
     rules: tuple[tuple[str, Tolerance], ...] = ()
+
+    def with_infinities_equal(self, on: bool) -> TolerancePolicy:
+        """This policy with matching infinities counted equal (or not) in every tolerance."""
+        return TolerancePolicy(replace(self.default, infinities_equal=on),
+                               tuple((p, replace(t, infinities_equal=on)) for p, t in self.rules))  # fmt: skip
 
     def for_tensor(self, name: str) -> Tolerance:
         for pattern, tol in self.rules:

@@ -47,6 +47,7 @@ FIELDS = (
     Field("rtol", "tolerance rtol", "R", "input"),
     Field("stat", "tolerance statistic", "S", "select", tuple((s, s) for s in ERROR_STATS)),
     Field("outputs", "per-output tolerances", "v", "text"),
+    Field("infinities", "same ±inf is equal", "I", "switch"),
 )  # fmt: skip
 OUTPUTS_HELP = "one rule a line: REGEX atol=.. rtol=.. stat=.. (first match wins; unset keys: the default)"
 TEN_ONLY = ("strongly_typed", "force_low_precision", "constraints", "pin_output_types")
@@ -77,6 +78,7 @@ def read_form(preset: Preset) -> dict[str, object]:
         "io_formats": preset.io.formats if preset.io.formats in ("auto", "none") else "auto",
         "atol": _num(tol.atol), "rtol": _num(tol.rtol), "stat": tol.stat,
         "outputs": outputs_text(preset.comparison.outputs, tol),
+        "infinities": preset.comparison.infinities_compare_equal,
     }  # fmt: skip
 
 
@@ -120,6 +122,7 @@ def write_form(preset: Preset, values: dict[str, object]) -> list[str]:
         preset.comparison.outputs = parse_outputs(str(values["outputs"]), preset.comparison.default)
     except ValueError as exc:
         problems.append(str(exc))
+    preset.comparison.infinities_compare_equal = bool(values["infinities"])
     return problems
 
 

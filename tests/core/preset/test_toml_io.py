@@ -148,3 +148,28 @@ def test_snapshot_toml_makes_relative_paths_absolute(tmp_path):
     assert snap.model == f"{sub}/m.onnx" and snap.builder.timing_cache == f"{sub}/cache.bin"
     assert snap.builder.engine == "/abs/e.plan" and snap.comparison.input_data == f"{sub}/inputs.json"
     assert preset.model == "m.onnx"  # the object itself is left alone
+
+
+def test_infinities_compare_equal_round_trips_and_is_written_only_when_on(tmp_path):
+    preset = load_preset(demo_preset_path())
+    assert not preset.comparison.infinities_compare_equal
+    assert "infinities_compare_equal" not in preset_to_dict(preset)["comparison"]  # off: the default, unwritten
+    preset.comparison.infinities_compare_equal = True
+    path = save_preset(preset, tmp_path / "inf.toml")
+    assert "infinities_compare_equal = true" in path.read_text()
+    again = load_preset(path)
+    assert again.comparison.infinities_compare_equal
+    policy = again.comparison.tolerance_policy()
+    assert policy.default.infinities_equal and all(t.infinities_equal for _, t in policy.rules)
+    assert not again.comparison.default.infinities_equal  # the switch is the comparison's, stamped on use
+
+
+def test_infinities_switch_on_the_trtexec_accuracy_route_is_a_warning():
+    from trt_tui.core.preset import validate_preset
+
+    preset = load_preset(demo_preset_path())
+    preset.comparison.infinities_compare_equal = True
+    assert not [p for p in validate_preset(preset) if "infinities" in p.one_line()]
+    preset.trt, preset.trt_minor = 11, 1
+    [problem] = [p for p in validate_preset(preset) if "infinities" in p.one_line()]
+    assert not problem.is_error and "--loadRefOutputs" in problem.one_line()

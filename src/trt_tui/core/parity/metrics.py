@@ -554,6 +554,8 @@ def _general_drift(name, ref, r, c, tolerance, quantiles, low_max, top_k=TOP_K) 
 
     with np.errstate(invalid="ignore", over="ignore"):  # no RuntimeWarning on stderr: the nan is the answer
         absdiff = np.abs(c - r)  # inf - inf = nan: counts as a failure, as in Polygraphy (infinities unequal)
+    if tolerance.infinities_equal:  # ... unless asked otherwise (Polygraphy's infinities_compare_equal)
+        absdiff = np.where(np.isinf(r) & (r == c), np.float32(0.0), absdiff)  # np.where: a scalar tensor too
     if n == 0:
         return _empty(name, ref, tolerance)
     bad = ~np.isfinite(absdiff)

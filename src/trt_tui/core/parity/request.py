@@ -132,6 +132,7 @@ def build_request(
     rtol: float | None = None,
     stat: str | None = None,
     quantile: float | None = None,
+    infinities_equal: bool | None = None,
     max_memory: int | None = None,
     quantiles: tuple[float, ...] = (0.99,),
     match: str | None = None,
@@ -207,6 +208,8 @@ def build_request(
             ))  # fmt: skip
         except ValueError as exc:
             raise UserError(str(exc)) from None
+    if infinities_equal is not None:  # --infinities-compare-equal: over the preset's (or the defaults')
+        policy = policy.with_infinities_equal(infinities_equal)
     if any(not 0 <= q <= 1 for q in quantiles):
         raise UserError("--quantile must be in [0, 1]")
     options = CompareOptions(tolerances=policy, max_memory=max_memory or None, quantiles=tuple(quantiles),

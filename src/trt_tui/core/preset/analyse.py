@@ -103,6 +103,10 @@ def _check_settings(preset: Preset, report: _Collector) -> None:
             report(key, "error", "atol, rtol and quantile must be finite numbers (a NaN tolerance passes everything)")
         elif tol.atol < 0 or tol.rtol < 0:
             report(key, "error", "atol and rtol must not be negative")
+    if c.infinities_compare_equal and (preset.trt, preset.trt_minor or 0) >= (11, 1):
+        report("comparison.infinities_compare_equal", "warning",
+               "trtexec 11.1's accuracy check (--loadRefOutputs) has no such switch: compare and search count the "
+               "same infinities equal, trtexec judges them itself")  # fmt: skip
     if c.seed is not None and not 0 <= c.seed < 2**32:
         report("comparison.seed", "error", f"must be 0 to {2**32 - 1}, not {c.seed}")
     if c.input_data != "random" and not preset.resolve_path(c.input_data).exists():

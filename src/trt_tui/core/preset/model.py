@@ -114,9 +114,11 @@ class ComparisonDefaults:
     # output targets ("logits:rel_rms<=1e-4", tolerance.parse_target), e.g. the ones `trt-tui search -o` met:
     # when given, they decide compare's verdict and are search's target
     targets: list[str] = field(default_factory=list)
+    infinities_compare_equal: bool = False  # matching +-inf are equal in every output (Polygraphy's switch)
 
     def tolerance_policy(self) -> TolerancePolicy:
-        return TolerancePolicy(self.default, tuple((o.pattern, o.tolerance) for o in self.outputs))
+        policy = TolerancePolicy(self.default, tuple((o.pattern, o.tolerance) for o in self.outputs))
+        return policy.with_infinities_equal(True) if self.infinities_compare_equal else policy
 
 
 @dataclass

@@ -80,7 +80,7 @@ class ResolvedPreset:
 
     def to_json(self) -> dict:
         def tol(t) -> dict:
-            return {"atol": t.atol, "rtol": t.rtol, "stat": t.stat, "quantile": t.quantile}
+            return {"atol": t.atol, "rtol": t.rtol, "stat": t.stat, "quantile": t.quantile, "infinities_equal": t.infinities_equal}
 
         return {
             "name": self.name,

@@ -245,7 +245,8 @@ def preset_from_dict(data: dict, source: Path) -> Preset:
     default = _tolerance(d, Tolerance())
     d.done()
     comparison = ComparisonDefaults(default=default, input_data=c.str("input_data", "random"), seed=c.int("seed"),
-                                    targets=c.strs("targets"))  # fmt: skip
+                                    targets=c.strs("targets"),
+                                    infinities_compare_equal=bool(c.bool("infinities_compare_equal", False)))  # fmt: skip
     for text in comparison.targets:  # the syntax now, not at the first comparison
         try:
             parse_target(text, what="target")
@@ -353,6 +354,8 @@ def preset_to_dict(preset: Preset) -> dict:
         doc["builder"] = builder
     c = preset.comparison
     comparison: dict[str, Any] = _drop_none({"input_data": c.input_data, "seed": c.seed})
+    if c.infinities_compare_equal:  # written only when on (off is the default, as in Polygraphy)
+        comparison["infinities_compare_equal"] = True
     comparison["default"] = _tolerance_dict(c.default)
     if c.outputs:
         comparison["outputs"] = [{"pattern": o.pattern, **_tolerance_dict(o.tolerance, c.default)} for o in c.outputs]

@@ -117,13 +117,15 @@ def _record_data(preset, data: SearchData) -> tuple[str, str | None]:
 
 def write_preset(result: SearchResult, target: str | os.PathLike[str], *, base=None, model=None, precision: str = "fp16",
                  sample: dict[str, np.ndarray] | None = None, targets=(), trt: int | None = None,
-                 data: SearchData | None = None, overwrite: bool = False) -> tuple[Path, str | None]:  # fmt: skip
+                 data: SearchData | None = None, overwrite: bool = False,
+                 infinities_equal: bool = False) -> tuple[Path, str | None]:  # fmt: skip
     """Write the answer as a preset at `target`; validated before writing. Returns (the path, a note on the
     search's input data the preset could not keep, or None).
     `targets`: the output targets the search met, kept as the preset's `[comparison] targets`, so that
     `trt-tui compare --preset` judges the pins by what they were found for (its per-tensor tolerances are
     stricter: internal tensors drift more than the outputs, and a search answer failed them).
-    `trt`: the TensorRT route (None: the base preset's, else 10)."""
+    `trt`: the TensorRT route (None: the base preset's, else 10). `infinities_equal`: the search counted the
+    same +-inf as equal; the preset says so, so that compare judges the outputs as the search did."""
     from trt_tui.core.preset import save_preset, validate_preset
 
     path = Path(target).absolute()
@@ -142,6 +144,8 @@ def write_preset(result: SearchResult, target: str | os.PathLike[str], *, base=N
     said, note = _record_data(preset, data or SearchData())
     if targets:
         preset.comparison.targets = list(targets)
+    if infinities_equal:
+        preset.comparison.infinities_compare_equal = True
     kept = len(result.pins)
     preset.description = (f"FP32 pins found by trt-tui search for {'; '.join(result.criterion)}: {kept} node"
                           f"{'s' if kept != 1 else ''} kept FP32 ({result.rules.text()}), {precision} elsewhere, "

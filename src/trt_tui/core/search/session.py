@@ -126,7 +126,8 @@ def _fp32_failure(name: str, failed: list[str], errors: dict) -> str:
     if nonfinite:
         return (f"{name}: the FP32 output holds {nonfinite} inf/NaN value{'s' if nonfinite != 1 else ''} (an inf/NaN "
                 f"input gives that too), so its error is not finite and {', '.join(failed)} cannot be met by any pin "
-                "set: target another output, or give inputs that keep it finite")  # fmt: skip
+                "set: target another output, give inputs that keep it finite, or (the same infinities in every run, a "
+                "masked logit) pass --infinities-compare-equal")  # fmt: skip
     return f"{name}: a second FP32 run differs from the first (a nondeterministic graph) and misses {', '.join(failed)}"
 
 
@@ -172,10 +173,12 @@ def prepare_search(
     stream_inputs: str | os.PathLike[str] | None = None,
     budget: int | None = None,
     fuse_bias: bool = True,
+    infinities_equal: bool = False,
     index=None,
 ) -> SearchJob:
     """Check the request and build the evaluator (the FP32 reference session); nothing is searched yet.
-    `index`: the model already indexed (None: indexed here)."""
+    `index`: the model already indexed (None: indexed here). `infinities_equal`: the same +-inf in an output's
+    FP32 and low-precision runs is no difference (Polygraphy's infinities_compare_equal), targets or not."""
     from trt_tui.core.graph import load_graph
     from trt_tui.core.parity.runners import load_model
 
@@ -213,7 +216,12 @@ def prepare_search(
     if not feeds:
         raise UserError("no input data: zero samples")
     outputs = [o.name for o in proto.graph.output]
-    criterion = Criterion(outputs, [parse_target(t) for t in targets], None if targets else policy)
+    infinities_equal = infinities_equal or (policy is not None and policy.default.infinities_equal)
+    if targets:  # the targets judge: of the tolerances only the infinities switch applies
+        policy = None
+    if infinities_equal:
+        policy = (policy or TolerancePolicy()).with_infinities_equal(True)
+    criterion = Criterion(outputs, [parse_target(t) for t in targets], policy)
     warnings += integer_target_warnings(proto, criterion)
     samples = SearchSamples.split(feeds)
     evaluator = ModelEvaluator(proto, precision, criterion, samples, fuse_bias=fuse_bias, base_dir=path.parent)
@@ -262,6 +270,7 @@ def search_request(
         request.model, precision=request.precision, targets=targets, policy=search_policy(request), inputs=inputs,
         input_spec=request.inputs if isinstance(request.inputs, InputSpec) else None, contract=contract, chunks=chunks,
         stream_inputs=stream_inputs, budget=budget, fuse_bias=request.candidate.fuse_bias, index=request.index,
+        infinities_equal=request.options.tolerances.default.infinities_equal,  # the preset's or the flag's
     )  # fmt: skip
 
 

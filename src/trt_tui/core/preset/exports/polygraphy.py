@@ -65,6 +65,8 @@ def _tolerance_args(r: ResolvedPreset) -> list[str]:
     rtol = ["--rtol", _fmt(d.rtol)] + [f"{n}:{_fmt(t.rtol)}" for n, t in specific.items()]
     stat = ["--check-error-stat", d.stat] + [f"{n}:{t.stat}" for n, t in specific.items()]
     args = atol + rtol + stat
+    if d.infinities_equal:  # one switch for every output, in Polygraphy as in the preset
+        args.append("--infinities-compare-equal")
     if d.stat == "quantile" or any(t.stat == "quantile" for t in specific.values()):
         args += ["--error-quantile", _fmt(d.quantile)] + [f"{n}:{_fmt(t.quantile)}" for n, t in specific.items()]
     return args
