@@ -130,3 +130,17 @@ def test_infinities_compare_equal_flag(tmp_path, capsys):
     assert main(common) == 1
     capsys.readouterr()
     assert main([*common, "--infinities-compare-equal"]) == 0
+
+
+def test_a_preset_cosine_target_follows_the_infinities_switch(tmp_path, capsys):
+    """A preset's cosine target passed the same -inf in both runs with the switch off (the cosine leaves
+    non-finite elements out): off, inf - inf fails every check, targets included; on, it is no difference."""
+    from tests.commands.test_search_cli import _log_of_relu
+
+    model = _log_of_relu(tmp_path / "log.onnx")
+    preset = tmp_path / "p.toml"
+    assert main(["preset", "new", str(model), "-o", str(preset)]) == 0
+    preset.write_text(preset.read_text().replace("[comparison]\n", '[comparison]\ntargets = ["y:cosine>=0.999"]\n'))
+    capsys.readouterr()
+    assert main(["compare", "--preset", str(preset), "--range=-1,1"]) == 1
+    assert main(["compare", "--preset", str(preset), "--range=-1,1", "--infinities-compare-equal"]) == 0

@@ -80,6 +80,13 @@ class LayerDrift:
     # >= DIVERGENCE_GROWTH marks a divergence of this node's own, not drift carried from upstream
     growth: float | None = None
 
+    def nonfinite_difference(self) -> bool:
+        """Whether some element's |c - r| is inf/NaN: an inf/NaN on one side only, infinities of the other
+        sign, a NaN, or the same infinity on both sides unless counted equal (tolerance.infinities_equal). A
+        target fails then whatever its metric says: cosine and p99_abs can look fine beside such elements."""
+        return (self.nonfinite_cand > self.nonfinite_ref or not math.isfinite(self.max_abs)
+                or self.histogram.get("nonfinite", 0) > 0)  # the histogram: every iteration of a merged row
+
     def to_json(self) -> dict:
         # fields one level deep (not asdict: its deep copy of every row's worst-k lists took 1.5 s of a
         # 1,572-tensor comparison's main thread); _json_float rebuilds the nested dicts and lists anyway

@@ -90,7 +90,7 @@ class Criterion:
                     worst = min(values, key=lambda v: -math.inf if math.isnan(v) else v)
                 else:
                     worst = max(values, key=lambda v: math.inf if math.isnan(v) else v)
-                nonfinite = any(r.nonfinite_cand > r.nonfinite_ref for r in rows)
+                nonfinite = any(r.nonfinite_difference() for r in rows)
                 if not t.met_by(worst) or nonfinite:
                     failed.append(t.text)
                 fraction = min(fraction, 0.0 if nonfinite else _shrink(t, worst))
