@@ -240,9 +240,9 @@ def test_matching_infinities_counted_equal_are_searched_and_the_preset_keeps_the
     assert "--infinities-compare-equal" in capsys.readouterr().out
 
 
-def test_a_model_that_fails_on_defaulted_dims_says_how_to_set_them(tmp_path, capsys):
-    """`compare` adds the way out when ONNX Runtime fails on random samples whose dynamic dims were set to 1;
-    the search's one line (nudenet_320n: 'Concat ... mismatched dimensions of 1 and 2') did not."""
+def _reshape_model(path: Path, dim) -> Path:
+    """Reshape(x, [2, -1]) @ W(3x4): runs only when x has 6 elements; x's one axis is `dim` (a name, or None:
+    unnamed), so random samples set it to 1 and ONNX Runtime fails."""
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -251,11 +251,18 @@ def test_a_model_that_fails_on_defaulted_dims_says_how_to_set_them(tmp_path, cap
     w = numpy_helper.from_array(np.ones((3, 4), np.float32), "W")
     nodes = [helper.make_node("Reshape", ["x", "shape"], ["r"], name="reshape"),
              helper.make_node("MatMul", ["r", "W"], ["y"], name="mm")]  # fmt: skip
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N"])],
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [dim])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [shape, w])  # fmt: skip
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    onnx.save(model, tmp_path / "m.onnx")
+    onnx.save(model, path)
+    return path
+
+
+def test_a_model_that_fails_on_defaulted_dims_says_how_to_set_them(tmp_path, capsys):
+    """`compare` adds the way out when ONNX Runtime fails on random samples whose dynamic dims were set to 1;
+    the search's one line (nudenet_320n: 'Concat ... mismatched dimensions of 1 and 2') did not."""
+    _reshape_model(tmp_path / "m.onnx", "N")
     assert main(["search", str(tmp_path / "m.onnx"), "--target", "rel_rms<=1e-3"]) == 2
     err = capsys.readouterr().err
     assert "ONNX Runtime failed" in err and "--dim NAME=N" in err
@@ -265,19 +272,7 @@ def test_a_model_that_fails_on_defaulted_dims_says_how_to_set_them(tmp_path, cap
 def test_an_unnamed_defaulted_axis_gets_the_way_out_too(tmp_path, capsys):
     """An unnamed dynamic axis (neither dim_value nor dim_param) set to 1 is warned as 'unnamed dynamic axis 0
     of ...', not 'dynamic dim ...': the hint was added only for named dims."""
-    import numpy as np
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    shape = numpy_helper.from_array(np.array([2, -1], np.int64), "shape")
-    w = numpy_helper.from_array(np.ones((3, 4), np.float32), "W")
-    nodes = [helper.make_node("Reshape", ["x", "shape"], ["r"], name="reshape"),
-             helper.make_node("MatMul", ["r", "W"], ["y"], name="mm")]  # fmt: skip
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [shape, w])  # fmt: skip
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, tmp_path / "m.onnx")
+    _reshape_model(tmp_path / "m.onnx", None)
     assert main(["search", str(tmp_path / "m.onnx"), "--target", "rel_rms<=1e-3"]) == 2
     err = capsys.readouterr().err
     assert "unnamed dynamic axis 0 of 'x'" in err and "ONNX Runtime failed" in err and "--dim NAME=N" in err
