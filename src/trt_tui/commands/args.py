@@ -121,8 +121,9 @@ def add_tolerance_args(parser: argparse.ArgumentParser, *, quantile: bool = True
 def add_infinities_arg(group) -> None:
     """--infinities-compare-equal (Polygraphy's flag): compare's and search's, and a new preset's."""
     group.add_argument("--infinities-compare-equal", action="store_true", default=None,
-                       help="the same +-inf on both sides is no difference (masked logits, a log of 0); default: "
-                            "the preset's, else off (inf - inf fails, as in Polygraphy)")  # fmt: skip
+                       help="the same +-inf on both sides is no difference (masked logits, a log of 0); without "
+                            "it: a --preset's [comparison] infinities_compare_equal, else off (inf - inf fails, as "
+                            "in Polygraphy)")  # fmt: skip
 
 
 def add_output_args(parser: argparse.ArgumentParser, *, csv: bool = False) -> None:
