@@ -81,3 +81,29 @@ def test_a_declared_scalar_takes_what_onnx_runtime_takes(tmp_path):
     np.savez(tmp_path / "f64.npz", x=np.ones((1, 4), np.float32), s=np.array(0.5))  # the dtype is still checked
     with pytest.raises(UserError, match="'s' is float64, the model takes float32"):
         load_feeds(tmp_path / "f64.npz", index)
+
+
+def test_random_feeds_imports_no_polygraphy_module_once_prepared():
+    """A comparison draws its feeds on a thread while the candidate is set up on another. Polygraphy's
+    @mod.export calls inspect.getmodule, whose caches race when two threads import Polygraphy modules at once:
+    a comparison's child failed under load with "'NoneType' object has no attribute '__all__'". After
+    import_for_random_feeds (which the comparison calls first, on its own thread) the feeds import none."""
+    import subprocess
+    import sys
+
+    def polygraphy_imported_by_random_feeds(prepared: bool) -> str:
+        script = (
+            "import sys\n"
+            "from trt_tui.core.graph import load_graph\n"
+            "from trt_tui.core.resources import demo_model_path\n"
+            "from trt_tui.core.parity.inputs import InputSpec, import_for_random_feeds, random_feeds\n"
+            "index = load_graph(demo_model_path())\n"
+            f"{'import_for_random_feeds()' if prepared else 'pass'}\n"
+            "before = set(sys.modules)\n"
+            "random_feeds(index, InputSpec(), [])\n"
+            "print(sorted(m for m in set(sys.modules) - before if m.startswith('polygraphy')))\n"
+        )
+        return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.strip()
+
+    assert "polygraphy.comparator" in polygraphy_imported_by_random_feeds(False)  # what the thread imported
+    assert polygraphy_imported_by_random_feeds(True) == "[]"

@@ -37,7 +37,7 @@ from trt_tui.core.precision.recurrent import declare_sequence_shapes
 from trt_tui.core.precision.summary import LowPrecisionSummary
 from trt_tui.core.parity.candidates import CandidateContext, candidate_kind
 from trt_tui.core.parity.determinism import RANDOM_SEED, random_note, refuse_unseedable, seed_random_ops
-from trt_tui.core.parity.inputs import InputSpec, load_feeds, load_saved_outputs, random_feeds
+from trt_tui.core.parity.inputs import InputSpec, import_for_random_feeds, load_feeds, load_saved_outputs, random_feeds
 from trt_tui.core.parity.metrics import (
     BF16_MAX,
     FP16_MAX,
@@ -593,6 +593,7 @@ def prepare_comparison(
     # numpy releases the GIL in both (0.4 s of one busy core before a parakeet-scale model's first inference)
     from concurrent.futures import ThreadPoolExecutor
 
+    import_for_random_feeds()  # on this thread: Polygraphy's imports race when two threads import at once
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="trt_tui_feeds") as pool:
         drawing = None if feeds is not None else pool.submit(_feeds, inputs, index, ref_kind == "outputs", kind.saved, feed_warnings)
         setup = kind.setup(CandidateContext(spec, index, Path(model), source, providers, random, warnings,

@@ -197,6 +197,20 @@ def integer_defaults(index: GraphIndex, spec: InputSpec, shapes: dict[str, tuple
     return out
 
 
+def import_for_random_feeds() -> None:
+    """Import now the Polygraphy modules `random_feeds` needs, for a caller that draws feeds on a thread.
+
+    Polygraphy's `@mod.export` looks up its caller's module with `inspect.getmodule`. That function's caches
+    race when two threads import Polygraphy modules at once, and it then returns None. A comparison's child
+    failed this way under load, 1 run in 10 to 20: "'NoneType' object has no attribute '__all__'". There the
+    feeds thread imported `polygraphy.comparator` while the candidate's setup imported other Polygraphy modules.
+    Imported here first, the thread imports none."""
+    import polygraphy.common  # noqa: F401
+    import polygraphy.comparator  # noqa: F401
+
+    from trt_tui.core.parity import segments  # noqa: F401
+
+
 def random_feeds(index: GraphIndex, spec: InputSpec, warnings: list[str] | None = None) -> list[dict[str, np.ndarray]]:
     """`spec.iterations` feed dicts from Polygraphy's DataLoader (seed, per-input ranges, integer ranges);
     integer lengths and ids get valid values (integer_defaults)."""
